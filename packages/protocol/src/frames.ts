@@ -1,0 +1,71 @@
+import * as v from "valibot";
+import { MAX_ID_LENGTH, MAX_NAME_LENGTH } from "./constants";
+import { ERROR_CODES } from "./errors";
+
+/** A frame id: 1 to {@link MAX_ID_LENGTH} characters, chosen by the sender, echoed in the response. */
+export const FrameIdSchema = v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_ID_LENGTH));
+
+/** A method or event name: dotted lower-camel words, e.g. `message.send`. */
+export const NameSchema = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(MAX_NAME_LENGTH),
+  v.regex(/^[a-z][a-zA-Z0-9]*(?:\.[a-z][a-zA-Z0-9]*)*$/, "must be dotted lowerCamel words"),
+);
+
+/** `res.error` on the wire. `code` is any string so that codes added by a newer server still parse. */
+export const ErrorShapeSchema = v.object({
+  code: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_NAME_LENGTH)),
+  message: v.pipe(v.string(), v.maxLength(4096)),
+  details: v.optional(v.unknown()),
+});
+
+/** Error codes known to this version, as a valibot picklist (used in the JSON Schema). */
+export const ErrorCodeSchema = v.picklist(ERROR_CODES);
+
+/** A request: client → server, or server → node. */
+export const RequestFrameSchema = v.object({
+  type: v.literal("req"),
+  id: FrameIdSchema,
+  method: NameSchema,
+  data: v.optional(v.unknown()),
+  /** For forwarded calls such as `agent.run`: the node that should execute it. */
+  target: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_ID_LENGTH))),
+});
+
+/**
+ * A response to the request with the same `id`. On failure `data` is null and `error` is set.
+ * `id` is null only on an error answering a frame whose id could not be read (as in JSON-RPC).
+ */
+export const ResponseFrameSchema = v.pipe(
+  v.object({
+    type: v.literal("res"),
+    id: v.nullable(FrameIdSchema),
+    data: v.optional(v.unknown(), null),
+    error: v.optional(v.nullable(ErrorShapeSchema), null),
+  }),
+  v.check((f) => f.error === null || f.data === null, "a failed response must have data: null"),
+  v.check((f) => f.id !== null || f.error !== null, "only an error response may have id: null"),
+);
+
+/** A one-way notification, in either direction. `seq` increases per connection when present. */
+export const EventFrameSchema = v.object({
+  type: v.literal("event"),
+  event: NameSchema,
+  data: v.optional(v.unknown()),
+  seq: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
+});
+
+/** Any frame, discriminated by `type`. */
+export const FrameSchema = v.variant("type", [RequestFrameSchema, ResponseFrameSchema, EventFrameSchema]);
+
+/** A request frame. */
+export type RequestFrame = v.InferOutput<typeof RequestFrameSchema>;
+/** A response frame. */
+export type ResponseFrame = v.InferOutput<typeof ResponseFrameSchema>;
+/** An event frame. */
+export type EventFrame = v.InferOutput<typeof EventFrameSchema>;
+/** Any frame. */
+export type Frame = v.InferOutput<typeof FrameSchema>;
+/** The three frame types. */
+export type FrameType = Frame["type"];
