@@ -1,22 +1,56 @@
 import { describe, expect, it } from "vitest";
 import { EVENT_SAMPLES, METHOD_SAMPLES } from "./__fixtures__/samples";
 import { encodeEvent, encodeRequest, encodeResult } from "./encode";
-import { EVENT_NAMES, EVENTS } from "./events";
+import { EVENT_NAMES } from "./events";
 import { METHOD_NAMES, METHODS, type MethodName } from "./methods";
 import { parseEventData, parseFrame, parseParams, parseResult } from "./parse";
 
 /** The method and event names SPEC.md section 2 requires at least. */
 const SPEC_METHODS = [
-  "connect", "ping", "system.status", "message.send", "message.broadcast", "channel.list", "channel.status",
-  "agent.run", "node.list", "node.invoke", "pairing.start", "pairing.approve", "pairing.reject", "pairing.list",
-  "device.list", "device.revoke", "task.schedule", "task.execute", "task.cancel", "task.list", "binding.add",
-  "binding.remove", "binding.list", "route.resolve", "config.get", "config.validate", "config.apply",
-  "conversation.list", "conversation.history",
+  "connect",
+  "ping",
+  "system.status",
+  "message.send",
+  "message.broadcast",
+  "channel.list",
+  "channel.status",
+  "agent.run",
+  "node.list",
+  "node.invoke",
+  "pairing.start",
+  "pairing.approve",
+  "pairing.reject",
+  "pairing.list",
+  "device.list",
+  "device.revoke",
+  "task.schedule",
+  "task.execute",
+  "task.cancel",
+  "task.list",
+  "binding.add",
+  "binding.remove",
+  "binding.list",
+  "route.resolve",
+  "config.get",
+  "config.validate",
+  "config.apply",
+  "conversation.list",
+  "conversation.history",
 ];
 const SPEC_EVENTS = [
-  "channel.message.received", "channel.message.sent", "node.online", "node.offline", "task.started",
-  "task.completed", "task.failed", "config.reloaded", "config.invalid", "pairing.requested", "pairing.approved",
-  "conversation.updated", "tick",
+  "channel.message.received",
+  "channel.message.sent",
+  "node.online",
+  "node.offline",
+  "task.started",
+  "task.completed",
+  "task.failed",
+  "config.reloaded",
+  "config.invalid",
+  "pairing.requested",
+  "pairing.approved",
+  "conversation.updated",
+  "tick",
 ];
 
 describe("method catalogue", () => {
@@ -34,13 +68,21 @@ describe("method catalogue", () => {
   });
 
   it("requires the admin scope for the sensitive operations of SPEC.md section 6", () => {
-    for (const name of ["config.apply", "pairing.approve", "device.revoke", "binding.add", "binding.remove", "binding.list"] as const) {
+    for (const name of [
+      "config.apply",
+      "pairing.approve",
+      "device.revoke",
+      "binding.add",
+      "binding.remove",
+      "binding.list",
+    ] as const) {
       expect(METHODS[name].scopes).toEqual(["operator.admin"]);
     }
   });
 
   it("marks the side-effecting methods of SPEC.md section 10 as idempotent", () => {
-    for (const name of ["message.send", "task.schedule", "agent.run"] as const) expect(METHODS[name].idempotent).toBe(true);
+    for (const name of ["message.send", "task.schedule", "agent.run"] as const)
+      expect(METHODS[name].idempotent).toBe(true);
     expect(METHODS["agent.run"].forwardable).toBe(true);
   });
 
@@ -125,10 +167,15 @@ describe("parseParams", () => {
   });
 
   it("enforces cross-field rules", () => {
-    expect(parseParams("message.send", { recipient: "alice", text: "a", content: { text: "b" } }).ok).toBe(false);
+    expect(parseParams("message.send", { recipient: "alice", text: "a", content: { text: "b" } }).ok).toBe(
+      false,
+    );
     expect(parseParams("message.send", { recipient: "alice" }).ok).toBe(false);
     expect(parseParams("task.schedule", { type: "x", cron: "* * * * *", everyMs: 5000 }).ok).toBe(false);
-    expect(parseParams("binding.add", { level: "peer", match: { userId: "a" }, target: { channel: "telegram" } }).ok).toBe(false);
+    expect(
+      parseParams("binding.add", { level: "peer", match: { userId: "a" }, target: { channel: "telegram" } })
+        .ok,
+    ).toBe(false);
     expect(parseParams("binding.add", { level: "system", target: { channel: "telegram" } }).ok).toBe(true);
   });
 

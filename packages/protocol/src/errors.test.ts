@@ -1,14 +1,28 @@
 import { describe, expect, it } from "vitest";
-import { ERROR_CODE_INFO, ERROR_CODES, ErrorCode, isProtocolError, ProtocolError, toProtocolError } from "./errors";
+import {
+  ERROR_CODE_INFO,
+  ERROR_CODES,
+  ErrorCode,
+  isProtocolError,
+  ProtocolError,
+  toProtocolError,
+} from "./errors";
 
 describe("ProtocolError", () => {
   it("carries code, message, details and cause, and sends only the first three", () => {
     const cause = new Error("socket reset");
-    const error = new ProtocolError("NODE_OFFLINE", "node gone", { details: { reason: "disconnected" }, cause });
+    const error = new ProtocolError("NODE_OFFLINE", "node gone", {
+      details: { reason: "disconnected" },
+      cause,
+    });
     expect(error.name).toBe("ProtocolError");
     expect(error.cause).toBe(cause);
     expect(error).toBeInstanceOf(Error);
-    expect(JSON.parse(JSON.stringify(error))).toEqual({ code: "NODE_OFFLINE", message: "node gone", details: { reason: "disconnected" } });
+    expect(JSON.parse(JSON.stringify(error))).toEqual({
+      code: "NODE_OFFLINE",
+      message: "node gone",
+      details: { reason: "disconnected" },
+    });
     expect(error.retryable).toBe(true);
   });
 
@@ -22,7 +36,20 @@ describe("ProtocolError", () => {
   });
 
   it("has the closed set of codes the spec names, each with its facts", () => {
-    for (const code of ["INVALID_FRAME", "UNAUTHORIZED", "FORBIDDEN", "METHOD_NOT_FOUND", "INVALID_PARAMS", "NOT_FOUND", "NODE_OFFLINE", "TIMEOUT", "CHANNEL_UNAVAILABLE", "RATE_LIMITED", "PAYLOAD_TOO_LARGE", "INTERNAL"]) {
+    for (const code of [
+      "INVALID_FRAME",
+      "UNAUTHORIZED",
+      "FORBIDDEN",
+      "METHOD_NOT_FOUND",
+      "INVALID_PARAMS",
+      "NOT_FOUND",
+      "NODE_OFFLINE",
+      "TIMEOUT",
+      "CHANNEL_UNAVAILABLE",
+      "RATE_LIMITED",
+      "PAYLOAD_TOO_LARGE",
+      "INTERNAL",
+    ]) {
       expect(ERROR_CODES).toContain(code);
     }
     for (const code of ERROR_CODES) {

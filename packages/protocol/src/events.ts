@@ -1,13 +1,13 @@
 import type * as v from "valibot";
+import type { AnySchema } from "./methods";
 import * as config from "./schemas/config";
 import * as conversations from "./schemas/conversations";
 import * as messages from "./schemas/messages";
 import * as nodes from "./schemas/nodes";
 import * as pairing from "./schemas/pairing";
-import * as system from "./schemas/system";
 import type { Scope } from "./schemas/system";
+import * as system from "./schemas/system";
 import * as tasks from "./schemas/tasks";
-import type { AnySchema } from "./methods";
 
 /** The definition of one event: its payload schema and who receives it. */
 export interface EventDefinition<D extends AnySchema = AnySchema> {
@@ -29,22 +29,58 @@ const EVERYONE: readonly Scope[] = ["operator.read", "node", "pairing"];
 /** The event catalogue: every event the gateway sends and its payload schema. */
 export const EVENTS = {
   tick: event(system.TickEventSchema, EVERYONE, "Heartbeat, every `heartbeatMs`."),
-  "channel.message.received": event(messages.MessageReceivedEventSchema, OPERATORS, "A platform delivered a message to a channel."),
-  "channel.message.sent": event(messages.MessageSentEventSchema, OPERATORS, "A message went out through a channel."),
-  "channel.status": event(system.ChannelStatusSchema, OPERATORS, "A channel changed state (connecting, ready, degraded, down)."),
+  "channel.message.received": event(
+    messages.MessageReceivedEventSchema,
+    OPERATORS,
+    "A platform delivered a message to a channel.",
+  ),
+  "channel.message.sent": event(
+    messages.MessageSentEventSchema,
+    OPERATORS,
+    "A message went out through a channel.",
+  ),
+  "channel.status": event(
+    system.ChannelStatusSchema,
+    OPERATORS,
+    "A channel changed state (connecting, ready, degraded, down).",
+  ),
   "node.online": event(nodes.NodeOnlineEventSchema, OPERATORS, "A node connected and registered."),
-  "node.offline": event(nodes.NodeOfflineEventSchema, OPERATORS, "A node disconnected, was replaced or was revoked."),
+  "node.offline": event(
+    nodes.NodeOfflineEventSchema,
+    OPERATORS,
+    "A node disconnected, was replaced or was revoked.",
+  ),
   "agent.chunk": event(nodes.AgentChunkEventSchema, OPERATORS, "A piece of streamed agent output."),
   "task.started": event(tasks.TaskEventSchema, OPERATORS, "A task attempt started."),
   "task.completed": event(tasks.TaskEventSchema, OPERATORS, "A task completed."),
-  "task.failed": event(tasks.TaskEventSchema, OPERATORS, "A task attempt failed (`willRetry` says whether it runs again)."),
+  "task.failed": event(
+    tasks.TaskEventSchema,
+    OPERATORS,
+    "A task attempt failed (`willRetry` says whether it runs again).",
+  ),
   "task.cancelled": event(tasks.TaskEventSchema, OPERATORS, "A task was cancelled."),
   "config.reloaded": event(config.ConfigReloadedEventSchema, OPERATORS, "A new config became active."),
-  "config.invalid": event(config.ConfigInvalidEventSchema, OPERATORS, "The config file was edited into an invalid state; the old config stays active."),
+  "config.invalid": event(
+    config.ConfigInvalidEventSchema,
+    OPERATORS,
+    "The config file was edited into an invalid state; the old config stays active.",
+  ),
   "pairing.requested": event(pairing.PairingRequestedEventSchema, OPERATORS, "A device asked to be paired."),
-  "pairing.approved": event(pairing.PairingApprovedEventSchema, ["operator.read", "pairing"], "A pairing code was approved."),
-  "pairing.rejected": event(pairing.PairingRejectedEventSchema, ["operator.read", "pairing"], "A pairing code was rejected."),
-  "conversation.updated": event(conversations.ConversationUpdatedEventSchema, OPERATORS, "A conversation gained a message or changed."),
+  "pairing.approved": event(
+    pairing.PairingApprovedEventSchema,
+    ["operator.read", "pairing"],
+    "A pairing code was approved.",
+  ),
+  "pairing.rejected": event(
+    pairing.PairingRejectedEventSchema,
+    ["operator.read", "pairing"],
+    "A pairing code was rejected.",
+  ),
+  "conversation.updated": event(
+    conversations.ConversationUpdatedEventSchema,
+    OPERATORS,
+    "A conversation gained a message or changed.",
+  ),
 } as const satisfies Record<string, EventDefinition>;
 
 /** Every event name in the catalogue. */

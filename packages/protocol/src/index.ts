@@ -3,6 +3,20 @@
  * The OpenClaw Gateway wire protocol, shared by the gateway and every client.
  */
 
+export type { BackoffOptions } from "./client/backoff";
+export { backoffDelay, DEFAULT_BACKOFF } from "./client/backoff";
+export type {
+  DisconnectInfo,
+  GatewayClientEvents,
+  GatewayClientOptions,
+  GatewayClientState,
+  IncomingRequest,
+  RequestHandler,
+  RequestOptions,
+} from "./client/GatewayClient";
+// Client
+export { DEFAULT_CLIENT_OPTIONS, GatewayClient } from "./client/GatewayClient";
+export type { WebSocketConstructor, WebSocketLike } from "./client/websocket";
 // Constants
 export {
   CloseCode,
@@ -15,7 +29,8 @@ export {
   MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
 } from "./constants";
-
+export { encodeError, encodeEvent, encodeRequest, encodeResult } from "./encode";
+export type { ErrorCodeInfo, ErrorDetails, ErrorShape, ProtocolErrorOptions } from "./errors";
 // Errors
 export {
   ERROR_CODE_INFO,
@@ -25,8 +40,9 @@ export {
   ProtocolError,
   toProtocolError,
 } from "./errors";
-export type { ErrorCodeInfo, ErrorDetails, ErrorShape, ProtocolErrorOptions } from "./errors";
-
+export type { EventData, EventDefinition, EventName } from "./events";
+export { EVENT_NAMES, EVENTS, isEventName } from "./events";
+export type { EventFrame, Frame, FrameType, RequestFrame, ResponseFrame } from "./frames";
 // Frames
 export {
   ErrorCodeSchema,
@@ -38,14 +54,20 @@ export {
   RequestFrameSchema,
   ResponseFrameSchema,
 } from "./frames";
-export type { EventFrame, Frame, FrameType, RequestFrame, ResponseFrame } from "./frames";
-
+export type { JsonSchema } from "./json-schema";
+// JSON Schema
+export { protocolJsonSchema } from "./json-schema";
+export type {
+  AnySchema,
+  MethodDefinition,
+  MethodName,
+  MethodParams,
+  MethodParamsInput,
+  MethodResult,
+} from "./methods";
 // Catalogues
 export { isMethodName, METHOD_NAMES, METHODS } from "./methods";
-export type { AnySchema, MethodDefinition, MethodName, MethodParams, MethodParamsInput, MethodResult } from "./methods";
-export { EVENT_NAMES, EVENTS, isEventName } from "./events";
-export type { EventData, EventDefinition, EventName } from "./events";
-
+export type { ParseFrameOptions, ParseFrameResult, ValidationOutcome } from "./parse";
 // Parsing and encoding (servers and clients)
 export {
   DEFAULT_PARSE_FRAME_OPTIONS,
@@ -55,28 +77,14 @@ export {
   parseParams,
   parseResult,
 } from "./parse";
-export type { ParseFrameOptions, ParseFrameResult, ValidationOutcome } from "./parse";
-export { encodeError, encodeEvent, encodeRequest, encodeResult } from "./encode";
-
-// Client
-export { DEFAULT_CLIENT_OPTIONS, GatewayClient } from "./client/GatewayClient";
 export type {
-  DisconnectInfo,
-  GatewayClientEvents,
-  GatewayClientOptions,
-  GatewayClientState,
-  IncomingRequest,
-  RequestHandler,
-  RequestOptions,
-} from "./client/GatewayClient";
-export { backoffDelay, DEFAULT_BACKOFF } from "./client/backoff";
-export type { BackoffOptions } from "./client/backoff";
-export type { WebSocketConstructor, WebSocketLike } from "./client/websocket";
-
-// JSON Schema
-export { protocolJsonSchema } from "./json-schema";
-export type { JsonSchema } from "./json-schema";
-
+  Attachment,
+  Button,
+  ClientInfo,
+  InboundMessage,
+  MessageContent,
+  Sender,
+} from "./schemas/common";
 // Shared payload schemas and types
 export {
   AddressSchema,
@@ -92,25 +100,17 @@ export {
   SenderSchema,
   TimestampSchema,
 } from "./schemas/common";
-export type { Attachment, Button, ClientInfo, InboundMessage, MessageContent, Sender } from "./schemas/common";
-export {
-  ChannelCapabilitySchema,
-  ChannelStateSchema,
-  ChannelStatusSchema,
-  ConnectParamsSchema,
-  ConnectResultSchema,
-  RoleSchema,
-  ScopeSchema,
-} from "./schemas/system";
-export type {
-  ChannelCapability,
-  ChannelState,
-  ChannelStatus,
-  ConnectParams,
-  ConnectResult,
-  Role,
-  Scope,
-} from "./schemas/system";
+export type { ConfigIssue } from "./schemas/config";
+export { ConfigIssueSchema } from "./schemas/config";
+export type { ConversationMessage, ConversationSummary } from "./schemas/conversations";
+export { ConversationMessageSchema, ConversationSummarySchema } from "./schemas/conversations";
+export type { MessageSendParams, MessageSendResult } from "./schemas/messages";
+export { MessageSendParamsSchema, MessageSendResultSchema } from "./schemas/messages";
+export type { AgentRunParams, AgentRunResult, NodeInfo } from "./schemas/nodes";
+export { AgentRunParamsSchema, AgentRunResultSchema, NodeInfoSchema } from "./schemas/nodes";
+export type { Device, PairingRequest } from "./schemas/pairing";
+export { DeviceSchema, PairingCodeSchema, PairingRequestSchema } from "./schemas/pairing";
+export type { Binding, BindingInput, ChannelRoute, RouteLevel, RoutingContext } from "./schemas/routing";
 export {
   BindingInputSchema,
   BindingMatchSchema,
@@ -121,16 +121,28 @@ export {
   RouteLevelSchema,
   RoutingContextSchema,
 } from "./schemas/routing";
-export type { Binding, BindingInput, ChannelRoute, RouteLevel, RoutingContext } from "./schemas/routing";
-export { MessageSendParamsSchema, MessageSendResultSchema } from "./schemas/messages";
-export type { MessageSendParams, MessageSendResult } from "./schemas/messages";
-export { NodeInfoSchema, AgentRunParamsSchema, AgentRunResultSchema } from "./schemas/nodes";
-export type { AgentRunParams, AgentRunResult, NodeInfo } from "./schemas/nodes";
-export { DeviceSchema, PairingCodeSchema, PairingRequestSchema } from "./schemas/pairing";
-export type { Device, PairingRequest } from "./schemas/pairing";
-export { TaskInfoSchema, TaskResultSchema, TaskScheduleParamsSchema, TaskStatusSchema } from "./schemas/tasks";
+export type {
+  ChannelCapability,
+  ChannelState,
+  ChannelStatus,
+  ConnectParams,
+  ConnectResult,
+  Role,
+  Scope,
+} from "./schemas/system";
+export {
+  ChannelCapabilitySchema,
+  ChannelStateSchema,
+  ChannelStatusSchema,
+  ConnectParamsSchema,
+  ConnectResultSchema,
+  RoleSchema,
+  ScopeSchema,
+} from "./schemas/system";
 export type { TaskInfo, TaskResult, TaskScheduleParams, TaskStatus } from "./schemas/tasks";
-export { ConfigIssueSchema } from "./schemas/config";
-export type { ConfigIssue } from "./schemas/config";
-export { ConversationMessageSchema, ConversationSummarySchema } from "./schemas/conversations";
-export type { ConversationMessage, ConversationSummary } from "./schemas/conversations";
+export {
+  TaskInfoSchema,
+  TaskResultSchema,
+  TaskScheduleParamsSchema,
+  TaskStatusSchema,
+} from "./schemas/tasks";

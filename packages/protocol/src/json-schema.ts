@@ -36,7 +36,17 @@ export function protocolJsonSchema(): JsonSchema {
     EventFrame: strip(convert(EventFrameSchema)),
     ErrorShape: strip(convert(ErrorShapeSchema)),
   };
-  const methods: Record<string, { params: string; result: string; scopes: readonly string[]; summary: string; idempotent: boolean; forwardable: boolean }> = {};
+  const methods: Record<
+    string,
+    {
+      params: string;
+      result: string;
+      scopes: readonly string[];
+      summary: string;
+      idempotent: boolean;
+      forwardable: boolean;
+    }
+  > = {};
   for (const [name, def] of Object.entries(METHODS)) {
     const base = pascal(name);
     definitions[`${base}Params`] = strip(convert(def.params));

@@ -6,9 +6,9 @@ import * as messages from "./schemas/messages";
 import * as nodes from "./schemas/nodes";
 import * as pairing from "./schemas/pairing";
 import * as routing from "./schemas/routing";
+import type { Scope } from "./schemas/system";
 import * as system from "./schemas/system";
 import * as tasks from "./schemas/tasks";
-import type { Scope } from "./schemas/system";
 
 /** Any valibot schema. */
 export type AnySchema = v.GenericSchema;
@@ -56,35 +56,170 @@ const ANYONE: readonly Scope[] = ["operator.read", "node", "pairing"];
  * and the scopes it needs. Servers validate with it; {@link GatewayClient} is typed by it.
  */
 export const METHODS = {
-  connect: method(system.ConnectParamsSchema, system.ConnectResultSchema, [], "Handshake: authenticate and negotiate the protocol."),
+  connect: method(
+    system.ConnectParamsSchema,
+    system.ConnectResultSchema,
+    [],
+    "Handshake: authenticate and negotiate the protocol.",
+  ),
   ping: method(system.PingParamsSchema, system.PingResultSchema, ANYONE, "Round trip; returns server time."),
-  "system.status": method(EmptySchema, system.SystemStatusResultSchema, ["operator.read", "node"], "Version, uptime, connection, channel, node and task counts."),
-  "message.send": method(messages.MessageSendParamsSchema, messages.MessageSendResultSchema, WRITE, "Send a message; the router picks the channel when none is given.", { idempotent: true }),
-  "message.broadcast": method(messages.MessageBroadcastParamsSchema, messages.MessageBroadcastResultSchema, WRITE, "Send the same content to several recipients.", { idempotent: true }),
-  "channel.list": method(EmptySchema, system.ChannelListResultSchema, READ, "Configured channels with their state and capabilities."),
-  "channel.status": method(system.ChannelStatusParamsSchema, system.ChannelStatusResultSchema, READ, "Detailed health of one or all channels."),
-  "agent.run": method(nodes.AgentRunParamsSchema, nodes.AgentRunResultSchema, WRITE, "Run an agent, on the gateway or (with target) on a node.", { idempotent: true, forwardable: true }),
-  "node.list": method(EmptySchema, nodes.NodeListResultSchema, READ, "Connected nodes and their capabilities."),
-  "node.invoke": method(nodes.NodeInvokeParamsSchema, nodes.NodeInvokeResultSchema, WRITE, "Call a method on a node and return its answer.", { idempotent: true }),
-  "pairing.start": method(pairing.PairingStartParamsSchema, pairing.PairingStartResultSchema, ["pairing"], "A new device asks to be paired, showing a code to its user."),
-  "pairing.approve": method(pairing.PairingApproveParamsSchema, pairing.PairingApproveResultSchema, ADMIN, "Approve a pairing code; the device receives its token."),
-  "pairing.reject": method(pairing.PairingRejectParamsSchema, pairing.PairingRejectResultSchema, WRITE, "Refuse a pairing code."),
+  "system.status": method(
+    EmptySchema,
+    system.SystemStatusResultSchema,
+    ["operator.read", "node"],
+    "Version, uptime, connection, channel, node and task counts.",
+  ),
+  "message.send": method(
+    messages.MessageSendParamsSchema,
+    messages.MessageSendResultSchema,
+    WRITE,
+    "Send a message; the router picks the channel when none is given.",
+    { idempotent: true },
+  ),
+  "message.broadcast": method(
+    messages.MessageBroadcastParamsSchema,
+    messages.MessageBroadcastResultSchema,
+    WRITE,
+    "Send the same content to several recipients.",
+    { idempotent: true },
+  ),
+  "channel.list": method(
+    EmptySchema,
+    system.ChannelListResultSchema,
+    READ,
+    "Configured channels with their state and capabilities.",
+  ),
+  "channel.status": method(
+    system.ChannelStatusParamsSchema,
+    system.ChannelStatusResultSchema,
+    READ,
+    "Detailed health of one or all channels.",
+  ),
+  "agent.run": method(
+    nodes.AgentRunParamsSchema,
+    nodes.AgentRunResultSchema,
+    WRITE,
+    "Run an agent, on the gateway or (with target) on a node.",
+    { idempotent: true, forwardable: true },
+  ),
+  "node.list": method(
+    EmptySchema,
+    nodes.NodeListResultSchema,
+    READ,
+    "Connected nodes and their capabilities.",
+  ),
+  "node.invoke": method(
+    nodes.NodeInvokeParamsSchema,
+    nodes.NodeInvokeResultSchema,
+    WRITE,
+    "Call a method on a node and return its answer.",
+    { idempotent: true },
+  ),
+  "pairing.start": method(
+    pairing.PairingStartParamsSchema,
+    pairing.PairingStartResultSchema,
+    ["pairing"],
+    "A new device asks to be paired, showing a code to its user.",
+  ),
+  "pairing.approve": method(
+    pairing.PairingApproveParamsSchema,
+    pairing.PairingApproveResultSchema,
+    ADMIN,
+    "Approve a pairing code; the device receives its token.",
+  ),
+  "pairing.reject": method(
+    pairing.PairingRejectParamsSchema,
+    pairing.PairingRejectResultSchema,
+    WRITE,
+    "Refuse a pairing code.",
+  ),
   "pairing.list": method(EmptySchema, pairing.PairingListResultSchema, READ, "Pending pairing requests."),
   "device.list": method(EmptySchema, pairing.DeviceListResultSchema, READ, "Paired devices."),
-  "device.revoke": method(pairing.DeviceRevokeParamsSchema, pairing.DeviceRevokeResultSchema, ADMIN, "Revoke a device's token and disconnect it."),
-  "task.schedule": method(tasks.TaskScheduleParamsSchema, tasks.TaskScheduleResultSchema, WRITE, "Schedule a background task (once, delayed, cron or interval).", { idempotent: true }),
-  "task.execute": method(tasks.TaskExecuteParamsSchema, tasks.TaskResultSchema, WRITE, "Run a task now and wait for its result."),
-  "task.cancel": method(tasks.TaskCancelParamsSchema, tasks.TaskCancelResultSchema, WRITE, "Cancel a scheduled task."),
-  "task.list": method(tasks.TaskListParamsSchema, tasks.TaskListResultSchema, READ, "List tasks, filtered by status or type."),
-  "binding.add": method(routing.BindingInputSchema, routing.BindingAddResultSchema, ADMIN, "Add a routing binding."),
-  "binding.remove": method(routing.BindingRemoveParamsSchema, routing.BindingRemoveResultSchema, ADMIN, "Remove a routing binding."),
-  "binding.list": method(routing.BindingListParamsSchema, routing.BindingListResultSchema, ADMIN, "List routing bindings, optionally for one user."),
-  "route.resolve": method(routing.RouteResolveParamsSchema, routing.ChannelRouteSchema, READ, "Explain where a message to a recipient would go, and why."),
-  "config.get": method(config.ConfigGetParamsSchema, config.ConfigGetResultSchema, READ, "The active config, secrets redacted."),
-  "config.validate": method(config.ConfigValidateParamsSchema, config.ConfigValidateResultSchema, READ, "Validate a config without applying it."),
-  "config.apply": method(config.ConfigApplyParamsSchema, config.ConfigApplyResultSchema, ADMIN, "Apply a config; reports what changed live and what needs a restart."),
-  "conversation.list": method(conversations.ConversationListParamsSchema, conversations.ConversationListResultSchema, READ, "Conversations, newest first."),
-  "conversation.history": method(conversations.ConversationHistoryParamsSchema, conversations.ConversationHistoryResultSchema, READ, "Messages of a conversation after a cursor."),
+  "device.revoke": method(
+    pairing.DeviceRevokeParamsSchema,
+    pairing.DeviceRevokeResultSchema,
+    ADMIN,
+    "Revoke a device's token and disconnect it.",
+  ),
+  "task.schedule": method(
+    tasks.TaskScheduleParamsSchema,
+    tasks.TaskScheduleResultSchema,
+    WRITE,
+    "Schedule a background task (once, delayed, cron or interval).",
+    { idempotent: true },
+  ),
+  "task.execute": method(
+    tasks.TaskExecuteParamsSchema,
+    tasks.TaskResultSchema,
+    WRITE,
+    "Run a task now and wait for its result.",
+  ),
+  "task.cancel": method(
+    tasks.TaskCancelParamsSchema,
+    tasks.TaskCancelResultSchema,
+    WRITE,
+    "Cancel a scheduled task.",
+  ),
+  "task.list": method(
+    tasks.TaskListParamsSchema,
+    tasks.TaskListResultSchema,
+    READ,
+    "List tasks, filtered by status or type.",
+  ),
+  "binding.add": method(
+    routing.BindingInputSchema,
+    routing.BindingAddResultSchema,
+    ADMIN,
+    "Add a routing binding.",
+  ),
+  "binding.remove": method(
+    routing.BindingRemoveParamsSchema,
+    routing.BindingRemoveResultSchema,
+    ADMIN,
+    "Remove a routing binding.",
+  ),
+  "binding.list": method(
+    routing.BindingListParamsSchema,
+    routing.BindingListResultSchema,
+    ADMIN,
+    "List routing bindings, optionally for one user.",
+  ),
+  "route.resolve": method(
+    routing.RouteResolveParamsSchema,
+    routing.ChannelRouteSchema,
+    READ,
+    "Explain where a message to a recipient would go, and why.",
+  ),
+  "config.get": method(
+    config.ConfigGetParamsSchema,
+    config.ConfigGetResultSchema,
+    READ,
+    "The active config, secrets redacted.",
+  ),
+  "config.validate": method(
+    config.ConfigValidateParamsSchema,
+    config.ConfigValidateResultSchema,
+    READ,
+    "Validate a config without applying it.",
+  ),
+  "config.apply": method(
+    config.ConfigApplyParamsSchema,
+    config.ConfigApplyResultSchema,
+    ADMIN,
+    "Apply a config; reports what changed live and what needs a restart.",
+  ),
+  "conversation.list": method(
+    conversations.ConversationListParamsSchema,
+    conversations.ConversationListResultSchema,
+    READ,
+    "Conversations, newest first.",
+  ),
+  "conversation.history": method(
+    conversations.ConversationHistoryParamsSchema,
+    conversations.ConversationHistoryResultSchema,
+    READ,
+    "Messages of a conversation after a cursor.",
+  ),
 } as const satisfies Record<string, MethodDefinition>;
 
 /** Every method name in the catalogue. */

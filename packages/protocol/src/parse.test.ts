@@ -16,16 +16,32 @@ const expectRejected = (input: string | Uint8Array, reason: string, code = "INVA
 
 describe("parseFrame: the three frames of SPEC.md section 2", () => {
   it("parses a request, with and without target", () => {
-    const req = { type: "req", id: "req-123", method: "message.send", data: { recipient: "@user", text: "Hello" } };
+    const req = {
+      type: "req",
+      id: "req-123",
+      method: "message.send",
+      data: { recipient: "@user", text: "Hello" },
+    };
     expect(parseFrame(JSON.stringify(req))).toEqual({ ok: true, frame: req });
-    const forwarded = { type: "req", id: "req-124", method: "agent.run", data: { input: "x" }, target: "mobile-device-1" };
+    const forwarded = {
+      type: "req",
+      id: "req-124",
+      method: "agent.run",
+      data: { input: "x" },
+      target: "mobile-device-1",
+    };
     expect(parseFrame(JSON.stringify(forwarded))).toEqual({ ok: true, frame: forwarded });
   });
 
   it("parses a response with data, and a failed one with error", () => {
     const ok = { type: "res", id: "req-123", data: { messageId: "msg-456" }, error: null };
     expect(parseFrame(JSON.stringify(ok))).toEqual({ ok: true, frame: ok });
-    const failed = { type: "res", id: "req-123", data: null, error: { code: "NODE_OFFLINE", message: "gone", details: { reason: "x" } } };
+    const failed = {
+      type: "res",
+      id: "req-123",
+      data: null,
+      error: { code: "NODE_OFFLINE", message: "gone", details: { reason: "x" } },
+    };
     expect(parseFrame(JSON.stringify(failed))).toEqual({ ok: true, frame: failed });
   });
 
@@ -37,12 +53,17 @@ describe("parseFrame: the three frames of SPEC.md section 2", () => {
   });
 
   it("accepts a null id only on an error response", () => {
-    expect(parseFrame('{"type":"res","id":null,"data":null,"error":{"code":"INVALID_FRAME","message":"bad"}}').ok).toBe(true);
+    expect(
+      parseFrame('{"type":"res","id":null,"data":null,"error":{"code":"INVALID_FRAME","message":"bad"}}').ok,
+    ).toBe(true);
     expect(parseFrame('{"type":"res","id":null,"data":1,"error":null}').ok).toBe(false);
   });
 
   it("rejects a response with both data and error", () => {
-    expectRejected('{"type":"res","id":"a","data":1,"error":{"code":"INTERNAL","message":"x"}}', "invalid_field");
+    expectRejected(
+      '{"type":"res","id":"a","data":1,"error":{"code":"INTERNAL","message":"x"}}',
+      "invalid_field",
+    );
   });
 
   it("parses an event, with and without seq", () => {
@@ -72,7 +93,8 @@ describe("parseFrame: hostile input", () => {
   });
 
   it("rejects JSON that is not an object", () => {
-    for (const text of ["null", "1", '"req"', "[]", '[{"type":"req"}]', "true"]) expectRejected(text, "not_an_object");
+    for (const text of ["null", "1", '"req"', "[]", '[{"type":"req"}]', "true"])
+      expectRejected(text, "not_an_object");
   });
 
   it("rejects an unknown or missing frame type", () => {
@@ -102,7 +124,10 @@ describe("parseFrame: hostile input", () => {
   });
 
   it("rejects huge ids and names", () => {
-    const result = expectRejected(JSON.stringify({ type: "req", id: "x".repeat(10_000), method: "ping" }), "invalid_field");
+    const result = expectRejected(
+      JSON.stringify({ type: "req", id: "x".repeat(10_000), method: "ping" }),
+      "invalid_field",
+    );
     expect(result.ok === false && result.id).toBeNull();
     expectRejected(JSON.stringify({ type: "req", id: "1", method: `a${"b".repeat(500)}` }), "invalid_field");
     expectRejected(JSON.stringify({ type: "req", id: "1", method: "Not A Method" }), "invalid_field");
@@ -115,14 +140,30 @@ describe("parseFrame: hostile input", () => {
 
   it("rejects __proto__ keys at any depth, however they are spelled", () => {
     expectRejected('{"type":"req","id":"1","method":"ping","__proto__":{"admin":true}}', "forbidden_key");
-    expectRejected('{"type":"req","id":"1","method":"ping","data":{"a":[{"__proto__":{"x":1}}]}}', "forbidden_key");
-    expectRejected('{"type":"req","id":"1","method":"ping","data":{"\\u005f_proto__":{"x":1}}}', "forbidden_key");
-    expectRejected('{"type":"req","id":"1","method":"ping","data":{"constructor":{"prototype":{"x":1}}}}', "forbidden_key");
+    expectRejected(
+      '{"type":"req","id":"1","method":"ping","data":{"a":[{"__proto__":{"x":1}}]}}',
+      "forbidden_key",
+    );
+    expectRejected(
+      '{"type":"req","id":"1","method":"ping","data":{"\\u005f_proto__":{"x":1}}}',
+      "forbidden_key",
+    );
+    expectRejected(
+      '{"type":"req","id":"1","method":"ping","data":{"constructor":{"prototype":{"x":1}}}}',
+      "forbidden_key",
+    );
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
   });
 
   it("accepts the words __proto__ and prototype inside string values", () => {
-    const result = parseFrame(JSON.stringify({ type: "req", id: "1", method: "message.send", data: { text: "what is __proto__ and prototype? \u00e9" } }));
+    const result = parseFrame(
+      JSON.stringify({
+        type: "req",
+        id: "1",
+        method: "message.send",
+        data: { text: "what is __proto__ and prototype? \u00e9" },
+      }),
+    );
     expect(result.ok).toBe(true);
   });
 
@@ -131,14 +172,25 @@ describe("parseFrame: hostile input", () => {
     expectRejected(`{"type":"req","id":"1","method":"ping","data":${nest(100)}}`, "too_deep");
     expectRejected(`{"type":"req","id":"1","method":"ping","data":${nest(100_000)}}`, "too_deep");
     expect(parseFrame(`{"type":"req","id":"1","method":"ping","data":${nest(63)}}`).ok).toBe(true);
-    expect(parseFrame(`{"type":"req","id":"1","method":"ping","data":${nest(10)}}`, { maxDepth: 5 }).ok).toBe(false);
+    expect(parseFrame(`{"type":"req","id":"1","method":"ping","data":${nest(10)}}`, { maxDepth: 5 }).ok).toBe(
+      false,
+    );
   });
 
   it("rejects frames over the size limit with PAYLOAD_TOO_LARGE", () => {
-    const big = JSON.stringify({ type: "req", id: "1", method: "message.send", data: { text: "x".repeat(10 * 1024 * 1024) } });
+    const big = JSON.stringify({
+      type: "req",
+      id: "1",
+      method: "message.send",
+      data: { text: "x".repeat(10 * 1024 * 1024) },
+    });
     expectRejected(big, "too_large", "PAYLOAD_TOO_LARGE");
     expectRejected(new TextEncoder().encode(big), "too_large", "PAYLOAD_TOO_LARGE");
-    expect(parseFrame(JSON.stringify({ type: "req", id: "1", method: "ping", data: "x".repeat(200) }), { maxBytes: 100 }).ok).toBe(false);
+    expect(
+      parseFrame(JSON.stringify({ type: "req", id: "1", method: "ping", data: "x".repeat(200) }), {
+        maxBytes: 100,
+      }).ok,
+    ).toBe(false);
   });
 
   it("counts the size in UTF-8 bytes, not characters", () => {
@@ -201,7 +253,12 @@ describe("parseFrame: hostile input", () => {
   it("never lets a parsed frame pollute Object.prototype", () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {
-        const text = JSON.stringify({ type: "req", id: "1", method: "ping", data: { __proto__: value, value } });
+        const text = JSON.stringify({
+          type: "req",
+          id: "1",
+          method: "ping",
+          data: { __proto__: value, value },
+        });
         parseFrame(text.replace('"value"', '"__proto__"'));
         expect(Object.keys(Object.prototype)).toEqual([]);
       }),

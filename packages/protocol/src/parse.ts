@@ -66,7 +66,10 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * if (!parsed.ok) socket.send(encodeError(parsed.id, parsed.error));
  * ```
  */
-export function parseFrame(input: string | Uint8Array | ArrayBuffer, options?: ParseFrameOptions): ParseFrameResult {
+export function parseFrame(
+  input: string | Uint8Array | ArrayBuffer,
+  options?: ParseFrameOptions,
+): ParseFrameResult {
   const maxBytes = options?.maxBytes ?? DEFAULT_MAX_FRAME_BYTES;
   const maxDepth = options?.maxDepth ?? DEFAULT_MAX_FRAME_DEPTH;
 
@@ -91,7 +94,11 @@ export function parseFrame(input: string | Uint8Array | ArrayBuffer, options?: P
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return reject("INVALID_FRAME", `frame is not valid JSON: ${(error as Error).message}`, FrameRejectReason.invalidJson);
+    return reject(
+      "INVALID_FRAME",
+      `frame is not valid JSON: ${(error as Error).message}`,
+      FrameRejectReason.invalidJson,
+    );
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return reject("INVALID_FRAME", "frame must be a JSON object", FrameRejectReason.notAnObject);
@@ -107,7 +114,9 @@ export function parseFrame(input: string | Uint8Array | ArrayBuffer, options?: P
 }
 
 /** The outcome of validating a method's params or result against the catalogue. */
-export type ValidationOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ProtocolError };
+export type ValidationOutcome<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: ProtocolError };
 
 /**
  * Validates a request's `data` against the method catalogue.
@@ -116,7 +125,10 @@ export type ValidationOutcome<T> = { readonly ok: true; readonly value: T } | { 
  * @param data - The request's `data`.
  * @returns The validated params (defaults applied), `METHOD_NOT_FOUND`, or `INVALID_PARAMS` with the issues.
  */
-export function parseParams<M extends MethodName>(method: M, data: unknown): ValidationOutcome<MethodParams<M>>;
+export function parseParams<M extends MethodName>(
+  method: M,
+  data: unknown,
+): ValidationOutcome<MethodParams<M>>;
 export function parseParams(method: string, data: unknown): ValidationOutcome<unknown>;
 export function parseParams(method: string, data: unknown): ValidationOutcome<unknown> {
   if (!isMethodName(method)) {
@@ -129,7 +141,10 @@ export function parseParams(method: string, data: unknown): ValidationOutcome<un
   }
   const result = v.safeParse(METHODS[method].params, data);
   if (result.success) return { ok: true, value: result.output };
-  return { ok: false, error: issuesError("INVALID_PARAMS", `invalid params for ${method}`, "invalid_params", result.issues) };
+  return {
+    ok: false,
+    error: issuesError("INVALID_PARAMS", `invalid params for ${method}`, "invalid_params", result.issues),
+  };
 }
 
 /**
@@ -139,10 +154,16 @@ export function parseParams(method: string, data: unknown): ValidationOutcome<un
  * @param data - The response's `data`.
  * @returns The validated result, or `INVALID_FRAME` with the issues.
  */
-export function parseResult<M extends MethodName>(method: M, data: unknown): ValidationOutcome<MethodResult<M>> {
+export function parseResult<M extends MethodName>(
+  method: M,
+  data: unknown,
+): ValidationOutcome<MethodResult<M>> {
   const result = v.safeParse(METHODS[method].result, data);
   if (result.success) return { ok: true, value: result.output as MethodResult<M> };
-  return { ok: false, error: issuesError("INVALID_FRAME", `invalid result for ${method}`, "invalid_result", result.issues) };
+  return {
+    ok: false,
+    error: issuesError("INVALID_FRAME", `invalid result for ${method}`, "invalid_result", result.issues),
+  };
 }
 
 /**
@@ -158,12 +179,17 @@ export function parseEventData(event: string, data: unknown): ValidationOutcome<
   if (!isEventName(event)) {
     return {
       ok: false,
-      error: new ProtocolError("INVALID_FRAME", `unknown event "${truncate(event)}"`, { details: { reason: "unknown_event" } }),
+      error: new ProtocolError("INVALID_FRAME", `unknown event "${truncate(event)}"`, {
+        details: { reason: "unknown_event" },
+      }),
     };
   }
   const result = v.safeParse(EVENTS[event].data, data);
   if (result.success) return { ok: true, value: result.output };
-  return { ok: false, error: issuesError("INVALID_FRAME", `invalid payload for event ${event}`, "invalid_event", result.issues) };
+  return {
+    ok: false,
+    error: issuesError("INVALID_FRAME", `invalid payload for event ${event}`, "invalid_event", result.issues),
+  };
 }
 
 function reject(code: ErrorCode, message: string, reason: string, extra?: ErrorDetails): ParseFrameResult {
@@ -171,7 +197,9 @@ function reject(code: ErrorCode, message: string, reason: string, extra?: ErrorD
 }
 
 function tooLarge(maxBytes: number): ParseFrameResult {
-  return reject("PAYLOAD_TOO_LARGE", `frame exceeds ${maxBytes} bytes`, FrameRejectReason.tooLarge, { maxBytes });
+  return reject("PAYLOAD_TOO_LARGE", `frame exceeds ${maxBytes} bytes`, FrameRejectReason.tooLarge, {
+    maxBytes,
+  });
 }
 
 function readId(value: object): string | null {
@@ -191,16 +219,29 @@ function frameError(value: object, issues: readonly v.BaseIssue<unknown>[]): Pro
       details: { reason: FrameRejectReason.missingId },
     });
   }
-  return issuesError("INVALID_FRAME", `invalid "${frame.type}" frame`, FrameRejectReason.invalidField, issues);
+  return issuesError(
+    "INVALID_FRAME",
+    `invalid "${frame.type}" frame`,
+    FrameRejectReason.invalidField,
+    issues,
+  );
 }
 
-function issuesError(code: ErrorCode, message: string, reason: string, issues: readonly v.BaseIssue<unknown>[]): ProtocolError {
+function issuesError(
+  code: ErrorCode,
+  message: string,
+  reason: string,
+  issues: readonly v.BaseIssue<unknown>[],
+): ProtocolError {
   const reported = issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => ({
     path: v.getDotPath(issue) ?? "",
     message: issue.message,
   }));
   const first = reported[0];
-  const summary = first === undefined ? message : `${message}: ${first.path === "" ? "" : `${first.path}: `}${first.message}`;
+  const summary =
+    first === undefined
+      ? message
+      : `${message}: ${first.path === "" ? "" : `${first.path}: `}${first.message}`;
   return new ProtocolError(code, summary, { details: { reason, issues: reported } });
 }
 
@@ -231,7 +272,10 @@ function checkStructure(text: string, value: object, maxDepth: number): Protocol
     }
     for (const key of Object.keys(node)) {
       const child = (node as Record<string, unknown>)[key];
-      if (key === "__proto__" || (key === "constructor" && isObject(child) && Object.hasOwn(child, "prototype"))) {
+      if (
+        key === "__proto__" ||
+        (key === "constructor" && isObject(child) && Object.hasOwn(child, "prototype"))
+      ) {
         return new ProtocolError("INVALID_FRAME", `frame contains forbidden key "${key}"`, {
           details: { reason: FrameRejectReason.forbiddenKey, key },
         });

@@ -48,7 +48,9 @@ const channelStatus = {
 };
 
 /** One valid params and result per method: every method in the catalogue must have one. */
-export const METHOD_SAMPLES: { [M in MethodName]: { params: MethodParamsInput<M>; result: MethodResult<M> } } = {
+export const METHOD_SAMPLES: {
+  [M in MethodName]: { params: MethodParamsInput<M>; result: MethodResult<M> };
+} = {
   connect: {
     params: { role: "operator", client, protocol: 1, token: "secret-token" },
     result: {
@@ -79,7 +81,12 @@ export const METHOD_SAMPLES: { [M in MethodName]: { params: MethodParamsInput<M>
   },
   "message.send": {
     params: { recipient: "alice", text: "hello" },
-    result: { messageId: "m-1", channel: "telegram", address: "12345", route: { level: "account", bindingId: "b-1" } },
+    result: {
+      messageId: "m-1",
+      channel: "telegram",
+      address: "12345",
+      route: { level: "account", bindingId: "b-1" },
+    },
   },
   "message.broadcast": {
     params: { recipients: ["alice", "bob"], content },
@@ -108,19 +115,34 @@ export const METHOD_SAMPLES: { [M in MethodName]: { params: MethodParamsInput<M>
     result: { nodeId: "mobile-device-1", result: { ok: true } },
   },
   "pairing.start": {
-    params: { code: "4821", publicKey: "MCowBQYDK2VwAyEAexamplepublickeybase64==", displayName: "Ana's phone" },
-    result: { status: "pending", expiresAt: now + 300_000, nextStep: "approve code 4821 with `openclaw pair approve 4821`" },
+    params: {
+      code: "4821",
+      publicKey: "MCowBQYDK2VwAyEAexamplepublickeybase64==",
+      displayName: "Ana's phone",
+    },
+    result: {
+      status: "pending",
+      expiresAt: now + 300_000,
+      nextStep: "approve code 4821 with `openclaw pair approve 4821`",
+    },
   },
   "pairing.approve": { params: { code: "4821" }, result: { nodeId: "mobile-device-1", approvedAt: now } },
   "pairing.reject": { params: { code: "4821", reason: "not mine" }, result: { rejected: true } },
   "pairing.list": { params: {}, result: { requests: [pairingRequest] } },
   "device.list": {
     params: {},
-    result: { devices: [{ nodeId: "mobile-device-1", publicKeyFingerprint: "ab", pairedAt: now, online: true }] },
+    result: {
+      devices: [{ nodeId: "mobile-device-1", publicKeyFingerprint: "ab", pairedAt: now, online: true }],
+    },
   },
   "device.revoke": { params: { nodeId: "mobile-device-1" }, result: { revoked: true } },
   "task.schedule": {
-    params: { type: "message.send", payload: { recipient: "alice", text: "standup" }, cron: "0 9 * * 1-5", timezone: "Europe/Berlin" },
+    params: {
+      type: "message.send",
+      payload: { recipient: "alice", text: "standup" },
+      cron: "0 9 * * 1-5",
+      timezone: "Europe/Berlin",
+    },
     result: { taskId: "t-1", nextRunAt: now + 60_000 },
   },
   "task.execute": {
@@ -131,20 +153,42 @@ export const METHOD_SAMPLES: { [M in MethodName]: { params: MethodParamsInput<M>
   "task.list": {
     params: { status: "scheduled", limit: 10 },
     result: {
-      tasks: [{ taskId: "t-1", type: "message.send", status: "scheduled", nextRunAt: now, attempts: 0, createdAt: now }],
+      tasks: [
+        {
+          taskId: "t-1",
+          type: "message.send",
+          status: "scheduled",
+          nextRunAt: now,
+          attempts: 0,
+          createdAt: now,
+        },
+      ],
     },
   },
   "binding.add": {
-    params: { level: "account", match: { userId: "alice" }, target: { channel: "telegram", address: "12345" } },
+    params: {
+      level: "account",
+      match: { userId: "alice" },
+      target: { channel: "telegram", address: "12345" },
+    },
     result: { binding },
   },
   "binding.remove": { params: { id: "b-1" }, result: { removed: true } },
   "binding.list": { params: { userId: "alice" }, result: { bindings: [binding] } },
   "route.resolve": {
     params: { recipient: "alice", context: { channel: "discord", guildId: "g-1" } },
-    result: { channel: "telegram", address: "12345", level: "account", bindingId: "b-1", reason: "alice prefers telegram" },
+    result: {
+      channel: "telegram",
+      address: "12345",
+      level: "account",
+      bindingId: "b-1",
+      reason: "alice prefers telegram",
+    },
   },
-  "config.get": { params: {}, result: { config: { gateway: { port: 18789 } }, hash: "abc", source: null, loadedAt: now } },
+  "config.get": {
+    params: {},
+    result: { config: { gateway: { port: 18789 } }, hash: "abc", source: null, loadedAt: now },
+  },
   "config.validate": {
     params: { config: { gateway: { port: "x" } } },
     result: { valid: false, issues: [{ path: "gateway.port", message: "expected number" }] },
@@ -153,13 +197,18 @@ export const METHOD_SAMPLES: { [M in MethodName]: { params: MethodParamsInput<M>
     params: { config: { heartbeat: { intervalMs: 10_000 } }, mode: "merge", baseHash: "abc" },
     result: { hash: "def", applied: ["heartbeat"], restartRequired: [] },
   },
-  "conversation.list": { params: { channel: "telegram", limit: 20 }, result: { conversations: [conversation], nextCursor: null } },
+  "conversation.list": {
+    params: { channel: "telegram", limit: 20 },
+    result: { conversations: [conversation], nextCursor: null },
+  },
   "conversation.history": {
     params: { channel: "telegram", conversationId: "12345", since: 1, limit: 50 },
     result: {
       channel: "telegram",
       conversationId: "12345",
-      messages: [{ seq: 2, direction: "in", messageId: "tg-99", content: { text: "hi there" }, timestamp: now }],
+      messages: [
+        { seq: 2, direction: "in", messageId: "tg-99", content: { text: "hi there" }, timestamp: now },
+      ],
       cursor: 2,
       hasMore: false,
     },
@@ -170,7 +219,13 @@ export const METHOD_SAMPLES: { [M in MethodName]: { params: MethodParamsInput<M>
 export const EVENT_SAMPLES: { [E in EventName]: EventData<E> } = {
   tick: { ts: now },
   "channel.message.received": { channel: "telegram", message: inbound },
-  "channel.message.sent": { channel: "telegram", messageId: "m-1", address: "12345", content, timestamp: now },
+  "channel.message.sent": {
+    channel: "telegram",
+    messageId: "m-1",
+    address: "12345",
+    content,
+    timestamp: now,
+  },
   "channel.status": channelStatus,
   "node.online": { nodeId: "mobile-device-1", capabilities: ["agent.run"], client, connectedAt: now },
   "node.offline": { nodeId: "mobile-device-1", reason: "disconnected" },
@@ -180,7 +235,10 @@ export const EVENT_SAMPLES: { [E in EventName]: EventData<E> } = {
   "task.failed": { ...taskEvent, error: { code: "TIMEOUT", message: "took too long" }, willRetry: true },
   "task.cancelled": taskEvent,
   "config.reloaded": { hash: "def", applied: ["channels.telegram"], restartRequired: ["gateway.port"] },
-  "config.invalid": { file: "/etc/openclaw/openclaw.json", issues: [{ path: "", message: "unexpected }", line: 3, column: 5 }] },
+  "config.invalid": {
+    file: "/etc/openclaw/openclaw.json",
+    issues: [{ path: "", message: "unexpected }", line: 3, column: 5 }],
+  },
   "pairing.requested": pairingRequest,
   "pairing.approved": { code: "4821", nodeId: "mobile-device-1" },
   "pairing.rejected": { code: "4821", nodeId: "mobile-device-1", reason: "not mine" },

@@ -9,7 +9,7 @@ import { parseEventData, parseFrame, parseResult } from "../parse";
 import type { ClientInfo } from "../schemas/common";
 import type { ConnectParams, ConnectResult, Role } from "../schemas/system";
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff";
-import { WS_OPEN, type WebSocketConstructor, type WebSocketLike } from "./websocket";
+import { type WebSocketConstructor, type WebSocketLike, WS_OPEN } from "./websocket";
 
 /** Options of {@link GatewayClient}. */
 export interface GatewayClientOptions {
@@ -146,7 +146,12 @@ interface Pending {
   sent: boolean;
 }
 
-const FATAL_HANDSHAKE_CODES: ReadonlySet<ErrorCode> = new Set(["UNAUTHORIZED", "FORBIDDEN", "UNSUPPORTED_PROTOCOL", "INVALID_PARAMS"]);
+const FATAL_HANDSHAKE_CODES: ReadonlySet<ErrorCode> = new Set([
+  "UNAUTHORIZED",
+  "FORBIDDEN",
+  "UNSUPPORTED_PROTOCOL",
+  "INVALID_PARAMS",
+]);
 
 const CONNECT_ID = "connect";
 
@@ -183,7 +188,10 @@ export class GatewayClient {
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #lastFrameAt = 0;
-  #connectWaiters: Array<{ resolve: (hello: ConnectResult) => void; reject: (error: ProtocolError) => void }> = [];
+  #connectWaiters: Array<{
+    resolve: (hello: ConnectResult) => void;
+    reject: (error: ProtocolError) => void;
+  }> = [];
   #closeWaiters: Array<() => void> = [];
 
   /**
@@ -220,7 +228,9 @@ export class GatewayClient {
       return Promise.reject(closedError("client_closed", "the client was closed"));
     }
     if (this.#state === "ready" && this.#hello !== undefined) return Promise.resolve(this.#hello);
-    const promise = new Promise<ConnectResult>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
+    const promise = new Promise<ConnectResult>((resolve, reject) =>
+      this.#connectWaiters.push({ resolve, reject }),
+    );
     if (this.#state === "idle") this.#open();
     return promise;
   }
@@ -345,8 +355,14 @@ export class GatewayClient {
     });
   }
 
-  #request(method: string, params: unknown, options: RequestOptions | undefined, validate = this.#options.validate ?? false): Promise<unknown> {
-    if (this.#state === "closed") return Promise.reject(closedError("client_closed", "the client was closed"));
+  #request(
+    method: string,
+    params: unknown,
+    options: RequestOptions | undefined,
+    validate = this.#options.validate ?? false,
+  ): Promise<unknown> {
+    if (this.#state === "closed")
+      return Promise.reject(closedError("client_closed", "the client was closed"));
     const id = `${this.#idPrefix}-${++this.#nextId}`;
     const frame = encodeRequest(id, method, params, options?.target);
     return new Promise<unknown>((resolve, reject) => {
@@ -364,18 +380,27 @@ export class GatewayClient {
         timer: undefined,
         sent: false,
       };
-      const timeoutMs = options?.timeoutMs ?? this.#options.requestTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.requestTimeoutMs;
+      const timeoutMs =
+        options?.timeoutMs ?? this.#options.requestTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.requestTimeoutMs;
       pending.timer = setTimeout(() => {
         this.#pending.delete(id);
         const index = this.#queue.indexOf(id);
         if (index !== -1) this.#queue.splice(index, 1);
-        reject(new ProtocolError("TIMEOUT", `${method} timed out after ${timeoutMs} ms`, { details: { reason: "request_timeout", timeoutMs } }));
+        reject(
+          new ProtocolError("TIMEOUT", `${method} timed out after ${timeoutMs} ms`, {
+            details: { reason: "request_timeout", timeoutMs },
+          }),
+        );
       }, timeoutMs);
       this.#pending.set(id, pending);
       if (this.#state === "ready" && this.#trySend(pending)) return;
       const maxQueued = this.#options.maxQueuedRequests ?? DEFAULT_CLIENT_OPTIONS.maxQueuedRequests;
       if (this.#queue.length >= maxQueued) {
-        this.#settle(id, undefined, closedError("queue_full", `not connected and ${maxQueued} requests are already waiting`));
+        this.#settle(
+          id,
+          undefined,
+          closedError("queue_full", `not connected and ${maxQueued} requests are already waiting`),
+        );
         return;
       }
       this.#queue.push(id);
@@ -391,9 +416,16 @@ export class GatewayClient {
   }
 
   #open(): void {
-    const WebSocketImpl = this.#options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const WebSocketImpl =
+      this.#options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (WebSocketImpl === undefined) {
-      this.#fail(new ProtocolError("CONNECTION_CLOSED", "no WebSocket implementation: pass the `WebSocket` option (e.g. from the ws package)", { details: { reason: "no_websocket" } }));
+      this.#fail(
+        new ProtocolError(
+          "CONNECTION_CLOSED",
+          "no WebSocket implementation: pass the `WebSocket` option (e.g. from the ws package)",
+          { details: { reason: "no_websocket" } },
+        ),
+      );
       return;
     }
     this.#state = this.#attempt === 0 ? "connecting" : "reconnecting";
@@ -401,7 +433,12 @@ export class GatewayClient {
     try {
       socket = new WebSocketImpl(this.#options.url);
     } catch (error) {
-      this.#fail(new ProtocolError("CONNECTION_CLOSED", `cannot open ${this.#options.url}`, { details: { reason: "invalid_url" }, cause: error }));
+      this.#fail(
+        new ProtocolError("CONNECTION_CLOSED", `cannot open ${this.#options.url}`, {
+          details: { reason: "invalid_url" },
+          cause: error,
+        }),
+      );
       return;
     }
     this.#socket = socket;
@@ -444,8 +481,11 @@ export class GatewayClient {
 
   #onMessage(raw: unknown): void {
     this.#lastFrameAt = Date.now();
-    const input = typeof raw === "string" || raw instanceof Uint8Array || raw instanceof ArrayBuffer ? raw : String(raw);
-    const parsed = parseFrame(input, { maxBytes: this.#options.maxFrameBytes ?? DEFAULT_CLIENT_OPTIONS.maxFrameBytes });
+    const input =
+      typeof raw === "string" || raw instanceof Uint8Array || raw instanceof ArrayBuffer ? raw : String(raw);
+    const parsed = parseFrame(input, {
+      maxBytes: this.#options.maxFrameBytes ?? DEFAULT_CLIENT_OPTIONS.maxFrameBytes,
+    });
     if (!parsed.ok) {
       this.#emitError(parsed.error);
       return;
@@ -465,7 +505,11 @@ export class GatewayClient {
       if (frame.error !== null) this.#emitError(ProtocolError.fromShape(frame.error));
       return;
     }
-    this.#settle(frame.id, frame.data, frame.error === null ? undefined : ProtocolError.fromShape(frame.error));
+    this.#settle(
+      frame.id,
+      frame.data,
+      frame.error === null ? undefined : ProtocolError.fromShape(frame.error),
+    );
   }
 
   #onHandshake(frame: ResponseFrame): void {
@@ -533,7 +577,14 @@ export class GatewayClient {
     };
     const handler = this.#handlers.get(frame.method);
     if (handler === undefined) {
-      reply(encodeError(frame.id, new ProtocolError("METHOD_NOT_FOUND", `this client does not handle ${frame.method}`, { details: { reason: "no_handler" } })));
+      reply(
+        encodeError(
+          frame.id,
+          new ProtocolError("METHOD_NOT_FOUND", `this client does not handle ${frame.method}`, {
+            details: { reason: "no_handler" },
+          }),
+        ),
+      );
       return;
     }
     const request: IncomingRequest = { id: frame.id, method: frame.method, data: frame.data };
@@ -566,14 +617,21 @@ export class GatewayClient {
     }
     // Requests already on the wire may or may not have run: fail them. Unsent ones keep waiting.
     for (const [id, pending] of this.#pending) {
-      if (pending.sent) this.#settle(id, undefined, closedError("connection_lost", `connection lost before ${pending.method} was answered`));
+      if (pending.sent)
+        this.#settle(
+          id,
+          undefined,
+          closedError("connection_lost", `connection lost before ${pending.method} was answered`),
+        );
     }
     const policy = this.#options.reconnect;
     const backoff = policy === false ? undefined : { ...DEFAULT_BACKOFF, ...policy };
     const willReconnect = backoff !== undefined && this.#attempt < backoff.maxAttempts;
     this.#emitter.emit("disconnected", { code, reason, willReconnect } satisfies DisconnectInfo);
     if (!willReconnect || backoff === undefined) {
-      this.#fail(closedError("connection_lost", `connection closed (${code}${reason === "" ? "" : `: ${reason}`})`));
+      this.#fail(
+        closedError("connection_lost", `connection closed (${code}${reason === "" ? "" : `: ${reason}`})`),
+      );
       return;
     }
     this.#attempt += 1;
@@ -589,7 +647,9 @@ export class GatewayClient {
   #startHeartbeatWatch(heartbeatMs: number): void {
     clearInterval(this.#heartbeatTimer);
     if (!(heartbeatMs > 0)) return;
-    const tolerance = heartbeatMs * (this.#options.heartbeatToleranceFactor ?? DEFAULT_CLIENT_OPTIONS.heartbeatToleranceFactor);
+    const tolerance =
+      heartbeatMs *
+      (this.#options.heartbeatToleranceFactor ?? DEFAULT_CLIENT_OPTIONS.heartbeatToleranceFactor);
     this.#lastFrameAt = Date.now();
     this.#heartbeatTimer = setInterval(() => {
       const socket = this.#socket;

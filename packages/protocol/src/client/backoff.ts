@@ -45,7 +45,11 @@ export const DEFAULT_BACKOFF: Readonly<Required<BackoffOptions>> = Object.freeze
  * @param random - A source of numbers in [0, 1), for tests.
  * @returns The delay in milliseconds.
  */
-export function backoffDelay(attempt: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: BackoffOptions = {},
+  random: () => number = Math.random,
+): number {
   const { initialDelayMs, maxDelayMs, factor, jitter } = { ...DEFAULT_BACKOFF, ...options };
   const base = Math.min(maxDelayMs, initialDelayMs * factor ** Math.max(0, attempt - 1));
   const spread = base * jitter * (random() * 2 - 1);

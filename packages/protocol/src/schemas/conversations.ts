@@ -1,5 +1,13 @@
 import * as v from "valibot";
-import { AddressSchema, ChannelNameSchema, IdSchema, LimitSchema, MessageContentSchema, SenderSchema, TimestampSchema } from "./common";
+import {
+  AddressSchema,
+  ChannelNameSchema,
+  IdSchema,
+  LimitSchema,
+  MessageContentSchema,
+  SenderSchema,
+  TimestampSchema,
+} from "./common";
 
 /** A conversation: one chat on one channel. */
 export const ConversationSummarySchema = v.object({

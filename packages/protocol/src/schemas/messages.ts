@@ -26,7 +26,10 @@ export const MessageSendParamsSchema = v.pipe(
     replyTo: v.optional(IdSchema),
     idempotencyKey: v.optional(IdempotencyKeySchema),
   }),
-  v.check((p) => (p.text === undefined) !== (p.content === undefined), "give exactly one of text and content"),
+  v.check(
+    (p) => (p.text === undefined) !== (p.content === undefined),
+    "give exactly one of text and content",
+  ),
 );
 
 /** `message.send` result. */
@@ -51,7 +54,10 @@ export const MessageBroadcastParamsSchema = v.pipe(
     content: v.optional(MessageContentSchema),
     idempotencyKey: v.optional(IdempotencyKeySchema),
   }),
-  v.check((p) => (p.text === undefined) !== (p.content === undefined), "give exactly one of text and content"),
+  v.check(
+    (p) => (p.text === undefined) !== (p.content === undefined),
+    "give exactly one of text and content",
+  ),
 );
 
 /** `message.broadcast` result: one entry per recipient, in order. */

@@ -1,5 +1,11 @@
 import * as v from "valibot";
-import { ClientInfoSchema, DurationMsSchema, IdempotencyKeySchema, IdSchema, TimestampSchema } from "./common";
+import {
+  ClientInfoSchema,
+  DurationMsSchema,
+  IdempotencyKeySchema,
+  IdSchema,
+  TimestampSchema,
+} from "./common";
 
 const CommandSchema = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
 

@@ -38,7 +38,10 @@ export const BindingTargetSchema = v.object({
   address: v.optional(AddressSchema),
 });
 
-const REQUIRED_MATCH: Record<(typeof ROUTE_LEVELS)[number], ReadonlyArray<keyof v.InferOutput<typeof BindingMatchSchema>>> = {
+const REQUIRED_MATCH: Record<
+  (typeof ROUTE_LEVELS)[number],
+  ReadonlyArray<keyof v.InferOutput<typeof BindingMatchSchema>>
+> = {
   peer: ["userId", "channel"],
   guild: ["guildId"],
   account: ["userId"],

@@ -10,7 +10,13 @@ export const RoleSchema = v.picklist(["operator", "node"]);
  * the admin token adds `operator.admin`; device tokens get `node`; an unauthenticated node
  * connection gets only `pairing`.
  */
-export const ScopeSchema = v.picklist(["operator.read", "operator.write", "operator.admin", "node", "pairing"]);
+export const ScopeSchema = v.picklist([
+  "operator.read",
+  "operator.write",
+  "operator.admin",
+  "node",
+  "pairing",
+]);
 
 const TokenSchema = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
 
@@ -25,7 +31,9 @@ export const ConnectParamsSchema = v.object({
   /** The protocol version the client speaks. */
   protocol: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000)),
   /** Commands a node can execute (e.g. `agent.run`, `camera.snap`). */
-  capabilities: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(128))), v.maxLength(256))),
+  capabilities: v.optional(
+    v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(128))), v.maxLength(256)),
+  ),
   /** A node's stable id; required for paired nodes, chosen by the device at pairing. */
   nodeId: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_ID_LENGTH))),
   /** A human name for a node ("Ana's phone"). */
@@ -104,7 +112,12 @@ export const SystemStatusResultSchema = v.object({
 /** `channel.list` result. */
 export const ChannelListResultSchema = v.object({
   channels: v.array(
-    v.object({ name: ChannelNameSchema, plugin: v.string(), state: ChannelStateSchema, capabilities: v.array(ChannelCapabilitySchema) }),
+    v.object({
+      name: ChannelNameSchema,
+      plugin: v.string(),
+      state: ChannelStateSchema,
+      capabilities: v.array(ChannelCapabilitySchema),
+    }),
   ),
 });
 

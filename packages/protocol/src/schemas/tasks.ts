@@ -80,7 +80,9 @@ export const TaskInfoSchema = v.object({
   type: v.string(),
   name: v.optional(v.string()),
   status: TaskStatusSchema,
-  schedule: v.optional(v.object({ kind: v.picklist(["once", "cron", "every"]), expression: v.optional(v.string()) })),
+  schedule: v.optional(
+    v.object({ kind: v.picklist(["once", "cron", "every"]), expression: v.optional(v.string()) }),
+  ),
   nextRunAt: v.nullable(TimestampSchema),
   lastRunAt: v.optional(TimestampSchema),
   attempts: v.number(),
