@@ -14,6 +14,8 @@ export default defineConfig({
     include: ["{packages,apps,extensions}/*/{src,test}/**/*.test.ts", "tests/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     environment: "node",
+    // In CI a JSON report lets .ci/run print a plain "N passed, N failed" line.
+    reporters: process.env.CI ? ["default", ["json", { outputFile: ".vitest-report.json" }]] : ["default"],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     typecheck: {

@@ -5,12 +5,15 @@ import { ERROR_CODES } from "./errors";
 /** A frame id: 1 to {@link MAX_ID_LENGTH} characters, chosen by the sender, echoed in the response. */
 export const FrameIdSchema = v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_ID_LENGTH));
 
+/** The form of a method or event name: dotted lowerCamel words. */
+export const NAME_PATTERN = /^[a-z][a-zA-Z0-9]*(?:\.[a-z][a-zA-Z0-9]*)*$/;
+
 /** A method or event name: dotted lower-camel words, e.g. `message.send`. */
 export const NameSchema = v.pipe(
   v.string(),
   v.minLength(1),
   v.maxLength(MAX_NAME_LENGTH),
-  v.regex(/^[a-z][a-zA-Z0-9]*(?:\.[a-z][a-zA-Z0-9]*)*$/, "must be dotted lowerCamel words"),
+  v.regex(NAME_PATTERN, "must be dotted lowerCamel words"),
 );
 
 /** `res.error` on the wire. `code` is any string so that codes added by a newer server still parse. */

@@ -244,5 +244,7 @@ export type MethodResult<M extends MethodName> = v.InferOutput<(typeof METHODS)[
  * @returns `true` when `name` is a {@link MethodName}.
  */
 export function isMethodName(name: string): name is MethodName {
-  return Object.hasOwn(METHODS, name);
+  return METHOD_SET.has(name);
 }
+
+const METHOD_SET: ReadonlySet<string> = new Set(METHOD_NAMES);

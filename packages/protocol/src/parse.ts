@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_DEPTH, MAX_ID_LENGTH } from "./constants";
 import { type ErrorCode, type ErrorDetails, ProtocolError } from "./errors";
 import { EVENTS, type EventData, type EventName, isEventName } from "./events";
+import { readFrameFast } from "./fast-frame";
 import { type Frame, FrameSchema } from "./frames";
 import { isMethodName, METHODS, type MethodName, type MethodParams, type MethodResult } from "./methods";
 
@@ -104,13 +105,14 @@ export function parseFrame(
     return reject("INVALID_FRAME", "frame must be a JSON object", FrameRejectReason.notAnObject);
   }
 
-  const id = readId(value);
   const structural = checkStructure(text, value, maxDepth);
-  if (structural !== undefined) return { ok: false, error: structural, id };
+  if (structural !== undefined) return { ok: false, error: structural, id: readId(value) };
 
+  const fast = readFrameFast(value as Record<string, unknown>);
+  if (fast !== undefined) return { ok: true, frame: fast };
   const result = v.safeParse(FrameSchema, value);
   if (result.success) return { ok: true, frame: result.output };
-  return { ok: false, error: frameError(value, result.issues), id };
+  return { ok: false, error: frameError(value, result.issues), id: readId(value) };
 }
 
 /** The outcome of validating a method's params or result against the catalogue. */
@@ -293,13 +295,15 @@ function isObject(value: unknown): value is object {
 /** Counts `{` and `[` in `text`, stopping once `limit` is reached. */
 function countOpenings(text: string, limit: number): number {
   let count = 0;
-  for (const opener of ["{", "["]) {
-    let at = text.indexOf(opener);
-    while (at !== -1) {
-      count += 1;
-      if (count >= limit) return count;
-      at = text.indexOf(opener, at + 1);
-    }
+  let at = text.indexOf("{");
+  while (at !== -1 && count < limit) {
+    count += 1;
+    at = text.indexOf("{", at + 1);
+  }
+  at = text.indexOf("[");
+  while (at !== -1 && count < limit) {
+    count += 1;
+    at = text.indexOf("[", at + 1);
   }
   return count;
 }

@@ -28,8 +28,14 @@ export const IdempotencyKeySchema = v.pipe(v.string(), v.minLength(1), v.maxLeng
 /** A page size: 1 to 1000. */
 export const LimitSchema = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000));
 
-/** Message text: at most 100,000 characters (channels split long text further). */
-export const TextSchema = v.pipe(v.string(), v.maxLength(100_000));
+/** Longest message text, in characters (channels split long text further). */
+export const MAX_TEXT_LENGTH = 100_000;
+
+/** Message text: at most {@link MAX_TEXT_LENGTH} characters. */
+export const TextSchema = v.pipe(v.string(), v.maxLength(MAX_TEXT_LENGTH));
+
+/** Non-empty message text: 1 to {@link MAX_TEXT_LENGTH} characters. */
+export const NonEmptyTextSchema = v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_TEXT_LENGTH));
 
 /** An attachment sent or received with a message. Either `url` or `data` (base64) carries the bytes. */
 export const AttachmentSchema = v.pipe(

@@ -6,7 +6,7 @@ import {
   IdSchema,
   InboundMessageSchema,
   MessageContentSchema,
-  TextSchema,
+  NonEmptyTextSchema,
   TimestampSchema,
 } from "./common";
 import { RouteLevelSchema, RoutingContextSchema } from "./routing";
@@ -19,7 +19,7 @@ export const MessageSendParamsSchema = v.pipe(
   v.object({
     recipient: AddressSchema,
     channel: v.optional(ChannelNameSchema),
-    text: v.optional(v.pipe(TextSchema, v.minLength(1))),
+    text: v.optional(NonEmptyTextSchema),
     content: v.optional(MessageContentSchema),
     context: v.optional(RoutingContextSchema),
     /** Platform message id to reply to. */
@@ -50,7 +50,7 @@ export const MessageBroadcastParamsSchema = v.pipe(
   v.object({
     recipients: v.pipe(v.array(AddressSchema), v.minLength(1), v.maxLength(1000)),
     channel: v.optional(ChannelNameSchema),
-    text: v.optional(v.pipe(TextSchema, v.minLength(1))),
+    text: v.optional(NonEmptyTextSchema),
     content: v.optional(MessageContentSchema),
     idempotencyKey: v.optional(IdempotencyKeySchema),
   }),
