@@ -75,16 +75,19 @@ export async function compare({ script, cases, pairs = 5, metric, higherIsBetter
 }
 
 /** Writes `results/<name>.json` and `results/<name>.md` and prints the Markdown table. */
-export async function report(name, { title, metric, unit, target, rows, notes = [] }) {
+export async function report(
+  name,
+  { title, metric, unit, target, rows, notes = [], labels = { bare: "bare", subject: "subject" } },
+) {
   const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "results");
   await mkdir(dir, { recursive: true });
   const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(2));
   const lines = [
     `## ${title}`,
     "",
-    `Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. Median of ${rows[0]?.ratios.length ?? 0} alternating bare/subject runs, each in its own process.`,
+    `Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. Median of ${rows[0]?.ratios.length ?? 0} alternating ${labels.bare}/${labels.subject} runs, each in its own process.`,
     "",
-    `| case | bare ${unit} | subject ${unit} | ratio (subject/bare) | target | per-pair ratios |`,
+    `| case | ${labels.bare} ${unit} | ${labels.subject} ${unit} | ratio (${labels.subject}/${labels.bare}) | target | per-pair ratios |`,
     "|---|---:|---:|---:|---:|---|",
     ...rows.map(
       (row) =>

@@ -124,7 +124,7 @@ const isErrorCode = (value: unknown): value is ErrorCode =>
  * ```
  */
 export class ProtocolError extends Error {
-  override readonly name = "ProtocolError";
+  override readonly name: string = "ProtocolError";
   /** The machine-readable error code. */
   readonly code: ErrorCode;
   /** Structured information sent to the peer with the error. */
