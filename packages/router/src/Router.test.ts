@@ -317,9 +317,9 @@ function referenceResolve(bindings: Binding[], recipient: string, context: Routi
     system: [],
   } as const;
   for (const level of ROUTE_LEVELS) {
+    if (!required[level].every((key) => facts[key] !== undefined)) continue;
     const candidates = bindings
       .filter((b) => b.level === level)
-      .filter((b) => required[level].every((key) => facts[key] !== undefined))
       .filter((b) => Object.entries(b.match).every(([key, value]) => facts[key] === value))
       .sort(
         (a, b) =>
