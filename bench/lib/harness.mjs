@@ -91,7 +91,7 @@ export async function report(
     "|---|---:|---:|---:|---:|---|",
     ...rows.map(
       (row) =>
-        `| ${row.case} | ${fmt(row.bare[metric])} | ${fmt(row.subject[metric])} | **${row.ratio.toFixed(2)}x** | ≥ ${target}x ${row.ratio >= target ? "✓" : "✗"} | ${row.ratios.map((r) => r.toFixed(2)).join(", ")} |`,
+        `| ${row.case} | ${fmt(row.bare[metric])} | ${fmt(row.subject[metric])} | **${row.ratio.toFixed(2)}x** | ${target > 0 ? `≥ ${target}x ${row.ratio >= target ? "✓" : "✗"}` : "–"} | ${row.ratios.map((r) => r.toFixed(2)).join(", ")} |`,
     ),
     "",
     ...notes,

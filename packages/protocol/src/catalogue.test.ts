@@ -171,7 +171,7 @@ describe("parseParams", () => {
       false,
     );
     expect(parseParams("message.send", { recipient: "alice" }).ok).toBe(false);
-    expect(parseParams("task.schedule", { type: "x", cron: "* * * * *", everyMs: 5000 }).ok).toBe(false);
+    expect(parseParams("task.schedule", { type: "x", cron: "* * * * *", every: 5000 }).ok).toBe(false);
     expect(
       parseParams("binding.add", { level: "peer", match: { userId: "a" }, target: { channel: "telegram" } })
         .ok,

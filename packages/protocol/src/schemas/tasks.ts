@@ -7,7 +7,7 @@ const TaskTypeSchema = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
 export const TaskStatusSchema = v.picklist(["scheduled", "running", "completed", "failed", "cancelled"]);
 
 /**
- * `task.schedule` params. Give at most one of `at`, `delayMs`, `cron` and `everyMs`;
+ * `task.schedule` params. Give at most one of `at`, `delayMs`, `cron` and `every`;
  * with none the task runs as soon as possible.
  */
 export const TaskScheduleParamsSchema = v.pipe(
@@ -23,15 +23,15 @@ export const TaskScheduleParamsSchema = v.pipe(
     cron: v.optional(v.pipe(v.string(), v.minLength(9), v.maxLength(200))),
     /** IANA time zone for `cron`, e.g. `Europe/Berlin`. Defaults to UTC. */
     timezone: v.optional(v.pipe(v.string(), v.maxLength(64))),
-    /** Run repeatedly at this interval. */
-    everyMs: v.optional(v.pipe(DurationMsSchema, v.minValue(1000))),
+    /** Run repeatedly at this interval, in milliseconds (at least 1000). */
+    every: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1000), v.maxValue(2_147_483_647))),
     timeoutMs: v.optional(v.pipe(DurationMsSchema, v.minValue(1))),
     maxAttempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100))),
     idempotencyKey: v.optional(IdempotencyKeySchema),
   }),
   v.check(
-    (p) => [p.at, p.delayMs, p.cron, p.everyMs].filter((x) => x !== undefined).length <= 1,
-    "give at most one of at, delayMs, cron and everyMs",
+    (p) => [p.at, p.delayMs, p.cron, p.every].filter((x) => x !== undefined).length <= 1,
+    "give at most one of at, delayMs, cron and every",
   ),
   v.check((p) => p.timezone === undefined || p.cron !== undefined, "timezone only applies to cron"),
 );

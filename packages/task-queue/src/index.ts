@@ -1,0 +1,31 @@
+/**
+ * @packageDocumentation
+ * Background jobs and schedules for the OpenClaw Gateway.
+ */
+
+export { nextOccurrence, planSchedule } from "./schedule";
+export type { FileTaskStoreOptions, FileTaskStoreStats } from "./stores/FileTaskStore";
+export { FileTaskStore } from "./stores/FileTaskStore";
+export { MemoryTaskStore } from "./stores/MemoryTaskStore";
+// Stores
+export type { TaskStore } from "./stores/TaskStore";
+export type {
+  CatchUpPolicy,
+  TaskContext,
+  TaskEvent,
+  TaskHandler,
+  TaskQueueEventMap,
+  TaskQueueOptions,
+} from "./TaskQueue";
+export { DEFAULT_TASK_QUEUE_OPTIONS, TaskQueue } from "./TaskQueue";
+export { TaskQueueError, TaskQueueErrorCode } from "./TaskQueueError";
+export type {
+  ScheduleOptions,
+  Task,
+  TaskErrorInfo,
+  TaskFilters,
+  TaskRecord,
+  TaskResult,
+  TaskSchedule,
+  TaskStatus,
+} from "./types";
