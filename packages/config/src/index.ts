@@ -1,0 +1,41 @@
+/**
+ * @packageDocumentation
+ * Configuration of the OpenClaw Gateway: load, validate, hot reload.
+ */
+
+// Re-exported from @openclaw/protocol for convenience.
+export type { ConfigIssue } from "@openclaw/protocol";
+export { ConfigError, ConfigErrorCode } from "./ConfigError";
+export type {
+  ApplyOptions,
+  ApplyResult,
+  ConfigChangeEvent,
+  ConfigInvalidEvent,
+  ConfigManagerEvents,
+  ConfigManagerOptions,
+} from "./ConfigManager";
+export { ConfigManager, DEFAULT_CONFIG_MANAGER_OPTIONS } from "./ConfigManager";
+export type { ConfigDiff } from "./diff";
+export { diffConfig, RESTART_REQUIRED_PATHS, stableStringify } from "./diff";
+export type { Env } from "./env";
+export { applyEnvOverrides, CONFIG_PATH_ENV, ENV_OVERRIDES, substituteEnv } from "./env";
+export { configJsonSchema } from "./json-schema";
+export type { ValidationResult } from "./resolve";
+export { parseConfigText, resolveConfig } from "./resolve";
+export type { AgentConfig, ChannelConfig, Config, ConfigInput, CronJob } from "./schema";
+export {
+  AgentSchema,
+  AgentsSectionSchema,
+  ChannelSectionSchema,
+  ChannelsSectionSchema,
+  ConfigSchema,
+  CronJobSchema,
+  CronSectionSchema,
+  GatewaySectionSchema,
+  HeartbeatSectionSchema,
+  LoggingSectionSchema,
+  SecuritySectionSchema,
+  StateSectionSchema,
+  WebhooksSectionSchema,
+} from "./schema";
+export { isSecretPath, REDACTED, redact, SECRET_KEY_PATTERN } from "./secrets";

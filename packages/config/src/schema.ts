@@ -1,0 +1,201 @@
+import { DEFAULT_GATEWAY_HOST, DEFAULT_GATEWAY_PORT, DEFAULT_MAX_FRAME_BYTES } from "@openclaw/protocol";
+import * as v from "valibot";
+
+const ms = (min: number, max = 2_147_483_647) =>
+  v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+const secret = v.pipe(v.string(), v.minLength(16, "must be at least 16 characters"), v.maxLength(1024));
+const channelName = v.pipe(
+  v.string(),
+  v.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "must be 1-64 of a-z, 0-9, '-' or '_'"),
+);
+
+/** `gateway`: where the server listens and its per-connection limits. */
+export const GatewaySectionSchema = v.optional(
+  v.object({
+    /** Bind address. Loopback by default; changing it needs a restart. */
+    host: v.optional(v.pipe(v.string(), v.minLength(1)), DEFAULT_GATEWAY_HOST),
+    /** Port for WebSocket and HTTP. Changing it needs a restart. */
+    port: v.optional(
+      v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535)),
+      DEFAULT_GATEWAY_PORT,
+    ),
+    /** Largest WebSocket frame, in bytes; larger frames close the socket with 1009. */
+    maxFrameBytes: v.optional(
+      v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(64 * 1024 * 1024)),
+      DEFAULT_MAX_FRAME_BYTES,
+    ),
+    /** Time a new connection has to send `connect`. */
+    handshakeTimeoutMs: v.optional(ms(100, 600_000), 10_000),
+    /** A client whose unsent bytes exceed this is closed with 1008 (slow consumer). */
+    maxBufferedBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 4 * 1024 * 1024),
+    /** Connections held at once; more are refused. */
+    maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 20_000),
+    /** Largest HTTP request body, in bytes. */
+    maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 1_048_576),
+  }),
+  {},
+);
+
+/** `heartbeat`: the `tick` event interval. Hot-reloaded. */
+export const HeartbeatSectionSchema = v.optional(
+  v.object({ intervalMs: v.optional(ms(1000, 3_600_000), 15_000) }),
+  {},
+);
+
+/** `security`: tokens, origins and rate limits. Hot-reloaded. */
+export const SecuritySectionSchema = v.optional(
+  v.object({
+    /** Operator token. Usually `${OPENCLAW_GATEWAY_TOKEN}` or set by that variable. */
+    token: v.optional(secret),
+    /** Admin token for `config.apply`, `pairing.approve`, `device.revoke`, `binding.*`. */
+    adminToken: v.optional(secret),
+    /** Browser origins allowed to open a WebSocket (`Origin` header); empty allows non-browser clients only. */
+    allowedOrigins: v.optional(v.array(v.pipe(v.string(), v.minLength(1))), []),
+    rateLimit: v.optional(
+      v.object({
+        /** Requests per second per connection, sustained. */
+        requestsPerSecond: v.optional(v.pipe(v.number(), v.minValue(1)), 100),
+        /** Extra requests a connection may burst above the rate. */
+        burst: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 200),
+      }),
+      {},
+    ),
+    pairing: v.optional(
+      v.object({
+        /** How long a pairing code stays valid. */
+        codeTtlMs: v.optional(ms(10_000, 3_600_000), 300_000),
+        /** Failed approvals per minute before approving is refused (brute-force guard). */
+        maxFailedAttemptsPerMinute: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 10),
+      }),
+      {},
+    ),
+  }),
+  {},
+);
+
+/**
+ * `channels.<name>`: one channel. `plugin` names the channel plugin (default: the channel's name);
+ * every other key is the plugin's own settings, validated by the plugin. Only a changed channel restarts.
+ */
+export const ChannelSectionSchema = v.looseObject({
+  plugin: v.optional(channelName),
+  enabled: v.optional(v.boolean(), true),
+});
+
+/** `channels`: the configured channels by name. */
+export const ChannelsSectionSchema = v.optional(v.record(channelName, ChannelSectionSchema), {});
+
+/** `webhooks`: where platform webhooks arrive. Hot-reloaded. */
+export const WebhooksSectionSchema = v.optional(
+  v.object({
+    /** URL path prefix; a channel's webhook is `<basePath>/<channel>`. */
+    basePath: v.optional(
+      v.pipe(v.string(), v.regex(/^\/[A-Za-z0-9/_-]*$/, "must be a URL path starting with /")),
+      "/webhook",
+    ),
+    /** Largest webhook body, in bytes. */
+    maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 1_048_576),
+  }),
+  {},
+);
+
+/** One cron job: a task of `type` with `payload`, run on `schedule`. */
+export const CronJobSchema = v.object({
+  id: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  /** Cron expression (5 or 6 fields). */
+  schedule: v.pipe(v.string(), v.minLength(9), v.maxLength(200)),
+  timezone: v.optional(v.pipe(v.string(), v.maxLength(64)), "UTC"),
+  type: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  payload: v.optional(v.unknown()),
+  enabled: v.optional(v.boolean(), true),
+});
+
+/** `cron`: scheduled jobs. Hot-reloaded. */
+export const CronSectionSchema = v.optional(
+  v.pipe(
+    v.array(CronJobSchema),
+    v.check((jobs) => new Set(jobs.map((job) => job.id)).size === jobs.length, "cron job ids must be unique"),
+  ),
+  [],
+);
+
+/** One agent: the built-in echo agent, an OpenAI-compatible upstream, or an agent on a node. */
+export const AgentSchema = v.variant("provider", [
+  v.object({ provider: v.literal("echo") }),
+  v.object({
+    provider: v.literal("openai"),
+    baseUrl: v.pipe(v.string(), v.url()),
+    apiKey: v.optional(v.pipe(v.string(), v.minLength(1))),
+    /** The upstream model name (the agent's name is what clients ask for). */
+    model: v.pipe(v.string(), v.minLength(1)),
+    timeoutMs: v.optional(ms(1000, 3_600_000), 120_000),
+  }),
+  v.object({
+    provider: v.literal("node"),
+    /** Node id or display name; omitted → any node advertising `agent.run`. */
+    node: v.optional(v.pipe(v.string(), v.minLength(1))),
+    timeoutMs: v.optional(ms(1000, 3_600_000), 120_000),
+  }),
+]);
+
+/** `agents`: agents by name, and the default one. Hot-reloaded. */
+export const AgentsSectionSchema = v.optional(
+  v.pipe(
+    v.object({
+      default: v.optional(v.pipe(v.string(), v.minLength(1)), "echo"),
+      list: v.optional(v.record(v.pipe(v.string(), v.minLength(1), v.maxLength(128)), AgentSchema), {
+        echo: { provider: "echo" },
+      }),
+    }),
+    v.check(
+      (agents) => agents.default === "echo" || Object.hasOwn(agents.list, agents.default),
+      'agents.default must name an agent in agents.list (or be "echo")',
+    ),
+  ),
+  {},
+);
+
+/** `logging`: level. Hot-reloaded. */
+export const LoggingSectionSchema = v.optional(
+  v.object({
+    level: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
+  }),
+  {},
+);
+
+/** `state`: where persistent state lives. Changing it needs a restart. */
+export const StateSectionSchema = v.optional(
+  v.object({
+    /** Directory for devices, bindings, tasks and conversation history. */
+    dir: v.optional(v.pipe(v.string(), v.minLength(1)), ".openclaw-state"),
+    /** Messages kept per conversation. */
+    historyLimit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000)), 200),
+  }),
+  {},
+);
+
+/** The whole of `openclaw.json`. Every section is optional; `{}` is a complete, valid config. */
+export const ConfigSchema = v.object({
+  /** Editors use it to find the JSON Schema; ignored by the gateway. */
+  $schema: v.optional(v.string()),
+  gateway: GatewaySectionSchema,
+  heartbeat: HeartbeatSectionSchema,
+  security: SecuritySectionSchema,
+  channels: ChannelsSectionSchema,
+  webhooks: WebhooksSectionSchema,
+  cron: CronSectionSchema,
+  agents: AgentsSectionSchema,
+  logging: LoggingSectionSchema,
+  state: StateSectionSchema,
+});
+
+/** A validated config with every default filled in. */
+export type Config = v.InferOutput<typeof ConfigSchema>;
+/** What may be written in `openclaw.json`. */
+export type ConfigInput = v.InferInput<typeof ConfigSchema>;
+/** One channel's settings. */
+export type ChannelConfig = v.InferOutput<typeof ChannelSectionSchema>;
+/** One cron job. */
+export type CronJob = v.InferOutput<typeof CronJobSchema>;
+/** One agent. */
+export type AgentConfig = v.InferOutput<typeof AgentSchema>;

@@ -1,0 +1,37 @@
+/** Keys whose values are secrets: redacted in `config.get`, diffs, logs and error messages. */
+export const SECRET_KEY_PATTERN =
+  /(token|secret|password|passphrase|api[-_]?key|private[-_]?key|credentials?|signing[-_]?key)$/i;
+
+/** What a redacted value is replaced with. */
+export const REDACTED = "[redacted]";
+
+/**
+ * Tests whether a dotted config path ends in a secret key.
+ *
+ * @param path - E.g. `channels.telegram.botToken`.
+ * @returns `true` for secrets.
+ */
+export function isSecretPath(path: string): boolean {
+  const last = path.split(".").at(-1) ?? "";
+  return SECRET_KEY_PATTERN.test(last);
+}
+
+/**
+ * A deep copy of `value` with every secret replaced by {@link REDACTED}.
+ *
+ * @param value - A config or any part of one.
+ * @returns The redacted copy.
+ */
+export function redact<T>(value: T): T {
+  return redactValue(value, "") as T;
+}
+
+function redactValue(value: unknown, key: string): unknown {
+  if (key !== "" && SECRET_KEY_PATTERN.test(key) && value !== undefined && value !== null && value !== "")
+    return REDACTED;
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, ""));
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, item]) => [k, redactValue(item, k)]));
+  }
+  return value;
+}
