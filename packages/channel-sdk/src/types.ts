@@ -1,0 +1,119 @@
+import type { ChannelCapability, ChannelState, InboundMessage, MessageContent } from "@openclaw/protocol";
+import type * as v from "valibot";
+
+/**
+ * A webhook request, independent of the HTTP framework: the gateway builds it from the incoming
+ * request. `body` is the raw bytes, exactly as received, because signatures are computed over them.
+ */
+export interface WebhookRequest {
+  method: string;
+  /** The path below the channel's webhook URL, e.g. `/` or `/interactions`. */
+  path: string;
+  /** Header names in lower case. */
+  headers: Readonly<Record<string, string>>;
+  query: Readonly<Record<string, string>>;
+  body: Uint8Array;
+}
+
+/** What the gateway answers the platform with. */
+export interface WebhookResponse {
+  status: number;
+  headers?: Record<string, string>;
+  /** A string is sent as is; anything else as JSON. */
+  body?: unknown;
+}
+
+/** The normalised inbound message a plugin emits; `channel` and `timestamp` are filled in when omitted. */
+export type InboundMessageInput = Omit<InboundMessage, "channel" | "timestamp"> & {
+  channel?: string;
+  timestamp?: number;
+};
+
+/** Where a plugin logs. Never log tokens; message bodies only at `debug`. */
+export interface ChannelLogger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** What the gateway hands a plugin at `initialize`. A plugin sees its own config only. */
+export interface ChannelContext<C = unknown> {
+  /** The channel's name in the gateway's config (one plugin may run several channels). */
+  readonly channel: string;
+  /** This channel's validated settings. */
+  readonly config: C;
+  /**
+   * Hands an inbound message to the gateway. Validated: a malformed message throws a
+   * `ChannelError` (`INTERNAL`), since it is a plugin bug.
+   */
+  emit(message: InboundMessageInput): void;
+  /** Reports the channel's health (`connecting`, `ready`, `degraded`, `down`), with an optional reason. */
+  setStatus(state: ChannelState, detail?: { error?: unknown; details?: Record<string, unknown> }): void;
+  readonly logger: ChannelLogger;
+  /** Aborted when the channel is being destroyed: stop polling, close sockets. */
+  readonly signal: AbortSignal;
+}
+
+/** Options of one send. */
+export interface SendOptions {
+  /** Platform message id to reply to. */
+  replyTo?: string;
+  /** Aborted when the gateway gives up on the send. */
+  signal?: AbortSignal;
+}
+
+/** The outcome of a send. */
+export interface SendResult {
+  /** The platform's id of the (first) message sent. */
+  messageId: string;
+  /** Every message id, when long text was split into several messages. */
+  messageIds?: string[];
+}
+
+/** A channel's health, as shown by `channel.status` and `/ready`. */
+export interface ChannelHealth {
+  state: ChannelState;
+  /** When the channel entered this state. */
+  since: number;
+  lastError?: { code: string; message: string; at: number };
+  /** Plugin facts (bot name, poll lag). No secrets. */
+  details?: Record<string, unknown>;
+}
+
+/** Limits that shape outgoing content. */
+export interface ChannelLimits {
+  /** Longest text one message may carry; longer text is split. */
+  maxTextLength?: number;
+}
+
+/**
+ * The contract between the gateway and a channel: one instance per configured channel.
+ * Build one with `defineChannel()`, which adds validation, fallbacks, splitting and health tracking.
+ */
+export interface ChannelPlugin<C = unknown> {
+  /** The plugin's name, e.g. `telegram`. */
+  readonly name: string;
+  readonly capabilities: readonly ChannelCapability[];
+  readonly limits: Readonly<ChannelLimits>;
+  /** Connects to the platform (or arms the webhook). Rejects with a `ChannelError` it cannot recover from. */
+  initialize(config: C, context: ChannelContext<C>): Promise<void>;
+  /** Sends a message. Rejects with a `ChannelError`. */
+  send(recipient: string, content: MessageContent, options?: SendOptions): Promise<SendResult>;
+  /** Handles a platform webhook; absent (or `undefined`) for channels that only poll or hold a socket. */
+  readonly handleWebhook?: ((request: WebhookRequest) => Promise<WebhookResponse>) | undefined;
+  /** Current health. */
+  status(): ChannelHealth;
+  /** Disconnects and releases everything: no timer, socket or request may outlive it. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+/** What an extension package exports: makes plugin instances and describes their config. */
+export interface ChannelPluginFactory<C = unknown> {
+  readonly name: string;
+  readonly capabilities: readonly ChannelCapability[];
+  /** Validates a channel's settings (the gateway runs it on config load and reload). */
+  readonly configSchema: v.GenericSchema<unknown, C>;
+  /** A new, uninitialized instance. */
+  create(): ChannelPlugin<C>;
+}

@@ -1,0 +1,118 @@
+// The reference plugin: a plain HTTP channel. Outbound messages are POSTed as JSON to
+// `<baseUrl>/messages` with a bearer token; inbound messages arrive as webhooks signed with
+// HMAC-SHA256 (`X-Signature-256: sha256=<hex>`). It is written only against the SDK's public API.
+import {
+  type ChannelContext,
+  ChannelError,
+  defineChannel,
+  type InboundMessageInput,
+  v,
+  verifyHmacSha256Hex,
+} from "@openclaw/channel-sdk";
+
+const ConfigSchema = v.object({
+  baseUrl: v.pipe(v.string(), v.url()),
+  token: v.pipe(v.string(), v.minLength(16)),
+  signingSecret: v.pipe(v.string(), v.minLength(16)),
+  requestTimeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100)), 10_000),
+});
+type WebhookChannelConfig = v.InferOutput<typeof ConfigSchema>;
+
+const InboundSchema = v.object({
+  id: v.pipe(v.string(), v.minLength(1)),
+  chat: v.pipe(v.string(), v.minLength(1)),
+  from: v.object({ id: v.pipe(v.string(), v.minLength(1)), name: v.optional(v.string()) }),
+  text: v.string(),
+  ts: v.optional(v.number()),
+  replyTo: v.optional(v.string()),
+});
+
+export const webhookChannel = defineChannel({
+  name: "webhook",
+  capabilities: ["text"],
+  limits: { maxTextLength: 500 },
+  webhooks: true,
+  config: ConfigSchema,
+  create() {
+    let context: ChannelContext<WebhookChannelConfig>;
+    const call = async (path: string, init: RequestInit = {}) => {
+      const { baseUrl, token, requestTimeoutMs } = context.config;
+      let response: Response;
+      try {
+        response = await fetch(new URL(path, baseUrl), {
+          ...init,
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...init.headers },
+          signal: AbortSignal.any([context.signal, AbortSignal.timeout(requestTimeoutMs)]),
+        });
+      } catch (error) {
+        throw new ChannelError("PLATFORM_UNAVAILABLE", `cannot reach ${baseUrl}`, { cause: error });
+      }
+      if (response.ok) return (await response.json()) as Record<string, unknown>;
+      const retryAfter = Number(response.headers.get("retry-after"));
+      await response.body?.cancel();
+      if (response.status === 429)
+        throw new ChannelError("RATE_LIMITED", "rate limited", {
+          retryAfterMs: Number.isFinite(retryAfter) ? retryAfter * 1000 : 1000,
+          platformCode: 429,
+        });
+      if (response.status === 401 || response.status === 403)
+        throw new ChannelError("AUTH_FAILED", "the token was refused", { platformCode: response.status });
+      if (response.status === 404)
+        throw new ChannelError("RECIPIENT_NOT_FOUND", "no such chat", { platformCode: 404 });
+      throw new ChannelError("PLATFORM_UNAVAILABLE", `the platform answered ${response.status}`, {
+        platformCode: response.status,
+      });
+    };
+    return {
+      async start(ctx) {
+        context = ctx;
+        await call("/health");
+      },
+      async send(recipient, content, { replyTo }) {
+        const body = await call("/messages", {
+          method: "POST",
+          body: JSON.stringify({ to: recipient, text: content.text, replyTo }),
+        });
+        return { messageId: String(body.id) };
+      },
+      async webhook(request) {
+        const check = verifyHmacSha256Hex({
+          secret: context.config.signingSecret,
+          payload: request.body,
+          signature: request.headers["x-signature-256"]?.replace(/^sha256=/, ""),
+        });
+        if (!check.ok)
+          return {
+            status: 401,
+            body: { error: { code: "UNAUTHORIZED", message: `signature check failed: ${check.reason}` } },
+          };
+        let json: unknown;
+        try {
+          json = JSON.parse(new TextDecoder().decode(request.body));
+        } catch {
+          return { status: 400, body: { error: { code: "INVALID_PARAMS", message: "body is not JSON" } } };
+        }
+        const parsed = v.safeParse(InboundSchema, json);
+        if (!parsed.success)
+          return {
+            status: 400,
+            body: { error: { code: "INVALID_PARAMS", message: parsed.issues[0]?.message } },
+          };
+        const m = parsed.output;
+        const message: InboundMessageInput = {
+          id: m.id,
+          conversationId: m.chat,
+          peerId: m.chat,
+          sender: m.from.name === undefined ? { id: m.from.id } : { id: m.from.id, name: m.from.name },
+          text: m.text,
+          raw: json,
+        };
+        if (m.ts !== undefined) message.timestamp = m.ts;
+        if (m.replyTo !== undefined) message.replyTo = m.replyTo;
+        context.emit(message);
+        return { status: 200, body: { ok: true } };
+      },
+      stop() {},
+    };
+  },
+});
