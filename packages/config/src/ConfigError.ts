@@ -14,9 +14,8 @@ export const ConfigErrorCode = {
 export type ConfigErrorCode = (typeof ConfigErrorCode)[keyof typeof ConfigErrorCode];
 
 /** An error about configuration. `issues` lists every problem, each with its path (and line/column for syntax). */
-export class ConfigError extends ProtocolError {
+export class ConfigError extends ProtocolError<ConfigErrorCode> {
   override readonly name: string = "ConfigError";
-  declare readonly code: ConfigErrorCode;
   /** Every problem found. Never contains a secret's value. */
   readonly issues: readonly ConfigIssue[];
 

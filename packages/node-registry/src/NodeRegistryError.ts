@@ -1,4 +1,4 @@
-import { type ErrorDetails, ProtocolError } from "@openclaw/protocol";
+import { ProtocolError } from "@openclaw/protocol";
 
 /** The codes a {@link NodeRegistry} raises itself; each is also a wire error code. */
 export const NodeRegistryErrorCode = {
@@ -23,15 +23,6 @@ export type NodeRegistryErrorCode = (typeof NodeRegistryErrorCode)[keyof typeof 
  * An error raised by the registry itself. Errors a node sends back arrive as plain
  * `ProtocolError`s with the node's own code. Both can go on the wire as they are.
  */
-export class NodeRegistryError extends ProtocolError {
+export class NodeRegistryError extends ProtocolError<NodeRegistryErrorCode> {
   override readonly name: string = "NodeRegistryError";
-  declare readonly code: NodeRegistryErrorCode;
-
-  constructor(
-    code: NodeRegistryErrorCode,
-    message: string,
-    options: { details?: ErrorDetails; cause?: unknown } = {},
-  ) {
-    super(code, message, options);
-  }
 }

@@ -123,14 +123,14 @@ const isErrorCode = (value: unknown): value is ErrorCode =>
  * });
  * ```
  */
-export class ProtocolError extends Error {
+export class ProtocolError<C extends ErrorCode = ErrorCode> extends Error {
   override readonly name: string = "ProtocolError";
-  /** The machine-readable error code. */
-  readonly code: ErrorCode;
+  /** The machine-readable error code. Packages narrow it to the codes they raise (`RouterError`, …). */
+  readonly code: C;
   /** Structured information sent to the peer with the error. */
   readonly details: ErrorDetails | undefined;
 
-  constructor(code: ErrorCode, message: string, options: ProtocolErrorOptions = {}) {
+  constructor(code: C, message: string, options: ProtocolErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options.details;

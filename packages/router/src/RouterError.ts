@@ -1,4 +1,4 @@
-import { type ErrorDetails, ProtocolError } from "@openclaw/protocol";
+import { ProtocolError } from "@openclaw/protocol";
 
 /** The codes a {@link Router} raises; each is also a wire error code. */
 export const RouterErrorCode = {
@@ -17,15 +17,6 @@ export type RouterErrorCode = (typeof RouterErrorCode)[keyof typeof RouterErrorC
  * The error a {@link Router} throws. It is a `ProtocolError`, so a gateway can send it on the
  * wire as it is.
  */
-export class RouterError extends ProtocolError {
+export class RouterError extends ProtocolError<RouterErrorCode> {
   override readonly name: string = "RouterError";
-  declare readonly code: RouterErrorCode;
-
-  constructor(
-    code: RouterErrorCode,
-    message: string,
-    options: { details?: ErrorDetails; cause?: unknown } = {},
-  ) {
-    super(code, message, options);
-  }
 }

@@ -1,4 +1,4 @@
-import { type ErrorDetails, ProtocolError } from "@openclaw/protocol";
+import { ProtocolError } from "@openclaw/protocol";
 
 /** The codes a {@link TaskQueue} raises; each is also a wire error code. */
 export const TaskQueueErrorCode = {
@@ -20,15 +20,6 @@ export const TaskQueueErrorCode = {
 export type TaskQueueErrorCode = (typeof TaskQueueErrorCode)[keyof typeof TaskQueueErrorCode];
 
 /** An error raised by the task queue or its stores. */
-export class TaskQueueError extends ProtocolError {
+export class TaskQueueError extends ProtocolError<TaskQueueErrorCode> {
   override readonly name: string = "TaskQueueError";
-  declare readonly code: TaskQueueErrorCode;
-
-  constructor(
-    code: TaskQueueErrorCode,
-    message: string,
-    options: { details?: ErrorDetails; cause?: unknown } = {},
-  ) {
-    super(code, message, options);
-  }
 }
