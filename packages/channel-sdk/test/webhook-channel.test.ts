@@ -4,10 +4,10 @@ import {
   createTestContext,
   FakePlatform,
   runChannelConformance,
+  webhookChannel,
   webhookRequest,
 } from "@openclaw/channel-sdk/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { webhookChannel } from "./webhook-channel";
 
 const TOKEN = "platform-token-0123456789";
 const SECRET = "signing-secret-0123456789";

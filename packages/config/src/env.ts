@@ -5,6 +5,7 @@ export const ENV_OVERRIDES = Object.freeze({
   OPENCLAW_GATEWAY_TOKEN: "security.token",
   OPENCLAW_ADMIN_TOKEN: "security.adminToken",
   OPENCLAW_PORT: "gateway.port",
+  OPENCLAW_BIND: "gateway.host",
   OPENCLAW_STATE_DIR: "state.dir",
 } as const);
 

@@ -10,3 +10,5 @@ export type { TestContext } from "./context";
 export { createTestContext } from "./context";
 export type { FakeReply, FakeRoute, RecordedRequest } from "./FakePlatform";
 export { FakePlatform, webhookRequest } from "./FakePlatform";
+export type { WebhookChannelConfig } from "./webhookChannel";
+export { webhookChannel } from "./webhookChannel";

@@ -16,7 +16,8 @@ const ConfigSchema = v.object({
   signingSecret: v.pipe(v.string(), v.minLength(16)),
   requestTimeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100)), 10_000),
 });
-type WebhookChannelConfig = v.InferOutput<typeof ConfigSchema>;
+/** Settings of {@link webhookChannel}. */
+export type WebhookChannelConfig = v.InferOutput<typeof ConfigSchema>;
 
 const InboundSchema = v.object({
   id: v.pipe(v.string(), v.minLength(1)),
@@ -27,6 +28,13 @@ const InboundSchema = v.object({
   replyTo: v.optional(v.string()),
 });
 
+/**
+ * The SDK's reference plugin, a plain HTTP channel, for testing hosts (the gateway's tests) and as
+ * an example: outbound messages are POSTed as JSON (`{to, text, replyTo}`) to `<baseUrl>/messages`
+ * with `Authorization: Bearer <token>` and answered `{id}`; `start` calls `GET <baseUrl>/health`;
+ * inbound messages arrive as webhooks `{id, chat, from: {id, name?}, text, ts?, replyTo?}` signed
+ * with `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. Pair it with {@link FakePlatform}.
+ */
 export const webhookChannel = defineChannel({
   name: "webhook",
   capabilities: ["text"],

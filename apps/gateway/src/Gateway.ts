@@ -1,0 +1,751 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { isAbsolute, join, resolve as resolvePath } from "node:path";
+import type { Duplex } from "node:stream";
+import { ChannelError, type ChannelPluginFactory, constantTimeEqual } from "@openclaw/channel-sdk";
+import type { Config, ConfigChangeEvent, ConfigInvalidEvent, ConfigManager } from "@openclaw/config";
+import { NodeRegistry } from "@openclaw/node-registry";
+import {
+  CloseCode,
+  type ConnectParams,
+  EVENT_NAMES,
+  EVENTS,
+  type EventData,
+  type EventName,
+  encodeError,
+  encodeEvent,
+  encodeResult,
+  type InboundMessage,
+  METHOD_NAMES,
+  METHODS,
+  type MethodName,
+  type MethodParams,
+  type MethodResult,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  parseEventData,
+  parseFrame,
+  parseParams,
+  type RequestFrame,
+  type Scope,
+  toProtocolError,
+} from "@openclaw/protocol";
+import { Router } from "@openclaw/router";
+import { FileTaskStore, TaskQueue } from "@openclaw/task-queue";
+import { type WebSocket, WebSocketServer } from "ws";
+import { PairingManager } from "./auth/PairingManager";
+import { loadOrCreateToken } from "./auth/tokens";
+import { Connection, RateLimiter } from "./Connection";
+import { ChannelManager } from "./channels/ChannelManager";
+import { createHttpApp } from "./http";
+import { createLogger, type Logger } from "./logging";
+import { createMethodHandlers, type MethodHandlers } from "./methods";
+import { ConversationStore } from "./state/ConversationStore";
+import { readJsonFile, writeJsonFile } from "./state/files";
+import { GATEWAY_NAME, GATEWAY_VERSION } from "./version";
+
+/** Options of a {@link Gateway}. */
+export interface GatewayOptions {
+  /** The config, loaded. The gateway applies its changes live. */
+  config: ConfigManager;
+  /** Installed channel plugins, by their `name`. */
+  channels?: readonly ChannelPluginFactory[];
+  /** Where logs go. @defaultValue a pino logger at the configured level */
+  logger?: Logger;
+}
+
+/** The core state method handlers and the HTTP app work with. */
+export interface GatewayCore {
+  readonly config: ConfigManager;
+  readonly logger: Logger;
+  readonly router: Router;
+  readonly registry: NodeRegistry;
+  readonly pairing: PairingManager;
+  readonly channels: ChannelManager;
+  readonly conversations: ConversationStore;
+  readonly tasks: TaskQueue;
+  readonly startedAt: number;
+  readonly stateDir: string;
+  connections(): Iterable<Connection>;
+  connection(id: string): Connection | undefined;
+  broadcast<E extends EventName>(event: E, data: EventData<E>, options?: { except?: Connection }): void;
+  sendTo<E extends EventName>(connection: Connection, event: E, data: EventData<E>): void;
+  saveBindings(): Promise<void>;
+  isOperatorToken(token: string | undefined): "admin" | "operator" | undefined;
+  runAgent(params: MethodParams<"agent.run">, target: string | undefined): Promise<MethodResult<"agent.run">>;
+  sendMessage(params: MethodParams<"message.send">, from?: Connection): Promise<MethodResult<"message.send">>;
+}
+
+const ALL_SCOPES_OF: Record<"admin" | "operator" | "node" | "pairing", Scope[]> = {
+  admin: ["operator.read", "operator.write", "operator.admin"],
+  operator: ["operator.read", "operator.write"],
+  node: ["node"],
+  pairing: ["pairing"],
+};
+
+/**
+ * The OpenClaw Gateway: one port serving the WebSocket protocol and the HTTP surface, composing
+ * the router, node registry, task queue, config and channel plugins.
+ */
+export class Gateway implements GatewayCore {
+  readonly config: ConfigManager;
+  readonly logger: Logger;
+  readonly router: Router;
+  readonly registry: NodeRegistry;
+  readonly pairing: PairingManager;
+  readonly channels: ChannelManager;
+  readonly conversations: ConversationStore;
+  readonly startedAt = Date.now();
+  readonly stateDir: string;
+  #tasks: TaskQueue | undefined;
+  readonly #connections = new Map<string, Connection>();
+  readonly #handlers: MethodHandlers;
+  #server: Server | undefined;
+  #wss: WebSocketServer | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #token = "";
+  #state: "idle" | "running" | "stopping" | "stopped" = "idle";
+  #inflight = 0;
+  #idle: (() => void) | undefined;
+  readonly #onConfigChange = (event: ConfigChangeEvent) => void this.#applyConfig(event);
+  readonly #onConfigInvalid = (event: ConfigInvalidEvent) => {
+    this.logger.error(
+      { file: event.file, issues: event.issues },
+      "config file is invalid; keeping the active config",
+    );
+    this.broadcast("config.invalid", event);
+  };
+
+  constructor(options: GatewayOptions) {
+    this.config = options.config;
+    const config = this.config.get();
+    this.logger = options.logger ?? createLogger(config.logging.level);
+    this.stateDir = isAbsolute(config.state.dir) ? config.state.dir : resolvePath(config.state.dir);
+    this.router = new Router();
+    this.registry = new NodeRegistry();
+    this.pairing = new PairingManager(this.stateDir, { ...config.security.pairing, maxPending: 100 });
+    this.conversations = new ConversationStore(this.stateDir, config.state.historyLimit);
+    this.channels = new ChannelManager(
+      new Map((options.channels ?? []).map((factory) => [factory.name, factory])),
+      {
+        onInbound: (channel, message) => this.#onInbound(channel, message),
+        onStatus: (status) => this.broadcast("channel.status", status),
+      },
+      this.logger,
+    );
+    this.#handlers = createMethodHandlers(this);
+    this.registry.on("node.online", (node) => this.broadcast("node.online", node));
+    this.registry.on("node.offline", (event) => this.broadcast("node.offline", event));
+  }
+
+  /** The task queue (available once started). */
+  get tasks(): TaskQueue {
+    if (this.#tasks === undefined) throw new ProtocolError("SHUTTING_DOWN", "the task queue is not running");
+    return this.#tasks;
+  }
+
+  /** Where the gateway listens. */
+  get address(): { host: string; port: number } {
+    const address = this.#server?.address() as AddressInfo | null | undefined;
+    if (address == null) throw new Error("the gateway is not listening");
+    return { host: address.address, port: address.port };
+  }
+
+  /** The operator token in force (configured or generated). */
+  get token(): string {
+    return this.#token;
+  }
+
+  /**
+   * Loads state, starts the channels and task queue, and listens.
+   *
+   * @returns Where it listens and where the token is, for the start-up log line.
+   */
+  async start(): Promise<{ url: string; tokenSource: string }> {
+    const config = this.config.get();
+    let tokenSource: string;
+    if (config.security.token !== undefined) {
+      this.#token = config.security.token;
+      tokenSource = "the configured token (security.token / OPENCLAW_GATEWAY_TOKEN)";
+    } else {
+      const generated = await loadOrCreateToken(this.stateDir);
+      this.#token = generated.token;
+      tokenSource = `${generated.created ? "a new token was generated in" : "the token is in"} ${generated.path}`;
+    }
+    await this.pairing.load();
+    await this.conversations.load();
+    const bindings = await readJsonFile<unknown>(join(this.stateDir, "bindings.json"), undefined);
+    if (bindings !== undefined) {
+      const restored = Router.fromJSON(bindings);
+      for (const binding of restored.list()) this.router.bind(binding);
+    }
+    await this.#startTasks();
+
+    const server = createServer(createHttpApp(this));
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.gateway.maxFrameBytes,
+      clientTracking: false,
+    });
+    server.on("upgrade", (request, socket, head) => this.#upgrade(wss, request, socket, head));
+    this.#server = server;
+    this.#wss = wss;
+    await new Promise<void>((resolveListen, reject) => {
+      server.once("error", reject);
+      server.listen(config.gateway.port, config.gateway.host, () => {
+        server.off("error", reject);
+        resolveListen();
+      });
+    });
+    this.#state = "running";
+    this.#armHeartbeat(config.heartbeat.intervalMs);
+    this.config.on("change", this.#onConfigChange);
+    this.config.on("invalid", this.#onConfigInvalid);
+    await this.channels.apply(config.channels);
+    const { host, port } = this.address;
+    return { url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, tokenSource };
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, let in-flight requests finish (at most `drainTimeoutMs`),
+   * close every socket with 1001, stop channels and tasks, flush state.
+   */
+  async stop(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    if (this.#state !== "running") return;
+    this.#state = "stopping";
+    this.config.off("change", this.#onConfigChange);
+    this.config.off("invalid", this.#onConfigInvalid);
+    clearInterval(this.#heartbeat);
+    const server = this.#server;
+    const closed =
+      server === undefined
+        ? Promise.resolve()
+        : new Promise<void>((resolveClose) => server.close(() => resolveClose()));
+    if (this.#inflight > 0) {
+      await Promise.race([
+        new Promise<void>((resolveIdle) => {
+          this.#idle = resolveIdle;
+        }),
+        new Promise((resolveTimeout) => setTimeout(resolveTimeout, options.drainTimeoutMs ?? 5000).unref()),
+      ]);
+    }
+    for (const connection of this.#connections.values())
+      connection.close(CloseCode.GoingAway, "gateway shutting down");
+    await new Promise((resolveGrace) => setTimeout(resolveGrace, 50));
+    for (const connection of this.#connections.values()) connection.socket.terminate();
+    this.#connections.clear();
+    server?.closeAllConnections();
+    await closed;
+    this.registry.close();
+    await this.channels.stopAll();
+    await this.#tasks?.stop({ drainTimeoutMs: options.drainTimeoutMs ?? 5000 });
+    await this.conversations.flush();
+    this.#state = "stopped";
+  }
+
+  connections(): Iterable<Connection> {
+    return this.#connections.values();
+  }
+
+  connection(id: string): Connection | undefined {
+    return this.#connections.get(id);
+  }
+
+  /** Sends an event, encoded once, to every ready connection whose scopes receive it. */
+  broadcast<E extends EventName>(event: E, data: EventData<E>, options: { except?: Connection } = {}): void {
+    const scopes = EVENTS[event].scopes;
+    let text: string | undefined;
+    for (const connection of this.#connections.values()) {
+      if (connection.state !== "ready" || connection === options.except || !connection.hasAnyScope(scopes))
+        continue;
+      text ??= encodeEvent(event, data);
+      connection.send(text);
+    }
+  }
+
+  sendTo<E extends EventName>(connection: Connection, event: E, data: EventData<E>): void {
+    connection.send(encodeEvent(event, data));
+  }
+
+  saveBindings(): Promise<void> {
+    return writeJsonFile(join(this.stateDir, "bindings.json"), this.router.toJSON());
+  }
+
+  isOperatorToken(token: string | undefined): "admin" | "operator" | undefined {
+    if (token === undefined || token === "") return undefined;
+    const admin = this.config.get().security.adminToken;
+    if (admin !== undefined && constantTimeEqual(token, admin)) return "admin";
+    if (constantTimeEqual(token, this.#token)) return "operator";
+    return undefined;
+  }
+
+  async runAgent(
+    params: MethodParams<"agent.run">,
+    target: string | undefined,
+  ): Promise<MethodResult<"agent.run">> {
+    if (target !== undefined) {
+      const node = this.registry.resolve(target, "agent.run");
+      if (node === null) {
+        if (this.registry.get(target) !== undefined || this.registry.resolve(target) !== null) {
+          throw new ProtocolError("NOT_FOUND", `node ${target} does not run agents`, {
+            details: { reason: "capability_missing", capability: "agent.run" },
+          });
+        }
+        throw new ProtocolError("NODE_OFFLINE", `node ${target} is not connected`, {
+          details: {
+            reason: "not_connected",
+            target,
+            nextStep: "open the OpenClaw app on the device; `openclaw nodes` lists connected nodes",
+          },
+        });
+      }
+      const result = (await this.registry.invoke(node.nodeId, "agent.run", params, {
+        timeoutMs: params.timeoutMs ?? 120_000,
+      })) as Record<string, unknown> | null;
+      const output = typeof result?.output === "string" ? result.output : JSON.stringify(result ?? null);
+      return {
+        ...(result ?? {}),
+        runId: typeof result?.runId === "string" ? result.runId : randomUUID(),
+        output,
+        nodeId: node.nodeId,
+      };
+    }
+    const agents = this.config.get().agents;
+    const name = params.agent ?? agents.default;
+    const agent = name === "echo" ? { provider: "echo" as const } : agents.list[name];
+    if (agent === undefined)
+      throw new ProtocolError("NOT_FOUND", `no agent named ${name}`, {
+        details: { reason: "unknown_agent", agents: Object.keys(agents.list) },
+      });
+    if (agent.provider === "echo") return { runId: randomUUID(), output: params.input };
+    if (agent.provider === "node")
+      return this.runAgent(
+        params,
+        agent.node ?? this.registry.resolve(undefined, "agent.run")?.nodeId ?? "(any node)",
+      );
+    throw new ProtocolError(
+      "CHANNEL_UNAVAILABLE",
+      `agent ${name} (${agent.provider}) is reachable over /v1/chat/completions only`,
+      { details: { reason: "provider_http_only" } },
+    );
+  }
+
+  async sendMessage(
+    params: MethodParams<"message.send">,
+    from?: Connection,
+  ): Promise<MethodResult<"message.send">> {
+    const content = params.content ?? { text: params.text! };
+    let channel = params.channel;
+    let address = params.recipient;
+    let route: MethodResult<"message.send">["route"];
+    if (channel === undefined) {
+      const resolved = this.router.resolve(params.recipient, params.context ?? {});
+      channel = resolved.channel;
+      address = resolved.address;
+      route = { level: resolved.level, bindingId: resolved.bindingId };
+    }
+    const plugin = this.channels.get(channel);
+    if (plugin === undefined) {
+      throw new ProtocolError("CHANNEL_UNAVAILABLE", `channel ${channel} is not configured`, {
+        details: { reason: "unknown_channel", channel, nextStep: `add channels.${channel} to openclaw.json` },
+      });
+    }
+    let sent: { messageId: string };
+    try {
+      sent = await plugin.send(
+        address,
+        content,
+        params.replyTo === undefined ? {} : { replyTo: params.replyTo },
+      );
+    } catch (error) {
+      throw error instanceof ChannelError ? error.toProtocolError(channel) : toProtocolError(error);
+    }
+    const now = Date.now();
+    const recorded = this.conversations.append(channel, address, {
+      direction: "out",
+      messageId: sent.messageId,
+      content,
+      timestamp: now,
+      peerId: address,
+    });
+    this.broadcast(
+      "channel.message.sent",
+      { channel, messageId: sent.messageId, address, conversationId: address, content, timestamp: now },
+      from === undefined ? {} : { except: from },
+    );
+    this.broadcast("conversation.updated", recorded);
+    const result: MethodResult<"message.send"> = {
+      messageId: sent.messageId,
+      channel,
+      address,
+      conversationId: address,
+    };
+    if (route !== undefined) result.route = route;
+    return result;
+  }
+
+  #onInbound(channel: string, message: InboundMessage): void {
+    const content =
+      message.attachments === undefined
+        ? { text: message.text ?? "" }
+        : { text: message.text ?? "", attachments: message.attachments };
+    const recorded = this.conversations.append(channel, message.conversationId, {
+      direction: "in",
+      messageId: message.id,
+      content:
+        content.text === "" && content.attachments === undefined ? { text: "(empty message)" } : content,
+      timestamp: message.timestamp,
+      sender: message.sender,
+      peerId: message.peerId,
+      guildId: message.guildId,
+    });
+    this.logger.debug(
+      { channel, conversationId: message.conversationId, text: message.text },
+      "inbound message",
+    );
+    this.broadcast("channel.message.received", { channel, message });
+    this.broadcast("conversation.updated", recorded);
+  }
+
+  async #startTasks(): Promise<void> {
+    const queue = new TaskQueue({ store: await FileTaskStore.open({ dir: join(this.stateDir, "tasks") }) });
+    this.#tasks = queue;
+    queue.register("message.send", async (payload) => {
+      const parsed = parseParams("message.send", payload);
+      if (!parsed.ok) throw parsed.error;
+      return this.sendMessage(parsed.value);
+    });
+    queue.register("agent.run", async (payload) => {
+      const { target, ...rest } = (payload ?? {}) as Record<string, unknown>;
+      const parsed = parseParams("agent.run", rest);
+      if (!parsed.ok) throw parsed.error;
+      return this.runAgent(parsed.value, typeof target === "string" ? target : undefined);
+    });
+    queue.register("noop", () => null);
+    for (const name of ["task.started", "task.completed", "task.failed", "task.cancelled"] as const) {
+      queue.on(name, (event) => this.broadcast(name, event));
+    }
+    queue.on("error", (error) => this.logger.error({ err: error }, "task store error"));
+    await queue.start();
+  }
+
+  #armHeartbeat(intervalMs: number): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = setInterval(() => {
+      const now = Date.now();
+      for (const connection of this.#connections.values()) {
+        if (!connection.alive) {
+          connection.socket.terminate(); // missed a whole interval of pings: the peer is gone
+          continue;
+        }
+        connection.alive = false;
+        connection.socket.ping();
+      }
+      this.broadcast("tick", { ts: now });
+      this.pairing.list(now); // expires stale codes
+    }, intervalMs);
+    this.#heartbeat.unref();
+  }
+
+  #upgrade(wss: WebSocketServer, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const config = this.config.get();
+    const refuse = (status: number, message: string) => {
+      socket.end(
+        `HTTP/1.1 ${status} ${message}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify({ error: { code: status === 403 ? "FORBIDDEN" : "SHUTTING_DOWN", message } })}`,
+      );
+    };
+    const origin = request.headers.origin;
+    if (this.#state !== "running") refuse(503, "gateway shutting down");
+    else if (origin !== undefined && !config.security.allowedOrigins.includes(origin))
+      refuse(403, `origin ${origin} is not allowed`);
+    else if (this.#connections.size >= config.gateway.maxConnections) refuse(503, "too many connections");
+    else wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
+  }
+
+  #accept(ws: WebSocket, request: IncomingMessage): void {
+    const config = this.config.get();
+    const authorization = request.headers.authorization;
+    const bearer = authorization?.startsWith("Bearer ") === true ? authorization.slice(7).trim() : undefined;
+    const { requestsPerSecond, burst } = config.security.rateLimit;
+    const connection = new Connection(
+      randomUUID(),
+      ws,
+      request.socket.remoteAddress ?? "",
+      bearer,
+      new RateLimiter(requestsPerSecond, burst),
+      () => this.config.get().gateway.maxBufferedBytes,
+    );
+    this.#connections.set(connection.id, connection);
+    connection.handshakeTimer = setTimeout(() => {
+      if (connection.state !== "handshaking") return;
+      connection.send(
+        encodeError(
+          null,
+          new ProtocolError("UNAUTHORIZED", `no connect within ${config.gateway.handshakeTimeoutMs} ms`, {
+            details: { reason: "handshake_timeout" },
+          }),
+        ),
+      );
+      connection.close(CloseCode.PolicyViolation, "handshake timeout");
+    }, config.gateway.handshakeTimeoutMs);
+    ws.on("pong", () => {
+      connection.alive = true;
+    });
+    ws.on("message", (data, isBinary) => void this.#onMessage(connection, data as Buffer, isBinary));
+    ws.on("close", () => this.#onClose(connection));
+    ws.on("error", (error) => {
+      // ws closes oversize frames with 1009 itself; other errors end the connection.
+      this.logger.debug({ connectionId: connection.id, err: error.message }, "websocket error");
+    });
+  }
+
+  #onClose(connection: Connection): void {
+    clearTimeout(connection.handshakeTimer);
+    connection.state = "closed";
+    this.#connections.delete(connection.id);
+    this.pairing.dropConnection(connection.id);
+    if (connection.nodeId !== undefined)
+      this.registry.unregister(connection.nodeId, "disconnected", connection.socket);
+  }
+
+  async #onMessage(connection: Connection, data: Buffer, isBinary: boolean): Promise<void> {
+    if (connection.state === "closed") return;
+    const handshaking = connection.state === "handshaking";
+    if (isBinary) {
+      connection.send(
+        encodeError(
+          null,
+          new ProtocolError("INVALID_FRAME", "binary frames are not accepted; send JSON text frames", {
+            details: { reason: "binary_frame" },
+          }),
+        ),
+      );
+      if (handshaking) connection.close(CloseCode.PolicyViolation, "binary frame before connect");
+      return;
+    }
+    const parsed = parseFrame(data, { maxBytes: this.config.get().gateway.maxFrameBytes });
+    if (!parsed.ok) {
+      connection.send(encodeError(parsed.id, parsed.error));
+      if (handshaking) connection.close(CloseCode.PolicyViolation, "invalid frame before connect");
+      return;
+    }
+    const frame = parsed.frame;
+    if (handshaking) {
+      if (frame.type !== "req" || frame.method !== "connect") {
+        const id = frame.type === "event" ? null : frame.id;
+        connection.send(
+          encodeError(
+            id,
+            new ProtocolError("UNAUTHORIZED", "the first frame must be a connect request", {
+              details: {
+                reason: "connect_first",
+                nextStep: 'send {type:"req", method:"connect", ...} first',
+              },
+            }),
+          ),
+        );
+        connection.close(CloseCode.PolicyViolation, "connect first");
+        return;
+      }
+      await this.#handshake(connection, frame);
+      return;
+    }
+    if (frame.type === "res") {
+      if (connection.nodeId !== undefined) this.registry.receive(connection.nodeId, frame);
+      return;
+    }
+    if (frame.type === "event") {
+      // Nodes stream agent output as agent.chunk events; operators receive them, validated.
+      if (connection.nodeId !== undefined && frame.event === "agent.chunk") {
+        const chunk = parseEventData("agent.chunk", frame.data);
+        if (chunk.ok) this.broadcast("agent.chunk", chunk.value);
+      }
+      return;
+    }
+    const wait = connection.limiter.take();
+    if (wait > 0) {
+      connection.send(
+        encodeError(
+          frame.id,
+          new ProtocolError("RATE_LIMITED", "too many requests on this connection", {
+            details: { reason: "connection_rate_limit", retryAfterMs: wait },
+          }),
+        ),
+      );
+      return;
+    }
+    this.#inflight += 1;
+    try {
+      const result = await this.#dispatch(connection, frame);
+      connection.send(encodeResult(frame.id, result));
+    } catch (error) {
+      const failure = toProtocolError(error);
+      if (failure.code === "INTERNAL")
+        this.logger.error({ err: error, method: frame.method }, "method failed");
+      connection.send(encodeError(frame.id, failure));
+    } finally {
+      this.#inflight -= 1;
+      if (this.#inflight === 0) this.#idle?.();
+    }
+  }
+
+  async #dispatch(connection: Connection, frame: RequestFrame): Promise<unknown> {
+    if (this.#state !== "running")
+      throw new ProtocolError("SHUTTING_DOWN", "the gateway is shutting down", {
+        details: { reason: "shutting_down", retryAfterMs: 1000 },
+      });
+    if (frame.method === "connect")
+      throw new ProtocolError("CONFLICT", "already connected", { details: { reason: "already_connected" } });
+    const params = parseParams(frame.method, frame.data);
+    if (!params.ok) throw params.error;
+    const method = frame.method as MethodName;
+    const definition = METHODS[method];
+    if (!connection.hasAnyScope(definition.scopes)) {
+      throw new ProtocolError("FORBIDDEN", `${method} needs ${definition.scopes.join(" or ")}`, {
+        details: {
+          reason: "missing_scope",
+          required: [...definition.scopes],
+          granted: [...connection.scopes],
+          nextStep: definition.scopes.includes("operator.admin")
+            ? "connect with the admin token (OPENCLAW_ADMIN_TOKEN)"
+            : "connect with a token that grants this scope",
+        },
+      });
+    }
+    if (frame.target !== undefined && !definition.forwardable) {
+      throw new ProtocolError("INVALID_PARAMS", `${method} cannot be forwarded to a node`, {
+        details: { reason: "target_not_allowed" },
+      });
+    }
+    const handler = this.#handlers[method as Exclude<MethodName, "connect">] as
+      | ((params: unknown, context: { connection: Connection; frame: RequestFrame }) => unknown)
+      | undefined;
+    if (handler === undefined)
+      throw new ProtocolError("METHOD_NOT_FOUND", `${method} is not available on this gateway`, {
+        details: { reason: "not_implemented" },
+      });
+    return handler(params.value, { connection, frame });
+  }
+
+  async #handshake(connection: Connection, frame: RequestFrame): Promise<void> {
+    const refuse = (error: ProtocolError) => {
+      connection.send(encodeError(frame.id, error));
+      connection.close(
+        CloseCode.PolicyViolation,
+        error.code === "UNSUPPORTED_PROTOCOL" ? "unsupported protocol" : "unauthorized",
+      );
+    };
+    const parsed = parseParams("connect", frame.data);
+    if (!parsed.ok) return refuse(parsed.error);
+    const params: ConnectParams = parsed.value;
+    if (params.protocol < MIN_PROTOCOL_VERSION) {
+      return refuse(
+        new ProtocolError(
+          "UNSUPPORTED_PROTOCOL",
+          `protocol ${params.protocol} is not supported (this gateway speaks ${MIN_PROTOCOL_VERSION}-${PROTOCOL_VERSION})`,
+          { details: { reason: "protocol_too_old", supported: [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION] } },
+        ),
+      );
+    }
+    let grant: keyof typeof ALL_SCOPES_OF;
+    let nodeId: string | undefined;
+    let displayName = params.displayName;
+    if (params.role === "operator") {
+      const token = params.token ?? connection.bearerToken;
+      const level = this.isOperatorToken(token);
+      if (level === undefined) {
+        return refuse(
+          new ProtocolError("UNAUTHORIZED", token === undefined ? "a token is required" : "token rejected", {
+            details: {
+              reason: token === undefined ? "token_missing" : "token_mismatch",
+              nextStep:
+                "set OPENCLAW_GATEWAY_TOKEN or pass the token in connect (it is in the gateway's state dir, file gateway-token)",
+            },
+          }),
+        );
+      }
+      grant = level;
+    } else if (params.deviceToken !== undefined) {
+      const device = this.pairing.authenticate(params.deviceToken);
+      if (device === undefined || (params.nodeId !== undefined && params.nodeId !== device.nodeId)) {
+        return refuse(
+          new ProtocolError("UNAUTHORIZED", "device token rejected", {
+            details: {
+              reason: "device_token_invalid",
+              nextStep: "pair this device again: connect without a device token and call pairing.start",
+            },
+          }),
+        );
+      }
+      grant = "node";
+      nodeId = device.nodeId;
+      displayName ??= device.displayName;
+    } else {
+      grant = "pairing";
+    }
+    clearTimeout(connection.handshakeTimer);
+    connection.role = params.role;
+    connection.scopes = new Set(ALL_SCOPES_OF[grant]);
+    connection.client = params.client;
+    connection.state = "ready";
+    if (nodeId !== undefined) {
+      connection.nodeId = nodeId;
+      this.pairing.touch(nodeId);
+      this.registry.register(
+        nodeId,
+        connection.socket,
+        params.capabilities ?? [],
+        displayName === undefined ? { client: params.client } : { client: params.client, displayName },
+      );
+    }
+    const config = this.config.get();
+    const hello: MethodResult<"connect"> = {
+      protocol: Math.min(params.protocol, PROTOCOL_VERSION),
+      server: { name: GATEWAY_NAME, version: GATEWAY_VERSION },
+      connectionId: connection.id,
+      role: params.role,
+      scopes: [...connection.scopes],
+      methods: METHOD_NAMES.filter(
+        (name) => name === "connect" || connection.hasAnyScope(METHODS[name].scopes),
+      ),
+      events: EVENT_NAMES.filter((name) => connection.hasAnyScope(EVENTS[name].scopes)),
+      heartbeatMs: config.heartbeat.intervalMs,
+      limits: { maxFrameBytes: config.gateway.maxFrameBytes },
+    };
+    if (nodeId !== undefined) hello.nodeId = nodeId;
+    connection.send(encodeResult(frame.id, hello));
+    this.logger.info(
+      { connectionId: connection.id, role: params.role, grant, client: params.client.name, nodeId },
+      "client connected",
+    );
+  }
+
+  async #applyConfig(event: ConfigChangeEvent): Promise<void> {
+    const config: Config = event.config;
+    for (const unit of event.diff.applied) {
+      if (unit === "heartbeat") this.#armHeartbeat(config.heartbeat.intervalMs);
+      if (unit === "logging") this.logger.level = config.logging.level;
+      if (unit === "security") this.pairing.configure({ ...config.security.pairing, maxPending: 100 });
+      if (unit === "state.historyLimit") this.conversations.setHistoryLimit(config.state.historyLimit);
+      if (unit === "security" && config.security.token !== undefined) this.#token = config.security.token;
+    }
+    const channels = event.diff.applied
+      .filter((unit) => unit.startsWith("channels."))
+      .map((unit) => unit.slice("channels.".length));
+    if (channels.length > 0) await this.channels.apply(config.channels, channels);
+    if (this.#wss !== undefined)
+      (this.#wss.options as { maxPayload: number }).maxPayload = config.gateway.maxFrameBytes;
+    this.broadcast("config.reloaded", {
+      hash: event.hash,
+      applied: event.diff.applied,
+      restartRequired: event.diff.restartRequired,
+    });
+    if (event.diff.restartRequired.length > 0)
+      this.logger.warn(
+        { restartRequired: event.diff.restartRequired },
+        "config changes need a restart to take effect",
+      );
+  }
+}

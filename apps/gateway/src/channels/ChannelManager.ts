@@ -1,0 +1,173 @@
+import type {
+  ChannelContext,
+  ChannelPlugin,
+  ChannelPluginFactory,
+  InboundMessageInput,
+} from "@openclaw/channel-sdk";
+import type { ChannelConfig } from "@openclaw/config";
+import { stableStringify } from "@openclaw/config";
+import type { ChannelState, ChannelStatus, InboundMessage } from "@openclaw/protocol";
+import * as v from "valibot";
+import type { Logger } from "../logging";
+
+interface Running {
+  readonly name: string;
+  readonly factory: ChannelPluginFactory;
+  readonly plugin: ChannelPlugin;
+  readonly settingsKey: string;
+  readonly controller: AbortController;
+  /** Set when start failed: the channel stays listed as down. */
+  startError?: { code: string; message: string; at: number };
+}
+
+/** What the manager reports back to the gateway. */
+export interface ChannelManagerHooks {
+  onInbound(channel: string, message: InboundMessage): void;
+  onStatus(status: ChannelStatus): void;
+}
+
+/**
+ * Runs the configured channels: one plugin instance per `channels.<name>` entry, made by the
+ * factory named by its `plugin` key (default: the channel's name). `apply` restarts only the
+ * channels whose settings changed.
+ */
+export class ChannelManager {
+  readonly #running = new Map<string, Running>();
+  #applying: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly factories: ReadonlyMap<string, ChannelPluginFactory>,
+    private readonly hooks: ChannelManagerHooks,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Brings the running channels in line with the config.
+   *
+   * @param channels - `config.channels`.
+   * @param only - Restrict to these channel names (from a config diff); all when omitted.
+   */
+  apply(channels: Readonly<Record<string, ChannelConfig>>, only?: readonly string[]): Promise<void> {
+    this.#applying = this.#applying
+      .then(() => this.#apply(channels, only))
+      .catch((error: unknown) => {
+        this.logger.error({ err: error }, "applying channel config failed");
+      });
+    return this.#applying;
+  }
+
+  get(name: string): ChannelPlugin | undefined {
+    return this.#running.get(name)?.plugin;
+  }
+
+  /** Status of every configured channel. */
+  statuses(): ChannelStatus[] {
+    return [...this.#running.values()].map((entry) => this.#status(entry));
+  }
+
+  /** Whether every channel is ready (for `/ready`). */
+  allReady(): boolean {
+    return [...this.#running.values()].every((entry) => this.#status(entry).state === "ready");
+  }
+
+  async stopAll(): Promise<void> {
+    await this.#applying;
+    await Promise.all([...this.#running.keys()].map((name) => this.#stop(name)));
+  }
+
+  async #apply(channels: Readonly<Record<string, ChannelConfig>>, only?: readonly string[]): Promise<void> {
+    const names = new Set(only ?? [...Object.keys(channels), ...this.#running.keys()]);
+    for (const name of names) {
+      const settings = channels[name];
+      const running = this.#running.get(name);
+      if (settings === undefined || settings.enabled === false) {
+        if (running !== undefined) await this.#stop(name);
+        continue;
+      }
+      const key = stableStringify(settings);
+      if (running !== undefined && running.settingsKey === key) continue;
+      if (running !== undefined) await this.#stop(name);
+      await this.#start(name, settings, key);
+    }
+  }
+
+  async #start(name: string, settings: ChannelConfig, settingsKey: string): Promise<void> {
+    const pluginName = settings.plugin ?? name;
+    const factory = this.factories.get(pluginName);
+    if (factory === undefined) {
+      this.logger.error({ channel: name, plugin: pluginName }, "no channel plugin by that name is installed");
+      return;
+    }
+    const { plugin: _plugin, enabled: _enabled, ...rest } = settings;
+    const parsed = v.safeParse(factory.configSchema, rest);
+    const instance = factory.create();
+    const controller = new AbortController();
+    const entry: Running = { name, factory, plugin: instance, settingsKey, controller };
+    this.#running.set(name, entry);
+    if (!parsed.success) {
+      entry.startError = {
+        code: "INVALID_CONFIG",
+        message: parsed.issues.map((i) => `${v.getDotPath(i) ?? ""}: ${i.message}`).join("; "),
+        at: Date.now(),
+      };
+      this.logger.error({ channel: name, error: entry.startError.message }, "invalid channel settings");
+      this.hooks.onStatus(this.#status(entry));
+      return;
+    }
+    const context: ChannelContext<unknown> = {
+      channel: name,
+      config: parsed.output,
+      signal: controller.signal,
+      logger: {
+        debug: (message, fields) => this.logger.debug({ channel: name, ...fields }, message),
+        info: (message, fields) => this.logger.info({ channel: name, ...fields }, message),
+        warn: (message, fields) => this.logger.warn({ channel: name, ...fields }, message),
+        error: (message, fields) => this.logger.error({ channel: name, ...fields }, message),
+      },
+      emit: (message: InboundMessageInput) => this.hooks.onInbound(name, message as InboundMessage),
+      setStatus: () => this.hooks.onStatus(this.#status(entry)),
+    };
+    this.hooks.onStatus(this.#status(entry));
+    try {
+      await instance.initialize(parsed.output, context);
+      this.logger.info({ channel: name, plugin: pluginName }, "channel started");
+    } catch (error) {
+      entry.startError = {
+        code: (error as { code?: string }).code ?? "INTERNAL",
+        message: (error as Error).message,
+        at: Date.now(),
+      };
+      this.logger.error({ channel: name, error: entry.startError.message }, "channel failed to start");
+    }
+    this.hooks.onStatus(this.#status(entry));
+  }
+
+  async #stop(name: string): Promise<void> {
+    const entry = this.#running.get(name);
+    if (entry === undefined) return;
+    this.#running.delete(name);
+    entry.controller.abort();
+    try {
+      await entry.plugin.destroy();
+    } catch (error) {
+      this.logger.warn({ channel: name, err: error }, "channel did not stop cleanly");
+    }
+    this.hooks.onStatus({ ...this.#status(entry), state: "stopped" });
+  }
+
+  #status(entry: Running): ChannelStatus {
+    const health = entry.plugin.status();
+    const state: ChannelState = entry.startError !== undefined ? "down" : health.state;
+    const status: ChannelStatus = {
+      name: entry.name,
+      plugin: entry.factory.name,
+      state,
+      since: health.since,
+      capabilities: [...entry.factory.capabilities],
+    };
+    const lastError = entry.startError ?? health.lastError;
+    if (lastError !== undefined) status.lastError = lastError;
+    if (health.details !== undefined) status.details = health.details;
+    return status;
+  }
+}

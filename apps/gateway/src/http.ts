@@ -1,0 +1,233 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { getRequestListener } from "@hono/node-server";
+import { ERROR_CODE_INFO, type ErrorCode } from "@openclaw/protocol";
+import { type Context, Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { GatewayCore } from "./Gateway";
+
+/** A JSON error body in the protocol's shape, with the protocol's HTTP status for its code. */
+function fail(
+  c: Context,
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+  status?: number,
+) {
+  return c.json(
+    { error: details === undefined ? { code, message } : { code, message, details } },
+    (status ?? ERROR_CODE_INFO[code].httpStatus) as 400,
+  );
+}
+
+interface ChatMessage {
+  role: string;
+  content: string | Array<{ type: string; text?: string }> | null;
+}
+
+/**
+ * The gateway's HTTP surface: `GET /health`, `GET /ready`, `POST <webhooks.basePath>/<channel>`, and,
+ * behind a Bearer token, the OpenAI-compatible `GET /v1/models` and `POST /v1/chat/completions`.
+ *
+ * @param core - The gateway.
+ * @returns A Node request listener.
+ */
+export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: ServerResponse) => void {
+  const app = new Hono();
+
+  app.onError((error, c) => {
+    core.logger.error({ err: error, path: c.req.path }, "http handler failed");
+    return fail(c, "INTERNAL", "internal error");
+  });
+
+  app.get("/health", (c) => c.json({ status: "ok", uptimeMs: Date.now() - core.startedAt }));
+
+  app.get("/ready", (c) => {
+    const channels = core.channels
+      .statuses()
+      .map(({ name, state, lastError }) =>
+        lastError === undefined ? { name, state } : { name, state, lastError },
+      );
+    const ready = core.channels.allReady();
+    return c.json({ status: ready ? "ready" : "not_ready", channels }, ready ? 200 : 503);
+  });
+
+  // Webhooks: the base path is hot-reloadable, so it is matched per request.
+  app.all("*", async (c, next) => {
+    const { basePath, maxBodyBytes } = core.config.get().webhooks;
+    const path = c.req.path;
+    if (!path.startsWith(`${basePath}/`)) return next();
+    const [channel = "", ...rest] = path.slice(basePath.length + 1).split("/");
+    const plugin = core.channels.get(channel);
+    if (plugin === undefined || plugin.handleWebhook === undefined)
+      return fail(c, "NOT_FOUND", `no channel ${channel} receives webhooks here`, {
+        reason: "unknown_channel",
+      });
+    if (c.req.method !== "POST" && c.req.method !== "GET")
+      return fail(
+        c,
+        "INVALID_PARAMS",
+        "webhooks are POST (or GET for verification handshakes)",
+        { reason: "method_not_allowed" },
+        405,
+      );
+    const declared = Number(c.req.header("content-length") ?? "0");
+    if (declared > maxBodyBytes)
+      return fail(c, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
+        reason: "too_large",
+      });
+    const body = await readBody(c.req.raw, maxBodyBytes);
+    if (body === undefined)
+      return fail(c, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
+        reason: "too_large",
+      });
+    const headers: Record<string, string> = {};
+    c.req.raw.headers.forEach((value, key) => {
+      headers[key.toLowerCase()] = value;
+    });
+    const response = await plugin.handleWebhook({
+      method: c.req.method,
+      path: `/${rest.join("/")}`,
+      headers,
+      query: c.req.query(),
+      body,
+    });
+    const outHeaders = response.headers ?? {};
+    if (response.body === undefined) return c.body(null, response.status as 200, outHeaders);
+    if (typeof response.body === "string") return c.text(response.body, response.status as 200, outHeaders);
+    return c.json(response.body as object, response.status as 200, outHeaders);
+  });
+
+  // Everything below needs the gateway (or admin) token.
+  app.use("*", async (c, next) => {
+    const header = c.req.header("authorization");
+    const token = header?.startsWith("Bearer ") === true ? header.slice(7).trim() : undefined;
+    if (core.isOperatorToken(token) === undefined) {
+      return fail(c, "UNAUTHORIZED", token === undefined ? "a Bearer token is required" : "token rejected", {
+        reason: token === undefined ? "token_missing" : "token_mismatch",
+        nextStep: "send Authorization: Bearer <gateway token>",
+      });
+    }
+    return next();
+  });
+
+  app.get("/v1/models", (c) => {
+    const agents = core.config.get().agents;
+    const names = new Set(["echo", ...Object.keys(agents.list)]);
+    return c.json({
+      object: "list",
+      data: [...names].map((id) => ({
+        id,
+        object: "model",
+        created: Math.floor(core.startedAt / 1000),
+        owned_by: "openclaw",
+      })),
+    });
+  });
+
+  app.post("/v1/chat/completions", async (c) => {
+    let body: { model?: unknown; messages?: unknown; stream?: unknown };
+    try {
+      body = await c.req.json();
+    } catch {
+      return fail(c, "INVALID_PARAMS", "the body must be JSON", { reason: "invalid_json" });
+    }
+    if (typeof body.model !== "string" || body.model === "")
+      return fail(c, "INVALID_PARAMS", "model is required (it names an agent)", { reason: "missing_model" });
+    if (!Array.isArray(body.messages) || body.messages.length === 0)
+      return fail(c, "INVALID_PARAMS", "messages must be a non-empty array", { reason: "missing_messages" });
+    const messages = body.messages as ChatMessage[];
+    const last = [...messages].reverse().find((m) => m?.role === "user");
+    const input = textOf(last?.content ?? null);
+    if (input === "")
+      return fail(c, "INVALID_PARAMS", "the last user message has no text", { reason: "empty_input" });
+    const agents = core.config.get().agents;
+    if (body.model !== "echo" && !Object.hasOwn(agents.list, body.model)) {
+      return fail(c, "NOT_FOUND", `no agent named ${body.model}`, {
+        reason: "unknown_model",
+        models: ["echo", ...Object.keys(agents.list)],
+      });
+    }
+    const model = body.model;
+    const id = `chatcmpl-${randomUUID()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const run = await core.runAgent({ agent: model, input }, undefined);
+    if (body.stream === true) {
+      return streamSSE(c, async (stream) => {
+        const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+          stream.writeSSE({
+            data: JSON.stringify({
+              id,
+              object: "chat.completion.chunk",
+              created,
+              model,
+              choices: [{ index: 0, delta, finish_reason: finish }],
+            }),
+          });
+        await chunk({ role: "assistant", content: "" }, null);
+        for (const piece of run.output.match(/\S+\s*|\s+/g) ?? []) {
+          if (stream.aborted) return;
+          await chunk({ content: piece }, null);
+        }
+        await chunk({}, "stop");
+        await stream.writeSSE({ data: "[DONE]" });
+      });
+    }
+    return c.json({
+      id,
+      object: "chat.completion",
+      created,
+      model,
+      choices: [{ index: 0, message: { role: "assistant", content: run.output }, finish_reason: "stop" }],
+      usage: {
+        prompt_tokens: countWords(input),
+        completion_tokens: countWords(run.output),
+        total_tokens: countWords(input) + countWords(run.output),
+      },
+    });
+  });
+
+  app.notFound((c) =>
+    fail(c, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`, { reason: "no_route" }),
+  );
+
+  return getRequestListener(app.fetch);
+}
+
+/** Reads a request body, giving up (undefined) as soon as it exceeds `maxBytes`, chunked or not. */
+async function readBody(request: Request, maxBytes: number): Promise<Uint8Array | undefined> {
+  if (request.body === null) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+function textOf(content: ChatMessage["content"]): string {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content))
+    return content
+      .map((part) => (part?.type === "text" && typeof part.text === "string" ? part.text : ""))
+      .join("");
+  return "";
+}
+
+function countWords(text: string): number {
+  return text.split(/\s+/).filter(Boolean).length;
+}

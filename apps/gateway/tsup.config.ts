@@ -1,0 +1,6 @@
+import { defineConfig } from "tsup";
+import { createTsupConfig } from "../../tsup.config.base";
+
+export default defineConfig(
+  createTsupConfig({ entry: ["src/index.ts", "src/main.ts"], platform: "node", dts: false }),
+);
