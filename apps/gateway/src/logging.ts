@@ -1,4 +1,4 @@
-import { type Logger, pino } from "pino";
+import { type DestinationStream, type Logger, pino } from "pino";
 
 /** Paths pino blanks in every log line: tokens and credentials never reach the logs. */
 export const REDACTED_LOG_PATHS = [
@@ -22,14 +22,16 @@ export const REDACTED_LOG_PATHS = [
  * `debug`; tokens never.
  *
  * @param level - pino level, or `silent`.
+ * @param destination - Where lines go. @defaultValue stdout
  * @returns The logger.
  */
-export function createLogger(level = "info"): Logger {
-  return pino({
+export function createLogger(level = "info", destination?: DestinationStream): Logger {
+  const options = {
     level,
     base: { service: "openclaw-gateway" },
     redact: { paths: REDACTED_LOG_PATHS, censor: "[redacted]" },
-  });
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
 
 export type { Logger };

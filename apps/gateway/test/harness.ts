@@ -28,7 +28,7 @@ export interface Harness {
 }
 
 export async function startGateway(
-  options: { config?: object; env?: Record<string, string>; stateDir?: string } = {},
+  options: { config?: object; env?: Record<string, string>; stateDir?: string; logs?: string[] } = {},
 ): Promise<Harness> {
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), "openclaw-gw-")));
   let nextId = 1;
@@ -67,8 +67,14 @@ export async function startGateway(
     pollIntervalMs: 100,
   });
   await config.load();
-  const gateway = new Gateway({ config, channels: [webhookChannel], logger: createLogger("silent") });
+  const logs = options.logs;
+  const logger =
+    logs === undefined
+      ? createLogger("silent")
+      : createLogger("info", { write: (line: string) => void logs.push(line) });
+  const gateway = new Gateway({ config, channels: [webhookChannel], logger });
   const { url } = await gateway.start();
+  config.watch();
   const clients: GatewayClient[] = [];
   const raws: RawSocket[] = [];
   return {

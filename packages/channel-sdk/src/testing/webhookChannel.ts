@@ -1,14 +1,8 @@
-// The reference plugin: a plain HTTP channel. Outbound messages are POSTed as JSON to
-// `<baseUrl>/messages` with a bearer token; inbound messages arrive as webhooks signed with
-// HMAC-SHA256 (`X-Signature-256: sha256=<hex>`). It is written only against the SDK's public API.
-import {
-  type ChannelContext,
-  ChannelError,
-  defineChannel,
-  type InboundMessageInput,
-  v,
-  verifyHmacSha256Hex,
-} from "@openclaw/channel-sdk";
+import * as v from "valibot";
+import { ChannelError } from "../ChannelError";
+import { defineChannel } from "../defineChannel";
+import { verifyHmacSha256Hex } from "../signatures";
+import type { ChannelContext, InboundMessageInput } from "../types";
 
 const ConfigSchema = v.object({
   baseUrl: v.pipe(v.string(), v.url()),

@@ -1,0 +1,382 @@
+import { type EventData, GatewayClient, ProtocolError } from "@openclaw/protocol";
+import OpenAI from "openai";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { ADMIN, collect, type Harness, SIGNING_SECRET, startGateway, TOKEN, until } from "./harness";
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startGateway();
+});
+afterEach(async () => {
+  await h.stop();
+});
+
+/** Pairs a device and returns a connected node client that answers agent.run. */
+async function pairNode(nodeId: string, answer: (data: unknown) => unknown) {
+  const admin = await h.client({ token: ADMIN });
+  const requested = collect(admin, "pairing.requested");
+  const device = new GatewayClient({
+    url: h.url,
+    role: "node",
+    WebSocket,
+    reconnect: false,
+    client: { name: "ios", version: "1.0.0", platform: "ios" },
+  });
+  const hello = await device.connect();
+  expect(hello.scopes).toEqual(["pairing"]);
+  const approved = new Promise<EventData<"pairing.approved">>((resolve) =>
+    device.once("pairing.approved", resolve),
+  );
+  const started = await device.request("pairing.start", {
+    code: "4821",
+    publicKey: "MCowBQYDK2VwAyEAexamplekey1234567890",
+    nodeId,
+    displayName: "Ana's phone",
+  });
+  expect(started).toMatchObject({
+    status: "pending",
+    nextStep: "approve code 4821 with `openclaw pair approve 4821`",
+  });
+  await until(() => requested.length === 1);
+  expect(requested[0]).toMatchObject({ code: "4821", nodeId, displayName: "Ana's phone" });
+  expect(JSON.stringify(requested[0])).not.toContain("MCowBQ"); // only the fingerprint is shown
+  await admin.request("pairing.approve", { code: "4821" });
+  const { deviceToken } = await approved;
+  expect(deviceToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  await device.close();
+  const node = new GatewayClient({
+    url: h.url,
+    role: "node",
+    deviceToken: deviceToken!,
+    capabilities: ["agent.run"],
+    WebSocket,
+    reconnect: false,
+    client: { name: "ios", version: "1.0.0", platform: "ios" },
+  });
+  node.handle("agent.run", answer);
+  const nodeHello = await node.connect();
+  expect(nodeHello).toMatchObject({ role: "node", scopes: ["node"], nodeId });
+  return { node, deviceToken: deviceToken!, admin };
+}
+
+describe("flow 1: CLI → message.send → router → channel → platform", () => {
+  it("routes by binding, reaches the platform, answers {messageId, channel} and tells the other clients", async () => {
+    const admin = await h.client({ token: ADMIN });
+    await admin.request("binding.add", {
+      level: "account",
+      match: { userId: "alice" },
+      target: { channel: "test", address: "chat-42" },
+    });
+    const cli = await h.client();
+    const other = await h.client();
+    const seenByOther = collect(other, "channel.message.sent");
+    const seenByCli = collect(cli, "channel.message.sent");
+    const result = await cli.request("message.send", { recipient: "alice", text: "Hello, OpenClaw!" });
+    expect(result).toMatchObject({
+      messageId: "tg-1",
+      channel: "test",
+      address: "chat-42",
+      route: { level: "account" },
+    });
+    const sent = await h.platform.waitFor((r) => r.path === "/messages");
+    expect(sent.json).toEqual({ to: "chat-42", text: "Hello, OpenClaw!" });
+    expect(sent.headers.authorization).toBe("Bearer platform-token-0123456789");
+    await until(() => seenByOther.length === 1);
+    expect(seenByOther[0]).toMatchObject({
+      channel: "test",
+      messageId: "tg-1",
+      address: "chat-42",
+      content: { text: "Hello, OpenClaw!" },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seenByCli).toEqual([]);
+    const route = await cli.request("route.resolve", { recipient: "alice" });
+    expect(route.reason).toContain("account binding");
+  });
+
+  it("sends to an explicit channel, and gives typed errors for no route, an unknown channel and a platform failure", async () => {
+    const cli = await h.client();
+    await expect(
+      cli.request("message.send", { recipient: "chat-1", channel: "test", text: "direct" }),
+    ).resolves.toMatchObject({ channel: "test", address: "chat-1" });
+    await expect(cli.request("message.send", { recipient: "nobody", text: "x" })).rejects.toMatchObject({
+      code: "NO_ROUTE",
+      details: { reason: "no_binding" },
+    });
+    await expect(
+      cli.request("message.send", { recipient: "x", channel: "telegram", text: "x" }),
+    ).rejects.toMatchObject({ code: "CHANNEL_UNAVAILABLE", details: { reason: "unknown_channel" } });
+    h.platform.failNext({ status: 429, headers: { "retry-after": "3" } });
+    await expect(
+      cli.request("message.send", { recipient: "chat-1", channel: "test", text: "x" }),
+    ).rejects.toMatchObject({ code: "RATE_LIMITED", details: { retryAfterMs: 3000, channel: "test" } });
+  });
+
+  it("persists bindings across a restart", async () => {
+    const admin = await h.client({ token: ADMIN });
+    const { binding } = await admin.request("binding.add", {
+      id: "alice-pref",
+      level: "account",
+      match: { userId: "alice" },
+      target: { channel: "test" },
+    });
+    await admin.close();
+    const stateDir = h.stateDir;
+    await h.gateway.stop();
+    const again = await startGateway({ stateDir });
+    try {
+      const cli = await again.client({ token: ADMIN });
+      expect((await cli.request("binding.list")).bindings).toEqual([binding]);
+    } finally {
+      await again.stop();
+    }
+  });
+});
+
+describe("flow 2: platform → webhook → every client, conversation in sync", () => {
+  it("verifies the signature, broadcasts channel.message.received and conversation.updated, and records history", async () => {
+    const a = await h.client();
+    const b = await h.client();
+    const receivedA = collect(a, "channel.message.received");
+    const receivedB = collect(b, "channel.message.received");
+    const updated = collect(b, "conversation.updated");
+    const response = await h.webhook({
+      id: "in-1",
+      chat: "chat-7",
+      from: { id: "u-7", name: "Ana" },
+      text: "hi gateway",
+    });
+    expect(response.status).toBe(200);
+    await until(() => receivedA.length === 1 && receivedB.length === 1 && updated.length === 1);
+    expect(receivedA[0]).toMatchObject({
+      channel: "test",
+      message: {
+        id: "in-1",
+        channel: "test",
+        conversationId: "chat-7",
+        sender: { id: "u-7", name: "Ana" },
+        text: "hi gateway",
+      },
+    });
+    expect(updated[0]).toMatchObject({
+      conversation: { conversationId: "chat-7", channel: "test", lastSeq: 1 },
+      message: { seq: 1, direction: "in", content: { text: "hi gateway" } },
+    });
+    await a.request("message.send", { recipient: "chat-7", channel: "test", text: "hello Ana" });
+    const history = await b.request("conversation.history", { channel: "test", conversationId: "chat-7" });
+    expect(history.messages.map((m) => [m.seq, m.direction, m.content.text])).toEqual([
+      [1, "in", "hi gateway"],
+      [2, "out", "hello Ana"],
+    ]);
+    const since = await b.request("conversation.history", {
+      channel: "test",
+      conversationId: "chat-7",
+      since: 1,
+    });
+    expect(since.messages.map((m) => m.seq)).toEqual([2]);
+    expect((await b.request("conversation.list")).conversations[0]).toMatchObject({
+      conversationId: "chat-7",
+      messageCount: 2,
+    });
+  });
+
+  it("refuses a bad signature with 401 and an unknown channel with 404, processing nothing", async () => {
+    const a = await h.client();
+    const received = collect(a, "channel.message.received");
+    const forged = await h.webhook(
+      { id: "in-2", chat: "c", from: { id: "u" }, text: "forged" },
+      "not-the-secret-0123456789",
+    );
+    expect(forged.status).toBe(401);
+    const unknown = await fetch(`${h.http}/webhook/nope`, { method: "POST", body: "{}" });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: "NOT_FOUND" } });
+    const huge = await fetch(`${h.http}/webhook/test`, { method: "POST", body: "x".repeat(2 * 1024 * 1024) });
+    expect(huge.status).toBe(413);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(received).toEqual([]);
+    expect(SIGNING_SECRET).toBeTruthy();
+  });
+});
+
+describe("flow 3: CLI → agent.run with target → node → back", () => {
+  it("pairs a device, forwards agent.run to it and returns its answer", async () => {
+    const { admin } = await pairNode("mobile-device-1", (data) => ({
+      runId: "r-1",
+      output: `ran: ${(data as { input: string }).input}`,
+    }));
+    const cli = await h.client();
+    const result = await cli.request(
+      "agent.run",
+      { input: "summarise my day" },
+      { target: "mobile-device-1" },
+    );
+    expect(result).toMatchObject({
+      runId: "r-1",
+      output: "ran: summarise my day",
+      nodeId: "mobile-device-1",
+    });
+    expect((await cli.request("node.list")).nodes).toMatchObject([
+      { nodeId: "mobile-device-1", displayName: "Ana's phone", capabilities: ["agent.run"] },
+    ]);
+    expect((await admin.request("device.list")).devices).toMatchObject([
+      { nodeId: "mobile-device-1", online: true },
+    ]);
+    // by display name too
+    await expect(cli.request("agent.run", { input: "x" }, { target: "ana's phone" })).resolves.toMatchObject({
+      nodeId: "mobile-device-1",
+    });
+  });
+
+  it("answers NODE_OFFLINE for an absent node and TIMEOUT for a slow one, without hanging", async () => {
+    await pairNode("slow-phone", () => new Promise(() => {}));
+    const cli = await h.client();
+    await expect(cli.request("agent.run", { input: "x" }, { target: "ghost-phone" })).rejects.toMatchObject({
+      code: "NODE_OFFLINE",
+      details: { reason: "not_connected" },
+    });
+    await expect(
+      cli.request("agent.run", { input: "x", timeoutMs: 100 }, { target: "slow-phone" }),
+    ).rejects.toMatchObject({ code: "TIMEOUT" });
+  });
+
+  it("fails a pending call at once when the node disconnects, and refuses a revoked device token", async () => {
+    const { node, deviceToken, admin } = await pairNode("flaky-phone", () => new Promise(() => {}));
+    const cli = await h.client();
+    const offline = collect(cli, "node.offline");
+    const pending = cli
+      .request("agent.run", { input: "x", timeoutMs: 60_000 }, { target: "flaky-phone" })
+      .catch((error: unknown) => error);
+    await until(() => h.gateway.registry.pendingCount("flaky-phone") === 1);
+    await node.close();
+    expect(await pending).toMatchObject({ code: "NODE_OFFLINE" });
+    await until(() => offline.length === 1);
+    expect(await admin.request("device.revoke", { nodeId: "flaky-phone" })).toEqual({ revoked: true });
+    const again = new GatewayClient({ url: h.url, role: "node", deviceToken, WebSocket, reconnect: false });
+    const refused = await again.connect().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ProtocolError);
+    expect(refused).toMatchObject({ code: "UNAUTHORIZED", details: { reason: "device_token_invalid" } });
+  });
+
+  it("keeps pairing codes single-use, refuses unknown codes and rate-limits guessing", async () => {
+    await pairNode("phone-a", () => ({ runId: "r", output: "ok" }));
+    const admin = await h.client({ token: ADMIN });
+    await expect(admin.request("pairing.approve", { code: "4821" })).rejects.toMatchObject({
+      code: "NOT_FOUND",
+      details: { reason: "unknown_or_expired_code" },
+    });
+    let limited: unknown;
+    for (let i = 0; i < 15 && limited === undefined; i++) {
+      const error = await admin
+        .request("pairing.approve", { code: `9${String(i).padStart(3, "0")}` })
+        .catch((e: unknown) => e);
+      if ((error as ProtocolError).code === "RATE_LIMITED") limited = error;
+    }
+    expect(limited).toMatchObject({ code: "RATE_LIMITED", details: { reason: "too_many_failed_codes" } });
+    const operator = await h.client({ token: TOKEN });
+    await expect(operator.request("pairing.approve", { code: "1234" })).rejects.toMatchObject({
+      code: "FORBIDDEN",
+    });
+  });
+});
+
+describe("HTTP: OpenAI-compatible API through the official openai client", () => {
+  const openai = () => new OpenAI({ baseURL: `${h.http}/v1`, apiKey: TOKEN, maxRetries: 0 });
+
+  it("lists agents as models and completes with the echo agent", async () => {
+    const models = await openai().models.list();
+    expect(models.data.map((m) => m.id)).toContain("echo");
+    const completion = await openai().chat.completions.create({
+      model: "echo",
+      messages: [{ role: "user", content: "Hello, OpenClaw!" }],
+    });
+    expect(completion.choices[0]?.message).toEqual({ role: "assistant", content: "Hello, OpenClaw!" });
+  });
+
+  it("streams chunks in OpenAI's format, ending with [DONE]", async () => {
+    const stream = await openai().chat.completions.create({
+      model: "echo",
+      stream: true,
+      messages: [{ role: "user", content: "one two three" }],
+    });
+    const parts: string[] = [];
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      parts.push(chunk.choices[0]?.delta.content ?? "");
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(parts.join("")).toBe("one two three");
+    expect(finish).toBe("stop");
+    const raw = await fetch(`${h.http}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "echo", stream: true, messages: [{ role: "user", content: "hi" }] }),
+    });
+    expect((await raw.text()).trimEnd().endsWith("data: [DONE]")).toBe(true);
+  });
+
+  it("refuses a missing or wrong token, an unknown model and a malformed body with JSON errors", async () => {
+    const wrong = new OpenAI({ baseURL: `${h.http}/v1`, apiKey: "nope", maxRetries: 0 });
+    await expect(wrong.models.list()).rejects.toMatchObject({ status: 401 });
+    await expect(
+      openai().chat.completions.create({ model: "gpt-9", messages: [{ role: "user", content: "x" }] }),
+    ).rejects.toMatchObject({ status: 404 });
+    const bad = await fetch(`${h.http}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: "{oops",
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({
+      error: { code: "INVALID_PARAMS", details: { reason: "invalid_json" } },
+    });
+  });
+});
+
+describe("config through the protocol", () => {
+  it("shows the config redacted, validates, and applies live changes with config.reloaded", async () => {
+    const admin = await h.client({ token: ADMIN });
+    const got = await admin.request("config.get");
+    expect(JSON.stringify(got.config)).not.toContain(TOKEN);
+    expect(JSON.stringify(got.config)).not.toContain("platform-token");
+    expect(
+      (await admin.request("config.validate", { config: { heartbeat: { intervalMs: "often" } } })).valid,
+    ).toBe(false);
+    const reloaded = collect(admin, "config.reloaded");
+    const result = await admin.request("config.apply", {
+      config: { heartbeat: { intervalMs: 5000 }, gateway: { host: "127.0.0.2" } },
+      mode: "merge",
+      baseHash: got.hash,
+    });
+    expect(result).toMatchObject({ applied: ["heartbeat"], restartRequired: ["gateway.host"] });
+    await until(() => reloaded.length === 1);
+    await expect(admin.request("config.apply", { config: {}, baseHash: got.hash })).rejects.toMatchObject({
+      code: "CONFLICT",
+    });
+    await expect(
+      admin.request("config.apply", { config: { heartbeat: { intervalMs: -5 } } }),
+    ).rejects.toMatchObject({ code: "INVALID_PARAMS" });
+  });
+});
+
+describe("tasks through the protocol", () => {
+  it("schedules a message.send task that reaches the platform, with lifecycle events", async () => {
+    const cli = await h.client();
+    const completed = collect(cli, "task.completed");
+    const { taskId } = await cli.request("task.schedule", {
+      type: "message.send",
+      payload: { recipient: "chat-9", channel: "test", text: "scheduled hello" },
+      delayMs: 10,
+    });
+    await until(() => completed.length === 1);
+    expect(completed[0]).toMatchObject({ taskId, type: "message.send" });
+    await h.platform.waitFor((r) => (r.json as { text?: string } | undefined)?.text === "scheduled hello");
+    expect((await cli.request("task.list", { status: "completed" })).tasks).toMatchObject([
+      { taskId, status: "completed" },
+    ]);
+    await expect(cli.request("task.execute", { type: "noop" })).resolves.toMatchObject({
+      status: "completed",
+    });
+  });
+});
