@@ -35,6 +35,7 @@ import {
 import { Router } from "@openclaw/router";
 import { FileTaskStore, TaskQueue } from "@openclaw/task-queue";
 import { type WebSocket, WebSocketServer } from "ws";
+import { type ChatTurn, streamAgent } from "./agents";
 import { PairingManager } from "./auth/PairingManager";
 import { loadOrCreateToken } from "./auth/tokens";
 import { Connection, RateLimiter } from "./Connection";
@@ -75,6 +76,7 @@ export interface GatewayCore {
   saveBindings(): Promise<void>;
   isOperatorToken(token: string | undefined): "admin" | "operator" | undefined;
   runAgent(params: MethodParams<"agent.run">, target: string | undefined): Promise<MethodResult<"agent.run">>;
+  streamAgent(name: string, turns: readonly ChatTurn[], signal: AbortSignal): AsyncGenerator<string>;
   sendMessage(params: MethodParams<"message.send">, from?: Connection): Promise<MethodResult<"message.send">>;
 }
 
@@ -101,6 +103,7 @@ export class Gateway implements GatewayCore {
   readonly stateDir: string;
   #tasks: TaskQueue | undefined;
   readonly #connections = new Map<string, Connection>();
+  readonly #runListeners = new Map<string, (delta: string, done: boolean) => void>();
   readonly #handlers: MethodHandlers;
   #server: Server | undefined;
   #wss: WebSocketServer | undefined;
@@ -312,24 +315,49 @@ export class Gateway implements GatewayCore {
         nodeId: node.nodeId,
       };
     }
-    const agents = this.config.get().agents;
-    const name = params.agent ?? agents.default;
-    const agent = name === "echo" ? { provider: "echo" as const } : agents.list[name];
-    if (agent === undefined)
-      throw new ProtocolError("NOT_FOUND", `no agent named ${name}`, {
-        details: { reason: "unknown_agent", agents: Object.keys(agents.list) },
-      });
-    if (agent.provider === "echo") return { runId: randomUUID(), output: params.input };
-    if (agent.provider === "node")
-      return this.runAgent(
-        params,
-        agent.node ?? this.registry.resolve(undefined, "agent.run")?.nodeId ?? "(any node)",
-      );
-    throw new ProtocolError(
-      "CHANNEL_UNAVAILABLE",
-      `agent ${name} (${agent.provider}) is reachable over /v1/chat/completions only`,
-      { details: { reason: "provider_http_only" } },
+    const name = params.agent ?? this.config.get().agents.default;
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new ProtocolError("TIMEOUT", `agent ${name} ran past its time limit`)),
+      params.timeoutMs ?? 120_000,
     );
+    try {
+      let output = "";
+      for await (const delta of this.streamAgent(
+        name,
+        [{ role: "user", content: params.input }],
+        controller.signal,
+      )) {
+        output += delta;
+      }
+      if (controller.signal.aborted) throw controller.signal.reason;
+      return { runId: randomUUID(), output };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Runs the named agent and yields its output as it comes: echo, OpenAI-compatible upstream or node.
+   *
+   * @throws `NOT_FOUND` for an unknown agent; the provider's typed errors otherwise.
+   */
+  streamAgent(name: string, turns: readonly ChatTurn[], signal: AbortSignal): AsyncGenerator<string> {
+    const agents = this.config.get().agents;
+    const agent = agents.list[name] ?? (name === "echo" ? { provider: "echo" as const } : undefined);
+    if (agent === undefined) {
+      throw new ProtocolError("NOT_FOUND", `no agent named ${name}`, {
+        details: { reason: "unknown_agent", agents: ["echo", ...Object.keys(agents.list)] },
+      });
+    }
+    return streamAgent(agent, name, turns, {
+      registry: this.registry,
+      signal,
+      onChunks: (runId, listener) => {
+        this.#runListeners.set(runId, listener);
+        return () => this.#runListeners.delete(runId);
+      },
+    });
   }
 
   async sendMessage(
@@ -560,7 +588,10 @@ export class Gateway implements GatewayCore {
       // Nodes stream agent output as agent.chunk events; operators receive them, validated.
       if (connection.nodeId !== undefined && frame.event === "agent.chunk") {
         const chunk = parseEventData("agent.chunk", frame.data);
-        if (chunk.ok) this.broadcast("agent.chunk", chunk.value);
+        if (chunk.ok) {
+          this.#runListeners.get(chunk.value.runId)?.(chunk.value.delta, chunk.value.done === true);
+          this.broadcast("agent.chunk", chunk.value);
+        }
       }
       return;
     }

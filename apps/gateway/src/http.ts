@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { getRequestListener } from "@hono/node-server";
-import { ERROR_CODE_INFO, type ErrorCode } from "@openclaw/protocol";
+import { ERROR_CODE_INFO, type ErrorCode, toProtocolError } from "@openclaw/protocol";
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { GatewayCore } from "./Gateway";
@@ -138,9 +138,9 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
       return fail(c, "INVALID_PARAMS", "messages must be a non-empty array", { reason: "missing_messages" });
     const messages = body.messages as ChatMessage[];
     const last = [...messages].reverse().find((m) => m?.role === "user");
-    const input = textOf(last?.content ?? null);
-    if (input === "")
+    if (textOf(last?.content ?? null) === "") {
       return fail(c, "INVALID_PARAMS", "the last user message has no text", { reason: "empty_input" });
+    }
     const agents = core.config.get().agents;
     if (body.model !== "echo" && !Object.hasOwn(agents.list, body.model)) {
       return fail(c, "NOT_FOUND", `no agent named ${body.model}`, {
@@ -149,11 +149,30 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
       });
     }
     const model = body.model;
+    const turns = messages.map((m) => ({
+      role: String(m?.role ?? "user"),
+      content: textOf(m?.content ?? null),
+    }));
     const id = `chatcmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
-    const run = await core.runAgent({ agent: model, input }, undefined);
+    // Aborted when the client goes away: the agent (and its upstream request) stops too.
+    const controller = new AbortController();
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    outgoing?.once("close", () => {
+      if (!outgoing.writableFinished) controller.abort();
+    });
+    c.req.raw.signal.addEventListener("abort", () => controller.abort(), { once: true });
+    const deltas = core.streamAgent(model, turns, controller.signal);
+    // Start the agent before answering, so that an immediate failure is a plain JSON error.
+    let first: IteratorResult<string>;
+    try {
+      first = await deltas.next();
+    } catch (error) {
+      return agentFailure(c, error);
+    }
     if (body.stream === true) {
       return streamSSE(c, async (stream) => {
+        stream.onAbort(() => controller.abort());
         const chunk = (delta: Record<string, unknown>, finish: string | null) =>
           stream.writeSSE({
             data: JSON.stringify({
@@ -165,24 +184,38 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
             }),
           });
         await chunk({ role: "assistant", content: "" }, null);
-        for (const piece of run.output.match(/\S+\s*|\s+/g) ?? []) {
-          if (stream.aborted) return;
-          await chunk({ content: piece }, null);
+        try {
+          for (let step = first; !step.done; step = await deltas.next()) {
+            if (stream.aborted) return;
+            await chunk({ content: step.value }, null);
+          }
+        } catch (error) {
+          const failure = toProtocolError(error, "INTERNAL");
+          await stream.writeSSE({
+            data: JSON.stringify({ error: { code: failure.code, message: failure.message } }),
+          });
         }
         await chunk({}, "stop");
         await stream.writeSSE({ data: "[DONE]" });
       });
     }
+    let output = "";
+    try {
+      for (let step = first; !step.done; step = await deltas.next()) output += step.value;
+    } catch (error) {
+      return agentFailure(c, error);
+    }
+    const promptWords = countWords(turns.at(-1)?.content ?? "");
     return c.json({
       id,
       object: "chat.completion",
       created,
       model,
-      choices: [{ index: 0, message: { role: "assistant", content: run.output }, finish_reason: "stop" }],
+      choices: [{ index: 0, message: { role: "assistant", content: output }, finish_reason: "stop" }],
       usage: {
-        prompt_tokens: countWords(input),
-        completion_tokens: countWords(run.output),
-        total_tokens: countWords(input) + countWords(run.output),
+        prompt_tokens: promptWords,
+        completion_tokens: countWords(output),
+        total_tokens: promptWords + countWords(output),
       },
     });
   });
@@ -192,6 +225,18 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
   );
 
   return getRequestListener(app.fetch);
+}
+
+/** An agent's failure as a JSON error; an upstream that failed is a 502. */
+function agentFailure(c: Context, error: unknown) {
+  const failure = toProtocolError(error, "INTERNAL");
+  return fail(
+    c,
+    failure.code,
+    failure.message,
+    failure.details,
+    failure.code === "CHANNEL_UNAVAILABLE" ? 502 : undefined,
+  );
 }
 
 /** Reads a request body, giving up (undefined) as soon as it exceeds `maxBytes`, chunked or not. */

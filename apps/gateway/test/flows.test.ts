@@ -1,8 +1,17 @@
-import { type EventData, GatewayClient, ProtocolError } from "@openclaw/protocol";
+import { GatewayClient, ProtocolError } from "@openclaw/protocol";
 import OpenAI from "openai";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { ADMIN, collect, type Harness, SIGNING_SECRET, startGateway, TOKEN, until } from "./harness";
+import {
+  ADMIN,
+  collect,
+  type Harness,
+  pairNode,
+  SIGNING_SECRET,
+  startGateway,
+  TOKEN,
+  until,
+} from "./harness";
 
 let h: Harness;
 beforeEach(async () => {
@@ -11,54 +20,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await h.stop();
 });
-
-/** Pairs a device and returns a connected node client that answers agent.run. */
-async function pairNode(nodeId: string, answer: (data: unknown) => unknown) {
-  const admin = await h.client({ token: ADMIN });
-  const requested = collect(admin, "pairing.requested");
-  const device = new GatewayClient({
-    url: h.url,
-    role: "node",
-    WebSocket,
-    reconnect: false,
-    client: { name: "ios", version: "1.0.0", platform: "ios" },
-  });
-  const hello = await device.connect();
-  expect(hello.scopes).toEqual(["pairing"]);
-  const approved = new Promise<EventData<"pairing.approved">>((resolve) =>
-    device.once("pairing.approved", resolve),
-  );
-  const started = await device.request("pairing.start", {
-    code: "4821",
-    publicKey: "MCowBQYDK2VwAyEAexamplekey1234567890",
-    nodeId,
-    displayName: "Ana's phone",
-  });
-  expect(started).toMatchObject({
-    status: "pending",
-    nextStep: "approve code 4821 with `openclaw pair approve 4821`",
-  });
-  await until(() => requested.length === 1);
-  expect(requested[0]).toMatchObject({ code: "4821", nodeId, displayName: "Ana's phone" });
-  expect(JSON.stringify(requested[0])).not.toContain("MCowBQ"); // only the fingerprint is shown
-  await admin.request("pairing.approve", { code: "4821" });
-  const { deviceToken } = await approved;
-  expect(deviceToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
-  await device.close();
-  const node = new GatewayClient({
-    url: h.url,
-    role: "node",
-    deviceToken: deviceToken!,
-    capabilities: ["agent.run"],
-    WebSocket,
-    reconnect: false,
-    client: { name: "ios", version: "1.0.0", platform: "ios" },
-  });
-  node.handle("agent.run", answer);
-  const nodeHello = await node.connect();
-  expect(nodeHello).toMatchObject({ role: "node", scopes: ["node"], nodeId });
-  return { node, deviceToken: deviceToken!, admin };
-}
 
 describe("flow 1: CLI → message.send → router → channel → platform", () => {
   it("routes by binding, reaches the platform, answers {messageId, channel} and tells the other clients", async () => {
@@ -202,7 +163,7 @@ describe("flow 2: platform → webhook → every client, conversation in sync", 
 
 describe("flow 3: CLI → agent.run with target → node → back", () => {
   it("pairs a device, forwards agent.run to it and returns its answer", async () => {
-    const { admin } = await pairNode("mobile-device-1", (data) => ({
+    const { admin } = await pairNode(h, "mobile-device-1", (data) => ({
       runId: "r-1",
       output: `ran: ${(data as { input: string }).input}`,
     }));
@@ -230,7 +191,7 @@ describe("flow 3: CLI → agent.run with target → node → back", () => {
   });
 
   it("answers NODE_OFFLINE for an absent node and TIMEOUT for a slow one, without hanging", async () => {
-    await pairNode("slow-phone", () => new Promise(() => {}));
+    await pairNode(h, "slow-phone", () => new Promise(() => {}));
     const cli = await h.client();
     await expect(cli.request("agent.run", { input: "x" }, { target: "ghost-phone" })).rejects.toMatchObject({
       code: "NODE_OFFLINE",
@@ -242,7 +203,7 @@ describe("flow 3: CLI → agent.run with target → node → back", () => {
   });
 
   it("fails a pending call at once when the node disconnects, and refuses a revoked device token", async () => {
-    const { node, deviceToken, admin } = await pairNode("flaky-phone", () => new Promise(() => {}));
+    const { node, deviceToken, admin } = await pairNode(h, "flaky-phone", () => new Promise(() => {}));
     const cli = await h.client();
     const offline = collect(cli, "node.offline");
     const pending = cli
@@ -260,7 +221,7 @@ describe("flow 3: CLI → agent.run with target → node → back", () => {
   });
 
   it("keeps pairing codes single-use, refuses unknown codes and rate-limits guessing", async () => {
-    await pairNode("phone-a", () => ({ runId: "r", output: "ok" }));
+    await pairNode(h, "phone-a", () => ({ runId: "r", output: "ok" }));
     const admin = await h.client({ token: ADMIN });
     await expect(admin.request("pairing.approve", { code: "4821" })).rejects.toMatchObject({
       code: "NOT_FOUND",

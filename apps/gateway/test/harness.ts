@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakePlatform, webhookChannel } from "@openclaw/channel-sdk/testing";
 import { ConfigManager } from "@openclaw/config";
-import { type EventName, GatewayClient, type GatewayClientOptions } from "@openclaw/protocol";
+import { type EventData, type EventName, GatewayClient, type GatewayClientOptions } from "@openclaw/protocol";
+import { expect } from "vitest";
 import { WebSocket } from "ws";
 import { createLogger, Gateway } from "../src/index";
 
@@ -203,4 +204,56 @@ export function collect<E extends EventName>(client: GatewayClient, event: E): u
   const seen: unknown[] = [];
   client.on(event, ((data: unknown) => seen.push(data)) as never);
   return seen;
+}
+
+/** Pairs a device and returns a connected node client that answers agent.run. */
+export async function pairNode(
+  h: Harness,
+  nodeId: string,
+  answer: (data: unknown, node: GatewayClient) => unknown,
+) {
+  const admin = await h.client({ token: ADMIN });
+  const requested = collect(admin, "pairing.requested");
+  const device = new GatewayClient({
+    url: h.url,
+    role: "node",
+    WebSocket,
+    reconnect: false,
+    client: { name: "ios", version: "1.0.0", platform: "ios" },
+  });
+  const hello = await device.connect();
+  expect(hello.scopes).toEqual(["pairing"]);
+  const approved = new Promise<EventData<"pairing.approved">>((resolve) =>
+    device.once("pairing.approved", resolve),
+  );
+  const started = await device.request("pairing.start", {
+    code: "4821",
+    publicKey: "MCowBQYDK2VwAyEAexamplekey1234567890",
+    nodeId,
+    displayName: "Ana's phone",
+  });
+  expect(started).toMatchObject({
+    status: "pending",
+    nextStep: "approve code 4821 with `openclaw pair approve 4821`",
+  });
+  await until(() => requested.length === 1);
+  expect(requested[0]).toMatchObject({ code: "4821", nodeId, displayName: "Ana's phone" });
+  expect(JSON.stringify(requested[0])).not.toContain("MCowBQ"); // only the fingerprint is shown
+  await admin.request("pairing.approve", { code: "4821" });
+  const { deviceToken } = await approved;
+  expect(deviceToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  await device.close();
+  const node = new GatewayClient({
+    url: h.url,
+    role: "node",
+    deviceToken: deviceToken!,
+    capabilities: ["agent.run"],
+    WebSocket,
+    reconnect: false,
+    client: { name: "ios", version: "1.0.0", platform: "ios" },
+  });
+  node.handle("agent.run", (data) => answer(data, node));
+  const nodeHello = await node.connect();
+  expect(nodeHello).toMatchObject({ role: "node", scopes: ["node"], nodeId });
+  return { node, deviceToken: deviceToken!, admin };
 }

@@ -268,6 +268,24 @@ describe("GatewayClient as a node", () => {
   });
 });
 
+describe("GatewayClient sendEvent", () => {
+  it("sends event frames when connected, and reports false otherwise", async () => {
+    const client = makeClient({ role: "node" });
+    expect(client.sendEvent("agent.chunk", { runId: "r", index: 0, delta: "x" })).toBe(false);
+    await client.connect();
+    const received: unknown[] = [];
+    for (const socket of server.sockets)
+      socket.on("message", (data) => received.push(JSON.parse(String(data))));
+    expect(client.sendEvent("agent.chunk", { runId: "r-1", index: 0, delta: "Hel" })).toBe(true);
+    await until(() => received.length === 1);
+    expect(received[0]).toEqual({
+      type: "event",
+      event: "agent.chunk",
+      data: { runId: "r-1", index: 0, delta: "Hel" },
+    });
+  });
+});
+
 describe("GatewayClient reconnect", () => {
   it("reconnects after a server restart, re-handshakes, and sends what waited", async () => {
     const client = makeClient();

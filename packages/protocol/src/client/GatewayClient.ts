@@ -1,6 +1,6 @@
 import { EventEmitter } from "eventemitter3";
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../constants";
-import { encodeError, encodeRequest, encodeResult } from "../encode";
+import { encodeError, encodeEvent, encodeRequest, encodeResult } from "../encode";
 import { type ErrorCode, ProtocolError, toProtocolError } from "../errors";
 import type { EventData, EventName } from "../events";
 import type { EventFrame, RequestFrame, ResponseFrame } from "../frames";
@@ -265,6 +265,23 @@ export class GatewayClient {
    */
   requestUntyped(method: string, params?: unknown, options?: RequestOptions): Promise<unknown> {
     return this.#request(method, params, options, false);
+  }
+
+  /**
+   * Sends an event frame (no response), e.g. a node streaming `agent.chunk` while it runs an agent.
+   * Events are not queued: while disconnected nothing is sent.
+   *
+   * @param event - The event name.
+   * @param data - Its payload.
+   * @returns Whether the frame was handed to the socket.
+   */
+  sendEvent<E extends EventName>(event: E, data: EventData<E>): boolean;
+  sendEvent(event: string, data: unknown): boolean;
+  sendEvent(event: string, data: unknown): boolean {
+    const socket = this.#socket;
+    if (this.#state !== "ready" || socket === undefined || socket.readyState !== WS_OPEN) return false;
+    socket.send(encodeEvent(event, data));
+    return true;
   }
 
   /**
