@@ -1,10 +1,16 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { isAbsolute, join, resolve as resolvePath } from "node:path";
 import type { Duplex } from "node:stream";
 import { ChannelError, type ChannelPluginFactory, constantTimeEqual } from "@openclaw/channel-sdk";
-import type { Config, ConfigChangeEvent, ConfigInvalidEvent, ConfigManager } from "@openclaw/config";
+import {
+  type Config,
+  type ConfigChangeEvent,
+  type ConfigInvalidEvent,
+  type ConfigManager,
+  stableStringify,
+} from "@openclaw/config";
 import { NodeRegistry } from "@openclaw/node-registry";
 import {
   CloseCode,
@@ -457,6 +463,38 @@ export class Gateway implements GatewayCore {
     }
     queue.on("error", (error) => this.logger.error({ err: error }, "task store error"));
     await queue.start();
+    await this.#reconcileCron(this.config.get());
+  }
+
+  /**
+   * Makes the scheduled tasks match `config.cron`: one task per enabled job, keyed by the job and its
+   * definition, so that restarts do not duplicate them; tasks of removed or changed jobs are cancelled.
+   */
+  async #reconcileCron(config: Config): Promise<void> {
+    const tasks = this.tasks;
+    const wanted = new Map<string, Config["cron"][number]>();
+    for (const job of config.cron) {
+      if (job.enabled === false) continue;
+      const key = `cron:${job.id}:${createHash("sha256")
+        .update(stableStringify([job.schedule, job.timezone, job.type, job.payload]))
+        .digest("hex")
+        .slice(0, 16)}`;
+      wanted.set(key, job);
+    }
+    for (const task of tasks.list({ status: "scheduled" })) {
+      if (task.idempotencyKey?.startsWith("cron:") === true && !wanted.has(task.idempotencyKey))
+        await tasks.cancel(task.id);
+    }
+    for (const [key, job] of wanted) {
+      try {
+        await tasks.schedule(
+          { type: job.type, payload: job.payload, name: `cron ${job.id}`, idempotencyKey: key },
+          { cron: job.schedule, timezone: job.timezone },
+        );
+      } catch (error) {
+        this.logger.error({ job: job.id, err: (error as Error).message }, "cron job could not be scheduled");
+      }
+    }
   }
 
   #armHeartbeat(intervalMs: number): void {
@@ -757,6 +795,7 @@ export class Gateway implements GatewayCore {
     const config: Config = event.config;
     for (const unit of event.diff.applied) {
       if (unit === "heartbeat") this.#armHeartbeat(config.heartbeat.intervalMs);
+      if (unit === "cron") await this.#reconcileCron(config);
       if (unit === "logging") this.logger.level = config.logging.level;
       if (unit === "security") this.pairing.configure({ ...config.security.pairing, maxPending: 100 });
       if (unit === "state.historyLimit") this.conversations.setHistoryLimit(config.state.historyLimit);

@@ -104,3 +104,72 @@ describe("logs", () => {
     }
   });
 });
+
+describe("cron jobs from the config", () => {
+  it("schedules enabled jobs once (also across restarts), and follows edits", async () => {
+    h = await startGateway({
+      config: {
+        cron: [
+          {
+            id: "standup",
+            schedule: "0 9 * * 1-5",
+            timezone: "Europe/Berlin",
+            type: "message.send",
+            payload: { recipient: "c", channel: "test", text: "standup" },
+          },
+        ],
+      },
+    });
+    const cli = await h.client();
+    const listCron = async () =>
+      (await cli.request("task.list", { status: "scheduled" })).tasks.filter((t) =>
+        t.name?.startsWith("cron "),
+      );
+    expect(await listCron()).toMatchObject([
+      { name: "cron standup", schedule: { kind: "cron", expression: "0 9 * * 1-5 (Europe/Berlin)" } },
+    ]);
+    const reloaded = collect(cli, "config.reloaded");
+    await editConfig(h, (config) => {
+      config.cron = [
+        {
+          id: "standup",
+          schedule: "30 9 * * 1-5",
+          timezone: "Europe/Berlin",
+          type: "message.send",
+          payload: { recipient: "c", channel: "test", text: "standup" },
+        },
+        { id: "report", schedule: "0 18 * * 5", type: "noop" },
+      ];
+    });
+    await until(() => reloaded.length === 1);
+    await until(() => h!.gateway.tasks.list({ status: "scheduled" }).length === 2);
+    expect((await listCron()).map((t) => t.schedule?.expression).sort()).toEqual([
+      "0 18 * * 5 (UTC)",
+      "30 9 * * 1-5 (Europe/Berlin)",
+    ]);
+    // A restart on the same state keeps exactly these two.
+    const stateDir = h.stateDir;
+    await cli.close();
+    await h.gateway.stop();
+    const again = await startGateway({
+      stateDir,
+      config: {
+        cron: [
+          {
+            id: "standup",
+            schedule: "30 9 * * 1-5",
+            timezone: "Europe/Berlin",
+            type: "message.send",
+            payload: { recipient: "c", channel: "test", text: "standup" },
+          },
+          { id: "report", schedule: "0 18 * * 5", type: "noop" },
+        ],
+      },
+    });
+    try {
+      expect(again.gateway.tasks.list({ status: "scheduled" })).toHaveLength(2);
+    } finally {
+      await again.stop();
+    }
+  });
+});
