@@ -441,6 +441,34 @@ export class Gateway implements GatewayCore {
     );
     this.broadcast("channel.message.received", { channel, message });
     this.broadcast("conversation.updated", recorded);
+    const agent = this.config.get().channels[channel]?.agent;
+    if (
+      agent !== undefined &&
+      message.text !== undefined &&
+      message.text !== "" &&
+      message.sender.isBot !== true
+    ) {
+      void this.#replyWithAgent(channel, agent, message);
+    }
+  }
+
+  /** Runs the channel's agent on an inbound message and sends its answer back in the conversation. */
+  async #replyWithAgent(channel: string, agent: string, message: InboundMessage): Promise<void> {
+    try {
+      const run = await this.runAgent({ agent, input: message.text! }, undefined);
+      if (run.output.trim() === "") return;
+      await this.sendMessage({
+        recipient: message.conversationId,
+        channel,
+        text: run.output,
+        replyTo: message.id,
+      });
+    } catch (error) {
+      this.logger.warn(
+        { channel, agent, conversationId: message.conversationId, err: (error as Error).message },
+        "agent reply failed",
+      );
+    }
   }
 
   async #startTasks(): Promise<void> {

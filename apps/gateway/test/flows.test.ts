@@ -341,3 +341,43 @@ describe("tasks through the protocol", () => {
     });
   });
 });
+
+describe("flow 2, end: an agent bound to the channel answers in the conversation", () => {
+  it("replies through the channel with the agent's output, threaded to the inbound message", async () => {
+    await h.stop();
+    h = await startGateway({ testChannel: { agent: "echo" } });
+    const cli = await h.client();
+    const sent = collect(cli, "channel.message.sent");
+    await h.webhook({ id: "in-77", chat: "chat-77", from: { id: "u-1" }, text: "ping from the platform" });
+    const reply = await h.platform.waitFor((r) => r.path === "/messages");
+    expect(reply.json).toEqual({ to: "chat-77", text: "ping from the platform", replyTo: "in-77" });
+    await until(() => sent.length === 1);
+    const history = await cli.request("conversation.history", { channel: "test", conversationId: "chat-77" });
+    expect(history.messages.map((m) => m.direction)).toEqual(["in", "out"]);
+  });
+});
+
+describe("graceful shutdown", () => {
+  it("lets an in-flight request finish, then closes sockets with 1001", async () => {
+    await pairNode(h, "slowish-phone", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return { runId: "r-slow", output: "finished anyway" };
+    });
+    const socket = await h.raw();
+    await socket.connect();
+    socket.send({
+      type: "req",
+      id: "inflight",
+      method: "agent.run",
+      data: { input: "x" },
+      target: "slowish-phone",
+    });
+    await until(() => h.gateway.registry.pendingCount("slowish-phone") === 1);
+    await h.gateway.stop({ drainTimeoutMs: 5000 });
+    expect(await socket.response("inflight")).toMatchObject({
+      error: null,
+      data: { output: "finished anyway" },
+    });
+    expect((await socket.waitClosed()).code).toBe(1001);
+  });
+});

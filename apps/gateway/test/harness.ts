@@ -29,7 +29,14 @@ export interface Harness {
 }
 
 export async function startGateway(
-  options: { config?: object; env?: Record<string, string>; stateDir?: string; logs?: string[] } = {},
+  options: {
+    config?: object;
+    env?: Record<string, string>;
+    stateDir?: string;
+    logs?: string[];
+    /** Extra settings of the "test" channel (e.g. `agent`). */
+    testChannel?: Record<string, unknown>;
+  } = {},
 ): Promise<Harness> {
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), "openclaw-gw-")));
   let nextId = 1;
@@ -48,6 +55,7 @@ export async function startGateway(
           baseUrl: platform.url,
           token: "${PLATFORM_TOKEN}",
           signingSecret: SIGNING_SECRET,
+          ...options.testChannel,
         },
       },
       heartbeat: { intervalMs: 60_000 },

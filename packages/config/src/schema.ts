@@ -74,12 +74,15 @@ export const SecuritySectionSchema = v.optional(
 );
 
 /**
- * `channels.<name>`: one channel. `plugin` names the channel plugin (default: the channel's name);
- * every other key is the plugin's own settings, validated by the plugin. Only a changed channel restarts.
+ * `channels.<name>`: one channel. `plugin` names the channel plugin (default: the channel's name),
+ * `enabled` switches it off, `agent` names an agent that answers its inbound messages; every other key
+ * is the plugin's own settings, validated by the plugin. Only a changed channel restarts.
  */
 export const ChannelSectionSchema = v.looseObject({
   plugin: v.optional(channelName),
   enabled: v.optional(v.boolean(), true),
+  /** An agent that answers every inbound message of this channel, replying in the same conversation. */
+  agent: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
 });
 
 /** `channels`: the configured channels by name. */

@@ -98,7 +98,7 @@ export class ChannelManager {
       this.logger.error({ channel: name, plugin: pluginName }, "no channel plugin by that name is installed");
       return;
     }
-    const { plugin: _plugin, enabled: _enabled, ...rest } = settings;
+    const { plugin: _plugin, enabled: _enabled, agent: _agent, ...rest } = settings;
     const parsed = v.safeParse(factory.configSchema, rest);
     const instance = factory.create();
     const controller = new AbortController();
