@@ -105,6 +105,18 @@ describe("logs", () => {
   });
 });
 
+/** The cron section after the edit in the test below: one job changed, one added. */
+const EDITED_CRON = [
+  {
+    id: "standup",
+    schedule: "30 9 * * 1-5",
+    timezone: "Europe/Berlin",
+    type: "message.send",
+    payload: { recipient: "c", channel: "test", text: "standup" },
+  },
+  { id: "report", schedule: "0 18 * * 5", type: "noop" },
+];
+
 describe("cron jobs from the config", () => {
   it("schedules enabled jobs once (also across restarts), and follows edits", async () => {
     h = await startGateway({
@@ -130,16 +142,7 @@ describe("cron jobs from the config", () => {
     ]);
     const reloaded = collect(cli, "config.reloaded");
     await editConfig(h, (config) => {
-      config.cron = [
-        {
-          id: "standup",
-          schedule: "30 9 * * 1-5",
-          timezone: "Europe/Berlin",
-          type: "message.send",
-          payload: { recipient: "c", channel: "test", text: "standup" },
-        },
-        { id: "report", schedule: "0 18 * * 5", type: "noop" },
-      ];
+      config.cron = EDITED_CRON;
     });
     await until(() => reloaded.length === 1);
     await until(() => h!.gateway.tasks.list({ status: "scheduled" }).length === 2);
@@ -151,21 +154,7 @@ describe("cron jobs from the config", () => {
     const stateDir = h.stateDir;
     await cli.close();
     await h.gateway.stop();
-    const again = await startGateway({
-      stateDir,
-      config: {
-        cron: [
-          {
-            id: "standup",
-            schedule: "30 9 * * 1-5",
-            timezone: "Europe/Berlin",
-            type: "message.send",
-            payload: { recipient: "c", channel: "test", text: "standup" },
-          },
-          { id: "report", schedule: "0 18 * * 5", type: "noop" },
-        ],
-      },
-    });
+    const again = await startGateway({ stateDir, config: { cron: EDITED_CRON } });
     try {
       expect(again.gateway.tasks.list({ status: "scheduled" })).toHaveLength(2);
     } finally {
