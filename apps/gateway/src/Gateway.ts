@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { isAbsolute, join, resolve as resolvePath } from "node:path";
+import { join, resolve as resolvePath } from "node:path";
 import type { Duplex } from "node:stream";
 import { ChannelError, type ChannelPluginFactory, constantTimeEqual } from "@openclaw/channel-sdk";
 import {
@@ -86,6 +86,9 @@ export interface GatewayCore {
   sendMessage(params: MethodParams<"message.send">, from?: Connection): Promise<MethodResult<"message.send">>;
 }
 
+/** Pairing requests that may wait for approval at once. */
+const MAX_PENDING_PAIRINGS = 100;
+
 const ALL_SCOPES_OF: Record<"admin" | "operator" | "node" | "pairing", Scope[]> = {
   admin: ["operator.read", "operator.write", "operator.admin"],
   operator: ["operator.read", "operator.write"],
@@ -131,10 +134,13 @@ export class Gateway implements GatewayCore {
     this.config = options.config;
     const config = this.config.get();
     this.logger = options.logger ?? createLogger(config.logging.level);
-    this.stateDir = isAbsolute(config.state.dir) ? config.state.dir : resolvePath(config.state.dir);
+    this.stateDir = resolvePath(config.state.dir);
     this.router = new Router();
     this.registry = new NodeRegistry();
-    this.pairing = new PairingManager(this.stateDir, { ...config.security.pairing, maxPending: 100 });
+    this.pairing = new PairingManager(this.stateDir, {
+      ...config.security.pairing,
+      maxPending: MAX_PENDING_PAIRINGS,
+    });
     this.conversations = new ConversationStore(this.stateDir, config.state.historyLimit);
     this.channels = new ChannelManager(
       new Map((options.channels ?? []).map((factory) => [factory.name, factory])),
@@ -825,16 +831,20 @@ export class Gateway implements GatewayCore {
       if (unit === "heartbeat") this.#armHeartbeat(config.heartbeat.intervalMs);
       if (unit === "cron") await this.#reconcileCron(config);
       if (unit === "logging") this.logger.level = config.logging.level;
-      if (unit === "security") this.pairing.configure({ ...config.security.pairing, maxPending: 100 });
+      if (unit === "security") {
+        this.pairing.configure({ ...config.security.pairing, maxPending: MAX_PENDING_PAIRINGS });
+        if (config.security.token !== undefined) this.#token = config.security.token;
+      }
       if (unit === "state.historyLimit") this.conversations.setHistoryLimit(config.state.historyLimit);
-      if (unit === "security" && config.security.token !== undefined) this.#token = config.security.token;
+      // ws reads maxPayload for each new connection.
+      if (unit === "gateway.maxFrameBytes" && this.#wss !== undefined) {
+        (this.#wss.options as { maxPayload: number }).maxPayload = config.gateway.maxFrameBytes;
+      }
     }
     const channels = event.diff.applied
       .filter((unit) => unit.startsWith("channels."))
       .map((unit) => unit.slice("channels.".length));
     if (channels.length > 0) await this.channels.apply(config.channels, channels);
-    if (this.#wss !== undefined)
-      (this.#wss.options as { maxPayload: number }).maxPayload = config.gateway.maxFrameBytes;
     this.broadcast("config.reloaded", {
       hash: event.hash,
       applied: event.diff.applied,
