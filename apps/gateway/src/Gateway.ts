@@ -23,6 +23,7 @@ import {
   encodeEvent,
   encodeResult,
   type InboundMessage,
+  isMethodName,
   METHOD_NAMES,
   METHODS,
   type MethodName,
@@ -701,10 +702,14 @@ export class Gateway implements GatewayCore {
       });
     if (frame.method === "connect")
       throw new ProtocolError("CONFLICT", "already connected", { details: { reason: "already_connected" } });
-    const params = parseParams(frame.method, frame.data);
-    if (!params.ok) throw params.error;
-    const method = frame.method as MethodName;
+    if (!isMethodName(frame.method)) {
+      throw new ProtocolError("METHOD_NOT_FOUND", `unknown method "${frame.method}"`, {
+        details: { reason: "unknown_method" },
+      });
+    }
+    const method = frame.method;
     const definition = METHODS[method];
+    // Authorization comes before validation: a caller without the scope learns nothing about the params.
     if (!connection.hasAnyScope(definition.scopes)) {
       throw new ProtocolError("FORBIDDEN", `${method} needs ${definition.scopes.join(" or ")}`, {
         details: {
@@ -717,6 +722,8 @@ export class Gateway implements GatewayCore {
         },
       });
     }
+    const params = parseParams(method, frame.data);
+    if (!params.ok) throw params.error;
     if (frame.target !== undefined && !definition.forwardable) {
       throw new ProtocolError("INVALID_PARAMS", `${method} cannot be forwarded to a node`, {
         details: { reason: "target_not_allowed" },
