@@ -101,7 +101,25 @@ describe("telegram specifics", () => {
     expect(fake!.webhook).toEqual({ url: "https://gw.example/webhook/telegram", secret_token: SECRET });
     expect((await plugin.handleWebhook!(webhookRequest({ body: fake!.inject("x") }))).status).toBe(401);
     expect(fake!.calls.some((c) => c.method === "getUpdates")).toBe(false);
+    const headers = { "x-telegram-bot-api-secret-token": SECRET };
+    expect((await plugin.handleWebhook!(webhookRequest({ body: "{not json", headers }))).status).toBe(400);
+    expect((await plugin.handleWebhook!(webhookRequest({ body: { hello: "world" }, headers }))).status).toBe(
+      400,
+    );
+    expect((await plugin.handleWebhook!(webhookRequest({ body: fake!.inject("ok"), headers }))).status).toBe(
+      200,
+    );
     await plugin.destroy();
+  });
+
+  it("answers webhooks with 404 when it polls", async () => {
+    const { plugin, ctx } = await started();
+    const response = await plugin.handleWebhook!(
+      webhookRequest({ body: fake!.inject("x"), headers: { "x-telegram-bot-api-secret-token": SECRET } }),
+    );
+    expect(response.status).toBe(404);
+    await plugin.destroy();
+    expect(ctx.emitted.filter((m) => m.text === "x").length).toBeLessThanOrEqual(1);
   });
 
   it("sends Markdown, and plain text when Telegram cannot parse it", async () => {
