@@ -50,6 +50,7 @@ import { ChannelManager } from "./channels/ChannelManager";
 import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
 import { createMethodHandlers, type MethodHandlers } from "./methods";
+import { requireNode } from "./nodes";
 import { ConversationStore } from "./state/ConversationStore";
 import { readJsonFile, writeJsonFile } from "./state/files";
 import { GATEWAY_NAME, GATEWAY_VERSION } from "./version";
@@ -302,21 +303,7 @@ export class Gateway implements GatewayCore {
     target: string | undefined,
   ): Promise<MethodResult<"agent.run">> {
     if (target !== undefined) {
-      const node = this.registry.resolve(target, "agent.run");
-      if (node === null) {
-        if (this.registry.get(target) !== undefined || this.registry.resolve(target) !== null) {
-          throw new ProtocolError("NOT_FOUND", `node ${target} does not run agents`, {
-            details: { reason: "capability_missing", capability: "agent.run" },
-          });
-        }
-        throw new ProtocolError("NODE_OFFLINE", `node ${target} is not connected`, {
-          details: {
-            reason: "not_connected",
-            target,
-            nextStep: "open the OpenClaw app on the device; `openclaw nodes` lists connected nodes",
-          },
-        });
-      }
+      const node = requireNode(this.registry, target, "agent.run");
       const result = (await this.registry.invoke(node.nodeId, "agent.run", params, {
         timeoutMs: params.timeoutMs ?? 120_000,
       })) as Record<string, unknown> | null;

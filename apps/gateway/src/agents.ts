@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { AgentConfig } from "@openclaw/config";
 import type { NodeRegistry } from "@openclaw/node-registry";
 import { ProtocolError } from "@openclaw/protocol";
+import { requireNode } from "./nodes";
 
 /** One chat message as the OpenAI API has it. */
 export interface ChatTurn {
@@ -44,7 +45,7 @@ export async function* streamAgent(
     yield* streamUpstream(agent, name, turns, context.signal);
     return;
   }
-  yield* streamFromNode(agent, name, input, context);
+  yield* streamFromNode(agent, input, context);
 }
 
 async function* streamUpstream(
@@ -116,18 +117,10 @@ async function* streamUpstream(
 
 async function* streamFromNode(
   agent: Extract<AgentConfig, { provider: "node" }>,
-  name: string,
   input: string,
   context: AgentRunContext,
 ): AsyncGenerator<string> {
-  const node = context.registry.resolve(agent.node, "agent.run");
-  if (node === null) {
-    throw new ProtocolError(
-      "NODE_OFFLINE",
-      `agent ${name}: no node${agent.node === undefined ? "" : ` ${agent.node}`} running agents is connected`,
-      { details: { reason: "not_connected" } },
-    );
-  }
+  const node = requireNode(context.registry, agent.node, "agent.run");
   const runId = randomUUID();
   const queue: string[] = [];
   let wake: (() => void) | undefined;

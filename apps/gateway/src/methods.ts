@@ -11,6 +11,7 @@ import {
 import type { TaskRecord } from "@openclaw/task-queue";
 import type { Connection } from "./Connection";
 import type { GatewayCore } from "./Gateway";
+import { requireNode } from "./nodes";
 import { GATEWAY_NAME, GATEWAY_VERSION } from "./version";
 
 /** What a handler knows about the request besides its params. */
@@ -105,26 +106,7 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
     "node.list": () => ({ nodes: core.registry.list() }),
 
     "node.invoke": async (params) => {
-      const node = core.registry.resolve(params.node, params.method);
-      if (node === null) {
-        if (params.node !== undefined && core.registry.resolve(params.node) !== null) {
-          throw new ProtocolError("NOT_FOUND", `node ${params.node} does not advertise ${params.method}`, {
-            details: { reason: "capability_missing" },
-          });
-        }
-        throw new ProtocolError(
-          "NODE_OFFLINE",
-          params.node === undefined
-            ? `no connected node handles ${params.method}`
-            : `node ${params.node} is not connected`,
-          {
-            details: {
-              reason: "not_connected",
-              nextStep: "`openclaw nodes` lists connected nodes and their capabilities",
-            },
-          },
-        );
-      }
+      const node = requireNode(core.registry, params.node, params.method);
       const options = params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs };
       const result = await core.registry.invoke(node.nodeId, params.method, params.data, options);
       return { nodeId: node.nodeId, result };
