@@ -79,13 +79,21 @@ export interface GatewayCore {
   readonly stateDir: string;
   connections(): Iterable<Connection>;
   connection(id: string): Connection | undefined;
-  broadcast<E extends EventName>(event: E, data: EventData<E>, options?: { except?: Connection }): void;
+  broadcast<E extends EventName>(event: E, data: EventData<E>, options?: BroadcastOptions): void;
   sendTo<E extends EventName>(connection: Connection, event: E, data: EventData<E>): void;
   saveBindings(): Promise<void>;
   isOperatorToken(token: string | undefined): "admin" | "operator" | undefined;
   runAgent(params: MethodParams<"agent.run">, target: string | undefined): Promise<MethodResult<"agent.run">>;
   streamAgent(name: string, turns: readonly ChatTurn[], signal: AbortSignal): AsyncGenerator<string>;
   sendMessage(params: MethodParams<"message.send">, from?: Connection): Promise<MethodResult<"message.send">>;
+}
+
+/** Who receives a broadcast besides the event's own audience rules. */
+export interface BroadcastOptions {
+  /** Leave out this connection (the one whose request caused the event). */
+  except?: Connection;
+  /** Send only to connections holding one of these scopes, instead of the event's catalogue scopes. */
+  scopes?: readonly Scope[];
 }
 
 /** Pairing requests that may wait for approval at once. */
@@ -271,8 +279,8 @@ export class Gateway implements GatewayCore {
   }
 
   /** Sends an event, encoded once, to every ready connection whose scopes receive it. */
-  broadcast<E extends EventName>(event: E, data: EventData<E>, options: { except?: Connection } = {}): void {
-    const scopes = EVENTS[event].scopes;
+  broadcast<E extends EventName>(event: E, data: EventData<E>, options: BroadcastOptions = {}): void {
+    const scopes = options.scopes ?? EVENTS[event].scopes;
     let text: string | undefined;
     for (const connection of this.#connections.values()) {
       if (connection.state !== "ready" || connection === options.except || !connection.hasAnyScope(scopes))

@@ -129,15 +129,12 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
       const device = core.connection(connectionId);
       if (device !== undefined)
         core.sendTo(device, "pairing.approved", { code: request.code, nodeId: request.nodeId, deviceToken });
-      for (const connection of core.connections()) {
-        if (
-          connection !== device &&
-          connection.state === "ready" &&
-          connection.hasAnyScope(["operator.read"])
-        ) {
-          core.sendTo(connection, "pairing.approved", { code: request.code, nodeId: request.nodeId });
-        }
-      }
+      // Other devices waiting to pair hear nothing of this one; operators hear it without the token.
+      core.broadcast(
+        "pairing.approved",
+        { code: request.code, nodeId: request.nodeId },
+        { ...(device === undefined ? {} : { except: device }), scopes: ["operator.read"] },
+      );
       return { nodeId: request.nodeId, approvedAt: Date.now() };
     },
 
@@ -149,7 +146,10 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
           : { code: request.code, nodeId: request.nodeId, reason: params.reason };
       const device = core.connection(connectionId);
       if (device !== undefined) core.sendTo(device, "pairing.rejected", event);
-      core.broadcast("pairing.rejected", event, device === undefined ? {} : { except: device });
+      core.broadcast("pairing.rejected", event, {
+        ...(device === undefined ? {} : { except: device }),
+        scopes: ["operator.read"],
+      });
       return { rejected: true };
     },
 
