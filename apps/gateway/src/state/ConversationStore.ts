@@ -21,7 +21,7 @@ export interface ConversationEntry {
 /**
  * Conversations (per channel + conversation id) with their recent history, kept in memory and
  * written to `<stateDir>/conversations.json` atomically, at most every `flushDelayMs`. Bounded:
- * `historyLimit` messages per conversation, `maxConversations` conversations (least recent dropped).
+ * `historyLimit` messages per conversation, `maxConversations` conversations (the least recently updated is dropped).
  */
 export class ConversationStore {
   readonly #conversations = new Map<string, Conversation>();
@@ -69,10 +69,9 @@ export class ConversationStore {
         messages: [],
       };
       if (this.#conversations.size >= this.maxConversations) {
-        const oldest = [...this.#conversations.entries()].sort(
-          (a, b) => a[1].summary.lastMessageAt - b[1].summary.lastMessageAt,
-        )[0];
-        if (oldest !== undefined) this.#conversations.delete(oldest[0]);
+        // The Map is kept in update order, so its first key is the least recently updated.
+        const oldest = this.#conversations.keys().next().value;
+        if (oldest !== undefined) this.#conversations.delete(oldest);
       }
     } else {
       this.#conversations.delete(k); // re-insert: Map order doubles as recency
