@@ -26,7 +26,6 @@ interface HeldPoll {
 export class FakeTelegram {
   readonly calls: BotApiCall[] = [];
   webhook: { url: string; secret_token?: string } | undefined;
-  /** Markdown texts the fake refuses to parse, as Telegram does for unbalanced entities. */
   readonly #updates: Array<{ update_id: number; message: Record<string, unknown> }> = [];
   readonly #held = new Set<HeldPoll>();
   readonly #sendFailures: Array<{ status: number; body: unknown }> = [];
@@ -183,6 +182,7 @@ export class FakeTelegram {
   }
 }
 
+/** Whether Telegram would refuse this Markdown: an unpaired `*` or `_` entity marker. */
 function unbalanced(text: string): boolean {
   return (text.match(/\*/g)?.length ?? 0) % 2 === 1 || (text.match(/_/g)?.length ?? 0) % 2 === 1;
 }
