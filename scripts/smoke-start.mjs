@@ -1,8 +1,9 @@
 // CI smoke test of the README's start command: runs it on a free port in a temporary working
 // directory (so the embedded defaults apply), waits for /health, opens a WebSocket session with the
-// generated token, then stops the gateway with SIGTERM and checks it exits cleanly.
+// generated token, then stops the gateway with SIGTERM and checks it exits cleanly. A second run with
+// an openclaw.json naming the bundled channel plugins checks that the service finds and starts them.
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -78,4 +79,78 @@ if (code !== 0) await fail(`exit code ${code} after SIGTERM`);
 if (closeCode !== 1001) await fail(`sockets closed with ${closeCode}, expected 1001`);
 console.log(
   `smoke test passed: started on the embedded defaults, handshake ok (${hello.data.connectionId}), SIGTERM closed sockets with 1001 and exited 0`,
+);
+
+// Second run: the bundled channel plugins load from the service's own dependencies. Their platforms
+// are unreachable here, so each channel must be listed by /ready as down with a platform error, or
+// still connecting (grammY retries getMe), never missing; and SIGTERM must still stop the service.
+const closed2 = await new Promise((done) => {
+  const server = createServer().listen(0, "127.0.0.1", () => {
+    const { port } = server.address();
+    server.close(() => done(port));
+  });
+});
+const nowhere = `http://127.0.0.1:${closed2}`;
+const cwd2 = await mkdtemp(join(tmpdir(), "openclaw-smoke-"));
+await writeFile(
+  join(cwd2, "openclaw.json"),
+  JSON.stringify({
+    channels: {
+      telegram: { botToken: "7000000001:AAFakeTokenForTests_0123456789abc", apiRoot: nowhere },
+      discord: {
+        botToken: "MTEwMDAwMDAwMDAwMDAwMDAwNQ.GfakeX.fake-token-for-tests-0123456789abcdef",
+        apiRoot: `${nowhere}/api`,
+        readyTimeoutMs: 2000,
+      },
+      matrix: {
+        homeserverUrl: nowhere,
+        userId: "@openclaw:example.org",
+        accessToken: "syt_fake_access_token",
+        readyTimeoutMs: 2000,
+      },
+    },
+  }),
+);
+const child2 = spawn(process.execPath, [join(root, "apps/gateway/dist/main.js")], {
+  cwd: cwd2,
+  env: { ...env, OPENCLAW_STATE_DIR: join(cwd2, "state"), OPENCLAW_GATEWAY_TOKEN: "smoke-token-0123456789" },
+  stdio: ["ignore", "pipe", "inherit"],
+});
+let output2 = "";
+child2.stdout.on("data", (chunk) => {
+  output2 += chunk;
+});
+const exited2 = new Promise((done) => child2.once("exit", (code) => done(code)));
+const fail2 = async (message) => {
+  child2.kill("SIGKILL");
+  await rm(cwd2, { recursive: true, force: true });
+  console.error(`smoke test failed: ${message}\n${output2}`);
+  process.exit(1);
+};
+let ready;
+const deadline2 = Date.now() + 30_000;
+for (;;) {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/ready`);
+    ready = await res.json();
+    if (
+      ready.channels?.length === 3 &&
+      ready.channels.every((c) => c.state === "down" || (c.name === "telegram" && c.state === "connecting"))
+    )
+      break;
+  } catch {}
+  if (Date.now() > deadline2)
+    await fail2(`channels not all down or connecting within 30 s: ${JSON.stringify(ready)}`);
+  await new Promise((done) => setTimeout(done, 100));
+}
+if (output2.includes("is not installed")) await fail2("a bundled channel plugin was not found");
+for (const channel of ready.channels)
+  if (channel.state === "down" && channel.lastError?.code !== "PLATFORM_UNAVAILABLE")
+    await fail2(`${channel.name} is down for another reason: ${JSON.stringify(channel.lastError)}`);
+child2.kill("SIGTERM");
+const code2 = await exited2;
+await rm(cwd2, { recursive: true, force: true });
+if (code2 !== 0) await fail2(`exit code ${code2} after SIGTERM with channels configured`);
+console.log(
+  `smoke test passed: ${ready.channels.map((c) => c.name).join(", ")} loaded from the service's dependencies`,
 );

@@ -46,7 +46,7 @@ import { type ChatTurn, streamAgent } from "./agents";
 import { PairingManager } from "./auth/PairingManager";
 import { loadOrCreateToken } from "./auth/tokens";
 import { Connection, RateLimiter } from "./Connection";
-import { ChannelManager } from "./channels/ChannelManager";
+import { ChannelManager, DEFAULT_CHANNEL_START_WAIT_MS } from "./channels/ChannelManager";
 import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
 import { createMethodHandlers, type MethodHandlers } from "./methods";
@@ -63,6 +63,12 @@ export interface GatewayOptions {
   channels?: readonly ChannelPluginFactory[];
   /** Where logs go. @defaultValue a pino logger at the configured level */
   logger?: Logger;
+  /**
+   * How long `start()` and a config reload wait for one channel to connect before they go on
+   * without it; the channel keeps connecting (state `connecting`) in the background.
+   * @defaultValue 15000
+   */
+  channelStartWaitMs?: number;
 }
 
 /** The core state method handlers and the HTTP app work with. */
@@ -159,6 +165,7 @@ export class Gateway implements GatewayCore {
         onStatus: (status) => this.broadcast("channel.status", status),
       },
       this.logger,
+      options.channelStartWaitMs ?? DEFAULT_CHANNEL_START_WAIT_MS,
     );
     this.#handlers = createMethodHandlers(this);
     this.registry.on("node.online", (node) => this.broadcast("node.online", node));

@@ -68,18 +68,14 @@ async function main(): Promise<number> {
   const logger = createLogger(config.get().logging.level);
   const channels = await loadChannelPlugins(config, logger);
   const gateway = new Gateway({ config, channels, logger });
-  const { url, tokenSource } = await gateway.start();
-  config.watch();
-  logger.info(
-    { url, http: url.replace(/^ws/, "http"), config: config.source ?? "(embedded defaults)" },
-    `OpenClaw Gateway listening on ${url} (HTTP on the same port); ${tokenSource}`,
-  );
-
+  // Signals are handled from here on, also while the gateway is starting (channels may take a while).
   let stopping = false;
+  let starting: Promise<unknown> = Promise.resolve();
   const stop = async (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
     logger.info({ signal }, "shutting down");
+    await starting.catch(() => {});
     await gateway.stop();
     await config.close();
     logger.info("stopped");
@@ -87,6 +83,14 @@ async function main(): Promise<number> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  starting = gateway.start();
+  const { url, tokenSource } = (await starting) as Awaited<ReturnType<Gateway["start"]>>;
+  if (stopping) return -1;
+  config.watch();
+  logger.info(
+    { url, http: url.replace(/^ws/, "http"), config: config.source ?? "(embedded defaults)" },
+    `OpenClaw Gateway listening on ${url} (HTTP on the same port); ${tokenSource}`,
+  );
   return -1; // keep running
 }
 

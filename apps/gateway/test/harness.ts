@@ -2,6 +2,7 @@ import { createHmac } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ChannelPluginFactory } from "@openclaw/channel-sdk";
 import { FakePlatform, webhookChannel } from "@openclaw/channel-sdk/testing";
 import { ConfigManager } from "@openclaw/config";
 import { type EventData, type EventName, GatewayClient, type GatewayClientOptions } from "@openclaw/protocol";
@@ -36,6 +37,9 @@ export async function startGateway(
     logs?: string[];
     /** Extra settings of the "test" channel (e.g. `agent`). */
     testChannel?: Record<string, unknown>;
+    /** More installed plugins (configure them with `config.channels`). */
+    plugins?: ChannelPluginFactory[];
+    channelStartWaitMs?: number;
   } = {},
 ): Promise<Harness> {
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), "openclaw-gw-")));
@@ -49,7 +53,10 @@ export async function startGateway(
   await writeFile(
     configFile,
     JSON.stringify({
+      heartbeat: { intervalMs: 60_000 },
+      ...options.config,
       channels: {
+        ...(options.config as { channels?: object } | undefined)?.channels,
         test: {
           plugin: "webhook",
           baseUrl: platform.url,
@@ -58,8 +65,6 @@ export async function startGateway(
           ...options.testChannel,
         },
       },
-      heartbeat: { intervalMs: 60_000 },
-      ...options.config,
     }),
   );
   const config = new ConfigManager({
@@ -81,7 +86,12 @@ export async function startGateway(
     logs === undefined
       ? createLogger("silent")
       : createLogger("info", { write: (line: string) => void logs.push(line) });
-  const gateway = new Gateway({ config, channels: [webhookChannel], logger });
+  const gateway = new Gateway({
+    config,
+    channels: [webhookChannel, ...(options.plugins ?? [])],
+    logger,
+    ...(options.channelStartWaitMs === undefined ? {} : { channelStartWaitMs: options.channelStartWaitMs }),
+  });
   const { url } = await gateway.start();
   config.watch();
   const clients: GatewayClient[] = [];

@@ -20,6 +20,9 @@ interface Running {
   startError?: { code: string; message: string; at: number };
 }
 
+/** Default of `GatewayOptions.channelStartWaitMs`. */
+export const DEFAULT_CHANNEL_START_WAIT_MS = 15_000;
+
 /** What the manager reports back to the gateway. */
 export interface ChannelManagerHooks {
   onInbound(channel: string, message: InboundMessage): void;
@@ -39,6 +42,8 @@ export class ChannelManager {
     private readonly factories: ReadonlyMap<string, ChannelPluginFactory>,
     private readonly hooks: ChannelManagerHooks,
     private readonly logger: Logger,
+    /** How long `apply` waits for one channel to connect before it goes on (the channel keeps connecting). */
+    private readonly startWaitMs: number = DEFAULT_CHANNEL_START_WAIT_MS,
   ) {}
 
   /**
@@ -71,24 +76,28 @@ export class ChannelManager {
   }
 
   async stopAll(): Promise<void> {
+    // Abort first, so that channels still connecting give up instead of holding up the shutdown.
+    for (const entry of this.#running.values()) entry.controller.abort();
     await this.#applying;
     await Promise.all([...this.#running.keys()].map((name) => this.#stop(name)));
   }
 
   async #apply(channels: Readonly<Record<string, ChannelConfig>>, only?: readonly string[]): Promise<void> {
     const names = new Set(only ?? [...Object.keys(channels), ...this.#running.keys()]);
-    for (const name of names) {
-      const settings = channels[name];
-      const running = this.#running.get(name);
-      if (settings === undefined || settings.enabled === false) {
-        if (running !== undefined) await this.#stop(name);
-        continue;
-      }
-      const key = stableStringify(settings);
-      if (running !== undefined && running.settingsKey === key) continue;
+    // Channels start side by side: one platform that is slow or unreachable delays no other.
+    await Promise.all([...names].map((name) => this.#applyOne(name, channels[name])));
+  }
+
+  async #applyOne(name: string, settings: ChannelConfig | undefined): Promise<void> {
+    const running = this.#running.get(name);
+    if (settings === undefined || settings.enabled === false) {
       if (running !== undefined) await this.#stop(name);
-      await this.#start(name, settings, key);
+      return;
     }
+    const key = stableStringify(settings);
+    if (running !== undefined && running.settingsKey === key) return;
+    if (running !== undefined) await this.#stop(name);
+    await this.#start(name, settings, key);
   }
 
   async #start(name: string, settings: ChannelConfig, settingsKey: string): Promise<void> {
@@ -128,18 +137,30 @@ export class ChannelManager {
       setStatus: () => this.hooks.onStatus(this.#status(entry)),
     };
     this.hooks.onStatus(this.#status(entry));
-    try {
-      await instance.initialize(parsed.output, context);
-      this.logger.info({ channel: name, plugin: pluginName }, "channel started");
-    } catch (error) {
-      entry.startError = {
-        code: (error as { code?: string }).code ?? "INTERNAL",
-        message: (error as Error).message,
-        at: Date.now(),
-      };
-      this.logger.error({ channel: name, error: entry.startError.message }, "channel failed to start");
-    }
-    this.hooks.onStatus(this.#status(entry));
+    const started = instance.initialize(parsed.output, context).then(
+      () => {
+        this.logger.info({ channel: name, plugin: pluginName }, "channel started");
+        this.hooks.onStatus(this.#status(entry));
+      },
+      (error: unknown) => {
+        if (controller.signal.aborted) return;
+        entry.startError = {
+          code: (error as { code?: string }).code ?? "INTERNAL",
+          message: (error as Error).message,
+          at: Date.now(),
+        };
+        this.logger.error({ channel: name, error: entry.startError.message }, "channel failed to start");
+        this.hooks.onStatus(this.#status(entry));
+      },
+    );
+    // Wait a bounded time: a platform that keeps the plugin connecting must not hold up the
+    // gateway's start or later reloads; the channel shows as `connecting` meanwhile.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.startWaitMs);
+    });
+    await Promise.race([started, waited]);
+    clearTimeout(timer);
   }
 
   async #stop(name: string): Promise<void> {
