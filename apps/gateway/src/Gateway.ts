@@ -26,6 +26,7 @@ import {
   isMethodName,
   METHOD_NAMES,
   METHODS,
+  type MessageContent,
   type MethodName,
   type MethodParams,
   type MethodResult,
@@ -47,6 +48,8 @@ import { PairingManager } from "./auth/PairingManager";
 import { loadOrCreateToken } from "./auth/tokens";
 import { Connection, RateLimiter } from "./Connection";
 import { ChannelManager, DEFAULT_CHANNEL_START_WAIT_MS } from "./channels/ChannelManager";
+import { DeliveryQueue } from "./delivery/DeliveryQueue";
+import { Remembered } from "./delivery/Remembered";
 import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
 import { createMethodHandlers, type MethodHandlers } from "./methods";
@@ -81,6 +84,7 @@ export interface GatewayCore {
   readonly channels: ChannelManager;
   readonly conversations: ConversationStore;
   readonly tasks: TaskQueue;
+  readonly deliveries: DeliveryQueue;
   readonly startedAt: number;
   readonly stateDir: string;
   connections(): Iterable<Connection>;
@@ -127,6 +131,13 @@ export class Gateway implements GatewayCore {
   readonly startedAt = Date.now();
   readonly stateDir: string;
   #tasks: TaskQueue | undefined;
+  #deliveries: DeliveryQueue | undefined;
+  /** Results of idempotent requests, by method and key. */
+  #idempotency: Remembered<unknown> | undefined;
+  /** Idempotent requests running now, by method and key: a repeat waits for the first. */
+  readonly #idempotentRuns = new Map<string, Promise<unknown>>();
+  /** Inbound platform message ids seen, by channel. */
+  #inboundSeen: Remembered<1> | undefined;
   readonly #connections = new Map<string, Connection>();
   readonly #runListeners = new Map<string, (delta: string, done: boolean) => void>();
   readonly #handlers: MethodHandlers;
@@ -178,6 +189,13 @@ export class Gateway implements GatewayCore {
     return this.#tasks;
   }
 
+  /** The outbound delivery queue (available once started). */
+  get deliveries(): DeliveryQueue {
+    if (this.#deliveries === undefined)
+      throw new ProtocolError("SHUTTING_DOWN", "the delivery queue is not running");
+    return this.#deliveries;
+  }
+
   /** Where the gateway listens. */
   get address(): { host: string; port: number } {
     const address = this.#server?.address() as AddressInfo | null | undefined;
@@ -213,6 +231,7 @@ export class Gateway implements GatewayCore {
       const restored = Router.fromJSON(bindings);
       for (const binding of restored.list()) this.router.bind(binding);
     }
+    await this.#startDelivery();
     await this.#startTasks();
 
     const server = createServer(createHttpApp(this));
@@ -273,6 +292,9 @@ export class Gateway implements GatewayCore {
     this.registry.close();
     await this.channels.stopAll();
     await this.#tasks?.stop({ drainTimeoutMs: options.drainTimeoutMs ?? 5000 });
+    await this.#deliveries?.close();
+    await this.#idempotency?.close();
+    await this.#inboundSeen?.close();
     await this.conversations.flush();
     this.#state = "stopped";
   }
@@ -389,47 +411,145 @@ export class Gateway implements GatewayCore {
       address = resolved.address;
       route = { level: resolved.level, bindingId: resolved.bindingId };
     }
-    const plugin = this.channels.get(channel);
-    if (plugin === undefined) {
+    if (this.channels.get(channel) === undefined) {
       throw new ProtocolError("CHANNEL_UNAVAILABLE", `channel ${channel} is not configured`, {
         details: { reason: "unknown_channel", channel, nextStep: `add channels.${channel} to openclaw.json` },
       });
     }
-    let sent: { messageId: string };
+    let outcome: Awaited<ReturnType<DeliveryQueue["enqueue"]>>;
     try {
-      sent = await plugin.send(
+      outcome = await this.deliveries.enqueue({
+        channel,
         address,
         content,
-        params.replyTo === undefined ? {} : { replyTo: params.replyTo },
-      );
+        replyTo: params.replyTo,
+        id:
+          params.idempotencyKey === undefined
+            ? undefined
+            : `idem-${createHash("sha256").update(params.idempotencyKey).digest("hex").slice(0, 40)}`,
+      });
     } catch (error) {
       throw error instanceof ChannelError ? error.toProtocolError(channel) : toProtocolError(error);
     }
+    const result: MethodResult<"message.send"> = {
+      status: outcome.status,
+      deliveryId: outcome.deliveryId,
+      channel,
+      address,
+      conversationId: address,
+    };
+    if (outcome.status === "sent") {
+      result.messageId = outcome.messageId;
+      this.#recordSent(channel, address, content, outcome.messageId, from);
+    }
+    if (route !== undefined) result.route = route;
+    return result;
+  }
+
+  /** Records a message that reached its platform and tells the clients. */
+  #recordSent(
+    channel: string,
+    address: string,
+    content: MessageContent,
+    messageId: string,
+    from?: Connection,
+  ): void {
     const now = Date.now();
     const recorded = this.conversations.append(channel, address, {
       direction: "out",
-      messageId: sent.messageId,
+      messageId,
       content,
       timestamp: now,
       peerId: address,
     });
     this.broadcast(
       "channel.message.sent",
-      { channel, messageId: sent.messageId, address, conversationId: address, content, timestamp: now },
+      { channel, messageId, address, conversationId: address, content, timestamp: now },
       from === undefined ? {} : { except: from },
     );
     this.broadcast("conversation.updated", recorded);
-    const result: MethodResult<"message.send"> = {
-      messageId: sent.messageId,
-      channel,
-      address,
-      conversationId: address,
-    };
-    if (route !== undefined) result.route = route;
-    return result;
+  }
+
+  async #startDelivery(): Promise<void> {
+    const delivery = () => this.config.get().delivery;
+    this.#idempotency = await Remembered.open(this.stateDir, "idempotency", () => ({
+      maxEntries: delivery().maxIdempotencyKeys,
+      ttlMs: delivery().idempotencyWindowMs,
+    }));
+    this.#inboundSeen = await Remembered.open(this.stateDir, "inbound-seen", () => ({
+      maxEntries: delivery().maxInboundDedupeIds,
+      ttlMs: delivery().inboundDedupeWindowMs,
+    }));
+    this.#deliveries = await DeliveryQueue.open(this.stateDir, {
+      logger: this.logger,
+      config: delivery,
+      send: async (record) => {
+        const plugin = this.channels.get(record.channel);
+        if (plugin === undefined)
+          throw new ChannelError("NOT_READY", `channel ${record.channel} is not configured or not running`);
+        const options: { replyTo?: string; idempotencyKey: string } = { idempotencyKey: record.id };
+        if (record.replyTo !== undefined) options.replyTo = record.replyTo;
+        return plugin.send(record.address, record.content, options);
+      },
+      onSent: (record, result, inline) => {
+        if (!inline) this.#recordSent(record.channel, record.address, record.content, result.messageId);
+      },
+      onDead: (record) => {
+        const { seq: _seq, ...delivery } = record;
+        this.broadcast("delivery.failed", { delivery });
+      },
+    });
+  }
+
+  /**
+   * Runs an idempotent request once per key: a repeat within the window gets the first result
+   * (after a restart too), a repeat while the first runs waits for it. Failures are not remembered.
+   */
+  async #idempotent(method: string, key: string, run: () => unknown): Promise<unknown> {
+    const id = `${method}\u0000${key}`;
+    const store = this.#idempotency;
+    if (store === undefined) return run();
+    if (store.has(id)) return store.get(id);
+    const running = this.#idempotentRuns.get(id);
+    if (running !== undefined) return running;
+    const promise = (async () => {
+      const result = await run();
+      await store.remember(id, result);
+      return result;
+    })();
+    this.#idempotentRuns.set(id, promise);
+    try {
+      return await promise;
+    } finally {
+      this.#idempotentRuns.delete(id);
+    }
   }
 
   #onInbound(channel: string, message: InboundMessage): void {
+    const seen = this.#inboundSeen;
+    if (seen === undefined) {
+      this.#deliverInbound(channel, message);
+      return;
+    }
+    const key = `${channel}\u0000${message.id}`;
+    if (seen.has(key)) {
+      this.logger.debug({ channel, messageId: message.id }, "duplicate inbound message dropped");
+      return;
+    }
+    // Remembered durably before anyone sees it: a replay after a restart is recognised.
+    seen.remember(key, 1).then(
+      () => this.#deliverInbound(channel, message),
+      (error: unknown) => {
+        this.logger.error(
+          { err: error, channel },
+          "could not record an inbound message id; delivering it anyway",
+        );
+        this.#deliverInbound(channel, message);
+      },
+    );
+  }
+
+  #deliverInbound(channel: string, message: InboundMessage): void {
     const content =
       message.attachments === undefined
         ? { text: message.text ?? "" }
@@ -738,6 +858,13 @@ export class Gateway implements GatewayCore {
       throw new ProtocolError("METHOD_NOT_FOUND", `${method} is not available on this gateway`, {
         details: { reason: "not_implemented" },
       });
+    const key = definition.idempotent
+      ? (params.value as { idempotencyKey?: unknown }).idempotencyKey
+      : undefined;
+    if (typeof key === "string")
+      return this.#idempotent(frame.target === undefined ? method : `${method}@${frame.target}`, key, () =>
+        handler(params.value, { connection, frame }),
+      );
     return handler(params.value, { connection, frame });
   }
 

@@ -74,7 +74,15 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
         if (params.content !== undefined) single.content = params.content;
         try {
           const sent = await core.sendMessage(single, connection);
-          results.push({ recipient, ok: true, channel: sent.channel, messageId: sent.messageId });
+          const entry: MethodResult<"message.broadcast">["results"][number] = {
+            recipient,
+            ok: true,
+            channel: sent.channel,
+            status: sent.status,
+          };
+          if (sent.messageId !== undefined) entry.messageId = sent.messageId;
+          if (sent.deliveryId !== undefined) entry.deliveryId = sent.deliveryId;
+          results.push(entry);
         } catch (error) {
           const failure =
             error instanceof ProtocolError ? error : new ProtocolError("INTERNAL", "send failed");
@@ -83,6 +91,22 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
       }
       return { results };
     },
+
+    "delivery.list": (params) => ({
+      deliveries: core.deliveries.list(params),
+      counts: core.deliveries.counts(),
+    }),
+
+    "delivery.retry": async (params) => {
+      const delivery = await core.deliveries.retry(params.id);
+      if (delivery === undefined)
+        throw new ProtocolError("NOT_FOUND", `no queued or dead-lettered message ${params.id}`, {
+          details: { reason: "unknown_delivery", nextStep: "list them with delivery.list" },
+        });
+      return { delivery };
+    },
+
+    "delivery.drop": async (params) => ({ dropped: await core.deliveries.drop(params.id) }),
 
     "channel.list": () => ({
       channels: core.channels

@@ -68,10 +68,15 @@ describe("flow 1: CLI → message.send → router → channel → platform", () 
     await expect(
       cli.request("message.send", { recipient: "x", channel: "telegram", text: "x" }),
     ).rejects.toMatchObject({ code: "CHANNEL_UNAVAILABLE", details: { reason: "unknown_channel" } });
+    // A refusal for good is the answer; a rate limit queues the message (see delivery.test.ts).
+    h.platform.failNext({ status: 404 });
+    await expect(
+      cli.request("message.send", { recipient: "chat-404", channel: "test", text: "x" }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND", details: { channel: "test" } });
     h.platform.failNext({ status: 429, headers: { "retry-after": "3" } });
     await expect(
       cli.request("message.send", { recipient: "chat-1", channel: "test", text: "x" }),
-    ).rejects.toMatchObject({ code: "RATE_LIMITED", details: { retryAfterMs: 3000, channel: "test" } });
+    ).resolves.toMatchObject({ status: "queued", deliveryId: expect.any(String), channel: "test" });
   });
 
   it("persists bindings across a restart", async () => {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   type Attachment,
   type Button,
@@ -283,7 +284,7 @@ export const discordChannel = defineChannel({
         await connect();
       },
 
-      async send(recipient, content, { replyTo }) {
+      async send(recipient, content, { replyTo, idempotencyKey }) {
         const bot = client;
         if (bot === undefined)
           throw new ChannelError("PLATFORM_UNAVAILABLE", "not connected to Discord; reconnecting");
@@ -300,7 +301,13 @@ export const discordChannel = defineChannel({
             return { messageId: edited.id };
           }
           const channel = await resolveChannel(bot, recipient);
-          const sent = await channel.send(toPayload(content, replyTo));
+          const payload = toPayload(content, replyTo);
+          if (idempotencyKey !== undefined) {
+            // Discord returns the first message for a repeated nonce (for a few minutes) instead of posting again.
+            payload.nonce = createHash("sha256").update(idempotencyKey).digest("base64url").slice(0, 25);
+            payload.enforceNonce = true;
+          }
+          const sent = await channel.send(payload);
           return { messageId: sent.id };
         } catch (error) {
           throw toChannelError(error);

@@ -27,6 +27,8 @@ export interface RestCall {
   files: string[];
   /** What the fake answered. */
   status: number;
+  /** A repeat of an enforced nonce: answered with the first message, nothing posted. */
+  duplicate?: boolean;
 }
 
 /** A user of the fake platform. */
@@ -97,6 +99,7 @@ export class FakeDiscord {
   readonly #privateKey;
   readonly #publicKey: string;
   readonly #channels = new Map<string, Record<string, unknown>>();
+  readonly #nonces = new Map<string, Record<string, unknown>>();
   /** Interaction token → the channel it came from. */
   readonly #interactions = new Map<string, string>();
   #nextId = 1_200_000_000_000_000_000n;
@@ -174,7 +177,11 @@ export class FakeDiscord {
   /** The REST calls that created messages, in order. */
   messages(): RestCall[] {
     return this.calls.filter(
-      (c) => c.method === "POST" && /^\/channels\/\d+\/messages$/.test(c.route) && c.status === 200,
+      (c) =>
+        c.method === "POST" &&
+        /^\/channels\/\d+\/messages$/.test(c.route) &&
+        c.status === 200 &&
+        c.duplicate !== true,
     );
   }
 
@@ -501,7 +508,20 @@ export class FakeDiscord {
           );
         if (body.content === undefined && files.length === 0 && body.embeds === undefined)
           return reply(400, { message: "Cannot send an empty message", code: 50006 }, limit.headers);
-        return reply(200, this.#message(channel[1]!, body, false, files), limit.headers);
+        // Discord returns the first message for a repeated, enforced nonce instead of posting again.
+        const nonce =
+          body.enforce_nonce === true && body.nonce !== undefined
+            ? `${channel[1]}/${String(body.nonce)}`
+            : undefined;
+        const earlier = nonce === undefined ? undefined : this.#nonces.get(nonce);
+        if (earlier !== undefined) {
+          call.status = 200;
+          call.duplicate = true;
+          return { status: 200, headers: limit.headers, body: earlier };
+        }
+        const created = this.#message(channel[1]!, body, false, files);
+        if (nonce !== undefined) this.#nonces.set(nonce, created);
+        return reply(200, created, limit.headers);
       }
     }
     return reply(404, { message: "404: Not Found", code: 0 });

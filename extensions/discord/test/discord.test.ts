@@ -224,6 +224,18 @@ describe("discord plugin against the fake Discord", () => {
     expect(plugin.status().state).toBe("ready");
   });
 
+  it("posts once for a repeated idempotency key (an enforced nonce)", async () => {
+    await start();
+    const first = await plugin.send(FAKE_CHANNEL_ID, { text: "once" }, { idempotencyKey: "delivery-1" });
+    const again = await plugin.send(FAKE_CHANNEL_ID, { text: "once" }, { idempotencyKey: "delivery-1" });
+    expect(again.messageId).toBe(first.messageId);
+    expect(fake!.sentTexts()).toEqual(["once"]);
+    const posts = fake!.calls.filter((c) => c.route.endsWith("/messages"));
+    expect(posts.map((c) => c.body.enforce_nonce)).toEqual([true, true]);
+    expect(posts[0]!.body.nonce).toBe(posts[1]!.body.nonce);
+    expect(String(posts[0]!.body.nonce).length).toBeLessThanOrEqual(25);
+  });
+
   it("refuses a wrong token at start with AUTH_FAILED", async () => {
     fake = await FakeDiscord.start({ token: TOKEN });
     plugin = discordChannel.create();

@@ -93,6 +93,8 @@ export const matrixChannel = defineChannel({
     let lastSyncState: string | undefined;
     const warnedEncrypted = new Set<string>();
     const aliases = new Map<string, string>();
+    /** Idempotency keys of this session's sends → their first event id (the last 1000). */
+    const sentKeys = new Map<string, string>();
 
     const toInbound = (event: MatrixEvent, room: Room | undefined): InboundMessageInput | undefined => {
       const content = event.getContent<Record<string, unknown>>();
@@ -276,17 +278,29 @@ export const matrixChannel = defineChannel({
         await ready;
       },
 
-      async send(recipient, content, { replyTo }) {
+      async send(recipient, content, { replyTo, idempotencyKey }) {
         const bot = client;
         if (bot === undefined) throw new ChannelError("NOT_READY", "not connected to the homeserver");
+        // The SDK refuses a transaction id it has seen in this session: answer a repeat from here.
+        const known = idempotencyKey === undefined ? undefined : sentKeys.get(idempotencyKey);
+        if (known !== undefined) return { messageId: known };
         let roomId: string | undefined;
         try {
           roomId = await roomFor(bot, recipient);
           let first: string | undefined;
           const events = await toEvents(bot, content, replyTo);
-          for (const event of events) {
-            const sent = await bot.sendEvent(roomId, EventType.RoomMessage, event as never);
+          for (const [index, event] of events.entries()) {
+            // The homeserver deduplicates by transaction id: a retried delivery cannot post twice.
+            const txnId =
+              idempotencyKey === undefined
+                ? undefined
+                : `oc.${idempotencyKey}${index === 0 ? "" : `.${index}`}`;
+            const sent = await bot.sendEvent(roomId, EventType.RoomMessage, event as never, txnId);
             first ??= sent.event_id;
+          }
+          if (idempotencyKey !== undefined) {
+            if (sentKeys.size >= 1000) sentKeys.delete(sentKeys.keys().next().value!);
+            sentKeys.set(idempotencyKey, first!);
           }
           return { messageId: first! };
         } catch (error) {

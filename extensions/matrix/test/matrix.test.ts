@@ -177,6 +177,14 @@ describe("matrix plugin against the fake homeserver", () => {
     expect(fake!.platform.requests.some((r) => r.path === "/_matrix/media/v3/upload")).toBe(true);
   });
 
+  it("sends once for a repeated idempotency key (the same transaction id)", async () => {
+    await start();
+    const first = await plugin.send(FAKE_ROOM, { text: "once" }, { idempotencyKey: "delivery-1" });
+    const again = await plugin.send(FAKE_ROOM, { text: "once" }, { idempotencyKey: "delivery-1" });
+    expect(again.messageId).toBe(first.messageId);
+    expect(fake!.sentTexts()).toEqual(["once"]);
+  });
+
   it("logs in with a password when no access token is given", async () => {
     fake = await FakeMatrix.start({ accessToken: ACCESS_TOKEN, password: "hunter2-hunter2" });
     plugin = matrixChannel.create();

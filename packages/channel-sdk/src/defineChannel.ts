@@ -195,6 +195,8 @@ class DefinedChannel<C> implements ChannelPlugin<C> {
         if (last && adapted.buttons !== undefined) piece.buttons = adapted.buttons;
         const pieceOptions: SendOptions = { ...options };
         if (index > 0) delete pieceOptions.replyTo;
+        if (index > 0 && options.idempotencyKey !== undefined)
+          pieceOptions.idempotencyKey = `${options.idempotencyKey}.${index}`;
         const result = await impl.send(recipient, piece, pieceOptions);
         if (typeof result?.messageId !== "string" || result.messageId === "") {
           throw new ChannelError("INTERNAL", `${this.name} returned no message id`);

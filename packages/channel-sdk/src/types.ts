@@ -61,6 +61,12 @@ export interface SendOptions {
   replyTo?: string;
   /** Aborted when the gateway gives up on the send. */
   signal?: AbortSignal;
+  /**
+   * The same for every attempt at this message (the gateway's delivery id). Plugins whose platform
+   * deduplicates sends (Matrix transaction ids, Discord's enforced nonces, an `Idempotency-Key`
+   * header) pass it on, so that a retry after an unknown outcome cannot post twice.
+   */
+  idempotencyKey?: string;
 }
 
 /** The outcome of a send. */

@@ -22,7 +22,7 @@ export { applyEnvOverrides, CONFIG_PATH_ENV, ENV_OVERRIDES, substituteEnv } from
 export { configJsonSchema } from "./json-schema";
 export type { ValidationResult } from "./resolve";
 export { parseConfigText, resolveConfig } from "./resolve";
-export type { AgentConfig, ChannelConfig, Config, ConfigInput, CronJob } from "./schema";
+export type { AgentConfig, ChannelConfig, Config, ConfigInput, CronJob, DeliveryConfig } from "./schema";
 export {
   AgentSchema,
   AgentsSectionSchema,
@@ -31,6 +31,7 @@ export {
   ConfigSchema,
   CronJobSchema,
   CronSectionSchema,
+  DeliverySectionSchema,
   GatewaySectionSchema,
   HeartbeatSectionSchema,
   LoggingSectionSchema,

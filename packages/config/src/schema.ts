@@ -158,6 +158,35 @@ export const AgentsSectionSchema = v.optional(
   {},
 );
 
+/**
+ * `delivery`: the guarantees around messages. Outbound sends go through a persisted queue with
+ * retries and a dead-letter list; inbound platform message ids are remembered so that none is
+ * emitted twice; side-effecting requests with an `idempotencyKey` are performed once. Hot-reloaded.
+ */
+export const DeliverySectionSchema = v.optional(
+  v.object({
+    /** Attempts of one outbound message before it goes to the dead-letter list. */
+    maxAttempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000)), 10),
+    /** Delay before the second attempt; it doubles with each attempt (a platform's retry-after wins when longer). */
+    backoffBaseMs: v.optional(ms(10, 3_600_000), 1000),
+    /** Longest delay between two attempts. */
+    backoffMaxMs: v.optional(ms(10, 86_400_000), 300_000),
+    /** Outbound messages waiting at once; sends beyond it are refused with `RATE_LIMITED`. */
+    maxQueued: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 10_000),
+    /** Dead letters kept; the oldest are dropped (and logged) beyond it. */
+    maxDeadLetters: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 1000),
+    /** How long a request's `idempotencyKey` is remembered. */
+    idempotencyWindowMs: v.optional(ms(1000), 86_400_000),
+    /** Idempotency keys remembered at most; the oldest are forgotten first. */
+    maxIdempotencyKeys: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 10_000),
+    /** How long an inbound platform message id is remembered for dedupe. */
+    inboundDedupeWindowMs: v.optional(ms(1000), 7 * 86_400_000),
+    /** Inbound message ids remembered at most; the oldest are forgotten first. */
+    maxInboundDedupeIds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 50_000),
+  }),
+  {},
+);
+
 /** `logging`: level. Hot-reloaded. */
 export const LoggingSectionSchema = v.optional(
   v.object({
@@ -188,6 +217,7 @@ export const ConfigSchema = v.object({
   webhooks: WebhooksSectionSchema,
   cron: CronSectionSchema,
   agents: AgentsSectionSchema,
+  delivery: DeliverySectionSchema,
   logging: LoggingSectionSchema,
   state: StateSectionSchema,
 });
@@ -200,5 +230,7 @@ export type ConfigInput = v.InferInput<typeof ConfigSchema>;
 export type ChannelConfig = v.InferOutput<typeof ChannelSectionSchema>;
 /** One cron job. */
 export type CronJob = v.InferOutput<typeof CronJobSchema>;
+/** The `delivery` section. */
+export type DeliveryConfig = v.InferOutput<typeof DeliverySectionSchema>;
 /** One agent. */
 export type AgentConfig = v.InferOutput<typeof AgentSchema>;

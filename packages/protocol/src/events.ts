@@ -2,6 +2,7 @@ import type * as v from "valibot";
 import type { AnySchema } from "./methods";
 import * as config from "./schemas/config";
 import * as conversations from "./schemas/conversations";
+import * as delivery from "./schemas/delivery";
 import * as messages from "./schemas/messages";
 import * as nodes from "./schemas/nodes";
 import * as pairing from "./schemas/pairing";
@@ -38,6 +39,11 @@ export const EVENTS = {
     messages.MessageSentEventSchema,
     OPERATORS,
     "A message went out through a channel.",
+  ),
+  "delivery.failed": event(
+    delivery.DeliveryFailedEventSchema,
+    OPERATORS,
+    "An outbound message was given up on and moved to the dead-letter list.",
   ),
   "channel.status": event(
     system.ChannelStatusSchema,

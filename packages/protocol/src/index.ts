@@ -104,6 +104,8 @@ export type { ConfigIssue } from "./schemas/config";
 export { ConfigIssueSchema } from "./schemas/config";
 export type { ConversationMessage, ConversationSummary } from "./schemas/conversations";
 export { ConversationMessageSchema, ConversationSummarySchema } from "./schemas/conversations";
+export type { Delivery, DeliveryStatus } from "./schemas/delivery";
+export { DeliverySchema, DeliveryStatusSchema } from "./schemas/delivery";
 export type { MessageSendParams, MessageSendResult } from "./schemas/messages";
 export { MessageSendParamsSchema, MessageSendResultSchema } from "./schemas/messages";
 export type { AgentRunParams, AgentRunResult, NodeInfo } from "./schemas/nodes";

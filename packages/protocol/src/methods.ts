@@ -2,6 +2,7 @@ import type * as v from "valibot";
 import { EmptySchema } from "./schemas/common";
 import * as config from "./schemas/config";
 import * as conversations from "./schemas/conversations";
+import * as delivery from "./schemas/delivery";
 import * as messages from "./schemas/messages";
 import * as nodes from "./schemas/nodes";
 import * as pairing from "./schemas/pairing";
@@ -82,6 +83,24 @@ export const METHODS = {
     WRITE,
     "Send the same content to several recipients.",
     { idempotent: true },
+  ),
+  "delivery.list": method(
+    delivery.DeliveryListParamsSchema,
+    delivery.DeliveryListResultSchema,
+    READ,
+    "Outbound messages waiting in the delivery queue or given up on (dead letters).",
+  ),
+  "delivery.retry": method(
+    delivery.DeliveryIdParamsSchema,
+    delivery.DeliveryRetryResultSchema,
+    WRITE,
+    "Try a queued or dead-lettered message again now.",
+  ),
+  "delivery.drop": method(
+    delivery.DeliveryIdParamsSchema,
+    delivery.DeliveryDropResultSchema,
+    WRITE,
+    "Remove a message from the delivery queue or the dead-letter list.",
   ),
   "channel.list": method(
     EmptySchema,

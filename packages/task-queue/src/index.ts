@@ -7,6 +7,8 @@ export { nextOccurrence, planSchedule } from "./schedule";
 export type { FileTaskStoreOptions, FileTaskStoreStats } from "./stores/FileTaskStore";
 export { FileTaskStore } from "./stores/FileTaskStore";
 export { MemoryTaskStore } from "./stores/MemoryTaskStore";
+export type { RecordLogOptions, RecordLogStats } from "./stores/RecordLog";
+export { RecordLog } from "./stores/RecordLog";
 // Stores
 export type { TaskStore } from "./stores/TaskStore";
 export type {

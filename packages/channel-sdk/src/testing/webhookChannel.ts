@@ -25,7 +25,7 @@ const InboundSchema = v.object({
 /**
  * The SDK's reference plugin, a plain HTTP channel, for testing hosts (the gateway's tests) and as
  * an example: outbound messages are POSTed as JSON (`{to, text, replyTo}`) to `<baseUrl>/messages`
- * with `Authorization: Bearer <token>` and answered `{id}`; `start` calls `GET <baseUrl>/health`;
+ * with `Authorization: Bearer <token>` (and `Idempotency-Key` when the host gives one) and answered `{id}`; `start` calls `GET <baseUrl>/health`;
  * inbound messages arrive as webhooks `{id, chat, from: {id, name?}, text, ts?, replyTo?}` signed
  * with `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. Pair it with {@link FakePlatform}.
  */
@@ -70,10 +70,11 @@ export const webhookChannel = defineChannel({
         context = ctx;
         await call("/health");
       },
-      async send(recipient, content, { replyTo }) {
+      async send(recipient, content, { replyTo, idempotencyKey }) {
         const body = await call("/messages", {
           method: "POST",
           body: JSON.stringify({ to: recipient, text: content.text, replyTo }),
+          ...(idempotencyKey === undefined ? {} : { headers: { "idempotency-key": idempotencyKey } }),
         });
         return { messageId: String(body.id) };
       },

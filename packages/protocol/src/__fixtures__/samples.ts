@@ -20,6 +20,16 @@ const conversation = {
   lastSeq: 3,
   lastMessageAt: now,
 };
+const delivery = {
+  id: "d-1",
+  channel: "telegram",
+  address: "12345",
+  content: { text: "hello" },
+  status: "dead" as const,
+  attempts: 10,
+  createdAt: now,
+  lastError: { code: "RATE_LIMITED", message: "Too Many Requests", at: now },
+};
 const inbound = {
   id: "tg-99",
   channel: "telegram",
@@ -82,7 +92,9 @@ export const METHOD_SAMPLES: {
   "message.send": {
     params: { recipient: "alice", text: "hello" },
     result: {
+      status: "sent",
       messageId: "m-1",
+      deliveryId: "d-1",
       channel: "telegram",
       address: "12345",
       route: { level: "account", bindingId: "b-1" },
@@ -97,6 +109,15 @@ export const METHOD_SAMPLES: {
       ],
     },
   },
+  "delivery.list": {
+    params: { status: "dead", limit: 10 },
+    result: { deliveries: [delivery], counts: { pending: 0, dead: 1 } },
+  },
+  "delivery.retry": {
+    params: { id: "d-1" },
+    result: { delivery: { ...delivery, status: "pending", nextAttemptAt: now } },
+  },
+  "delivery.drop": { params: { id: "d-1" }, result: { dropped: true } },
   "channel.list": {
     params: {},
     result: { channels: [{ name: "telegram", plugin: "telegram", state: "ready", capabilities: ["text"] }] },
@@ -227,6 +248,7 @@ export const EVENT_SAMPLES: { [E in EventName]: EventData<E> } = {
     timestamp: now,
   },
   "channel.status": channelStatus,
+  "delivery.failed": { delivery },
   "node.online": { nodeId: "mobile-device-1", capabilities: ["agent.run"], client, connectedAt: now },
   "node.offline": { nodeId: "mobile-device-1", reason: "disconnected" },
   "agent.chunk": { runId: "r-1", index: 0, delta: "You have", done: false },

@@ -17,8 +17,8 @@ describe("GatewayClient types", () => {
 
   it("types request params and results from the catalogue", () => {
     expectTypeOf(client.request("message.send", { recipient: "alice", text: "hi" }))
-      .resolves.toHaveProperty("messageId")
-      .toEqualTypeOf<string>();
+      .resolves.toHaveProperty("status")
+      .toEqualTypeOf<"sent" | "queued">();
     expectTypeOf(client.request("route.resolve", { recipient: "alice" }))
       .resolves.toHaveProperty("level")
       .toEqualTypeOf<"peer" | "guild" | "account" | "channel" | "system">();

@@ -34,8 +34,16 @@ export const MessageSendParamsSchema = v.pipe(
 
 /** `message.send` result. */
 export const MessageSendResultSchema = v.object({
-  /** The platform's id of the sent message. */
-  messageId: IdSchema,
+  /**
+   * `sent`: the platform took the message (`messageId` is its id). `queued`: the channel is down,
+   * rate limited or busy with earlier messages to this address; the message is stored and will be
+   * delivered (`channel.message.sent` follows), or end up in the dead-letter list (`delivery.failed`).
+   */
+  status: v.optional(v.picklist(["sent", "queued"]), "sent"),
+  /** The platform's id of the sent message (absent while queued). */
+  messageId: v.optional(IdSchema),
+  /** The delivery's id in the queue: see `delivery.list`. */
+  deliveryId: v.optional(IdSchema),
   channel: ChannelNameSchema,
   /** The platform address it went to. */
   address: AddressSchema,
@@ -67,7 +75,10 @@ export const MessageBroadcastResultSchema = v.object({
       recipient: AddressSchema,
       ok: v.boolean(),
       channel: v.optional(ChannelNameSchema),
+      /** As in `message.send`: `sent` or `queued` (for recipients that are `ok`). */
+      status: v.optional(v.picklist(["sent", "queued"])),
       messageId: v.optional(IdSchema),
+      deliveryId: v.optional(IdSchema),
       error: v.optional(v.object({ code: v.string(), message: v.string() })),
     }),
   ),
