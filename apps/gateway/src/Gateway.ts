@@ -255,6 +255,10 @@ export class Gateway implements GatewayCore {
     this.config.on("change", this.#onConfigChange);
     this.config.on("invalid", this.#onConfigInvalid);
     await this.channels.apply(config.channels);
+    this.channels.watch(
+      () => this.config.get().watchdog,
+      () => this.config.get().channels,
+    );
     const { host, port } = this.address;
     return { url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, tokenSource };
   }

@@ -17,6 +17,22 @@ const stuckChannel = defineChannel({
   }),
 });
 
+/** A channel whose platform is down for its first two starts. */
+let flakyStarts = 0;
+const flakyChannel = defineChannel({
+  name: "flaky",
+  capabilities: ["text"],
+  config: v.object({}),
+  create: () => ({
+    start() {
+      flakyStarts++;
+      if (flakyStarts <= 2) throw new ChannelError("PLATFORM_UNAVAILABLE", `down (start ${flakyStarts})`);
+    },
+    send: () => ({ messageId: "m-1" }),
+    stop() {},
+  }),
+});
+
 let h: Harness | undefined;
 afterEach(async () => {
   await h?.stop();
@@ -45,5 +61,31 @@ describe("channel start-up", () => {
     await h.stop();
     h = undefined;
     expect(Date.now() - stopping).toBeLessThan(5000);
+  });
+
+  it("the watchdog restarts a channel that failed to start, with growing delays, until it is ready", async () => {
+    flakyStarts = 0;
+    h = await startGateway({
+      plugins: [flakyChannel],
+      config: {
+        channels: { flaky: {} },
+        watchdog: { checkIntervalMs: 20, restartAfterMs: 100, maxRestartDelayMs: 1000 },
+      },
+    });
+    const client = await h.client();
+    const statuses: Array<{ name: string; state: string }> = [];
+    client.on("channel.status", (status) => statuses.push(status));
+    const began = Date.now();
+    const deadline = began + 5000;
+    while (Date.now() < deadline) {
+      const { channels } = await client.request("channel.status", { channel: "flaky" });
+      if (channels[0]?.state === "ready") break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(flakyStarts).toBe(3);
+    // Restarts after 100 ms, then 200 ms: at least 300 ms in all.
+    expect(Date.now() - began).toBeGreaterThanOrEqual(250);
+    expect(statuses.filter((s) => s.name === "flaky").map((s) => s.state)).toContain("ready");
+    expect(statuses.some((s) => s.name === "flaky" && s.state === "down")).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   type Attachment,
   type ChannelContext,
@@ -11,14 +12,11 @@ import {
   ClientEvent,
   ConnectionError,
   createClient,
-  EventStatus,
-  EventType,
   HttpApiEvent,
   type MatrixClient,
   MatrixError,
   type MatrixEvent,
-  MatrixScheduler,
-  PendingEventOrdering,
+  Method,
   type Room,
   RoomEvent,
   RoomMemberEvent,
@@ -51,6 +49,11 @@ export const MatrixConfigSchema = v.pipe(
     allowInvitesFrom: v.optional(v.array(v.string())),
     /** Server-side timeout of one `/sync` long poll. */
     pollTimeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(120_000)), 30_000),
+    /**
+     * Watchdog of stalled syncs: when no `/sync` has finished for `pollTimeoutMs` + this long, the
+     * sync loop is stopped and started again.
+     */
+    stallGraceMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(600_000)), 30_000),
     /** Timeout of every other request to the homeserver. */
     requestTimeoutMs: v.optional(
       v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(120_000)),
@@ -91,10 +94,11 @@ export const matrixChannel = defineChannel({
     let prepared = false;
     let lastSyncAt: number | undefined;
     let lastSyncState: string | undefined;
+    let lastSyncActivityAt = 0;
+    let watchdog: ReturnType<typeof setInterval> | undefined;
+    let restarts = 0;
     const warnedEncrypted = new Set<string>();
     const aliases = new Map<string, string>();
-    /** Idempotency keys of this session's sends → their first event id (the last 1000). */
-    const sentKeys = new Map<string, string>();
 
     const toInbound = (event: MatrixEvent, room: Room | undefined): InboundMessageInput | undefined => {
       const content = event.getContent<Record<string, unknown>>();
@@ -184,16 +188,6 @@ export const matrixChannel = defineChannel({
           userId: config.userId,
           ...(deviceId === undefined ? {} : { deviceId }),
           localTimeoutMs: config.requestTimeoutMs,
-          scheduler: new MatrixScheduler((_event, attempts, error) => {
-            if (attempts > config.maxSendRetries + 1) return -1;
-            if (error.errcode === "M_LIMIT_EXCEEDED" || error.httpStatus === 429) {
-              const wait = retryAfterMs(error);
-              return wait <= config.maxRateLimitWaitMs ? wait : -1;
-            }
-            if (error instanceof ConnectionError || (error.httpStatus ?? 0) >= 500)
-              return Math.min(5000, 250 * 2 ** attempts);
-            return -1;
-          }),
           logger: sdkLogger(ctx),
         });
         client = bot;
@@ -246,6 +240,7 @@ export const matrixChannel = defineChannel({
           );
           bot.on(ClientEvent.Sync, (state, _previous, data) => {
             lastSyncState = state;
+            lastSyncActivityAt = Date.now();
             if (state === SyncState.Prepared || state === SyncState.Syncing) {
               lastSyncAt = Date.now();
               if (!prepared) {
@@ -267,52 +262,62 @@ export const matrixChannel = defineChannel({
             reject(new ChannelError("NOT_READY", "the channel is stopping"));
           });
         });
-        await bot.startClient({
+        const startOptions = {
           initialSyncLimit: 1,
           pollTimeout: config.pollTimeoutMs,
           disablePresence: true,
           lazyLoadMembers: false,
-          // Failed sends stay out of the timeline, in the pending list, and are cancelled in send().
-          pendingEventOrdering: PendingEventOrdering.Detached,
-        });
+        };
+        await bot.startClient(startOptions);
         await ready;
+        // The watchdog: a sync loop that has gone quiet (a long poll the server never answers) is restarted.
+        lastSyncActivityAt = Date.now();
+        const stallAfterMs = config.pollTimeoutMs + config.stallGraceMs;
+        watchdog = setInterval(
+          () => {
+            if (client !== bot || Date.now() - lastSyncActivityAt <= stallAfterMs) return;
+            lastSyncActivityAt = Date.now();
+            restarts++;
+            ctx.logger.warn("matrix sync stalled; restarting it", { stallAfterMs });
+            ctx.setStatus("degraded", {
+              error: new ChannelError(
+                "PLATFORM_UNAVAILABLE",
+                `no sync finished for ${stallAfterMs} ms; restarting`,
+              ),
+            });
+            bot.stopClient();
+            bot
+              .startClient(startOptions)
+              .catch((error: unknown) =>
+                ctx.logger.warn("restarting the matrix sync failed", { error: (error as Error).message }),
+              );
+          },
+          Math.max(50, Math.min(5000, Math.floor(config.stallGraceMs / 2))),
+        );
+        watchdog.unref();
       },
 
       async send(recipient, content, { replyTo, idempotencyKey }) {
         const bot = client;
         if (bot === undefined) throw new ChannelError("NOT_READY", "not connected to the homeserver");
-        // The SDK refuses a transaction id it has seen in this session: answer a repeat from here.
-        const known = idempotencyKey === undefined ? undefined : sentKeys.get(idempotencyKey);
-        if (known !== undefined) return { messageId: known };
-        let roomId: string | undefined;
         try {
-          roomId = await roomFor(bot, recipient);
+          const roomId = await roomFor(bot, recipient);
+          // One transaction id per event, stable across attempts: the homeserver posts a repeat once.
+          const base = idempotencyKey ?? randomUUID();
           let first: string | undefined;
-          const events = await toEvents(bot, content, replyTo);
-          for (const [index, event] of events.entries()) {
-            // The homeserver deduplicates by transaction id: a retried delivery cannot post twice.
-            const txnId =
-              idempotencyKey === undefined
-                ? undefined
-                : `oc.${idempotencyKey}${index === 0 ? "" : `.${index}`}`;
-            const sent = await bot.sendEvent(roomId, EventType.RoomMessage, event as never, txnId);
+          for (const [index, event] of (await toEvents(bot, content, replyTo)).entries()) {
+            const txnId = `oc.${base}${index === 0 ? "" : `.${index}`}`;
+            const sent = await putEvent(bot, context, roomId, event, txnId);
             first ??= sent.event_id;
-          }
-          if (idempotencyKey !== undefined) {
-            if (sentKeys.size >= 1000) sentKeys.delete(sentKeys.keys().next().value!);
-            sentKeys.set(idempotencyKey, first!);
           }
           return { messageId: first! };
         } catch (error) {
-          // A failed send stays in the room's pending list until cancelled.
-          const room = roomId === undefined ? null : bot.getRoom(roomId);
-          for (const pending of room?.getPendingEvents() ?? [])
-            if (pending.status === EventStatus.NOT_SENT) bot.cancelPendingEvent(pending);
           throw toChannelError(error);
         }
       },
 
       stop() {
+        clearInterval(watchdog);
         client?.stopClient();
         client?.removeAllListeners();
         client = undefined;
@@ -323,10 +328,61 @@ export const matrixChannel = defineChannel({
         rooms: client?.getRooms().filter((r) => r.getMyMembership() === "join").length,
         sync: lastSyncState,
         lastSyncAt,
+        syncRestarts: restarts,
       }),
     };
   },
 });
+
+/**
+ * Sends one `m.room.message` with `PUT /rooms/{roomId}/send/{type}/{txnId}` through the SDK's
+ * authenticated HTTP client (not its local-echo queue, which refuses a transaction id twice in one
+ * session). Waits out rate limits up to `maxRateLimitWaitMs` and retries network and server errors
+ * `maxSendRetries` times with backoff, always with the same transaction id.
+ */
+async function putEvent(
+  bot: MatrixClient,
+  ctx: ChannelContext<MatrixConfig>,
+  roomId: string,
+  content: Record<string, unknown>,
+  txnId: string,
+): Promise<{ event_id: string }> {
+  const path = `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${encodeURIComponent(txnId)}`;
+  const { maxRateLimitWaitMs, maxSendRetries } = ctx.config;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await bot.http.authedRequest<{ event_id: string }>(Method.Put, path, undefined, content);
+    } catch (error) {
+      let waitMs: number | undefined;
+      if (
+        error instanceof MatrixError &&
+        (error.errcode === "M_LIMIT_EXCEEDED" || error.httpStatus === 429)
+      ) {
+        const retryAfter = retryAfterMs(error);
+        if (retryAfter <= maxRateLimitWaitMs && attempt < maxSendRetries + 3) waitMs = retryAfter;
+      } else if (
+        (error instanceof ConnectionError ||
+          (error instanceof MatrixError && (error.httpStatus ?? 0) >= 500)) &&
+        attempt < maxSendRetries
+      )
+        waitMs = Math.min(5000, 250 * 2 ** attempt);
+      if (waitMs === undefined || ctx.signal.aborted) throw error;
+      await sleep(waitMs, ctx.signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
 
 /** `m.room.message` contents for one send: uploads first (one event each), the text last. */
 async function toEvents(

@@ -70,6 +70,8 @@ export class FakeMatrix {
   readonly syncs: Array<{ since: string | undefined; timeout: number }> = [];
   /** When true, `/sync` requests are held and never answered (a stalled long poll). */
   stallSyncs = false;
+  /** When set, every room send fails with this reply (until cleared). */
+  failAllSends: FakeReply | undefined;
   /** When true, every connection is cut before an answer, as when the homeserver is unreachable. */
   unreachable = false;
   readonly #rooms = new Map<string, Room>();
@@ -383,7 +385,7 @@ export class FakeMatrix {
     const seen = this.#txns.get(key);
     // A repeated transaction id is the same send: the spec makes it idempotent.
     if (seen !== undefined) return { body: { event_id: seen } };
-    const failure = this.#sendFailures.shift();
+    const failure = this.#sendFailures.shift() ?? this.failAllSends;
     if (failure !== undefined) return failure;
     const content = (request.json ?? {}) as Record<string, unknown>;
     const event = this.#append(room, {

@@ -17,6 +17,7 @@ const config = (overrides: Partial<MatrixConfig> = {}): MatrixConfig => ({
   readyTimeoutMs: 5000,
   maxRateLimitWaitMs: 1000,
   maxSendRetries: 2,
+  stallGraceMs: 30_000,
   ...overrides,
 });
 
@@ -246,6 +247,19 @@ describe("matrix plugin against the fake homeserver", () => {
     expect(puts).toHaveLength(2);
     expect(puts[0]!.path).toBe(puts[1]!.path);
     expect(fake!.sentTexts()).toEqual(["eventually"]);
+  });
+
+  it("restarts a stalled sync loop within pollTimeoutMs + stallGraceMs (watchdog)", async () => {
+    await start({ pollTimeoutMs: 300, stallGraceMs: 300 });
+    fake!.stallSyncs = true;
+    const stalledAt = Date.now();
+    await until(() => plugin.status().details?.syncRestarts === 1, "a sync restart", 5000);
+    expect(Date.now() - stalledAt).toBeLessThan(3000);
+    expect(plugin.status().lastError).toMatchObject({ code: "PLATFORM_UNAVAILABLE" });
+    fake!.stallSyncs = false;
+    fake!.inject("after the stall");
+    await until(() => context.emitted.length === 1, "a message after the restart", 10_000);
+    await until(() => plugin.status().state === "ready", "ready again");
   });
 
   it("reconnects with backoff after the homeserver goes away, and reports degraded meanwhile", async () => {

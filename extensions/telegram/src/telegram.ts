@@ -36,6 +36,11 @@ export const TelegramConfigSchema = v.pipe(
     apiRoot: v.optional(v.pipe(v.string(), v.url()), "https://api.telegram.org"),
     /** Long-polling timeout of one getUpdates call, in seconds. */
     pollingTimeoutSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(50)), 30),
+    /**
+     * Watchdog of stalled polls (and of every other request): a Bot API call that has not answered
+     * `pollingTimeoutSeconds` + this many seconds is cancelled, and polling starts again.
+     */
+    stallGraceSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(600)), 15),
   }),
   v.check(
     (c) => c.mode === "polling" || (c.webhookUrl !== undefined && c.webhookSecret !== undefined),
@@ -92,8 +97,18 @@ export const telegramChannel = defineChannel({
     return {
       async start(ctx) {
         context = ctx;
-        const { botToken, apiRoot, mode, webhookUrl, webhookSecret, pollingTimeoutSeconds } = ctx.config;
-        bot = new Bot(botToken, { client: { apiRoot } });
+        const {
+          botToken,
+          apiRoot,
+          mode,
+          webhookUrl,
+          webhookSecret,
+          pollingTimeoutSeconds,
+          stallGraceSeconds,
+        } = ctx.config;
+        bot = new Bot(botToken, {
+          client: { apiRoot, timeoutSeconds: pollingTimeoutSeconds + stallGraceSeconds },
+        });
         bot.on("message", (c) => {
           const inbound = toInbound(c.message, c.update);
           if (inbound !== undefined) context.emit(inbound);

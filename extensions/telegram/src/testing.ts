@@ -26,8 +26,11 @@ interface HeldPoll {
 export class FakeTelegram {
   readonly calls: BotApiCall[] = [];
   webhook: { url: string; secret_token?: string } | undefined;
+  /** When true, `getUpdates` calls are held and never answered (a stalled long poll). */
+  stallPolls = false;
   readonly #updates: Array<{ update_id: number; message: Record<string, unknown> }> = [];
   readonly #held = new Set<HeldPoll>();
+  readonly #stalled = new Set<() => void>();
   readonly #sendFailures: Array<{ status: number; body: unknown }> = [];
   #nextUpdateId = 100;
   #nextMessageId = 1;
@@ -81,6 +84,7 @@ export class FakeTelegram {
 
   async close(): Promise<void> {
     for (const held of this.#held) held.resolve();
+    for (const release of this.#stalled) release();
     await this.platform.close();
   }
 
@@ -159,6 +163,17 @@ export class FakeTelegram {
   }
 
   async #poll(params: Record<string, unknown>, raw: import("node:http").IncomingMessage) {
+    if (this.stallPolls) {
+      await new Promise<void>((resolve) => {
+        const release = () => {
+          this.#stalled.delete(release);
+          resolve();
+        };
+        this.#stalled.add(release);
+        raw.socket?.once("close", release);
+      });
+      return [];
+    }
     const offset = Number(params.offset ?? 0);
     const limit = Number(params.limit ?? 100);
     // Updates below the offset are acknowledged: Telegram forgets them.

@@ -13,6 +13,7 @@ const config = (overrides: Partial<TelegramConfig> = {}): TelegramConfig => ({
   mode: "polling",
   apiRoot: fake!.apiRoot,
   pollingTimeoutSeconds: 30,
+  stallGraceSeconds: 15,
   ...overrides,
 });
 
@@ -111,6 +112,25 @@ describe("telegram specifics", () => {
     );
     await plugin.destroy();
   });
+
+  it("cancels a stalled long poll after the grace period and polls again (watchdog)", async () => {
+    const { plugin, ctx } = await started({ pollingTimeoutSeconds: 1, stallGraceSeconds: 1 });
+    fake!.stallPolls = true;
+    const polls = () => fake!.calls.filter((c) => c.method === "getUpdates").length;
+    const before = polls();
+    // The stalled poll is cancelled after 1 + 1 s; grammY reports the failure and polls again.
+    const deadline = Date.now() + 15_000;
+    while (polls() < before + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(polls()).toBeGreaterThanOrEqual(before + 2);
+    expect(ctx.statuses).toContain("degraded");
+    fake!.stallPolls = false;
+    fake!.inject("after the stall");
+    while (!ctx.emitted.some((m) => m.text === "after the stall") && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(ctx.emitted.map((m) => m.text)).toContain("after the stall");
+    expect(plugin.status().state).toBe("ready");
+    await plugin.destroy();
+  }, 20_000);
 
   it("answers webhooks with 404 when it polls", async () => {
     const { plugin, ctx } = await started();

@@ -37,6 +37,7 @@ export {
   LoggingSectionSchema,
   SecuritySectionSchema,
   StateSectionSchema,
+  WatchdogSectionSchema,
   WebhooksSectionSchema,
 } from "./schema";
 export { isSecretPath, REDACTED, redact, SECRET_KEY_PATTERN } from "./secrets";

@@ -187,6 +187,23 @@ export const DeliverySectionSchema = v.optional(
   {},
 );
 
+/**
+ * `watchdog`: the gateway restarts a channel that has not been `ready` for `restartAfterMs`
+ * (a failed start, a connection the plugin gave up on), and again with doubling delays, up to
+ * `maxRestartDelayMs`, until it is ready. Hot-reloaded.
+ */
+export const WatchdogSectionSchema = v.optional(
+  v.object({
+    /** How often channel states are checked. */
+    checkIntervalMs: v.optional(ms(10, 600_000), 5000),
+    /** How long a channel may stay connecting, degraded or down before it is restarted. */
+    restartAfterMs: v.optional(ms(100, 86_400_000), 60_000),
+    /** Longest delay between two restarts of a channel that stays unready. */
+    maxRestartDelayMs: v.optional(ms(100, 86_400_000), 600_000),
+  }),
+  {},
+);
+
 /** `logging`: level. Hot-reloaded. */
 export const LoggingSectionSchema = v.optional(
   v.object({
@@ -218,6 +235,7 @@ export const ConfigSchema = v.object({
   cron: CronSectionSchema,
   agents: AgentsSectionSchema,
   delivery: DeliverySectionSchema,
+  watchdog: WatchdogSectionSchema,
   logging: LoggingSectionSchema,
   state: StateSectionSchema,
 });

@@ -18,6 +18,17 @@ interface Running {
   readonly controller: AbortController;
   /** Set when start failed: the channel stays listed as down. */
   startError?: { code: string; message: string; at: number };
+  /** When the instance was started. */
+  readonly startedAt: number;
+  /** Watchdog restarts in a row without the channel getting ready. */
+  readonly restarts: number;
+}
+
+/** The watchdog's settings (the config's `watchdog` section). */
+export interface ChannelWatchdogSettings {
+  checkIntervalMs: number;
+  restartAfterMs: number;
+  maxRestartDelayMs: number;
 }
 
 /** Default of `GatewayOptions.channelStartWaitMs`. */
@@ -37,6 +48,8 @@ export interface ChannelManagerHooks {
 export class ChannelManager {
   readonly #running = new Map<string, Running>();
   #applying: Promise<void> = Promise.resolve();
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
 
   constructor(
     private readonly factories: ReadonlyMap<string, ChannelPluginFactory>,
@@ -75,7 +88,59 @@ export class ChannelManager {
     return [...this.#running.values()].every((entry) => this.#status(entry).state === "ready");
   }
 
+  /**
+   * Starts the watchdog: a channel that stays unready for `restartAfterMs` is restarted, then again
+   * after doubling delays (at most `maxRestartDelayMs`) until it is ready.
+   *
+   * @param settings - Read at every check, so config reloads apply.
+   */
+  watch(
+    settings: () => ChannelWatchdogSettings,
+    channels: () => Readonly<Record<string, ChannelConfig>>,
+  ): void {
+    const check = () => {
+      if (this.#stopped) return;
+      const { checkIntervalMs, restartAfterMs, maxRestartDelayMs } = settings();
+      const now = Date.now();
+      for (const entry of [...this.#running.values()]) {
+        const status = this.#status(entry);
+        if (status.state === "ready" || status.state === "stopped") continue;
+        const since = Math.max(entry.startedAt, status.since);
+        const wait = Math.min(maxRestartDelayMs, restartAfterMs * 2 ** entry.restarts);
+        if (now - since < wait) continue;
+        const settingsNow = channels()[entry.name];
+        if (settingsNow === undefined || settingsNow.enabled === false) continue;
+        this.logger.warn(
+          {
+            channel: entry.name,
+            state: status.state,
+            since,
+            restarts: entry.restarts + 1,
+            error: status.lastError?.message,
+          },
+          "channel not ready for too long; the watchdog restarts it",
+        );
+        this.#applying = this.#applying
+          .then(async () => {
+            if (this.#running.get(entry.name) !== entry) return; // reloaded or stopped meanwhile
+            await this.#stop(entry.name);
+            await this.#start(entry.name, settingsNow, stableStringify(settingsNow), entry.restarts + 1);
+          })
+          .catch((error: unknown) =>
+            this.logger.error({ err: error, channel: entry.name }, "watchdog restart failed"),
+          );
+      }
+      this.#watchdog = setTimeout(check, checkIntervalMs);
+      this.#watchdog.unref();
+    };
+    clearTimeout(this.#watchdog);
+    this.#watchdog = setTimeout(check, settings().checkIntervalMs);
+    this.#watchdog.unref();
+  }
+
   async stopAll(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#watchdog);
     // Abort first, so that channels still connecting give up instead of holding up the shutdown.
     for (const entry of this.#running.values()) entry.controller.abort();
     await this.#applying;
@@ -97,10 +162,10 @@ export class ChannelManager {
     const key = stableStringify(settings);
     if (running !== undefined && running.settingsKey === key) return;
     if (running !== undefined) await this.#stop(name);
-    await this.#start(name, settings, key);
+    await this.#start(name, settings, key, 0);
   }
 
-  async #start(name: string, settings: ChannelConfig, settingsKey: string): Promise<void> {
+  async #start(name: string, settings: ChannelConfig, settingsKey: string, restarts: number): Promise<void> {
     const pluginName = settings.plugin ?? name;
     const factory = this.factories.get(pluginName);
     if (factory === undefined) {
@@ -111,7 +176,15 @@ export class ChannelManager {
     const parsed = v.safeParse(factory.configSchema, rest);
     const instance = factory.create();
     const controller = new AbortController();
-    const entry: Running = { name, factory, plugin: instance, settingsKey, controller };
+    const entry: Running = {
+      name,
+      factory,
+      plugin: instance,
+      settingsKey,
+      controller,
+      startedAt: Date.now(),
+      restarts,
+    };
     this.#running.set(name, entry);
     if (!parsed.success) {
       entry.startError = {
