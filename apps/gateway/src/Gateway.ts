@@ -163,7 +163,7 @@ export class Gateway implements GatewayCore {
     this.logger = options.logger ?? createLogger(config.logging.level);
     this.stateDir = resolvePath(config.state.dir);
     this.router = new Router();
-    this.registry = new NodeRegistry();
+    this.registry = new NodeRegistry({ reconnectGraceMs: config.gateway.nodeReconnectGraceMs });
     this.pairing = new PairingManager(this.stateDir, {
       ...config.security.pairing,
       maxPending: MAX_PENDING_PAIRINGS,

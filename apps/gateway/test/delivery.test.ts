@@ -2,8 +2,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RecordedRequest } from "@openclaw/channel-sdk/testing";
+import { GatewayClient } from "@openclaw/protocol";
 import { afterEach, describe, expect, it } from "vitest";
-import { ADMIN, collect, type Harness, startGateway, until } from "./harness";
+import { WebSocket } from "ws";
+import { ADMIN, collect, type Harness, pairNode, startGateway, until } from "./harness";
 
 /** Fast retries, so that the tests wait milliseconds, not minutes. */
 const FAST = { backoffBaseMs: 20, backoffMaxMs: 100 };
@@ -206,5 +208,56 @@ describe("inbound dedupe", () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(received).toHaveLength(1);
     expect(received[0]).toMatchObject({ message: { id: "platform-msg-8" } });
+  });
+});
+
+describe("node.invoke across a node's reconnect", () => {
+  it("re-delivers the pending call with the same id; the node runs it once and the caller gets the answer", async () => {
+    h = await gateway();
+    const { node: paired, deviceToken } = await pairNode(h, "phone-1", () => ({ output: "unused" }));
+    await paired.close();
+    const node = new GatewayClient({
+      url: h.url,
+      role: "node",
+      deviceToken,
+      capabilities: ["agent.run"],
+      WebSocket,
+      reconnect: { initialDelayMs: 20, maxDelayMs: 50, jitter: 0 },
+      client: { name: "ios", version: "1.0.0", platform: "ios" },
+    });
+    const seenIds: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    node.handle("agent.run", async (_data, request) => {
+      seenIds.push(request.id);
+      await released;
+      return { output: "done once", runId: "r-1" };
+    });
+    await node.connect();
+    const cli = await h.client();
+    const call = cli.request("agent.run", { input: "slow" }, { target: "phone-1", timeoutMs: 10_000 });
+    await until(() => seenIds.length === 1);
+    // The node's connection drops mid-call; it reconnects within the grace period.
+    for (const connection of h.gateway.connections())
+      if (connection.nodeId === "phone-1") connection.socket.terminate();
+    const online = collect(cli, "node.online");
+    await until(() => online.length === 1, 5000);
+    release();
+    await expect(call).resolves.toMatchObject({ output: "done once" });
+    // The gateway sent the request again with the same id; the node's handler ran once.
+    expect(seenIds).toHaveLength(1);
+    await node.close();
+  });
+
+  it("fails with NODE_OFFLINE when the node stays away past the grace period", async () => {
+    h = await gateway({ config: { gateway: { nodeReconnectGraceMs: 100 } } });
+    const { node } = await pairNode(h, "phone-2", () => new Promise(() => {}));
+    const cli = await h.client();
+    const call = cli.request("agent.run", { input: "x" }, { target: "phone-2", timeoutMs: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await node.close();
+    await expect(call).rejects.toMatchObject({ code: "NODE_OFFLINE", details: { reconnectGraceMs: 100 } });
   });
 });

@@ -4,6 +4,7 @@ import type { Config } from "./schema";
 export const RESTART_REQUIRED_PATHS: readonly string[] = Object.freeze([
   "gateway.host",
   "gateway.port",
+  "gateway.nodeReconnectGraceMs",
   "state.dir",
 ]);
 

@@ -32,6 +32,11 @@ export const GatewaySectionSchema = v.optional(
     maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 20_000),
     /** Largest HTTP request body, in bytes. */
     maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 1_048_576),
+    /**
+     * How long calls pending on a node that dropped its connection wait for it to reconnect; they
+     * are then sent again with the same id. Past it they fail with `NODE_OFFLINE`. Needs a restart.
+     */
+    nodeReconnectGraceMs: v.optional(ms(0, 3_600_000), 10_000),
   }),
   {},
 );

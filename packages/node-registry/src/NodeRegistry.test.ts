@@ -276,6 +276,73 @@ describe("NodeRegistry in memory", () => {
   });
 });
 
+describe("NodeRegistry with a reconnect grace period", () => {
+  let registry: NodeRegistry;
+  beforeEach(() => {
+    registry = new NodeRegistry({ reconnectGraceMs: 200 });
+  });
+  afterEach(() => registry.close());
+
+  it("re-delivers pending calls with the same ids to a node that comes back in time", async () => {
+    const first = new MemorySocket();
+    registry.register("phone", first, ["*"]);
+    const a = registry.invoke("phone", "agent.run", { input: "a" });
+    const b = registry.invoke("phone", "agent.run", { input: "b" });
+    const ids = first.sent.map((f) => f.id);
+    registry.unregister("phone", "disconnected", first);
+    expect(registry.get("phone")).toBeUndefined();
+    const second = new MemorySocket();
+    registry.register("phone", second, ["*"]);
+    expect(second.sent.map((f) => f.id)).toEqual(ids);
+    expect(second.sent.map((f) => f.data)).toEqual([{ input: "a" }, { input: "b" }]);
+    registry.receive("phone", encodeResult(ids[0]!, "A"));
+    registry.receive("phone", encodeResult(ids[1]!, "B"));
+    await expect(Promise.all([a, b])).resolves.toEqual(["A", "B"]);
+    expect(registry.pendingCount()).toBe(0);
+  });
+
+  it("moves pending calls to a newer connection that replaces the old one", async () => {
+    const first = new MemorySocket();
+    registry.register("phone", first, ["*"]);
+    const call = registry.invoke("phone", "agent.run", {});
+    const second = new MemorySocket();
+    registry.register("phone", second, ["*"]);
+    expect(second.last.id).toBe(first.last.id);
+    registry.receive("phone", encodeResult(second.last.id, "ok"));
+    await expect(call).resolves.toBe("ok");
+  });
+
+  it("fails them with NODE_OFFLINE once the grace period is over, and keeps the call timeout", async () => {
+    const first = new MemorySocket();
+    registry.register("phone", first, ["*"]);
+    const late = settle(registry.invoke("phone", "agent.run", {}));
+    const quick = settle(registry.invoke("phone", "agent.run", {}, { timeoutMs: 50 }));
+    registry.unregister("phone", "disconnected", first);
+    expect(await quick).toMatchObject({ error: { code: "TIMEOUT" } });
+    expect(await late).toMatchObject({
+      error: {
+        code: "NODE_OFFLINE",
+        details: { reason: "disconnected", reconnectGraceMs: 200 },
+      },
+    });
+    const again = new MemorySocket();
+    registry.register("phone", again, ["*"]);
+    expect(again.sent).toEqual([]);
+  });
+
+  it("uses request ids no other registry uses, so a node's dedupe by id survives a gateway restart", () => {
+    const other = new NodeRegistry();
+    const one = new MemorySocket();
+    const two = new MemorySocket();
+    registry.register("phone", one, ["*"]);
+    other.register("phone", two, ["*"]);
+    void settle(registry.invoke("phone", "x", {}));
+    void settle(other.invoke("phone", "x", {}));
+    expect(one.last.id).not.toBe(two.last.id);
+    other.close();
+  });
+});
+
 describe("NodeRegistry.resolve", () => {
   let registry: NodeRegistry;
   let clock: number;

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import {
   type ClientInfo,
   CloseCode,
@@ -47,6 +48,14 @@ export interface NodeRegistryOptions {
    */
   maxFrameBytes?: number;
   /**
+   * How long the calls pending on a node that disconnected wait for it to come back. A node that
+   * registers again within it gets each of them again, with the same request id (so it can tell a
+   * repeat); past it they fail with `NODE_OFFLINE`. `0` fails them the moment the node disconnects.
+   * The calls' own timeouts keep running meanwhile.
+   * @defaultValue 0
+   */
+  reconnectGraceMs?: number;
+  /**
    * Clock for `connectedAt`.
    * @defaultValue `Date.now`
    */
@@ -61,6 +70,7 @@ export const DEFAULT_NODE_REGISTRY_OPTIONS = Object.freeze({
   maxBufferedBytes: 4 * 1024 * 1024,
   maxNodes: 10_000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  reconnectGraceMs: 0,
 });
 
 /** Extra facts recorded with a node at {@link NodeRegistry.register}. */
@@ -107,6 +117,8 @@ export type ReceiveResult =
 
 interface Pending {
   readonly method: string;
+  /** The request as sent, to send again after a reconnect. */
+  readonly frame: string;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   readonly timer: ReturnType<typeof setTimeout>;
@@ -154,6 +166,10 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEventMap> {
   readonly #nodes = new Map<string, NodeEntry>();
   readonly #byCapability = new Map<string, Set<string>>();
   readonly #byDisplayName = new Map<string, Set<string>>();
+  /** Nodes that disconnected with calls pending, within the reconnect grace period. */
+  readonly #waiting = new Map<string, { entry: NodeEntry; timer: ReturnType<typeof setTimeout> }>();
+  /** Call ids are unique across registries (and gateway restarts), so a node's dedupe by id is safe. */
+  readonly #callPrefix = `inv-${randomBytes(4).toString("hex")}-`;
   #nextCallId = 0;
 
   /**
@@ -206,7 +222,8 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEventMap> {
     }
     const existing = this.#nodes.get(nodeId);
     if (existing !== undefined) {
-      this.#remove(existing, "replaced");
+      // A newer connection of the same node: its calls move over when there is a grace period.
+      this.#remove(existing, "replaced", this.#options.reconnectGraceMs > 0);
       try {
         existing.socket.close(CloseCode.Normal, "replaced by a newer connection");
       } catch {
@@ -228,17 +245,24 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEventMap> {
       connectedAt: this.#options.now(),
     };
     if (options.displayName !== undefined) info.displayName = options.displayName;
+    const waiting = this.#waiting.get(nodeId);
+    if (waiting !== undefined) {
+      clearTimeout(waiting.timer);
+      this.#waiting.delete(nodeId);
+    }
     const entry: NodeEntry = {
       info,
       socket,
       capabilities: new Set(capabilities),
-      pending: new Map(),
-      expired: new Set(),
+      // Calls left pending by the node's previous connection carry on here (their timers hold the same map).
+      pending: waiting?.entry.pending ?? new Map(),
+      expired: waiting?.entry.expired ?? new Set(),
     };
     this.#nodes.set(nodeId, entry);
     for (const capability of entry.capabilities) addTo(this.#byCapability, capability, nodeId);
     if (info.displayName !== undefined) addTo(this.#byDisplayName, info.displayName.toLowerCase(), nodeId);
     this.emit("node.online", copyInfo(info));
+    if (waiting !== undefined) this.#redeliver(entry);
     return copyInfo(info);
   }
 
@@ -379,7 +403,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEventMap> {
     }
     if (options.signal?.aborted === true) return Promise.reject(options.signal.reason);
 
-    const id = `inv-${++this.#nextCallId}`;
+    const id = `${this.#callPrefix}${++this.#nextCallId}`;
     let frame: string;
     try {
       frame = encodeRequest(id, method, data);
@@ -408,6 +432,7 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEventMap> {
       signal?.addEventListener("abort", onAbort, { once: true });
       entry.pending.set(id, {
         method,
+        frame,
         resolve,
         reject,
         timer,
@@ -494,15 +519,60 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEventMap> {
    */
   close(): void {
     for (const entry of [...this.#nodes.values()]) this.#remove(entry, "shutdown");
+    for (const [nodeId, waiting] of [...this.#waiting]) {
+      clearTimeout(waiting.timer);
+      this.#waiting.delete(nodeId);
+      this.#failPending(waiting.entry, "shutdown");
+    }
   }
 
-  #remove(entry: NodeEntry, reason: OfflineReason): void {
+  /**
+   * Removes a node from the indexes. Its pending calls fail, or with `keep` (and for a plain
+   * disconnect with a grace period) wait for the node to register again.
+   */
+  #remove(entry: NodeEntry, reason: OfflineReason, keep = false): void {
     const { nodeId } = entry.info;
     if (this.#nodes.get(nodeId) !== entry) return;
     this.#nodes.delete(nodeId);
     for (const capability of entry.capabilities) removeFrom(this.#byCapability, capability, nodeId);
     if (entry.info.displayName !== undefined)
       removeFrom(this.#byDisplayName, entry.info.displayName.toLowerCase(), nodeId);
+    const graceMs = this.#options.reconnectGraceMs;
+    if ((keep || reason === "disconnected") && graceMs > 0 && entry.pending.size > 0) {
+      const timer = setTimeout(() => {
+        if (this.#waiting.get(nodeId)?.entry !== entry) return;
+        this.#waiting.delete(nodeId);
+        this.#failPending(entry, reason, graceMs);
+      }, graceMs);
+      timer.unref?.();
+      this.#waiting.set(nodeId, { entry, timer });
+      this.emit("node.offline", { nodeId, reason });
+      return;
+    }
+    this.#failPending(entry, reason);
+    this.emit("node.offline", { nodeId, reason });
+  }
+
+  /** Sends every pending call again on the node's new connection, with the same ids. */
+  #redeliver(entry: NodeEntry): void {
+    for (const [id, pending] of [...entry.pending]) {
+      try {
+        entry.socket.send(pending.frame);
+      } catch (error) {
+        this.#settle(entry, id, () =>
+          pending.reject(
+            new NodeRegistryError("NODE_OFFLINE", `could not send to node ${entry.info.nodeId}`, {
+              details: { reason: "send_failed", nodeId: entry.info.nodeId },
+              cause: error,
+            }),
+          ),
+        );
+      }
+    }
+  }
+
+  #failPending(entry: NodeEntry, reason: OfflineReason, graceMs?: number): void {
+    const { nodeId } = entry.info;
     for (const [id, pending] of [...entry.pending]) {
       this.#settle(entry, id, () =>
         pending.reject(
@@ -510,14 +580,14 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEventMap> {
             "NODE_OFFLINE",
             `node ${nodeId} went offline (${reason}) before answering ${pending.method}`,
             {
-              details: { reason, nodeId },
+              details:
+                graceMs === undefined ? { reason, nodeId } : { reason, nodeId, reconnectGraceMs: graceMs },
             },
           ),
         ),
       );
     }
     entry.expired.clear();
-    this.emit("node.offline", { nodeId, reason });
   }
 
   #settle(entry: NodeEntry, id: string, finish: () => void): void {

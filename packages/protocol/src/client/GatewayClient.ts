@@ -62,6 +62,13 @@ export interface GatewayClientOptions {
    */
   maxQueuedRequests?: number;
   /**
+   * Server requests (to nodes) whose answers are remembered by id: the gateway sends a request
+   * again, with the same id, after a reconnect; the handler does not run twice, the first answer
+   * (or the one still being worked on) is sent on the new connection.
+   * @defaultValue 1000
+   */
+  maxRememberedRequests?: number;
+  /**
    * Largest frame accepted from the server, in bytes.
    * @defaultValue {@link DEFAULT_MAX_FRAME_BYTES}
    */
@@ -132,6 +139,7 @@ export const DEFAULT_CLIENT_OPTIONS = Object.freeze({
   requestTimeoutMs: 30_000,
   handshakeTimeoutMs: 10_000,
   maxQueuedRequests: 1000,
+  maxRememberedRequests: 1000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   validate: false,
   heartbeatToleranceFactor: 2.5,
@@ -178,6 +186,8 @@ export class GatewayClient {
   readonly #pending = new Map<string, Pending>();
   readonly #queue: string[] = [];
   readonly #handlers = new Map<string, RequestHandler>();
+  /** Answers to server requests by id, newest last (bounded by `maxRememberedRequests`). */
+  readonly #served = new Map<string, Promise<string>>();
   readonly #idPrefix = Math.random().toString(36).slice(2, 8);
   #nextId = 0;
   #state: GatewayClientState = "idle";
@@ -287,7 +297,9 @@ export class GatewayClient {
   /**
    * Answers requests the server sends to this client (how nodes receive forwarded calls such
    * as `agent.run`). The handler's return value is sent as the result; a thrown error is sent
-   * as a typed error. Requests without a handler are answered with `METHOD_NOT_FOUND`.
+   * as a typed error. Requests without a handler are answered with `METHOD_NOT_FOUND`. A request
+   * the gateway sends again after a reconnect (same id) does not run the handler twice: the answer
+   * goes out on the connection open when it is ready.
    *
    * @param method - The method to answer.
    * @param handler - Produces the result.
@@ -588,10 +600,16 @@ export class GatewayClient {
   }
 
   #onServerRequest(frame: RequestFrame): void {
-    const socket = this.#socket;
+    // Answers go out on whichever connection is open when they are ready (a reconnect may come between).
     const reply = (text: string) => {
-      if (this.#socket === socket && socket !== undefined && socket.readyState === WS_OPEN) socket.send(text);
+      const socket = this.#socket;
+      if (socket !== undefined && socket.readyState === WS_OPEN) socket.send(text);
     };
+    const served = this.#served.get(frame.id);
+    if (served !== undefined) {
+      void served.then(reply);
+      return;
+    }
     const handler = this.#handlers.get(frame.method);
     if (handler === undefined) {
       reply(
@@ -605,12 +623,16 @@ export class GatewayClient {
       return;
     }
     const request: IncomingRequest = { id: frame.id, method: frame.method, data: frame.data };
-    Promise.resolve()
+    const answer = Promise.resolve()
       .then(() => handler(frame.data, request))
       .then(
-        (result) => reply(encodeResult(frame.id, result)),
-        (error: unknown) => reply(encodeError(frame.id, toProtocolError(error))),
+        (result) => encodeResult(frame.id, result),
+        (error: unknown) => encodeError(frame.id, toProtocolError(error)),
       );
+    this.#served.set(frame.id, answer);
+    const max = this.#options.maxRememberedRequests ?? DEFAULT_CLIENT_OPTIONS.maxRememberedRequests;
+    while (this.#served.size > max) this.#served.delete(this.#served.keys().next().value!);
+    void answer.then(reply);
   }
 
   #onClose(code: number, reason: string): void {
