@@ -3,6 +3,13 @@
  * The OpenClaw Gateway service, for embedding and tests. Run it with `openclaw-gateway`.
  */
 
+export type {
+  DeliveryInput,
+  DeliveryQueueHost,
+  DeliveryRecord,
+  FirstOutcome,
+} from "./delivery/DeliveryQueue";
+export { DeliveryQueue } from "./delivery/DeliveryQueue";
 export type { GatewayCore, GatewayOptions } from "./Gateway";
 export { Gateway } from "./Gateway";
 export type { Logger } from "./logging";
