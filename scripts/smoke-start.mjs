@@ -71,6 +71,21 @@ const hello = await new Promise((done, reject) => {
   ws.once("error", reject);
 });
 if (hello.error !== null) await fail(`connect refused: ${JSON.stringify(hello.error)}`);
+// The built `openclaw` CLI finds the local gateway's token file by itself.
+const { spawnSync } = await import("node:child_process");
+const cli = spawnSync(
+  process.execPath,
+  [join(root, "apps/cli/dist/main.js"), "status", "--json", "--url", `ws://127.0.0.1:${port}`],
+  {
+    cwd,
+    env: { PATH: process.env.PATH, HOME: cwd, OPENCLAW_STATE_DIR: join(cwd, "state") },
+    encoding: "utf8",
+  },
+);
+if (cli.status !== 0) await fail(`openclaw status exited ${cli.status}: ${cli.stderr}`);
+if (JSON.parse(cli.stdout).server?.name !== "openclaw-gateway")
+  await fail(`openclaw status printed ${cli.stdout}`);
+console.log("smoke test: the built openclaw CLI read the local token file and got the status");
 const closed = new Promise((done) => ws.once("close", (code) => done(code)));
 child.kill("SIGTERM");
 const [{ code }, closeCode] = await Promise.all([exited, closed]);

@@ -1,0 +1,248 @@
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { FakePlatform, webhookChannel } from "@openclaw/channel-sdk/testing";
+import { ConfigManager } from "@openclaw/config";
+import { createLogger, Gateway } from "@openclaw/gateway";
+import { GatewayClient } from "@openclaw/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+
+const TOKEN = "operator-token-0123456789";
+const ADMIN = "admin-token-0123456789abc";
+const SECRET = "signing-secret-0123456789";
+const main = resolve(import.meta.dirname, "../src/main.ts");
+const tsx = createRequire(import.meta.url).resolve("tsx");
+
+let dir: string;
+let platform: FakePlatform;
+let config: ConfigManager;
+let gateway: Gateway;
+let url: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "openclaw-cli-"));
+  let nextId = 1;
+  platform = await FakePlatform.start({
+    "GET /health": () => ({ body: { ok: true } }),
+    "POST /messages": () => ({ body: { id: `m-${nextId++}` } }),
+  });
+  await writeFile(
+    join(dir, "openclaw.json"),
+    JSON.stringify({
+      channels: {
+        test: {
+          plugin: "webhook",
+          baseUrl: platform.url,
+          token: "platform-token-0123456789",
+          signingSecret: SECRET,
+        },
+      },
+    }),
+  );
+  config = new ConfigManager({
+    path: join(dir, "openclaw.json"),
+    env: {
+      OPENCLAW_PORT: "0",
+      OPENCLAW_STATE_DIR: join(dir, "state"),
+      OPENCLAW_GATEWAY_TOKEN: TOKEN,
+      OPENCLAW_ADMIN_TOKEN: ADMIN,
+    },
+  });
+  await config.load();
+  gateway = new Gateway({ config, channels: [webhookChannel], logger: createLogger("silent") });
+  ({ url } = await gateway.start());
+});
+
+afterAll(async () => {
+  await gateway.stop({ drainTimeoutMs: 200 });
+  await config.close();
+  await platform.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs the `openclaw` command (its source entry, as a child process) and collects its output. */
+function openclaw(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ["--conditions=@openclaw/source", "--import", tsx, main, ...args], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: dir,
+        OPENCLAW_URL: url,
+        OPENCLAW_GATEWAY_TOKEN: TOKEN,
+        NO_COLOR: "1",
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("exit", (code) => done({ code, stdout, stderr }));
+  });
+}
+
+describe("openclaw CLI against a running gateway", () => {
+  it("prints help (exit 0) and refuses unknown commands and flags (exit 2)", async () => {
+    const help = await openclaw(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("Exit codes: 0 ok, 1 error, 2 usage, 3 authentication");
+    expect((await openclaw(["frobnicate"])).code).toBe(2);
+    const flag = await openclaw(["status", "--nope"]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("--nope");
+    const missing = await openclaw(["send", "hi"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("missing --to <recipient>");
+  });
+
+  it("status: a human summary, and JSON with --json", async () => {
+    const human = await openclaw(["status"]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/openclaw-gateway .* \(protocol 1\)/);
+    expect(human.stdout).toMatch(/test\s+ready/);
+    const json = await openclaw(["status", "--json"]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ channels: [{ name: "test", state: "ready" }] });
+  });
+
+  it("send reaches the platform; --json gives the result", async () => {
+    const sent = await openclaw([
+      "send",
+      "--to",
+      "chat-1",
+      "--channel",
+      "test",
+      "--json",
+      "hello",
+      "from",
+      "cli",
+    ]);
+    expect(sent.code).toBe(0);
+    expect(JSON.parse(sent.stdout)).toMatchObject({ status: "sent", channel: "test", address: "chat-1" });
+    expect(
+      platform.requests.some((r) => (r.json as { text?: string } | undefined)?.text === "hello from cli"),
+    ).toBe(true);
+    const human = await openclaw(["send", "--to", "chat-1", "--channel", "test", "again"]);
+    expect(human.stdout).toMatch(/^sent to test:chat-1 as m-\d+/);
+  });
+
+  it("exit 3 with what to do when the token is wrong or lacks the admin scope", async () => {
+    const wrong = await openclaw(["status"], { OPENCLAW_GATEWAY_TOKEN: "not-the-token-0000000" });
+    expect(wrong.code).toBe(3);
+    expect(wrong.stderr).toContain(
+      "token rejected (from OPENCLAW_GATEWAY_TOKEN): set OPENCLAW_GATEWAY_TOKEN or pass --token",
+    );
+    const admin = await openclaw(["bindings", "list"]);
+    expect(admin.code).toBe(3);
+    expect(admin.stderr).toContain("admin token");
+    const json = await openclaw(["bindings", "list", "--json"]);
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: "FORBIDDEN" } });
+  });
+
+  it("exit 1 with a hint when no gateway listens", async () => {
+    const down = await openclaw(["status", "--url", "ws://127.0.0.1:9"]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/gateway.*running|cannot reach/);
+  });
+
+  it("pair list and pair approve a waiting device", async () => {
+    const device = new GatewayClient({
+      url,
+      role: "node",
+      WebSocket,
+      reconnect: false,
+      client: { name: "ios", version: "1.0.0", platform: "ios" },
+    });
+    await device.connect();
+    const approved = new Promise((done) => device.once("pairing.approved", done));
+    await device.request("pairing.start", {
+      code: "4821",
+      publicKey: "MCowBQYDK2VwAyEAexamplekey1234567890",
+      nodeId: "phone-1",
+    });
+    const list = await openclaw(["pair", "list", "--token", ADMIN]);
+    expect(list.stdout).toMatch(/4821\s+phone-1/);
+    const approve = await openclaw(["pair", "approve", "4821", "--token", ADMIN]);
+    expect(approve.code).toBe(0);
+    expect(approve.stdout).toContain("approved: phone-1");
+    await approved;
+    await device.close();
+    const devices = await openclaw(["devices", "--json"]);
+    expect(JSON.parse(devices.stdout).devices).toEqual([expect.objectContaining({ nodeId: "phone-1" })]);
+  });
+
+  it("events tails live events, filtered, and stops after --count", async () => {
+    const tail = openclaw(["events", "--filter", "channel.message.*", "--count", "1", "--json"]);
+    let exited = false;
+    void tail.then(() => {
+      exited = true;
+    });
+    // Deliver webhooks until the tail has seen one (it subscribes once connected).
+    for (let n = 0; !exited && n < 50; n++) {
+      const body = JSON.stringify({
+        id: `p-${n}`,
+        chat: "chat-9",
+        from: { id: "u1", name: "Ana" },
+        text: "hi tail",
+      });
+      await fetch(`${url.replace(/^ws/, "http")}/webhook/test`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-signature-256": `sha256=${createHmac("sha256", SECRET).update(body).digest("hex")}`,
+        },
+        body,
+      });
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const { code, stdout } = await tail;
+    expect(code).toBe(0);
+    const line = JSON.parse(stdout.trim().split("\n").at(-1)!);
+    expect(line).toMatchObject({ event: "channel.message.received", data: { message: { text: "hi tail" } } });
+  });
+
+  it("bindings, route resolve, tasks, delivery and config round-trip", async () => {
+    const add = await openclaw([
+      "bindings",
+      "add",
+      "--token",
+      ADMIN,
+      "--level",
+      "account",
+      "--match",
+      '{"userId":"alice"}',
+      "--channel",
+      "test",
+      "--address",
+      "chat-7",
+      "--id",
+      "alice-test",
+    ]);
+    expect(add.stdout).toContain("added binding alice-test");
+    const resolved = await openclaw(["bindings", "resolve", "alice", "--token", ADMIN]);
+    expect(resolved.stdout).toMatch(/^test:chat-7 \(account, binding alice-test\)/);
+    const routed = await openclaw(["send", "--to", "alice", "routed"]);
+    expect(routed.stdout).toContain("route: account binding alice-test");
+    const scheduled = await openclaw(["tasks", "schedule", "noop", "--delay", "60000", "--json"]);
+    const { taskId } = JSON.parse(scheduled.stdout);
+    expect((await openclaw(["tasks", "list"])).stdout).toContain(taskId);
+    expect((await openclaw(["tasks", "cancel", taskId])).stdout).toContain(`cancelled ${taskId}`);
+    const delivery = await openclaw(["delivery", "list"]);
+    expect(delivery.stdout).toContain("0 pending, 0 dead");
+    const invalid = await openclaw(["config", "validate", '{"heartbeat":{"intervalMs":"often"}}']);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stdout).toContain("heartbeat.intervalMs");
+    const valid = await openclaw(["config", "validate", "{}"]);
+    expect(valid.code).toBe(0);
+    const nodes = await openclaw(["nodes", "--json"]);
+    expect(JSON.parse(nodes.stdout)).toEqual({ nodes: [] });
+  });
+});
