@@ -48,6 +48,9 @@ for (;;) {
 }
 if (!output.includes(`listening on ws://127.0.0.1:${port}`))
   await fail("no start-up log line naming the address");
+const ui = await fetch(`http://127.0.0.1:${port}/ui/`);
+if (ui.status !== 200 || !(await ui.text()).includes('<div id="app">'))
+  await fail(`the control UI is not served at /ui/ (status ${ui.status})`);
 const token = (await readFile(join(cwd, "state", "gateway-token"), "utf8")).trim();
 const { WebSocket } = await import(resolve(root, "apps/gateway/node_modules/ws/wrapper.mjs"));
 const ws = new WebSocket(`ws://127.0.0.1:${port}`);

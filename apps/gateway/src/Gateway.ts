@@ -56,6 +56,7 @@ import { createMethodHandlers, type MethodHandlers } from "./methods";
 import { requireNode } from "./nodes";
 import { ConversationStore } from "./state/ConversationStore";
 import { readJsonFile, writeJsonFile } from "./state/files";
+import { defaultUiDir } from "./ui";
 import { GATEWAY_NAME, GATEWAY_VERSION } from "./version";
 
 /** Options of a {@link Gateway}. */
@@ -72,6 +73,11 @@ export interface GatewayOptions {
    * @defaultValue 15000
    */
   channelStartWaitMs?: number;
+  /**
+   * The built control UI served at `/ui/`.
+   * @defaultValue `@openclaw/web`'s `dist` when that package is installed; none otherwise (404)
+   */
+  uiDir?: string;
 }
 
 /** The core state method handlers and the HTTP app work with. */
@@ -87,6 +93,8 @@ export interface GatewayCore {
   readonly deliveries: DeliveryQueue;
   readonly startedAt: number;
   readonly stateDir: string;
+  /** The built control UI, when there is one. */
+  readonly uiDir: string | undefined;
   connections(): Iterable<Connection>;
   connection(id: string): Connection | undefined;
   broadcast<E extends EventName>(event: E, data: EventData<E>, options?: BroadcastOptions): void;
@@ -130,6 +138,7 @@ export class Gateway implements GatewayCore {
   readonly conversations: ConversationStore;
   readonly startedAt = Date.now();
   readonly stateDir: string;
+  readonly uiDir: string | undefined;
   #tasks: TaskQueue | undefined;
   #deliveries: DeliveryQueue | undefined;
   /** Results of idempotent requests, by method and key. */
@@ -162,6 +171,7 @@ export class Gateway implements GatewayCore {
     const config = this.config.get();
     this.logger = options.logger ?? createLogger(config.logging.level);
     this.stateDir = resolvePath(config.state.dir);
+    this.uiDir = options.uiDir ?? defaultUiDir();
     this.router = new Router();
     this.registry = new NodeRegistry({ reconnectGraceMs: config.gateway.nodeReconnectGraceMs });
     this.pairing = new PairingManager(this.stateDir, {
@@ -685,7 +695,13 @@ export class Gateway implements GatewayCore {
     };
     const origin = request.headers.origin;
     if (this.#state !== "running") refuse(503, "gateway shutting down");
-    else if (origin !== undefined && !config.security.allowedOrigins.includes(origin))
+    else if (
+      origin !== undefined &&
+      !config.security.allowedOrigins.includes(origin) &&
+      // The control UI this gateway serves is always allowed: same host as the request.
+      origin !== `http://${request.headers.host}` &&
+      origin !== `https://${request.headers.host}`
+    )
       refuse(403, `origin ${origin} is not allowed`);
     else if (this.#connections.size >= config.gateway.maxConnections) refuse(503, "too many connections");
     else wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));

@@ -5,6 +5,7 @@ import { ERROR_CODE_INFO, type ErrorCode, toProtocolError } from "@openclaw/prot
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { GatewayCore } from "./Gateway";
+import { readUiFile } from "./ui";
 
 /** A JSON error body in the protocol's shape, with the protocol's HTTP status for its code. */
 function fail(
@@ -26,7 +27,8 @@ interface ChatMessage {
 }
 
 /**
- * The gateway's HTTP surface: `GET /health`, `GET /ready`, `POST <webhooks.basePath>/<channel>`, and,
+ * The gateway's HTTP surface: `GET /health`, `GET /ready`, the control UI at `/ui/`,
+ * `POST <webhooks.basePath>/<channel>`, and,
  * behind a Bearer token, the OpenAI-compatible `GET /v1/models` and `POST /v1/chat/completions`.
  *
  * @param core - The gateway.
@@ -50,6 +52,25 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
       );
     const ready = core.channels.allReady();
     return c.json({ status: ready ? "ready" : "not_ready", channels }, ready ? 200 : 503);
+  });
+
+  // The control UI: public static files (the token is entered in the app, never in a URL).
+  app.get("/ui", (c) => c.redirect("/ui/", 301));
+  app.get("/ui/*", async (c) => {
+    const dir = core.uiDir;
+    if (dir === undefined)
+      return fail(c, "NOT_FOUND", "the control UI is not installed (build it: npx -y pnpm@10.34.8 build)", {
+        reason: "ui_not_built",
+      });
+    const file = await readUiFile(dir, c.req.path.slice("/ui/".length));
+    if (file === undefined) return fail(c, "NOT_FOUND", `no file ${c.req.path}`, { reason: "not_found" });
+    return c.body(new Uint8Array(file.body), 200, {
+      "content-type": file.type,
+      "cache-control": file.immutable ? "public, max-age=31536000, immutable" : "no-cache",
+      "x-content-type-options": "nosniff",
+      "content-security-policy":
+        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+    });
   });
 
   // Webhooks: the base path is hot-reloadable, so it is matched per request.

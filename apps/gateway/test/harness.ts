@@ -40,6 +40,7 @@ export async function startGateway(
     /** More installed plugins (configure them with `config.channels`). */
     plugins?: ChannelPluginFactory[];
     channelStartWaitMs?: number;
+    uiDir?: string;
   } = {},
 ): Promise<Harness> {
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), "openclaw-gw-")));
@@ -91,6 +92,7 @@ export async function startGateway(
     channels: [webhookChannel, ...(options.plugins ?? [])],
     logger,
     ...(options.channelStartWaitMs === undefined ? {} : { channelStartWaitMs: options.channelStartWaitMs }),
+    ...(options.uiDir === undefined ? {} : { uiDir: options.uiDir }),
   });
   const { url } = await gateway.start();
   config.watch();
