@@ -153,6 +153,8 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
     } catch {
       return fail(c, "INVALID_PARAMS", "the body must be JSON", { reason: "invalid_json" });
     }
+    if (typeof body !== "object" || body === null || Array.isArray(body))
+      return fail(c, "INVALID_PARAMS", "the body must be a JSON object", { reason: "invalid_body" });
     if (typeof body.model !== "string" || body.model === "")
       return fail(c, "INVALID_PARAMS", "model is required (it names an agent)", { reason: "missing_model" });
     if (!Array.isArray(body.messages) || body.messages.length === 0)
