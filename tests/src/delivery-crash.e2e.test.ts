@@ -1,16 +1,13 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { FAKE_BOT_USER, FAKE_ROOM, FAKE_SERVER, FakeMatrix } from "@openclaw/channel-matrix/testing";
 import { GatewayClient } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { kill9, startGatewayProcess, until } from "./gateway-process";
 
-const root = resolve(import.meta.dirname, "../..");
-const main = join(root, "apps/gateway/src/main.ts");
-const tsx = createRequire(join(root, "package.json")).resolve("tsx");
 const ACCESS_TOKEN = "syt_b3BlbmNsYXc_fake_access_token";
 const TOKEN = "operator-token-0123456789";
 const SECOND_ROOM = `!second:${FAKE_SERVER}`;
@@ -41,52 +38,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Starts the gateway's own start command (from sources) as a child process; resolves its URL. */
-async function startGateway(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    ["--conditions=@openclaw/source", "--import", tsx, main, "--config", join(dir, "openclaw.json")],
-    {
-      cwd: dir,
-      env: {
-        ...process.env,
-        OPENCLAW_PORT: "0",
-        OPENCLAW_STATE_DIR: join(dir, "state"),
-        OPENCLAW_GATEWAY_TOKEN: TOKEN,
-      },
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
-  children.push(child);
-  const url = await new Promise<string>((done, fail) => {
-    let buffer = "";
-    const timer = setTimeout(() => fail(new Error(`the gateway did not start: ${buffer}`)), 30_000);
-    child.stdout!.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const found = /"url":"(ws:\/\/[^"]+)"/.exec(buffer);
-      if (found !== null) {
-        clearTimeout(timer);
-        done(found[1]!);
-      }
-    });
-    child.once("exit", (code) => fail(new Error(`the gateway exited with ${code}: ${buffer}`)));
-  });
-  return { child, url };
-}
-
-async function kill9(child: ChildProcess): Promise<void> {
-  const exited = new Promise((done) => child.once("exit", done));
-  child.kill("SIGKILL");
-  await exited;
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((done) => setTimeout(done, 20));
-  }
-}
+const startGateway = () => startGatewayProcess(dir, { OPENCLAW_GATEWAY_TOKEN: TOKEN }, children);
 
 describe("delivery across kill -9 (real gateway processes, matrix-js-sdk against a fake homeserver)", () => {
   it("delivers 1,000 messages queued while the platform fails, exactly once and in order per room", async () => {

@@ -1,0 +1,66 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+const main = join(root, "apps/gateway/src/main.ts");
+const tsx = createRequire(join(root, "package.json")).resolve("tsx");
+
+/** A gateway running as its own process: the start command, from sources. */
+export interface GatewayProcess {
+  child: ChildProcess;
+  url: string;
+}
+
+/**
+ * Starts `apps/gateway/src/main.ts --config <dir>/openclaw.json` as a child process (state in
+ * `<dir>/state`, an ephemeral port) and resolves once it logs where it listens. The config must
+ * keep `logging.level` at `info` or lower.
+ */
+export async function startGatewayProcess(
+  dir: string,
+  env: Record<string, string>,
+  children: ChildProcess[],
+): Promise<GatewayProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@openclaw/source", "--import", tsx, main, "--config", join(dir, "openclaw.json")],
+    {
+      cwd: dir,
+      env: { ...process.env, OPENCLAW_PORT: "0", OPENCLAW_STATE_DIR: join(dir, "state"), ...env },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  children.push(child);
+  const url = await new Promise<string>((done, fail) => {
+    let buffer = "";
+    const timer = setTimeout(() => fail(new Error(`the gateway did not start: ${buffer}`)), 30_000);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const found = /"url":"(ws:\/\/[^"]+)"/.exec(buffer);
+      if (found !== null) {
+        clearTimeout(timer);
+        done(found[1]!);
+      }
+    });
+    child.once("exit", (code) => fail(new Error(`the gateway exited with ${code}: ${buffer}`)));
+  });
+  return { child, url };
+}
+
+/** SIGKILL, and wait for the process to be gone. */
+export async function kill9(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((done) => child.once("exit", done));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+/** Polls until `predicate` holds; fails after `timeoutMs`. */
+export async function until(predicate: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((done) => setTimeout(done, 20));
+  }
+}

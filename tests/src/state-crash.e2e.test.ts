@@ -1,0 +1,135 @@
+import type { ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GatewayClient } from "@openclaw/protocol";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { kill9, startGatewayProcess } from "./gateway-process";
+
+const TOKEN = "operator-token-0123456789";
+const ADMIN = "admin-token-0123456789abc";
+const ROUNDS = 4;
+
+let dir: string;
+const children: ChildProcess[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "openclaw-state-crash-"));
+  await writeFile(
+    join(dir, "openclaw.json"),
+    JSON.stringify({
+      security: { rateLimit: { requestsPerSecond: 100_000, burst: 100_000 } },
+      logging: { level: "info" },
+    }),
+  );
+});
+afterEach(async () => {
+  for (const child of children.splice(0)) await kill9(child);
+  await rm(dir, { recursive: true, force: true });
+});
+
+const start = () =>
+  startGatewayProcess(dir, { OPENCLAW_GATEWAY_TOKEN: TOKEN, OPENCLAW_ADMIN_TOKEN: ADMIN }, children);
+const client = async (url: string) => {
+  const c = new GatewayClient({ url, token: ADMIN, WebSocket, reconnect: false, requestTimeoutMs: 5000 });
+  await c.connect();
+  return c;
+};
+/** A device: unauthenticated (to pair), or with its device token. */
+const device = async (url: string, deviceToken?: string) => {
+  const c = new GatewayClient({
+    url,
+    role: "node",
+    ...(deviceToken === undefined ? {} : { deviceToken }),
+    WebSocket,
+    reconnect: false,
+    requestTimeoutMs: 5000,
+    client: { name: "ios", version: "1", platform: "ios" },
+  });
+  await c.connect();
+  return c;
+};
+
+describe("state across kill -9 at random moments (real gateway processes)", () => {
+  it("keeps every acknowledged task schedule and pairing, once, whatever moment the gateway dies", async () => {
+    const acknowledgedTasks = new Map<string, string>(); // idempotency key → task id
+    const pairedTokens = new Map<string, string>(); // node id → device token
+    let nextKey = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const gateway = await start();
+      const admin = await client(gateway.url);
+      let running = true;
+      // Task schedules, each with its own idempotency key, as fast as they are acknowledged.
+      const scheduling = (async () => {
+        while (running) {
+          const key = `k-${nextKey++}`;
+          try {
+            const { taskId } = await admin.request("task.schedule", {
+              type: "noop",
+              delayMs: 3_600_000,
+              idempotencyKey: key,
+            });
+            acknowledgedTasks.set(key, taskId);
+          } catch {
+            return; // the gateway died mid-request: not acknowledged
+          }
+        }
+      })();
+      // Pairings: a device asks, the admin approves; acknowledged once the device holds its token.
+      const pairing = (async () => {
+        for (let n = 0; running; n++) {
+          const nodeId = `phone-${round}-${n}`;
+          try {
+            const phone = await device(gateway.url);
+            const approved = new Promise<string | undefined>((done) =>
+              phone.once("pairing.approved", (e) => done(e.deviceToken)),
+            );
+            const code = String(1000 + ((round * 97 + n) % 9000));
+            await phone.request("pairing.start", {
+              code,
+              publicKey: "MCowBQYDK2VwAyEAexamplekey1234567890",
+              nodeId,
+            });
+            await admin.request("pairing.approve", { code });
+            const token = await approved;
+            if (token !== undefined) pairedTokens.set(nodeId, token);
+            await phone.close();
+          } catch {
+            return;
+          }
+        }
+      })();
+      await new Promise((done) => setTimeout(done, 150 + Math.random() * 500));
+      running = false;
+      await kill9(gateway.child);
+      await Promise.all([scheduling, pairing]);
+      await admin.close().catch(() => {});
+    }
+
+    const gateway = await start();
+    const admin = await client(gateway.url);
+    const { tasks } = await admin.request("task.list", { status: "scheduled", limit: 1000 });
+    const ids = tasks.map((t) => t.taskId);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const [key, taskId] of acknowledgedTasks) expect(ids, `task ${key}`).toContain(taskId);
+    // A repeat of every acknowledged key schedules nothing new.
+    for (const [key, taskId] of acknowledgedTasks)
+      expect(
+        (await admin.request("task.schedule", { type: "noop", delayMs: 3_600_000, idempotencyKey: key }))
+          .taskId,
+      ).toBe(taskId);
+    expect((await admin.request("task.list", { status: "scheduled", limit: 1000 })).tasks).toHaveLength(
+      ids.length,
+    );
+    expect(acknowledgedTasks.size).toBeGreaterThan(ROUNDS);
+    // Every device that got its token can connect with it.
+    expect(pairedTokens.size).toBeGreaterThan(0);
+    for (const [nodeId, deviceToken] of pairedTokens) {
+      const node = await device(gateway.url, deviceToken);
+      await node.close();
+      expect(nodeId).toBeTruthy();
+    }
+    await admin.close();
+  }, 120_000);
+});
