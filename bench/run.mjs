@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const wanted = process.argv.slice(2);
 const benches = readdirSync(here)
-  .filter((file) => file.endsWith(".mjs") && file !== "run.mjs")
+  .filter((file) => file.endsWith(".mjs") && file !== "run.mjs" && file !== "soak.mjs")
   .filter((file) => wanted.length === 0 || wanted.includes(file.replace(/\.mjs$/, "")));
 let failed = 0;
 for (const file of benches) {

@@ -10,6 +10,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer } from "ws";
 
@@ -184,12 +185,16 @@ if (process.argv[1] === fileURLToPath(import.meta.url) && (variant === "bare" ||
   const port = variant === "bare" ? await bare() : await gateway();
   process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
   // The parent asks for memory figures over stdin: "mem" → {"rss":…,"heapUsed":…} after a GC.
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   process.stdin.setEncoding("utf8");
   process.stdin.on("data", (line) => {
     if (line.trim() === "mem") {
       globalThis.gc?.();
       const { rss, heapUsed } = process.memoryUsage();
-      process.stdout.write(`${JSON.stringify({ rss, heapUsed })}\n`);
+      const loopDelayP99Ms = loop.percentile(99) / 1e6;
+      loop.reset();
+      process.stdout.write(`${JSON.stringify({ rss, heapUsed, loopDelayP99Ms })}\n`);
     }
   });
   process.stdin.on("end", () => process.exit(0));

@@ -1,0 +1,116 @@
+// Soak test (not part of `pnpm bench` or CI): the gateway under steady load with connection churn
+// for SOAK_MINUTES (default 10), printing its memory and event-loop delay every SOAK_REPORT_S
+// seconds (default 10) and a summary at the end. Load: SOAK_CONNECTIONS connections (default 200)
+// sending `ping`s at SOAK_RATE per second in all (default 10,000: about half the peak measured by
+// bench/gateway.mjs on the 2-core CI machine); every second SOAK_CHURN of them (default 5%)
+// disconnect and new ones connect.
+//
+//   npx -y pnpm@10.34.8 build && node bench/soak.mjs
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { WebSocket } from "ws";
+import { BENCH_TOKEN } from "./lib/server.mjs";
+
+const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
+const REPORT_S = Number(process.env.SOAK_REPORT_S ?? 10);
+const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 200);
+const RATE = Number(process.env.SOAK_RATE ?? 10_000);
+const CHURN = Number(process.env.SOAK_CHURN ?? 0.05);
+
+const server = spawn(
+  process.execPath,
+  ["--expose-gc", fileURLToPath(new URL("./lib/server.mjs", import.meta.url)), "gateway"],
+  {
+    stdio: ["pipe", "pipe", "inherit"],
+  },
+);
+const lines = createInterface({ input: server.stdout });
+const next = () => new Promise((resolve) => lines.once("line", (line) => resolve(JSON.parse(line))));
+const { port } = await next();
+
+let answered = 0;
+let errors = 0;
+function open() {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+    ws.on("error", () => errors++);
+    ws.once("open", () =>
+      ws.send(
+        JSON.stringify({
+          type: "req",
+          id: "hello",
+          method: "connect",
+          data: {
+            token: BENCH_TOKEN,
+            role: "operator",
+            client: { name: "soak", version: "1", platform: "linux" },
+            protocol: 1,
+          },
+        }),
+      ),
+    );
+    ws.on("message", (data) => {
+      const text = String(data);
+      if (text.includes('"id":"hello"')) resolve(ws);
+      else if (text.includes('"type":"res"')) {
+        answered++;
+        if (text.includes('"error":{')) errors++;
+      }
+    });
+  });
+}
+
+const sockets = await Promise.all(Array.from({ length: CONNECTIONS }, open));
+let seq = 0;
+const tickMs = 10;
+const perTick = Math.max(1, Math.round((RATE * tickMs) / 1000));
+const load = setInterval(() => {
+  for (let i = 0; i < perTick; i++) {
+    const ws = sockets[seq % sockets.length];
+    if (ws.readyState === WebSocket.OPEN) ws.send(`{"type":"req","id":"s${seq}","method":"ping","data":{}}`);
+    seq++;
+  }
+}, tickMs);
+const churn = setInterval(async () => {
+  const count = Math.max(1, Math.round(sockets.length * CHURN));
+  for (let i = 0; i < count; i++) {
+    const index = Math.floor(Math.random() * sockets.length);
+    sockets[index].close();
+    sockets[index] = await open();
+  }
+}, 1000);
+
+const samples = [];
+const started = Date.now();
+console.log(`soak: ${MINUTES} min, ${CONNECTIONS} connections, ${RATE} pings/s, ${CHURN * 100}% churn/s`);
+console.log("t(s)\trss MB\theap MB\tloop p99 ms\tanswered/s\terrors");
+let lastAnswered = 0;
+while (Date.now() - started < MINUTES * 60_000) {
+  await new Promise((resolve) => setTimeout(resolve, REPORT_S * 1000));
+  server.stdin.write("mem\n");
+  const mem = await next();
+  const sample = {
+    t: Math.round((Date.now() - started) / 1000),
+    rssMB: mem.rss / 1048576,
+    heapMB: mem.heapUsed / 1048576,
+    loopP99Ms: mem.loopDelayP99Ms ?? Number.NaN,
+    answeredPerSec: (answered - lastAnswered) / REPORT_S,
+  };
+  lastAnswered = answered;
+  samples.push(sample);
+  console.log(
+    `${sample.t}\t${sample.rssMB.toFixed(1)}\t${sample.heapMB.toFixed(1)}\t${sample.loopP99Ms.toFixed(2)}\t${Math.round(sample.answeredPerSec)}\t${errors}`,
+  );
+}
+clearInterval(load);
+clearInterval(churn);
+for (const ws of sockets) ws.terminate();
+server.stdin.end();
+server.kill("SIGTERM");
+const half = Math.floor(samples.length / 2);
+const avg = (list, key) => list.reduce((sum, s) => sum + s[key], 0) / Math.max(1, list.length);
+console.log(
+  `\nheap: first half ${avg(samples.slice(0, half), "heapMB").toFixed(1)} MB, second half ${avg(samples.slice(half), "heapMB").toFixed(1)} MB; ` +
+    `event-loop p99 max ${Math.max(...samples.map((s) => s.loopP99Ms)).toFixed(2)} ms; errors ${errors}`,
+);
