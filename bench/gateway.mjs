@@ -7,8 +7,8 @@ import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { WebSocket } from "ws";
+import { connect } from "./lib/client.mjs";
 import { compare, median, report, worker } from "./lib/harness.mjs";
-import { BENCH_TOKEN } from "./lib/server.mjs";
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 1500);
 const script = fileURLToPath(import.meta.url);
@@ -40,35 +40,6 @@ async function startServer(variant) {
       await new Promise((resolve) => child.once("exit", resolve));
     },
   };
-}
-
-/** Opens an authenticated connection; `onFrame` sees every later frame (parsed). */
-function connect(port, onFrame) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
-    ws.once("error", reject);
-    ws.once("open", () =>
-      ws.send(
-        JSON.stringify({
-          type: "req",
-          id: "hello",
-          method: "connect",
-          data: {
-            token: BENCH_TOKEN,
-            role: "operator",
-            client: { name: "bench", version: "1", platform: "linux" },
-            protocol: 1,
-          },
-        }),
-      ),
-    );
-    ws.once("message", (data) => {
-      const hello = JSON.parse(String(data));
-      if (hello.error !== null) return reject(new Error(hello.error.message));
-      ws.on("message", (frame) => onFrame?.(frame));
-      resolve(ws);
-    });
-  });
 }
 
 async function inParallel(count, limit, fn) {

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { WebSocket } from "ws";
-import { BENCH_TOKEN } from "./lib/server.mjs";
+import { connect } from "./lib/client.mjs";
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const REPORT_S = Number(process.env.SOAK_REPORT_S ?? 10);
@@ -31,35 +31,14 @@ const { port } = await next();
 
 let answered = 0;
 let errors = 0;
-function open() {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
-    ws.on("error", () => errors++);
-    ws.once("open", () =>
-      ws.send(
-        JSON.stringify({
-          type: "req",
-          id: "hello",
-          method: "connect",
-          data: {
-            token: BENCH_TOKEN,
-            role: "operator",
-            client: { name: "soak", version: "1", platform: "linux" },
-            protocol: 1,
-          },
-        }),
-      ),
-    );
-    ws.on("message", (data) => {
-      const text = String(data);
-      if (text.includes('"id":"hello"')) resolve(ws);
-      else if (text.includes('"type":"res"')) {
-        answered++;
-        if (text.includes('"error":{')) errors++;
-      }
-    });
+/** A connection that counts the answers it gets. */
+const open = () =>
+  connect(port, (data) => {
+    const text = String(data);
+    if (!text.includes('"type":"res"')) return;
+    answered++;
+    if (text.includes('"error":{')) errors++;
   });
-}
 
 const sockets = await Promise.all(Array.from({ length: CONNECTIONS }, open));
 let seq = 0;

@@ -1,59 +1,34 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import discord from "@openclaw/channel-discord";
 import { FAKE_CHANNEL_ID, FAKE_GUILD_ID, FAKE_USER, FakeDiscord } from "@openclaw/channel-discord/testing";
-import { ConfigManager } from "@openclaw/config";
-import { createLogger, Gateway } from "@openclaw/gateway";
-import { type EventData, GatewayClient } from "@openclaw/protocol";
+import type { EventData, GatewayClient } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
+import { ADMIN, startTestGateway, type TestGateway } from "./test-gateway";
 
 const BOT_TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwNQ.GfakeX.fake-token-for-tests-0123456789abcdef";
-const TOKEN = "operator-token-0123456789";
-const ADMIN = "admin-token-0123456789abc";
 
 let fake: FakeDiscord;
-let gateway: Gateway;
-let config: ConfigManager;
-let dir: string;
+let gw: TestGateway;
 let url: string;
 let client: GatewayClient;
 
 beforeEach(async () => {
   fake = await FakeDiscord.start({ token: BOT_TOKEN });
-  dir = await mkdtemp(join(tmpdir(), "openclaw-e2e-"));
-  await writeFile(
-    join(dir, "openclaw.json"),
-    JSON.stringify({
+  gw = await startTestGateway({
+    config: {
       channels: {
         discord: { botToken: "${DISCORD_BOT_TOKEN}", publicKey: fake.publicKey, apiRoot: fake.apiRoot },
       },
-    }),
-  );
-  config = new ConfigManager({
-    path: join(dir, "openclaw.json"),
-    env: {
-      OPENCLAW_PORT: "0",
-      OPENCLAW_STATE_DIR: join(dir, "state"),
-      OPENCLAW_GATEWAY_TOKEN: TOKEN,
-      OPENCLAW_ADMIN_TOKEN: ADMIN,
-      DISCORD_BOT_TOKEN: BOT_TOKEN,
     },
+    plugins: [discord],
+    env: { DISCORD_BOT_TOKEN: BOT_TOKEN },
   });
-  await config.load();
-  gateway = new Gateway({ config, channels: [discord], logger: createLogger("silent") });
-  ({ url } = await gateway.start());
-  client = new GatewayClient({ url, token: ADMIN, WebSocket, reconnect: false });
-  await client.connect();
+  url = gw.url;
+  client = await gw.client(ADMIN);
 });
 
 afterEach(async () => {
-  await client.close();
-  await gateway.stop({ drainTimeoutMs: 500 });
-  await config.close();
+  await gw.stop();
   await fake.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe("Discord through the running gateway (discord.js against a fake Discord)", () => {

@@ -1,56 +1,32 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import telegram from "@openclaw/channel-telegram";
 import { FakeTelegram } from "@openclaw/channel-telegram/testing";
-import { ConfigManager } from "@openclaw/config";
-import { createLogger, Gateway } from "@openclaw/gateway";
-import { type EventData, GatewayClient } from "@openclaw/protocol";
+import type { EventData, GatewayClient } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
+import { startTestGateway, type TestGateway } from "./test-gateway";
 
 const BOT_TOKEN = "7000000001:AAFakeTokenForTests_0123456789abc";
-const TOKEN = "operator-token-0123456789";
 
 let fake: FakeTelegram;
-let gateway: Gateway;
-let config: ConfigManager;
-let dir: string;
+let gw: TestGateway;
 let client: GatewayClient;
 
 beforeEach(async () => {
   fake = await FakeTelegram.start(BOT_TOKEN);
-  dir = await mkdtemp(join(tmpdir(), "openclaw-e2e-"));
-  await writeFile(
-    join(dir, "openclaw.json"),
-    JSON.stringify({
+  gw = await startTestGateway({
+    config: {
       channels: {
         telegram: { botToken: "${TELEGRAM_BOT_TOKEN}", apiRoot: fake.apiRoot, pollingTimeoutSeconds: 30 },
       },
-    }),
-  );
-  config = new ConfigManager({
-    path: join(dir, "openclaw.json"),
-    env: {
-      OPENCLAW_PORT: "0",
-      OPENCLAW_STATE_DIR: join(dir, "state"),
-      OPENCLAW_GATEWAY_TOKEN: TOKEN,
-      TELEGRAM_BOT_TOKEN: BOT_TOKEN,
     },
+    plugins: [telegram],
+    env: { TELEGRAM_BOT_TOKEN: BOT_TOKEN },
   });
-  await config.load();
-  gateway = new Gateway({ config, channels: [telegram], logger: createLogger("silent") });
-  const { url } = await gateway.start();
-  client = new GatewayClient({ url, token: TOKEN, WebSocket, reconnect: false });
-  await client.connect();
+  client = await gw.client();
 });
 
 afterEach(async () => {
-  await client.close();
-  await gateway.stop({ drainTimeoutMs: 500 });
-  await config.close();
+  await gw.stop();
   await fake.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe("Telegram through the running gateway (grammY against a fake Bot API)", () => {

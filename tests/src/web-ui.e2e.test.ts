@@ -1,20 +1,17 @@
 import { createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { FakePlatform, webhookChannel } from "@openclaw/channel-sdk/testing";
-import { ConfigManager } from "@openclaw/config";
-import { createLogger, Gateway } from "@openclaw/gateway";
 import { GatewayClient } from "@openclaw/protocol";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { ADMIN, startTestGateway, type TestGateway } from "./test-gateway";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const TOKEN = "operator-token-0123456789";
-const ADMIN = "admin-token-0123456789abc";
 const SECRET = "signing-secret-0123456789";
 const web = resolve(import.meta.dirname, "../../apps/web");
 
@@ -26,8 +23,7 @@ if (!hasChromium) console.warn(`web UI test skipped: no Chromium at ${CHROMIUM} 
 
 let dir: string;
 let platform: FakePlatform;
-let config: ConfigManager;
-let gateway: Gateway;
+let gw: TestGateway;
 let http: string;
 let url: string;
 let browser: Browser;
@@ -47,9 +43,8 @@ describe.skipIf(!hasChromium)("the control UI in headless Chromium", () => {
       "GET /health": () => ({ body: { ok: true } }),
       "POST /messages": () => ({ body: { id: "m-1" } }),
     });
-    await writeFile(
-      join(dir, "openclaw.json"),
-      JSON.stringify({
+    gw = await startTestGateway({
+      config: {
         channels: {
           test: {
             plugin: "webhook",
@@ -58,26 +53,11 @@ describe.skipIf(!hasChromium)("the control UI in headless Chromium", () => {
             signingSecret: SECRET,
           },
         },
-      }),
-    );
-    config = new ConfigManager({
-      path: join(dir, "openclaw.json"),
-      env: {
-        OPENCLAW_PORT: "0",
-        OPENCLAW_STATE_DIR: join(dir, "state"),
-        OPENCLAW_GATEWAY_TOKEN: TOKEN,
-        OPENCLAW_ADMIN_TOKEN: ADMIN,
       },
-    });
-    await config.load();
-    gateway = new Gateway({
-      config,
-      channels: [webhookChannel],
-      logger: createLogger("silent"),
+      plugins: [webhookChannel],
       uiDir: join(dir, "ui"),
     });
-    ({ url } = await gateway.start());
-    http = url.replace(/^ws/, "http");
+    ({ url, http } = gw);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -96,8 +76,7 @@ describe.skipIf(!hasChromium)("the control UI in headless Chromium", () => {
 
   afterAll(async () => {
     await browser?.close();
-    await gateway?.stop({ drainTimeoutMs: 200 });
-    await config?.close();
+    await gw?.stop();
     await platform?.close();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
