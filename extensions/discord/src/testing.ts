@@ -222,30 +222,14 @@ export class FakeDiscord {
     const channelId = options.channelId ?? FAKE_CHANNEL_ID;
     const channel = this.#channels.get(channelId);
     const author = options.author ?? FAKE_USER;
-    const message: Record<string, unknown> = {
-      id: this.#snowflake(),
-      channel_id: channelId,
-      // Discord sends the channel's type with every MESSAGE_CREATE (discord.js needs it for uncached DMs).
-      channel_type: channel?.type ?? 0,
-      author: { discriminator: "0", avatar: null, ...author },
-      content: text,
-      timestamp: new Date().toISOString(),
-      edited_timestamp: null,
-      tts: false,
-      mention_everyone: false,
-      mentions: [],
-      mention_roles: [],
-      attachments: [],
-      embeds: [],
-      pinned: false,
-      type: options.replyTo === undefined ? 0 : 19,
-    };
-    if (options.replyTo !== undefined)
-      message.message_reference = { message_id: options.replyTo, channel_id: channelId };
-    if (channel?.guild_id !== undefined) {
-      message.guild_id = channel.guild_id;
+    const message = this.#messageObject(channelId, author, text, {
+      reference:
+        options.replyTo === undefined ? undefined : { message_id: options.replyTo, channel_id: channelId },
+    });
+    // Discord sends the channel's type with every MESSAGE_CREATE (discord.js needs it for uncached DMs).
+    message.channel_type = channel?.type ?? 0;
+    if (channel?.guild_id !== undefined)
       message.member = { roles: [], joined_at: new Date(0).toISOString(), deaf: false, mute: false };
-    }
     this.#dispatch("MESSAGE_CREATE", message);
     return message;
   }
@@ -533,31 +517,51 @@ export class FakeDiscord {
     webhook: boolean,
     files: string[] = [],
   ): Record<string, unknown> {
+    const message = this.#messageObject(
+      channelId,
+      { id: FAKE_BOT_ID, username: "openclaw", bot: true },
+      String(body.content ?? ""),
+      {
+        reference: body.message_reference,
+        embeds: body.embeds,
+        attachments: files.map((filename, index) => ({
+          id: String(index),
+          filename,
+          size: 0,
+          url: `https://cdn.fake/${filename}`,
+          proxy_url: `https://cdn.fake/${filename}`,
+        })),
+      },
+    );
+    message.components = body.components ?? [];
+    if (webhook) message.webhook_id = FAKE_APPLICATION_ID;
+    return message;
+  }
+
+  /** A message object as Discord serves it: in its channel (and guild), a reply when it references one. */
+  #messageObject(
+    channelId: string,
+    author: FakeDiscordUser,
+    content: string,
+    extra: { reference?: unknown; embeds?: unknown; attachments?: unknown[] },
+  ): Record<string, unknown> {
     const message: Record<string, unknown> = {
       id: this.#snowflake(),
       channel_id: channelId,
-      author: { id: FAKE_BOT_ID, username: "openclaw", discriminator: "0", bot: true, avatar: null },
-      content: body.content ?? "",
+      author: { discriminator: "0", avatar: null, ...author },
+      content,
       timestamp: new Date().toISOString(),
       edited_timestamp: null,
       tts: false,
       mention_everyone: false,
       mentions: [],
       mention_roles: [],
-      attachments: files.map((filename, index) => ({
-        id: String(index),
-        filename,
-        size: 0,
-        url: `https://cdn.fake/${filename}`,
-        proxy_url: `https://cdn.fake/${filename}`,
-      })),
-      embeds: body.embeds ?? [],
-      components: body.components ?? [],
+      attachments: extra.attachments ?? [],
+      embeds: extra.embeds ?? [],
       pinned: false,
-      type: body.message_reference === undefined ? 0 : 19,
+      type: extra.reference === undefined ? 0 : 19,
     };
-    if (webhook) message.webhook_id = FAKE_APPLICATION_ID;
-    if (body.message_reference !== undefined) message.message_reference = body.message_reference;
+    if (extra.reference !== undefined) message.message_reference = extra.reference;
     const guild = this.#channels.get(channelId)?.guild_id;
     if (guild !== undefined) message.guild_id = guild;
     return message;
