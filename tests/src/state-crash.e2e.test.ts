@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FakeTelegram } from "@openclaw/channel-telegram/testing";
 import { GatewayClient } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -131,5 +132,127 @@ describe("state across kill -9 at random moments (real gateway processes)", () =
       expect(nodeId).toBeTruthy();
     }
     await admin.close();
+  }, 120_000);
+
+  it("keeps every acknowledged conversation message, once: webhooks answered 200 and sends answered sent", async () => {
+    const BOT_TOKEN = "7000000001:AAFakeTokenForCrashTests_0123456789";
+    const SECRET = "crash-test-webhook-secret";
+    const CHATS = [42, 43, 44];
+    const telegram = await FakeTelegram.start(BOT_TOKEN);
+    try {
+      await writeFile(
+        join(dir, "openclaw.json"),
+        JSON.stringify({
+          channels: {
+            telegram: {
+              botToken: BOT_TOKEN,
+              apiRoot: telegram.apiRoot,
+              mode: "webhook",
+              webhookUrl: "https://gateway.example.com/webhook/telegram",
+              webhookSecret: SECRET,
+            },
+          },
+          state: { historyLimit: 100_000 },
+          security: { rateLimit: { requestsPerSecond: 100_000, burst: 100_000 } },
+          logging: { level: "info" },
+        }),
+      );
+      const update = (n: number) => ({
+        update_id: 1000 + n,
+        message: {
+          message_id: 1000 + n,
+          date: 1_764_000_000,
+          chat: { id: CHATS[n % CHATS.length], type: "private", first_name: "Ana" },
+          from: { id: 7, is_bot: false, first_name: "Ana" },
+          text: `in-${n}`,
+        },
+      });
+      const post = (base: string, n: number) =>
+        fetch(`${base}/webhook/telegram`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": SECRET },
+          body: JSON.stringify(update(n)),
+        });
+      const received = new Set<number>(); // updates answered 200
+      const sent = new Set<string>(); // texts answered "sent"
+      let nextIn = 0;
+      let nextOut = 0;
+      for (let round = 0; round < ROUNDS; round++) {
+        const gateway = await start();
+        const base = gateway.url.replace(/^ws/, "http");
+        const operator = await client(gateway.url);
+        let running = true;
+        // Telegram posts updates one after another and redelivers one that was not answered 200.
+        const posting = (async () => {
+          while (running) {
+            const n = nextIn;
+            try {
+              const response = await post(base, n);
+              if (response.status !== 200) {
+                // Not taken (the channel is still starting): Telegram tries again a little later.
+                await new Promise((done) => setTimeout(done, 20));
+                continue;
+              }
+              received.add(n);
+              nextIn++;
+              // Now and then Telegram delivers an update twice.
+              if (n % 7 === 0) await post(base, n);
+            } catch {
+              return; // the gateway died: update n is redelivered to the next one
+            }
+          }
+        })();
+        const sending = (async () => {
+          while (running) {
+            const text = `out-${nextOut++}`;
+            try {
+              const result = await operator.request("message.send", {
+                channel: "telegram",
+                recipient: String(CHATS[nextOut % CHATS.length]),
+                text,
+              });
+              if (result.status === "sent") sent.add(text);
+            } catch {
+              return;
+            }
+          }
+        })();
+        await new Promise((done) => setTimeout(done, 300 + Math.random() * 700));
+        running = false;
+        await kill9(gateway.child);
+        await Promise.all([posting, sending]);
+        await operator.close().catch(() => {});
+      }
+
+      const gateway = await start();
+      const operator = await client(gateway.url);
+      // Telegram redelivers every update once more: none may be recorded twice.
+      const base = gateway.url.replace(/^ws/, "http");
+      for (const n of received) expect((await post(base, n)).status).toBe(200);
+      const texts: string[] = [];
+      for (const chat of CHATS) {
+        for (let since = 0, more = true; more; ) {
+          const page = await operator.request("conversation.history", {
+            channel: "telegram",
+            conversationId: String(chat),
+            since,
+            limit: 1000,
+          });
+          texts.push(...page.messages.map((m) => m.content.text ?? ""));
+          since = page.cursor;
+          more = page.hasMore;
+        }
+      }
+      const count = new Map<string, number>();
+      for (const text of texts) count.set(text, (count.get(text) ?? 0) + 1);
+      expect(received.size).toBeGreaterThan(ROUNDS);
+      expect(sent.size).toBeGreaterThan(ROUNDS);
+      for (const n of received) expect(count.get(`in-${n}`), `update ${n}`).toBe(1);
+      for (const text of sent) expect(count.get(text), text).toBe(1);
+      for (const [text, times] of count) if (text.startsWith("in-")) expect(times, text).toBe(1);
+      await operator.close();
+    } finally {
+      await telegram.close();
+    }
   }, 120_000);
 });

@@ -54,7 +54,7 @@ import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
 import { createMethodHandlers, type MethodHandlers } from "./methods";
 import { requireNode } from "./nodes";
-import { ConversationStore } from "./state/ConversationStore";
+import { ConversationStore, type Recorded } from "./state/ConversationStore";
 import { readJsonFile, writeJsonFile } from "./state/files";
 import { defaultUiDir } from "./ui";
 import { GATEWAY_NAME, GATEWAY_VERSION } from "./version";
@@ -309,7 +309,7 @@ export class Gateway implements GatewayCore {
     await this.#deliveries?.close();
     await this.#idempotency?.close();
     await this.#inboundSeen?.close();
-    await this.conversations.flush();
+    await this.conversations.close();
     this.#state = "stopped";
   }
 
@@ -454,34 +454,42 @@ export class Gateway implements GatewayCore {
     };
     if (outcome.status === "sent") {
       result.messageId = outcome.messageId;
-      this.#recordSent(channel, address, content, outcome.messageId, from);
+      await this.#recordSent(channel, address, content, outcome.messageId, from);
     }
     if (route !== undefined) result.route = route;
     return result;
   }
 
-  /** Records a message that reached its platform and tells the clients. */
-  #recordSent(
+  /**
+   * Records a message that reached its platform, durably, then tells the clients. Never rejects: a
+   * history that cannot be written is logged, and the message was sent all the same.
+   */
+  async #recordSent(
     channel: string,
     address: string,
     content: MessageContent,
     messageId: string,
     from?: Connection,
-  ): void {
+  ): Promise<void> {
     const now = Date.now();
-    const recorded = this.conversations.append(channel, address, {
-      direction: "out",
-      messageId,
-      content,
-      timestamp: now,
-      peerId: address,
-    });
+    let recorded: Recorded | undefined;
+    try {
+      recorded = await this.conversations.append(channel, address, {
+        direction: "out",
+        messageId,
+        content,
+        timestamp: now,
+        peerId: address,
+      });
+    } catch (error) {
+      this.logger.error({ err: error, channel, messageId }, "could not record a sent message in the history");
+    }
     this.broadcast(
       "channel.message.sent",
       { channel, messageId, address, conversationId: address, content, timestamp: now },
       from === undefined ? {} : { except: from },
     );
-    this.broadcast("conversation.updated", recorded);
+    if (recorded !== undefined) this.broadcast("conversation.updated", recorded);
   }
 
   async #startDelivery(): Promise<void> {
@@ -506,7 +514,7 @@ export class Gateway implements GatewayCore {
         return plugin.send(record.address, record.content, options);
       },
       onSent: (record, result, inline) => {
-        if (!inline) this.#recordSent(record.channel, record.address, record.content, result.messageId);
+        if (!inline) void this.#recordSent(record.channel, record.address, record.content, result.messageId);
       },
       onDead: (record) => {
         const { seq: _seq, ...delivery } = record;
@@ -539,51 +547,59 @@ export class Gateway implements GatewayCore {
     }
   }
 
-  #onInbound(channel: string, message: InboundMessage): void {
-    const seen = this.#inboundSeen;
-    if (seen === undefined) {
-      this.#deliverInbound(channel, message);
-      return;
-    }
+  /**
+   * Takes an inbound message: drops a repeat, records it durably in the history, tells the clients,
+   * remembers its id for dedupe. Resolves when all of that is done, so a plugin that awaits `emit`
+   * before acknowledging to its platform loses nothing on a crash. Never rejects.
+   */
+  async #onInbound(channel: string, message: InboundMessage): Promise<void> {
     const key = `${channel}\u0000${message.id}`;
-    if (seen.has(key)) {
+    // The history catches a replay whose id was recorded but not yet remembered; the dedupe log
+    // catches replays older than the history holds.
+    if (
+      this.#inboundSeen?.has(key) === true ||
+      this.conversations.hasInbound(channel, message.conversationId, message.id)
+    ) {
       this.logger.debug({ channel, messageId: message.id }, "duplicate inbound message dropped");
       return;
     }
-    // Remembered durably before anyone sees it: a replay after a restart is recognised.
-    seen.remember(key, 1).then(
-      () => this.#deliverInbound(channel, message),
-      (error: unknown) => {
-        this.logger.error(
-          { err: error, channel },
-          "could not record an inbound message id; delivering it anyway",
-        );
-        this.#deliverInbound(channel, message);
-      },
-    );
-  }
-
-  #deliverInbound(channel: string, message: InboundMessage): void {
     const content =
       message.attachments === undefined
         ? { text: message.text ?? "" }
         : { text: message.text ?? "", attachments: message.attachments };
-    const recorded = this.conversations.append(channel, message.conversationId, {
-      direction: "in",
-      messageId: message.id,
-      content:
-        content.text === "" && content.attachments === undefined ? { text: "(empty message)" } : content,
-      timestamp: message.timestamp,
-      sender: message.sender,
-      peerId: message.peerId,
-      guildId: message.guildId,
-    });
+    let recorded: Recorded | undefined;
+    try {
+      recorded = await this.conversations.append(channel, message.conversationId, {
+        direction: "in",
+        messageId: message.id,
+        content:
+          content.text === "" && content.attachments === undefined ? { text: "(empty message)" } : content,
+        timestamp: message.timestamp,
+        sender: message.sender,
+        peerId: message.peerId,
+        guildId: message.guildId,
+      });
+    } catch (error) {
+      this.logger.error(
+        { err: error, channel, messageId: message.id },
+        "could not record an inbound message in the history; delivering it anyway",
+      );
+    }
+    this.#deliverInbound(channel, message, recorded);
+    try {
+      await this.#inboundSeen?.remember(key, 1);
+    } catch (error) {
+      this.logger.error({ err: error, channel }, "could not remember an inbound message id");
+    }
+  }
+
+  #deliverInbound(channel: string, message: InboundMessage, recorded: Recorded | undefined): void {
     this.logger.debug(
       { channel, conversationId: message.conversationId, text: message.text },
       "inbound message",
     );
     this.broadcast("channel.message.received", { channel, message });
-    this.broadcast("conversation.updated", recorded);
+    if (recorded !== undefined) this.broadcast("conversation.updated", recorded);
     const agent = this.config.get().channels[channel]?.agent;
     if (
       agent !== undefined &&

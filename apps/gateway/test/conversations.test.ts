@@ -1,34 +1,186 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConversationStore } from "../src/state/ConversationStore";
 
 const dirs: string[] = [];
+const stores: ConversationStore[] = [];
 afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
-const entry = (n: number) => ({
-  direction: "in" as const,
+const entry = (n: number, direction: "in" | "out" = "in") => ({
+  direction,
   messageId: `m${n}`,
   content: { text: `t${n}` },
   timestamp: n,
 });
 
-describe("ConversationStore bounds", () => {
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "openclaw-conv-"));
+  dirs.push(dir);
+  return dir;
+}
+
+async function open(dir: string, historyLimit = 100, maxConversations = 10_000): Promise<ConversationStore> {
+  const store = new ConversationStore(dir, historyLimit, maxConversations);
+  await store.load();
+  stores.push(store);
+  return store;
+}
+
+async function reopen(
+  store: ConversationStore,
+  dir: string,
+  historyLimit = 100,
+  maxConversations = 10_000,
+): Promise<ConversationStore> {
+  await store.close();
+  stores.splice(stores.indexOf(store), 1);
+  return open(dir, historyLimit, maxConversations);
+}
+
+describe("ConversationStore", () => {
   it("drops the least recently updated conversation beyond maxConversations, and old messages beyond historyLimit", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "openclaw-conv-"));
-    dirs.push(dir);
-    const store = new ConversationStore(dir, 2, 2);
-    store.append("c", "a", entry(1));
-    store.append("c", "b", entry(2));
-    store.append("c", "a", entry(3)); // "a" is now the most recent
-    store.append("c", "c", entry(4)); // over the limit: "b" goes
+    const dir = await tempDir();
+    const store = await open(dir, 2, 2);
+    await store.append("c", "a", entry(1));
+    await store.append("c", "b", entry(2));
+    await store.append("c", "a", entry(3)); // "a" is now the most recent
+    await store.append("c", "c", entry(4)); // over the limit: "b" goes
     expect(store.list({}).conversations.map((c) => c.conversationId)).toEqual(["c", "a"]);
-    store.append("c", "a", entry(5));
+    await store.append("c", "a", entry(5));
     expect(store.history("c", "a")?.messages.map((m) => m.seq)).toEqual([2, 3]);
     expect(store.history("c", "b")).toBeUndefined();
-    await store.flush();
+    // The same after a restart: dropped messages and conversations stay dropped.
+    const again = await reopen(store, dir, 2, 2);
+    expect(again.list({}).conversations.map((c) => c.conversationId)).toEqual(["a", "c"]);
+    expect(again.history("c", "a")?.messages.map((m) => m.seq)).toEqual([2, 3]);
+    expect(again.history("c", "b")).toBeUndefined();
+  });
+
+  it("has a message on disk when append resolves, and rebuilds summaries, order and senders from the journal", async () => {
+    const dir = await tempDir();
+    const store = await open(dir);
+    const recorded = await store.append("telegram", "42", {
+      ...entry(1),
+      sender: { id: "u1", name: "Ada" },
+      peerId: "42",
+    });
+    expect(await readFile(join(dir, "conversations.log"), "utf8")).toContain('"messageId":"m1"');
+    expect(recorded.conversation).toMatchObject({ messageCount: 1, lastSeq: 1, peerId: "42" });
+    await store.append("discord", "chan", { ...entry(2, "out"), guildId: "g1" });
+    await store.append("telegram", "42", entry(3, "out"));
+    const before = store.list({});
+    const again = await reopen(store, dir);
+    expect(again.list({})).toEqual(before);
+    expect(again.list({}).conversations[0]).toMatchObject({
+      channel: "telegram",
+      conversationId: "42",
+      messageCount: 2,
+      lastSeq: 2,
+      lastMessageAt: 3,
+      peerId: "42",
+    });
+    expect(again.list({ channel: "discord" }).conversations[0]).toMatchObject({ guildId: "g1" });
+    expect(again.history("telegram", "42")?.messages).toEqual([
+      {
+        seq: 1,
+        direction: "in",
+        messageId: "m1",
+        content: { text: "t1" },
+        timestamp: 1,
+        sender: { id: "u1", name: "Ada" },
+      },
+      { seq: 2, direction: "out", messageId: "m3", content: { text: "t3" }, timestamp: 3 },
+    ]);
+    // Numbering goes on where it stopped.
+    expect((await again.append("telegram", "42", entry(4))).message.seq).toBe(3);
+  });
+
+  it("keeps counting messages past the history limit across restarts", async () => {
+    const dir = await tempDir();
+    const store = await open(dir, 3);
+    for (let n = 1; n <= 10; n++) await store.append("c", "a", entry(n));
+    const again = await reopen(store, dir, 3);
+    expect(again.list({}).conversations[0]).toMatchObject({ messageCount: 10, lastSeq: 10 });
+    expect(again.history("c", "a")?.messages.map((m) => m.seq)).toEqual([8, 9, 10]);
+    // A lower limit set while stopped applies at load, and to the journal.
+    const lower = await reopen(again, dir, 1);
+    expect(lower.history("c", "a")?.messages.map((m) => m.seq)).toEqual([10]);
+    const raised = await reopen(lower, dir, 5);
+    expect(raised.history("c", "a")?.messages.map((m) => m.seq)).toEqual([10]);
+  });
+
+  it("compacts its journal instead of growing without bound", async () => {
+    const dir = await tempDir();
+    const store = await open(dir, 5);
+    for (let n = 1; n <= 3000; n++) await store.append("c", `conv-${n % 3}`, entry(n));
+    const size = (await stat(join(dir, "conversations.log"))).size;
+    // 15 live messages; without compaction the log would hold 3,000 puts and 2,985 deletes.
+    expect(size).toBeLessThan(500_000);
+    const again = await reopen(store, dir, 5);
+    expect(again.history("c", "conv-0")?.messages.map((m) => m.messageId)).toEqual([
+      "m2988",
+      "m2991",
+      "m2994",
+      "m2997",
+      "m3000",
+    ]);
+  });
+
+  it("ignores a torn last line left by a crash", async () => {
+    const dir = await tempDir();
+    const store = await open(dir);
+    await store.append("c", "a", entry(1));
+    await store.close();
+    stores.splice(0);
+    await appendFile(join(dir, "conversations.log"), '{"op":"put","record":{"id":"c\\u0000a\\u00002","se');
+    const again = await open(dir);
+    expect(again.history("c", "a")?.messages.map((m) => m.messageId)).toEqual(["m1"]);
+    expect((await again.append("c", "a", entry(2))).message.seq).toBe(2);
+  });
+
+  it("moves the history of the legacy conversations.json into the journal once", async () => {
+    const dir = await tempDir();
+    await writeFile(
+      join(dir, "conversations.json"),
+      JSON.stringify({
+        conversations: [
+          {
+            summary: {
+              conversationId: "a",
+              channel: "c",
+              messageCount: 7,
+              lastSeq: 7,
+              lastMessageAt: 7,
+              peerId: "a",
+            },
+            messages: [
+              { seq: 6, direction: "in", messageId: "m6", content: { text: "t6" }, timestamp: 6 },
+              { seq: 7, direction: "out", messageId: "m7", content: { text: "t7" }, timestamp: 7 },
+            ],
+          },
+        ],
+      }),
+    );
+    const store = await open(dir);
+    await expect(stat(join(dir, "conversations.json"))).rejects.toMatchObject({ code: "ENOENT" });
+    const again = await reopen(store, dir);
+    expect(again.list({}).conversations[0]).toMatchObject({ messageCount: 7, lastSeq: 7, peerId: "a" });
+    expect(again.history("c", "a")?.messages.map((m) => m.seq)).toEqual([6, 7]);
+    expect((await again.append("c", "a", entry(8))).message.seq).toBe(8);
+  });
+
+  it("finds a recent inbound message by its platform id", async () => {
+    const store = await open(await tempDir());
+    await store.append("c", "a", entry(1));
+    await store.append("c", "a", entry(2, "out"));
+    expect(store.hasInbound("c", "a", "m1")).toBe(true);
+    expect(store.hasInbound("c", "a", "m2")).toBe(false); // outbound
+    expect(store.hasInbound("c", "b", "m1")).toBe(false);
+    expect(store.hasInbound("other", "a", "m1")).toBe(false);
   });
 });

@@ -109,9 +109,11 @@ export const telegramChannel = defineChannel({
         bot = new Bot(botToken, {
           client: { apiRoot, timeoutSeconds: pollingTimeoutSeconds + stallGraceSeconds },
         });
-        bot.on("message", (c) => {
+        // Awaited: grammY answers the webhook, or confirms the update offset, only after the
+        // gateway has recorded the message, so Telegram redelivers what a crash interrupted.
+        bot.on("message", async (c) => {
           const inbound = toInbound(c.message, c.update);
-          if (inbound !== undefined) context.emit(inbound);
+          if (inbound !== undefined) await context.emit(inbound);
         });
         bot.catch((error) =>
           context.logger.error("telegram update handler failed", { error: error.message }),

@@ -142,7 +142,7 @@ class DefinedChannel<C> implements ChannelPlugin<C> {
             `${this.name} emitted an invalid message: ${v.getDotPath(issue!) ?? ""} ${issue?.message}`,
           );
         }
-        context.emit(checked.output);
+        return context.emit(checked.output);
       },
       setStatus: (state, detail) => {
         this.#setHealth(state, detail?.error, detail?.details);

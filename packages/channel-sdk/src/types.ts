@@ -45,9 +45,14 @@ export interface ChannelContext<C = unknown> {
   readonly config: C;
   /**
    * Hands an inbound message to the gateway. Validated: a malformed message throws a
-   * `ChannelError` (`INTERNAL`), since it is a plugin bug.
+   * `ChannelError` (`INTERNAL`) at once, since it is a plugin bug.
+   *
+   * @returns Resolves once the host has taken the message: the gateway has recorded it durably in
+   * the conversation history and told its clients. A plugin whose platform redelivers what is not
+   * acknowledged (a webhook answered late or with an error, an update offset not yet confirmed)
+   * should await it before acknowledging, so a crash of the gateway loses nothing. Never rejects.
    */
-  emit(message: InboundMessageInput): void;
+  emit(message: InboundMessageInput): Promise<void>;
   /** Reports the channel's health (`connecting`, `ready`, `degraded`, `down`), with an optional reason. */
   setStatus(state: ChannelState, detail?: { error?: unknown; details?: Record<string, unknown> }): void;
   readonly logger: ChannelLogger;

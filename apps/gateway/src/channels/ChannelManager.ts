@@ -36,7 +36,7 @@ export const DEFAULT_CHANNEL_START_WAIT_MS = 15_000;
 
 /** What the manager reports back to the gateway. */
 export interface ChannelManagerHooks {
-  onInbound(channel: string, message: InboundMessage): void;
+  onInbound(channel: string, message: InboundMessage): Promise<void>;
   onStatus(status: ChannelStatus): void;
 }
 

@@ -1,6 +1,8 @@
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConversationMessage, ConversationSummary, MessageContent, Sender } from "@openclaw/protocol";
-import { readJsonFile, writeJsonFile } from "./files";
+import { RecordLog } from "@openclaw/task-queue";
+import { readJsonFile } from "./files";
 
 interface Conversation {
   summary: ConversationSummary;
@@ -18,61 +20,109 @@ export interface ConversationEntry {
   guildId?: string | undefined;
 }
 
+/** A recorded message and the summary of its conversation right after it. */
+export interface Recorded {
+  conversation: ConversationSummary;
+  message: ConversationMessage;
+}
+
 /**
- * Conversations (per channel + conversation id) with their recent history, kept in memory and
- * written to `<stateDir>/conversations.json` atomically, at most every `flushDelayMs`. Bounded:
- * `historyLimit` messages per conversation, `maxConversations` conversations (the least recently updated is dropped).
+ * One journal line: a message with what its conversation's summary became when it was recorded,
+ * so the summaries are rebuilt from the messages alone.
+ */
+interface MessageRecord extends ConversationMessage {
+  id: string;
+  channel: string;
+  conversationId: string;
+  messageCount: number;
+  peerId?: string;
+  guildId?: string;
+}
+
+/** The file earlier versions rewrote every 200 ms; read once, moved into the journal, removed. */
+const LEGACY_FILE = "conversations.json";
+
+/**
+ * Conversations (per channel + conversation id) with their recent history, in memory and in a
+ * journal: every message is one line of `<stateDir>/conversations.log` (a {@link RecordLog}: group
+ * commit, fsync, compaction), and {@link append} resolves once its line is on disk. Bounded:
+ * `historyLimit` messages per conversation, `maxConversations` conversations (the least recently
+ * updated is dropped); messages that fall out are deleted from the journal too.
  */
 export class ConversationStore {
   readonly #conversations = new Map<string, Conversation>();
-  readonly #file: string;
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
-  #flushing: Promise<void> = Promise.resolve();
+  readonly #stateDir: string;
+  #log: RecordLog<MessageRecord> | undefined;
 
   constructor(
     stateDir: string,
     private historyLimit: number,
     private readonly maxConversations = 10_000,
-    private readonly flushDelayMs = 200,
   ) {
-    this.#file = join(stateDir, "conversations.json");
+    this.#stateDir = stateDir;
   }
 
+  /** Opens the journal and rebuilds the conversations from it (importing a legacy JSON file once). */
   async load(): Promise<void> {
-    const stored = await readJsonFile<{ conversations: Conversation[] }>(this.#file, { conversations: [] });
-    for (const conversation of stored.conversations)
-      this.#conversations.set(
-        key(conversation.summary.channel, conversation.summary.conversationId),
-        conversation,
-      );
+    const log = await RecordLog.open<MessageRecord>({ dir: this.#stateDir, name: "conversations" });
+    this.#log = log;
+    for (const record of log.values()) this.#restore(record);
+    const legacy = join(this.#stateDir, LEGACY_FILE);
+    const stored = await readJsonFile<{ conversations?: Conversation[] }>(legacy, {});
+    if (stored.conversations !== undefined) {
+      const writes: Promise<void>[] = [];
+      for (const { summary, messages } of stored.conversations) {
+        const base = summary.messageCount - messages.length;
+        messages.forEach((message, i) => {
+          const record = toRecord(summary.channel, summary.conversationId, message, base + i + 1, summary);
+          if (log.get(record.id) !== undefined) return;
+          this.#restore(record);
+          writes.push(log.put(record));
+        });
+      }
+      await Promise.all(writes);
+      await rm(legacy, { force: true });
+    }
+    // A lowered historyLimit or maxConversations applies to what was stored too.
+    const excess: Promise<void>[] = [];
+    while (this.#conversations.size > this.maxConversations) excess.push(...this.#dropOldest());
+    for (const conversation of this.#conversations.values()) excess.push(...this.#trim(conversation));
+    await Promise.all(excess);
   }
 
   setHistoryLimit(limit: number): void {
     this.historyLimit = limit;
   }
 
+  /** Whether an inbound message with this platform id is in the conversation's recent history. */
+  hasInbound(channel: string, conversationId: string, messageId: string): boolean {
+    const messages = this.#conversations.get(key(channel, conversationId))?.messages;
+    if (messages === undefined) return false;
+    for (let i = messages.length - 1; i >= 0; i--) {
+      const message = messages[i]!;
+      if (message.direction === "in" && message.messageId === messageId) return true;
+    }
+    return false;
+  }
+
   /**
-   * Records a message.
+   * Records a message. It is visible to {@link list} and {@link history} at once; the returned
+   * promise resolves once it is on disk.
    *
    * @returns The updated summary and the stored message (with its `seq`).
    */
-  append(
-    channel: string,
-    conversationId: string,
-    entry: ConversationEntry,
-  ): { conversation: ConversationSummary; message: ConversationMessage } {
+  async append(channel: string, conversationId: string, entry: ConversationEntry): Promise<Recorded> {
+    const log = this.#log;
+    if (log === undefined) throw new Error("ConversationStore.load() was not called");
     const k = key(channel, conversationId);
     let conversation = this.#conversations.get(k);
+    const writes: Promise<void>[] = [];
     if (conversation === undefined) {
       conversation = {
         summary: { conversationId, channel, messageCount: 0, lastSeq: 0, lastMessageAt: entry.timestamp },
         messages: [],
       };
-      if (this.#conversations.size >= this.maxConversations) {
-        // The Map is kept in update order, so its first key is the least recently updated.
-        const oldest = this.#conversations.keys().next().value;
-        if (oldest !== undefined) this.#conversations.delete(oldest);
-      }
+      if (this.#conversations.size >= this.maxConversations) writes.push(...this.#dropOldest());
     } else {
       this.#conversations.delete(k); // re-insert: Map order doubles as recency
     }
@@ -92,9 +142,9 @@ export class ConversationStore {
     };
     if (entry.sender !== undefined) message.sender = entry.sender;
     conversation.messages.push(message);
-    if (conversation.messages.length > this.historyLimit)
-      conversation.messages.splice(0, conversation.messages.length - this.historyLimit);
-    this.#scheduleFlush();
+    writes.push(log.put(toRecord(channel, conversationId, message, summary.messageCount, summary)));
+    writes.push(...this.#trim(conversation));
+    await Promise.all(writes);
     return { conversation: { ...summary }, message };
   }
 
@@ -127,25 +177,95 @@ export class ConversationStore {
     return { messages: page, cursor: page.at(-1)?.seq ?? since, hasMore: newer.length > page.length };
   }
 
-  /** Writes pending changes now. */
-  async flush(): Promise<void> {
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
-    this.#flushing = this.#flushing.then(() =>
-      writeJsonFile(this.#file, { conversations: [...this.#conversations.values()] }),
-    );
-    await this.#flushing;
+  /** Waits for pending writes and closes the journal. */
+  async close(): Promise<void> {
+    await this.#log?.close();
   }
 
-  #scheduleFlush(): void {
-    if (this.#flushTimer !== undefined) return;
-    this.#flushTimer = setTimeout(() => {
-      this.#flushTimer = undefined;
-      void this.flush().catch(() => {});
-    }, this.flushDelayMs);
+  /** Applies one journal record to memory, in journal order. */
+  #restore(record: MessageRecord): void {
+    const k = key(record.channel, record.conversationId);
+    let conversation = this.#conversations.get(k);
+    if (conversation === undefined) {
+      conversation = {
+        summary: {
+          conversationId: record.conversationId,
+          channel: record.channel,
+          messageCount: 0,
+          lastSeq: 0,
+          lastMessageAt: record.timestamp,
+        },
+        messages: [],
+      };
+    } else {
+      this.#conversations.delete(k);
+    }
+    this.#conversations.set(k, conversation);
+    const summary = conversation.summary;
+    if (record.peerId !== undefined) summary.peerId = record.peerId;
+    if (record.guildId !== undefined) summary.guildId = record.guildId;
+    if (record.seq >= summary.lastSeq) {
+      summary.lastSeq = record.seq;
+      summary.lastMessageAt = record.timestamp;
+    }
+    summary.messageCount = Math.max(summary.messageCount, record.messageCount);
+    const message: ConversationMessage = {
+      seq: record.seq,
+      direction: record.direction,
+      messageId: record.messageId,
+      content: record.content,
+      timestamp: record.timestamp,
+    };
+    if (record.sender !== undefined) message.sender = record.sender;
+    conversation.messages.push(message);
+  }
+
+  /** Drops the messages beyond `historyLimit`, oldest first. */
+  #trim(conversation: Conversation): Promise<void>[] {
+    const over = conversation.messages.length - this.historyLimit;
+    if (over <= 0) return [];
+    const { channel, conversationId } = conversation.summary;
+    return conversation.messages
+      .splice(0, over)
+      .map((message) => this.#log!.delete(recordId(channel, conversationId, message.seq)));
+  }
+
+  /** Drops the least recently updated conversation (the Map's first key). */
+  #dropOldest(): Promise<void>[] {
+    const first = this.#conversations.entries().next().value;
+    if (first === undefined) return [];
+    const [k, conversation] = first;
+    this.#conversations.delete(k);
+    const { channel, conversationId } = conversation.summary;
+    return conversation.messages.map((message) =>
+      this.#log!.delete(recordId(channel, conversationId, message.seq)),
+    );
   }
 }
 
 function key(channel: string, conversationId: string): string {
   return `${channel}\u0000${conversationId}`;
+}
+
+function recordId(channel: string, conversationId: string, seq: number): string {
+  return `${channel}\u0000${conversationId}\u0000${seq}`;
+}
+
+function toRecord(
+  channel: string,
+  conversationId: string,
+  message: ConversationMessage,
+  messageCount: number,
+  summary: ConversationSummary,
+): MessageRecord {
+  const record: MessageRecord = {
+    ...message,
+    id: recordId(channel, conversationId, message.seq),
+    channel,
+    conversationId,
+    messageCount,
+  };
+  if (summary.peerId !== undefined) record.peerId = summary.peerId;
+  if (summary.guildId !== undefined) record.guildId = summary.guildId;
+  return record;
 }

@@ -44,7 +44,10 @@ export function createTestContext<C>(channel: string, config: C): TestContext<C>
     logs,
     logger,
     signal: controller.signal,
-    emit: (message) => emitted.push(message as InboundMessage),
+    emit: (message) => {
+      emitted.push(message as InboundMessage);
+      return Promise.resolve();
+    },
     setStatus: (state) => statuses.push(state),
     abort: () => controller.abort(),
   };
