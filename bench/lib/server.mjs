@@ -1,12 +1,19 @@
 // A benchmark server process: `bare` (a ws server speaking the same frames with no gateway logic)
 // or `gateway` (the real Gateway, built, with a bench channel). Both listen on 127.0.0.1, print
 // `{"port":…}` on stdout when ready, and answer:
-// - WebSocket: `connect` (token checked), `ping`;
-// - `POST /webhook/bench?n=<count>`: n inbound messages, each broadcast to every client as
-//   `channel.message.received` then `conversation.updated` (the gateway: through its channel,
-//   dedupe and conversation store; bare: the same two frames, encoded once, sent to everyone).
+// - WebSocket: `connect` (operator token checked; a node connects with `role: "node"`: bare takes
+//   it as it is, the gateway wants a paired device token), `ping`, and `node.invoke`, forwarded to
+//   the node as a `req` whose `res` goes back to the caller;
+// - `POST /webhook/bench?n=<count>&size=<chars>&durable=1`: n inbound messages (text padded to
+//   `size`), each broadcast to every client as `channel.message.received` then
+//   `conversation.updated` (the gateway: through its channel, which waits for the gateway to record
+//   them, dedupe and conversation journal; bare: the same two frames, encoded once, sent to
+//   everyone; with `durable=1` bare first appends each message to a file with group-committed
+//   fdatasync, the I/O the gateway does);
+// - `POST /v1/chat/completions` (Bearer token): the echo agent, streamed as SSE when asked (bare:
+//   a plain node:http handler writing the same chunks).
 import { randomUUID } from "node:crypto";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, open, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,30 +22,100 @@ import { fileURLToPath } from "node:url";
 import { WebSocketServer } from "ws";
 
 export const BENCH_TOKEN = "bench-token-0123456789abcdef";
+/** The gateway's admin token (approves the benchmark node's pairing). */
+export const BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789abcdef";
+/** Both servers close a client with more unsent bytes than this (the slow-consumer rule). */
+export const MAX_BUFFERED_BYTES = 1024 * 1024;
 const variant = process.argv[2];
 
-function inboundMessage(n, sentAt) {
+function inboundMessage(n, sentAt, size = 0) {
+  const text = `message ${n}`;
   return {
     id: `bench-${randomUUID()}`,
     conversationId: `chat-${n % 100}`,
     peerId: `chat-${n % 100}`,
     sender: { id: "u-1", name: "Bench" },
-    text: `message ${n}`,
+    text: text.length >= size ? text : text.padEnd(size, "."),
     timestamp: sentAt,
   };
 }
 
+/** An append-only file with group commit: every line waiting at the same moment shares one fdatasync. */
+async function journal() {
+  const dir = await mkdtemp(join(tmpdir(), "openclaw-bench-bare-"));
+  const handle = await open(join(dir, "messages.log"), "a");
+  let queue = [];
+  let flushing = false;
+  const flush = async () => {
+    flushing = true;
+    while (queue.length > 0) {
+      const batch = queue;
+      queue = [];
+      await handle.write(batch.map((entry) => entry.line).join(""));
+      await handle.datasync();
+      for (const entry of batch) entry.resolve();
+    }
+    flushing = false;
+  };
+  return (record) =>
+    new Promise((resolve) => {
+      queue.push({ line: `${JSON.stringify(record)}\n`, resolve });
+      if (!flushing) void flush();
+    });
+}
+
+/** The SSE chunks of the echo agent, as the gateway writes them. */
+function echoChunks(model, input) {
+  const id = `chatcmpl-${randomUUID()}`;
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (delta, finish) =>
+    `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  return [
+    chunk({ role: "assistant", content: "" }, null),
+    ...(input.match(/\S+\s*|\s+/g) ?? []).map((piece) => chunk({ content: piece }, null)),
+    chunk({}, "stop"),
+    "data: [DONE]\n\n",
+  ];
+}
+
 async function bare() {
-  const http = createServer((req, res) => {
+  const append = await journal();
+  let node; // the one node socket
+  const forwarded = new Map(); // relay id → { ws, id }
+  let relayId = 0;
+  const readBody = (req) =>
+    new Promise((resolve) => {
+      const chunks = [];
+      req.on("data", (chunk) => chunks.push(chunk));
+      req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    });
+  const http = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
+    if (req.method === "POST" && url.pathname === "/v1/chat/completions") {
+      if (req.headers.authorization !== `Bearer ${BENCH_TOKEN}`) {
+        res.writeHead(401, { "content-type": "application/json" }).end('{"error":{"code":"UNAUTHORIZED"}}');
+        return;
+      }
+      const body = JSON.parse(await readBody(req));
+      const input = [...body.messages].reverse().find((m) => m.role === "user")?.content ?? "";
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      for (const chunk of echoChunks(body.model, input)) res.write(chunk);
+      res.end();
+      return;
+    }
     if (req.method !== "POST" || url.pathname !== "/webhook/bench") {
       res.writeHead(404).end();
       return;
     }
-    req.resume();
+    await readBody(req);
     const count = Number(url.searchParams.get("n") ?? 1);
-    for (let n = 0; n < count; n++) {
-      const message = { ...inboundMessage(n, Date.now()), channel: "bench" };
+    const size = Number(url.searchParams.get("size") ?? 0);
+    const messages = Array.from({ length: count }, (_, n) => ({
+      ...inboundMessage(n, Date.now(), size),
+      channel: "bench",
+    }));
+    if (url.searchParams.get("durable") === "1") await Promise.all(messages.map(append));
+    for (const [n, message] of messages.entries()) {
       const received = JSON.stringify({
         type: "event",
         event: "channel.message.received",
@@ -68,7 +145,7 @@ async function bare() {
       for (const client of wss.clients) {
         if (client.readyState !== 1) continue;
         // The same slow-consumer rule as the gateway: drop a client that does not read.
-        if (client.bufferedAmount > 4 * 1024 * 1024) {
+        if (client.bufferedAmount > MAX_BUFFERED_BYTES) {
           client.terminate();
           continue;
         }
@@ -83,9 +160,23 @@ async function bare() {
     let ready = false;
     ws.on("message", (data) => {
       const frame = JSON.parse(String(data));
+      if (frame.type === "res" && ws === node) {
+        const caller = forwarded.get(frame.id);
+        if (caller === undefined) return;
+        forwarded.delete(frame.id);
+        caller.ws.send(
+          JSON.stringify({
+            type: "res",
+            id: caller.id,
+            data: { nodeId: "bench-node", result: frame.data },
+            error: null,
+          }),
+        );
+        return;
+      }
       if (frame.type !== "req") return;
       if (frame.method === "connect") {
-        if (frame.data?.token !== BENCH_TOKEN) {
+        if (frame.data?.role !== "node" && frame.data?.token !== BENCH_TOKEN) {
           ws.send(
             JSON.stringify({
               type: "res",
@@ -116,6 +207,11 @@ async function bare() {
             error: null,
           }),
         );
+        if (frame.data?.role === "node") node = ws;
+      } else if (ready && frame.method === "node.invoke") {
+        const id = `r${++relayId}`;
+        forwarded.set(id, { ws, id: frame.id });
+        node?.send(JSON.stringify({ type: "req", id, method: frame.data.method, data: frame.data.data }));
       } else if (ready && frame.method === "ping") {
         ws.send(
           JSON.stringify({
@@ -149,9 +245,13 @@ async function gateway() {
           context = ctx;
         },
         send: () => ({ messageId: randomUUID() }),
-        webhook(request) {
+        async webhook(request) {
           const count = Number(request.query.n ?? 1);
-          for (let n = 0; n < count; n++) context.emit(inboundMessage(n, Date.now()));
+          const size = Number(request.query.size ?? 0);
+          // Like a real plugin: answered once the gateway has recorded every message.
+          const taken = [];
+          for (let n = 0; n < count; n++) taken.push(context.emit(inboundMessage(n, Date.now(), size)));
+          await Promise.all(taken);
           return { status: 200, body: { ok: true } };
         },
         stop() {},
@@ -166,13 +266,18 @@ async function gateway() {
       webhooks: { basePath: "/webhook" },
       security: { rateLimit: { requestsPerSecond: 10_000_000, burst: 10_000_000 } },
       heartbeat: { intervalMs: 60_000 },
-      gateway: { maxConnections: 50_000 },
+      gateway: { maxConnections: 50_000, maxBufferedBytes: MAX_BUFFERED_BYTES },
       logging: { level: "error" },
     }),
   );
   const config = new ConfigManager({
     path: join(dir, "openclaw.json"),
-    env: { OPENCLAW_PORT: "0", OPENCLAW_STATE_DIR: join(dir, "state"), OPENCLAW_GATEWAY_TOKEN: BENCH_TOKEN },
+    env: {
+      OPENCLAW_PORT: "0",
+      OPENCLAW_STATE_DIR: join(dir, "state"),
+      OPENCLAW_GATEWAY_TOKEN: BENCH_TOKEN,
+      OPENCLAW_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
+    },
   });
   await config.load();
   const gw = new Gateway({ config, channels: [benchChannel], logger: createLogger("error") });
