@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { getRequestListener } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { ERROR_CODE_INFO, type ErrorCode, toProtocolError } from "@openclaw/protocol";
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
@@ -184,7 +186,8 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
     outgoing?.once("close", () => {
       if (!outgoing.writableFinished) controller.abort();
     });
-    c.req.raw.signal.addEventListener("abort", () => controller.abort(), { once: true });
+    if (outgoing === undefined)
+      c.req.raw.signal.addEventListener("abort", () => controller.abort(), { once: true });
     const deltas = core.streamAgent(model, turns, controller.signal);
     // Start the agent before answering, so that an immediate failure is a plain JSON error.
     let first: IteratorResult<string>;
@@ -194,31 +197,51 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
       return agentFailure(c, error);
     }
     if (body.stream === true) {
+      const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+        JSON.stringify({
+          id,
+          object: "chat.completion.chunk",
+          created,
+          model,
+          choices: [{ index: 0, delta, finish_reason: finish }],
+        });
+      const failed = (error: unknown) => {
+        const failure = toProtocolError(error, "INTERNAL");
+        return JSON.stringify({ error: { code: failure.code, message: failure.message } });
+      };
+      if (outgoing !== undefined) {
+        // Straight to the socket, coalescing what the agent yields within one event-loop turn
+        // into one write: hono's web-stream path costs a write (and a syscall) per chunk.
+        const sse = new SseWriter(outgoing);
+        try {
+          await sse.send(chunk({ role: "assistant", content: "" }, null));
+          try {
+            for (let step = first; !step.done; step = await deltas.next()) {
+              if (sse.closed) return RESPONSE_ALREADY_SENT;
+              await sse.send(chunk({ content: step.value }, null));
+            }
+          } catch (error) {
+            await sse.send(failed(error));
+          }
+          await sse.send(chunk({}, "stop"));
+          await sse.send("[DONE]");
+        } finally {
+          sse.end();
+        }
+        return RESPONSE_ALREADY_SENT;
+      }
       return streamSSE(c, async (stream) => {
         stream.onAbort(() => controller.abort());
-        const chunk = (delta: Record<string, unknown>, finish: string | null) =>
-          stream.writeSSE({
-            data: JSON.stringify({
-              id,
-              object: "chat.completion.chunk",
-              created,
-              model,
-              choices: [{ index: 0, delta, finish_reason: finish }],
-            }),
-          });
-        await chunk({ role: "assistant", content: "" }, null);
+        await stream.writeSSE({ data: chunk({ role: "assistant", content: "" }, null) });
         try {
           for (let step = first; !step.done; step = await deltas.next()) {
             if (stream.aborted) return;
-            await chunk({ content: step.value }, null);
+            await stream.writeSSE({ data: chunk({ content: step.value }, null) });
           }
         } catch (error) {
-          const failure = toProtocolError(error, "INTERNAL");
-          await stream.writeSSE({
-            data: JSON.stringify({ error: { code: failure.code, message: failure.message } }),
-          });
+          await stream.writeSSE({ data: failed(error) });
         }
-        await chunk({}, "stop");
+        await stream.writeSSE({ data: chunk({}, "stop") });
         await stream.writeSSE({ data: "[DONE]" });
       });
     }
@@ -299,3 +322,59 @@ function textOf(content: ChatMessage["content"]): string {
 function countWords(text: string): number {
   return text.split(/\s+/).filter(Boolean).length;
 }
+
+/**
+ * Server-sent events written straight to a Node response. Events sent within one event-loop turn
+ * are joined and leave in one write (one HTTP chunk); a full socket buffer makes `send` wait for
+ * drain.
+ */
+class SseWriter {
+  #pending = "";
+  #scheduled = false;
+  #full = false;
+
+  constructor(private readonly res: ServerResponse) {
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+  }
+
+  /** Whether the client went away. */
+  get closed(): boolean {
+    return this.res.destroyed || this.res.writableEnded;
+  }
+
+  /** Sends one `data:` event; resolves at once unless the socket's buffer is full. */
+  async send(data: string): Promise<void> {
+    if (this.closed) return;
+    this.#pending += `data: ${data}\n\n`;
+    if (this.#pending.length >= SSE_FLUSH_CHARS) this.#flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    if (this.#full) {
+      this.#full = false;
+      await Promise.race([once(this.res, "drain"), once(this.res, "close")]);
+    }
+  }
+
+  /** Writes what is pending and ends the response (once). */
+  end(): void {
+    this.#flush();
+    if (!this.closed) this.res.end();
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    if (this.#pending === "" || this.closed) return;
+    const text = this.#pending;
+    this.#pending = "";
+    if (!this.res.write(text)) this.#full = true;
+  }
+}
+
+/** Pending SSE text beyond this many characters is written at once, not at the end of the turn. */
+const SSE_FLUSH_CHARS = 64 * 1024;

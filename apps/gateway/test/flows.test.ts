@@ -282,6 +282,29 @@ describe("HTTP: OpenAI-compatible API through the official openai client", () =>
     expect((await raw.text()).trimEnd().endsWith("data: [DONE]")).toBe(true);
   });
 
+  it("streams a long answer whole and in order to a client that reads slowly", async () => {
+    const words = Array.from({ length: 60_000 }, (_, i) => `w${i}`);
+    const response = await fetch(`${h.http}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "echo",
+        stream: true,
+        messages: [{ role: "user", content: words.join(" ") }],
+      }),
+    });
+    expect(response.headers.get("content-type")).toBe("text/event-stream");
+    // Nothing is read for a while: the gateway's socket buffer fills (about 9 MB are streamed).
+    await new Promise((done) => setTimeout(done, 300));
+    const events = (await response.text()).split("\n\n").filter(Boolean);
+    expect(events.at(-1)).toBe("data: [DONE]");
+    const content = events
+      .slice(0, -1)
+      .map((event) => JSON.parse(event.slice("data: ".length)).choices[0].delta.content ?? "")
+      .join("");
+    expect(content).toBe(words.join(" "));
+  });
+
   it("refuses a missing or wrong token, an unknown model and a malformed body with JSON errors", async () => {
     const wrong = new OpenAI({ baseURL: `${h.http}/v1`, apiKey: "nope", maxRetries: 0 });
     await expect(wrong.models.list()).rejects.toMatchObject({ status: 401 });
