@@ -549,8 +549,9 @@ export class Gateway implements GatewayCore {
 
   /**
    * Takes an inbound message: drops a repeat, records it durably in the history, tells the clients,
-   * remembers its id for dedupe. Resolves when all of that is done, so a plugin that awaits `emit`
-   * before acknowledging to its platform loses nothing on a crash. Never rejects.
+   * remembers its id for dedupe. Resolves once it is in the history on disk and broadcast, so a
+   * plugin that awaits `emit` before acknowledging to its platform loses nothing on a crash. Never
+   * rejects.
    */
   async #onInbound(channel: string, message: InboundMessage): Promise<void> {
     const key = `${channel}\u0000${message.id}`;
@@ -586,11 +587,13 @@ export class Gateway implements GatewayCore {
       );
     }
     this.#deliverInbound(channel, message, recorded);
-    try {
-      await this.#inboundSeen?.remember(key, 1);
-    } catch (error) {
-      this.logger.error({ err: error, channel }, "could not remember an inbound message id");
-    }
+    // Not awaited: once the history holds the message, it is safe to acknowledge; until the id is
+    // on disk here, a replay is recognised by the history.
+    this.#inboundSeen
+      ?.remember(key, 1)
+      .catch((error: unknown) =>
+        this.logger.error({ err: error, channel }, "could not remember an inbound message id"),
+      );
   }
 
   #deliverInbound(channel: string, message: InboundMessage, recorded: Recorded | undefined): void {

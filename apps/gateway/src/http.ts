@@ -99,15 +99,28 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
       return fail(c, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
         reason: "too_large",
       });
-    const body = await readBody(c.req.raw, maxBodyBytes);
+    // From the Node request when there is one: building a web Request and its stream costs more
+    // than the rest of a webhook.
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const body =
+      incoming === undefined
+        ? await readBody(c.req.raw, maxBodyBytes)
+        : await readNodeBody(incoming, maxBodyBytes);
     if (body === undefined)
       return fail(c, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
         reason: "too_large",
       });
+    if (body === null)
+      return fail(c, "INVALID_PARAMS", "the request body was cut short", { reason: "incomplete_body" });
     const headers: Record<string, string> = {};
-    c.req.raw.headers.forEach((value, key) => {
-      headers[key.toLowerCase()] = value;
-    });
+    if (incoming === undefined) {
+      c.req.raw.headers.forEach((value, key) => {
+        headers[key.toLowerCase()] = value;
+      });
+    } else {
+      for (const [key, value] of Object.entries(incoming.headers))
+        if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(", ") : value;
+    }
     const response = await plugin.handleWebhook({
       method: c.req.method,
       path: `/${rest.join("/")}`,
@@ -286,6 +299,33 @@ function agentFailure(c: Context, error: unknown) {
 }
 
 /** Reads a request body, giving up (undefined) as soon as it exceeds `maxBytes`, chunked or not. */
+/**
+ * Reads a Node request's body: `undefined` past `maxBytes` (the rest is drained unread), `null`
+ * when the client went away before the end.
+ */
+function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array | undefined | null> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      incoming.off("data", onData);
+      incoming.resume();
+      resolve(undefined);
+    };
+    incoming.on("data", onData);
+    incoming.once("end", () => resolve(Buffer.concat(chunks, Math.min(size, maxBytes))));
+    incoming.once("error", () => resolve(null));
+    incoming.once("close", () => {
+      if (!incoming.complete) resolve(null);
+    });
+  });
+}
+
 async function readBody(request: Request, maxBytes: number): Promise<Uint8Array | undefined> {
   if (request.body === null) return new Uint8Array();
   const reader = request.body.getReader();
