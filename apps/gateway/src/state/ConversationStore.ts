@@ -6,7 +6,8 @@ import { readJsonFile } from "./files";
 
 interface Conversation {
   summary: ConversationSummary;
-  messages: ConversationMessage[];
+  /** The journal's own records (not copies), oldest first. */
+  messages: MessageRecord[];
 }
 
 /** What is recorded for one message. */
@@ -47,7 +48,8 @@ const LEGACY_FILE = "conversations.json";
  * journal: every message is one line of `<stateDir>/conversations.log` (a {@link RecordLog}: group
  * commit, fsync, compaction), and {@link append} resolves once its line is on disk. Bounded:
  * `historyLimit` messages per conversation, `maxConversations` conversations (the least recently
- * updated is dropped); messages that fall out are deleted from the journal too.
+ * updated is dropped); messages that fall out are deleted from the journal too. Each message is
+ * held in memory once: the conversations point at the journal's own records.
  */
 export class ConversationStore {
   readonly #conversations = new Map<string, Conversation>();
@@ -68,7 +70,9 @@ export class ConversationStore {
     this.#log = log;
     for (const record of log.values()) this.#restore(record);
     const legacy = join(this.#stateDir, LEGACY_FILE);
-    const stored = await readJsonFile<{ conversations?: Conversation[] }>(legacy, {});
+    const stored = await readJsonFile<{
+      conversations?: Array<{ summary: ConversationSummary; messages: ConversationMessage[] }>;
+    }>(legacy, {});
     if (stored.conversations !== undefined) {
       const writes: Promise<void>[] = [];
       for (const { summary, messages } of stored.conversations) {
@@ -76,8 +80,8 @@ export class ConversationStore {
         messages.forEach((message, i) => {
           const record = toRecord(summary.channel, summary.conversationId, message, base + i + 1, summary);
           if (log.get(record.id) !== undefined) return;
-          this.#restore(record);
           writes.push(log.put(record));
+          this.#restore(log.get(record.id)!);
         });
       }
       await Promise.all(writes);
@@ -141,8 +145,9 @@ export class ConversationStore {
       timestamp: entry.timestamp,
     };
     if (entry.sender !== undefined) message.sender = entry.sender;
-    conversation.messages.push(message);
-    writes.push(log.put(toRecord(channel, conversationId, message, summary.messageCount, summary)));
+    const record = toRecord(channel, conversationId, message, summary.messageCount, summary);
+    writes.push(log.put(record));
+    conversation.messages.push(log.get(record.id)!); // the log keeps its own copy: share it
     writes.push(...this.#trim(conversation));
     await Promise.all(writes);
     return { conversation: { ...summary }, message };
@@ -173,7 +178,7 @@ export class ConversationStore {
     const conversation = this.#conversations.get(key(channel, conversationId));
     if (conversation === undefined) return undefined;
     const newer = conversation.messages.filter((message) => message.seq > since);
-    const page = newer.slice(0, limit);
+    const page = newer.slice(0, limit).map(toMessage);
     return { messages: page, cursor: page.at(-1)?.seq ?? since, hasMore: newer.length > page.length };
   }
 
@@ -209,15 +214,7 @@ export class ConversationStore {
       summary.lastMessageAt = record.timestamp;
     }
     summary.messageCount = Math.max(summary.messageCount, record.messageCount);
-    const message: ConversationMessage = {
-      seq: record.seq,
-      direction: record.direction,
-      messageId: record.messageId,
-      content: record.content,
-      timestamp: record.timestamp,
-    };
-    if (record.sender !== undefined) message.sender = record.sender;
-    conversation.messages.push(message);
+    conversation.messages.push(record);
   }
 
   /** Drops the messages beyond `historyLimit`, oldest first. */
@@ -249,6 +246,19 @@ function key(channel: string, conversationId: string): string {
 
 function recordId(channel: string, conversationId: string, seq: number): string {
   return `${channel}\u0000${conversationId}\u0000${seq}`;
+}
+
+/** A journal record as the protocol's message (a copy: records must not change). */
+function toMessage(record: MessageRecord): ConversationMessage {
+  const message: ConversationMessage = {
+    seq: record.seq,
+    direction: record.direction,
+    messageId: record.messageId,
+    content: record.content,
+    timestamp: record.timestamp,
+  };
+  if (record.sender !== undefined) message.sender = record.sender;
+  return message;
 }
 
 function toRecord(
