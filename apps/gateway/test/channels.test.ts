@@ -1,6 +1,6 @@
 import { ChannelError, defineChannel, v } from "@openclaw/channel-sdk";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Harness, startGateway } from "./harness";
+import { ADMIN, type Harness, startGateway } from "./harness";
 
 /** A channel whose platform never answers: it keeps connecting until it is stopped. */
 const stuckChannel = defineChannel({
@@ -27,6 +27,21 @@ const flakyChannel = defineChannel({
     start() {
       flakyStarts++;
       if (flakyStarts <= 2) throw new ChannelError("PLATFORM_UNAVAILABLE", `down (start ${flakyStarts})`);
+    },
+    send: () => ({ messageId: "m-1" }),
+    stop() {},
+  }),
+});
+
+/** A channel that counts its starts; its settings need a `key`. */
+let strictStarts = 0;
+const strictChannel = defineChannel({
+  name: "strict",
+  capabilities: ["text"],
+  config: v.object({ key: v.string() }),
+  create: () => ({
+    start() {
+      strictStarts++;
     },
     send: () => ({ messageId: "m-1" }),
     stop() {},
@@ -87,5 +102,32 @@ describe("channel start-up", () => {
     expect(Date.now() - began).toBeGreaterThanOrEqual(250);
     expect(statuses.filter((s) => s.name === "flaky").map((s) => s.state)).toContain("ready");
     expect(statuses.some((s) => s.name === "flaky" && s.state === "down")).toBe(true);
+  });
+
+  it("the watchdog leaves a channel with invalid settings alone; fixing the config starts it", async () => {
+    strictStarts = 0;
+    const logs: string[] = [];
+    h = await startGateway({
+      logs,
+      plugins: [strictChannel],
+      config: {
+        channels: { strict: {} },
+        watchdog: { checkIntervalMs: 20, restartAfterMs: 100, maxRestartDelayMs: 200 },
+      },
+    });
+    const admin = await h.client({ token: ADMIN });
+    const status = async () => (await admin.request("channel.status", { channel: "strict" })).channels[0];
+    expect(await status()).toMatchObject({ state: "down", lastError: { code: "INVALID_CONFIG" } });
+    // Many watchdog periods pass: no restart, no log line about one.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(logs.filter((line) => line.includes("watchdog"))).toEqual([]);
+    expect(await status()).toMatchObject({ state: "down", lastError: { code: "INVALID_CONFIG" } });
+    expect(strictStarts).toBe(0);
+    await admin.request("config.apply", { config: { channels: { strict: { key: "k" } } }, mode: "merge" });
+    const deadline = Date.now() + 5000;
+    while ((await status())?.state !== "ready" && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await status()).toMatchObject({ state: "ready" });
+    expect(strictStarts).toBe(1);
   });
 });

@@ -90,7 +90,8 @@ export class ChannelManager {
 
   /**
    * Starts the watchdog: a channel that stays unready for `restartAfterMs` is restarted, then again
-   * after doubling delays (at most `maxRestartDelayMs`) until it is ready.
+   * after doubling delays (at most `maxRestartDelayMs`) until it is ready. A channel whose settings
+   * are invalid (`INVALID_CONFIG`) is left alone: only a config change can help it.
    *
    * @param settings - Read at every check, so config reloads apply.
    */
@@ -105,6 +106,8 @@ export class ChannelManager {
       for (const entry of [...this.#running.values()]) {
         const status = this.#status(entry);
         if (status.state === "ready" || status.state === "stopped") continue;
+        // Settings that fail validation fail again: the channel restarts when its config changes.
+        if (entry.startError?.code === "INVALID_CONFIG") continue;
         const since = Math.max(entry.startedAt, status.since);
         const wait = Math.min(maxRestartDelayMs, restartAfterMs * 2 ** entry.restarts);
         if (now - since < wait) continue;
