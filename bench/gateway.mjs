@@ -389,44 +389,46 @@ if (process.argv[2] !== undefined) {
   const pingCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("ping")));
   if (pingCases.length > 0) {
     const rows = await compare({ script, cases: pingCases, pairs, metric: "roundTripsPerSec" });
-    ok &&= await report("gateway-ping", {
-      title: "gateway: ping round trips vs a bare ws server",
-      metric: "roundTripsPerSec",
-      unit: "round trips/s",
-      target: 0.7,
-      rows,
-      labels: { bare: "bare ws", subject: "gateway" },
-      notes: [
-        "| case | bare p50 / p99 ms | gateway p50 / p99 ms | bare server CPU µs/op | gateway server CPU µs/op |",
-        "|---|---:|---:|---:|---:|",
-        ...rows.map(
-          (r) =>
-            `| ${r.case} | ${fmt(r.bare.p50Ms)} / ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p50Ms)} / ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerOp)} | ${fmt(r.subject.serverCpuUsPerOp)} |`,
-        ),
-      ],
-    });
+    ok =
+      (await report("gateway-ping", {
+        title: "gateway: ping round trips vs a bare ws server",
+        metric: "roundTripsPerSec",
+        unit: "round trips/s",
+        target: 0.7,
+        rows,
+        labels: { bare: "bare ws", subject: "gateway" },
+        notes: [
+          "| case | bare p50 / p99 ms | gateway p50 / p99 ms | bare server CPU µs/op | gateway server CPU µs/op |",
+          "|---|---:|---:|---:|---:|",
+          ...rows.map(
+            (r) =>
+              `| ${r.case} | ${fmt(r.bare.p50Ms)} / ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p50Ms)} / ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerOp)} | ${fmt(r.subject.serverCpuUsPerOp)} |`,
+          ),
+        ],
+      })) && ok;
   }
   const broadcastCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("broadcast")));
   if (broadcastCases.length > 0) {
     const rows = await compare({ script, cases: broadcastCases, pairs, metric: "deliveriesPerSec" });
-    ok &&= await report("gateway-broadcast", {
-      title: "gateway: inbound messages broadcast to every client vs a bare ws server",
-      metric: "deliveriesPerSec",
-      unit: "deliveries/s",
-      target: 0.8,
-      rows,
-      labels: { bare: "bare ws", subject: "gateway" },
-      notes: [
-        "Each inbound message is two frames to every client (`channel.message.received`, `conversation.updated`), encoded once. The gateway's path includes its channel plugin, inbound dedupe (an fsync'd log, group-committed) and the conversation store.",
-        "",
-        "| case | bare p99 ms | gateway p99 ms | bare server CPU µs/delivery | gateway server CPU µs/delivery | clients closed as slow (bare / gateway) |",
-        "|---|---:|---:|---:|---:|---:|",
-        ...rows.map(
-          (r) =>
-            `| ${r.case} | ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerDelivery)} | ${fmt(r.subject.serverCpuUsPerDelivery)} | ${r.bare.clientsClosed} / ${r.subject.clientsClosed} |`,
-        ),
-      ],
-    });
+    ok =
+      (await report("gateway-broadcast", {
+        title: "gateway: inbound messages broadcast to every client vs a bare ws server",
+        metric: "deliveriesPerSec",
+        unit: "deliveries/s",
+        target: 0.8,
+        rows,
+        labels: { bare: "bare ws", subject: "gateway" },
+        notes: [
+          "Each inbound message is two frames to every client (`channel.message.received`, `conversation.updated`), encoded once. The gateway's path includes its channel plugin, inbound dedupe (an fsync'd log, group-committed) and the conversation store.",
+          "",
+          "| case | bare p99 ms | gateway p99 ms | bare server CPU µs/delivery | gateway server CPU µs/delivery | clients closed as slow (bare / gateway) |",
+          "|---|---:|---:|---:|---:|---:|",
+          ...rows.map(
+            (r) =>
+              `| ${r.case} | ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerDelivery)} | ${fmt(r.subject.serverCpuUsPerDelivery)} | ${r.bare.clientsClosed} / ${r.subject.clientsClosed} |`,
+          ),
+        ],
+      })) && ok;
   }
   const yesNo = (closed) => (closed === undefined ? "–" : closed === 1 ? "yes" : "no");
   const slowCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("slow")));
@@ -438,50 +440,52 @@ if (process.argv[2] !== undefined) {
       reference === undefined || slowRow === undefined
         ? undefined
         : slowRow[variant].p99Ms / reference[variant].p99Ms;
-    ok &&= await report("gateway-slow-consumer", {
-      title: "gateway: one slow consumer among 1,000 broadcast clients vs a bare ws server",
-      metric: "deliveriesPerSec",
-      unit: "deliveries/s",
-      target: 0.8,
-      rows,
-      labels: { bare: "bare ws", subject: "gateway" },
-      notes: [
-        "Messages of 16 KB so that the client that never reads overflows its kernel buffers (about 4 MB on loopback here) and then the server's limit (`gateway.maxBufferedBytes`, 1 MiB for both servers in this benchmark). The first case is the same load with no slow client: the others' p99 should stay within 1.2x of it. Memory: server heap and RSS after a GC, after the run, minus before the clients connected.",
-        "",
-        "| case | p99 ms bare / gateway | slow one closed (bare / gateway) | other clients closed (bare / gateway) | heap growth MB (bare / gateway) | RSS growth MB (bare / gateway) |",
-        "|---|---:|---|---:|---:|---:|",
-        ...rows.map(
-          (r) =>
-            `| ${r.case} | ${fmt(r.bare.p99Ms)} / ${fmt(r.subject.p99Ms)} | ${yesNo(r.bare.slowClosed)} / ${yesNo(r.subject.slowClosed)} | ${r.bare.clientsClosed} / ${r.subject.clientsClosed} | ${(r.bare.heapGrowthBytes / 2 ** 20).toFixed(1)} / ${(r.subject.heapGrowthBytes / 2 ** 20).toFixed(1)} | ${(r.bare.rssGrowthBytes / 2 ** 20).toFixed(1)} / ${(r.subject.rssGrowthBytes / 2 ** 20).toFixed(1)} |`,
-        ),
-        "",
-        within("subject") === undefined
-          ? ""
-          : `Others' p99 with the slow client / without it: bare ${within("bare").toFixed(2)}x, gateway ${within("subject").toFixed(2)}x (target ≤ 1.2x).`,
-      ],
-    });
+    ok =
+      (await report("gateway-slow-consumer", {
+        title: "gateway: one slow consumer among 1,000 broadcast clients vs a bare ws server",
+        metric: "deliveriesPerSec",
+        unit: "deliveries/s",
+        target: 0.8,
+        rows,
+        labels: { bare: "bare ws", subject: "gateway" },
+        notes: [
+          "Messages of 16 KB so that the client that never reads overflows its kernel buffers (about 4 MB on loopback here) and then the server's limit (`gateway.maxBufferedBytes`, 1 MiB for both servers in this benchmark). The first case is the same load with no slow client: the others' p99 should stay within 1.2x of it. Memory: server heap and RSS after a GC, after the run, minus before the clients connected.",
+          "",
+          "| case | p99 ms bare / gateway | slow one closed (bare / gateway) | other clients closed (bare / gateway) | heap growth MB (bare / gateway) | RSS growth MB (bare / gateway) |",
+          "|---|---:|---|---:|---:|---:|",
+          ...rows.map(
+            (r) =>
+              `| ${r.case} | ${fmt(r.bare.p99Ms)} / ${fmt(r.subject.p99Ms)} | ${yesNo(r.bare.slowClosed)} / ${yesNo(r.subject.slowClosed)} | ${r.bare.clientsClosed} / ${r.subject.clientsClosed} | ${(r.bare.heapGrowthBytes / 2 ** 20).toFixed(1)} / ${(r.subject.heapGrowthBytes / 2 ** 20).toFixed(1)} | ${(r.bare.rssGrowthBytes / 2 ** 20).toFixed(1)} / ${(r.subject.rssGrowthBytes / 2 ** 20).toFixed(1)} |`,
+          ),
+          "",
+          within("subject") === undefined
+            ? ""
+            : `Others' p99 with the slow client / without it: bare ${within("bare").toFixed(2)}x, gateway ${within("subject").toFixed(2)}x (target ≤ 1.2x).`,
+        ],
+      })) && ok;
   }
   const rpcCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("node rpc")));
   if (rpcCases.length > 0) {
     const rows = await compare({ script, cases: rpcCases, pairs, metric: "roundTripsPerSec" });
-    ok &&= await report("gateway-node-rpc", {
-      title: "gateway: node-forwarded RPC (client → server → node → back) vs a bare ws relay",
-      metric: "roundTripsPerSec",
-      unit: "round trips/s",
-      target: 0.4,
-      rows,
-      labels: { bare: "bare ws relay", subject: "gateway" },
-      notes: [
-        "One operator connection sends `node.invoke` to one node (in the load client's process, answering each `req` with its data). The bare relay forwards by id with no checks; the gateway paired the node first, resolves it, checks scopes and capability, times each call and validates every frame.",
-        "",
-        "| case | bare p50 / p99 ms | gateway p50 / p99 ms | bare server CPU µs/op | gateway server CPU µs/op |",
-        "|---|---:|---:|---:|---:|",
-        ...rows.map(
-          (r) =>
-            `| ${r.case} | ${fmt(r.bare.p50Ms)} / ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p50Ms)} / ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerOp)} | ${fmt(r.subject.serverCpuUsPerOp)} |`,
-        ),
-      ],
-    });
+    ok =
+      (await report("gateway-node-rpc", {
+        title: "gateway: node-forwarded RPC (client → server → node → back) vs a bare ws relay",
+        metric: "roundTripsPerSec",
+        unit: "round trips/s",
+        target: 0.4,
+        rows,
+        labels: { bare: "bare ws relay", subject: "gateway" },
+        notes: [
+          "One operator connection sends `node.invoke` to one node (in the load client's process, answering each `req` with its data). The bare relay forwards by id with no checks; the gateway paired the node first, resolves it, checks scopes and capability, times each call and validates every frame.",
+          "",
+          "| case | bare p50 / p99 ms | gateway p50 / p99 ms | bare server CPU µs/op | gateway server CPU µs/op |",
+          "|---|---:|---:|---:|---:|",
+          ...rows.map(
+            (r) =>
+              `| ${r.case} | ${fmt(r.bare.p50Ms)} / ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p50Ms)} / ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerOp)} | ${fmt(r.subject.serverCpuUsPerOp)} |`,
+          ),
+        ],
+      })) && ok;
   }
   const httpCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("http")));
   if (httpCases.length > 0) {
