@@ -63,10 +63,11 @@ export class Connection {
    * Sends a frame. A client whose unsent bytes exceed the limit is too slow: it is closed with 1008
    * so that it never holds up the others or grows the gateway's memory.
    *
-   * @param text - The encoded frame.
+   * @param frame - The encoded frame: text, or its UTF-8 bytes (sent as a text frame; a broadcast
+   *   encodes once to bytes so that no socket re-encodes it).
    * @returns Whether it was sent.
    */
-  send(text: string): boolean {
+  send(frame: string | Buffer): boolean {
     if (this.state === "closed" || this.socket.readyState !== this.socket.OPEN) return false;
     if (this.socket.bufferedAmount > this.maxBufferedBytes()) {
       this.close(CloseCode.PolicyViolation, "slow consumer: too much unread data");
@@ -74,7 +75,8 @@ export class Connection {
       setTimeout(() => this.socket.terminate(), 1000).unref();
       return false;
     }
-    this.socket.send(text);
+    if (typeof frame === "string") this.socket.send(frame);
+    else this.socket.send(frame, { binary: false });
     return true;
   }
 
