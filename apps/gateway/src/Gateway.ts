@@ -345,8 +345,8 @@ export class Gateway implements GatewayCore {
       for (let i = 0; i < events.length; i++) {
         const item = events[i]!;
         if (connection === item.except || !connection.hasAnyScope(scopes[i]!)) continue;
-        const frame = (bytes[i] ??= Buffer.from(encodeEvent(item.event, item.data)));
-        connection.send(frame);
+        bytes[i] ??= Buffer.from(encodeEvent(item.event, item.data));
+        connection.send(bytes[i]!);
       }
     }
   }
