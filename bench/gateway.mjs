@@ -385,147 +385,108 @@ if (process.argv[2] !== undefined) {
   const only = process.env.BENCH_CASES?.split("|");
   const pick = (names) => names.filter((name) => only === undefined || only.some((o) => name.includes(o)));
   const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(2));
-  let ok = true;
-  const pingCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("ping")));
-  if (pingCases.length > 0) {
-    const rows = await compare({ script, cases: pingCases, pairs, metric: "roundTripsPerSec" });
-    ok =
-      (await report("gateway-ping", {
-        title: "gateway: ping round trips vs a bare ws server",
-        metric: "roundTripsPerSec",
-        unit: "round trips/s",
-        target: 0.7,
-        rows,
-        labels: { bare: "bare ws", subject: "gateway" },
-        notes: [
-          "| case | bare p50 / p99 ms | gateway p50 / p99 ms | bare server CPU µs/op | gateway server CPU µs/op |",
-          "|---|---:|---:|---:|---:|",
-          ...rows.map(
-            (r) =>
-              `| ${r.case} | ${fmt(r.bare.p50Ms)} / ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p50Ms)} / ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerOp)} | ${fmt(r.subject.serverCpuUsPerOp)} |`,
-          ),
-        ],
-      })) && ok;
-  }
-  const broadcastCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("broadcast")));
-  if (broadcastCases.length > 0) {
-    const rows = await compare({ script, cases: broadcastCases, pairs, metric: "deliveriesPerSec" });
-    ok =
-      (await report("gateway-broadcast", {
-        title: "gateway: inbound messages broadcast to every client vs a bare ws server",
-        metric: "deliveriesPerSec",
-        unit: "deliveries/s",
-        target: 0.8,
-        rows,
-        labels: { bare: "bare ws", subject: "gateway" },
-        notes: [
-          "Each inbound message is two frames to every client (`channel.message.received`, `conversation.updated`), encoded once. The gateway's path includes its channel plugin, inbound dedupe (an fsync'd log, group-committed) and the conversation store.",
-          "",
-          "| case | bare p99 ms | gateway p99 ms | bare server CPU µs/delivery | gateway server CPU µs/delivery | clients closed as slow (bare / gateway) |",
-          "|---|---:|---:|---:|---:|---:|",
-          ...rows.map(
-            (r) =>
-              `| ${r.case} | ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerDelivery)} | ${fmt(r.subject.serverCpuUsPerDelivery)} | ${r.bare.clientsClosed} / ${r.subject.clientsClosed} |`,
-          ),
-        ],
-      })) && ok;
-  }
+  const mb = (bytes) => (bytes / 2 ** 20).toFixed(1);
   const yesNo = (closed) => (closed === undefined ? "–" : closed === 1 ? "yes" : "no");
-  const slowCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("slow")));
-  if (slowCases.length > 0) {
-    const rows = await compare({ script, cases: slowCases, pairs, metric: "deliveriesPerSec" });
-    const reference = rows.find((r) => !r.case.includes("never reading"));
-    const slowRow = rows.find((r) => r.case.includes("never reading"));
-    const within = (variant) =>
-      reference === undefined || slowRow === undefined
-        ? undefined
-        : slowRow[variant].p99Ms / reference[variant].p99Ms;
-    ok =
-      (await report("gateway-slow-consumer", {
-        title: "gateway: one slow consumer among 1,000 broadcast clients vs a bare ws server",
-        metric: "deliveriesPerSec",
-        unit: "deliveries/s",
-        target: 0.8,
-        rows,
-        labels: { bare: "bare ws", subject: "gateway" },
-        notes: [
+  /** Latency and server CPU of each case, for round-trip style scenarios. */
+  const latencyNotes = (rows, cpuKey, per) => [
+    `| case | bare p50 / p99 ms | gateway p50 / p99 ms | bare server CPU µs/${per} | gateway server CPU µs/${per} |`,
+    "|---|---:|---:|---:|---:|",
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${fmt(r.bare.p50Ms)} / ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p50Ms)} / ${fmt(r.subject.p99Ms)} | ${fmt(r.bare[cpuKey])} | ${fmt(r.subject[cpuKey])} |`,
+    ),
+  ];
+  /**
+   * Runs the picked scenarios whose names start with `prefix` and reports them; resolves whether
+   * they met the target (true when none was picked).
+   */
+  const section = async (prefix, { name, metric, higherIsBetter = true, notes, passes, ...options }) => {
+    const cases = pick(Object.keys(scenarios).filter((n) => n.startsWith(prefix)));
+    if (cases.length === 0) return true;
+    const rows = await compare({ script, cases, pairs, metric, higherIsBetter });
+    const met = await report(name, {
+      metric,
+      rows,
+      labels: { bare: "bare ws", subject: "gateway" },
+      ...options,
+      notes: notes(rows),
+    });
+    return met && (passes?.(rows) ?? true);
+  };
+
+  const results = [
+    await section("ping", {
+      name: "gateway-ping",
+      title: "gateway: ping round trips vs a bare ws server",
+      metric: "roundTripsPerSec",
+      unit: "round trips/s",
+      target: 0.7,
+      notes: (rows) => latencyNotes(rows, "serverCpuUsPerOp", "op"),
+    }),
+    await section("broadcast", {
+      name: "gateway-broadcast",
+      title: "gateway: inbound messages broadcast to every client vs a bare ws server",
+      metric: "deliveriesPerSec",
+      unit: "deliveries/s",
+      target: 0.8,
+      notes: (rows) => [
+        "Each inbound message is two frames to every client (`channel.message.received`, `conversation.updated`), encoded once. The gateway's path includes its channel plugin, inbound dedupe (an fsync'd log, group-committed) and the conversation journal.",
+        "",
+        "| case | bare p99 ms | gateway p99 ms | bare server CPU µs/delivery | gateway server CPU µs/delivery | clients closed as slow (bare / gateway) |",
+        "|---|---:|---:|---:|---:|---:|",
+        ...rows.map(
+          (r) =>
+            `| ${r.case} | ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerDelivery)} | ${fmt(r.subject.serverCpuUsPerDelivery)} | ${r.bare.clientsClosed} / ${r.subject.clientsClosed} |`,
+        ),
+      ],
+    }),
+    await section("slow", {
+      name: "gateway-slow-consumer",
+      title: "gateway: one slow consumer among 1,000 broadcast clients vs a bare ws server",
+      metric: "deliveriesPerSec",
+      unit: "deliveries/s",
+      target: 0.8,
+      notes: (rows) => {
+        const reference = rows.find((r) => !r.case.includes("never reading"));
+        const slowRow = rows.find((r) => r.case.includes("never reading"));
+        const within = (variant) => slowRow[variant].p99Ms / reference[variant].p99Ms;
+        return [
           "Messages of 16 KB so that the client that never reads overflows its kernel buffers (about 4 MB on loopback here) and then the server's limit (`gateway.maxBufferedBytes`, 1 MiB for both servers in this benchmark). The first case is the same load with no slow client: the others' p99 should stay within 1.2x of it. Memory: server heap and RSS after a GC, after the run, minus before the clients connected.",
           "",
           "| case | p99 ms bare / gateway | slow one closed (bare / gateway) | other clients closed (bare / gateway) | heap growth MB (bare / gateway) | RSS growth MB (bare / gateway) |",
           "|---|---:|---|---:|---:|---:|",
           ...rows.map(
             (r) =>
-              `| ${r.case} | ${fmt(r.bare.p99Ms)} / ${fmt(r.subject.p99Ms)} | ${yesNo(r.bare.slowClosed)} / ${yesNo(r.subject.slowClosed)} | ${r.bare.clientsClosed} / ${r.subject.clientsClosed} | ${(r.bare.heapGrowthBytes / 2 ** 20).toFixed(1)} / ${(r.subject.heapGrowthBytes / 2 ** 20).toFixed(1)} | ${(r.bare.rssGrowthBytes / 2 ** 20).toFixed(1)} / ${(r.subject.rssGrowthBytes / 2 ** 20).toFixed(1)} |`,
+              `| ${r.case} | ${fmt(r.bare.p99Ms)} / ${fmt(r.subject.p99Ms)} | ${yesNo(r.bare.slowClosed)} / ${yesNo(r.subject.slowClosed)} | ${r.bare.clientsClosed} / ${r.subject.clientsClosed} | ${mb(r.bare.heapGrowthBytes)} / ${mb(r.subject.heapGrowthBytes)} | ${mb(r.bare.rssGrowthBytes)} / ${mb(r.subject.rssGrowthBytes)} |`,
           ),
           "",
-          within("subject") === undefined
+          reference === undefined || slowRow === undefined
             ? ""
             : `Others' p99 with the slow client / without it: bare ${within("bare").toFixed(2)}x, gateway ${within("subject").toFixed(2)}x (target ≤ 1.2x).`,
-        ],
-      })) && ok;
-  }
-  const rpcCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("node rpc")));
-  if (rpcCases.length > 0) {
-    const rows = await compare({ script, cases: rpcCases, pairs, metric: "roundTripsPerSec" });
-    ok =
-      (await report("gateway-node-rpc", {
-        title: "gateway: node-forwarded RPC (client → server → node → back) vs a bare ws relay",
-        metric: "roundTripsPerSec",
-        unit: "round trips/s",
-        target: 0.4,
-        rows,
-        labels: { bare: "bare ws relay", subject: "gateway" },
-        notes: [
-          "One operator connection sends `node.invoke` to one node (in the load client's process, answering each `req` with its data). The bare relay forwards by id with no checks; the gateway paired the node first, resolves it, checks scopes and capability, times each call and validates every frame.",
-          "",
-          "| case | bare p50 / p99 ms | gateway p50 / p99 ms | bare server CPU µs/op | gateway server CPU µs/op |",
-          "|---|---:|---:|---:|---:|",
-          ...rows.map(
-            (r) =>
-              `| ${r.case} | ${fmt(r.bare.p50Ms)} / ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p50Ms)} / ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerOp)} | ${fmt(r.subject.serverCpuUsPerOp)} |`,
-          ),
-        ],
-      })) && ok;
-  }
-  const httpCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("http")));
-  if (httpCases.length > 0) {
-    const rows = await compare({ script, cases: httpCases, pairs, metric: "requestsPerSec" });
-    await report("gateway-http", {
-      title: "gateway: HTTP (streamed chat completions, webhooks) vs a bare node:http handler",
-      metric: "requestsPerSec",
-      unit: "requests/s",
-      target: 0,
-      rows,
-      labels: { bare: "bare node:http", subject: "gateway" },
-      notes: [
-        "No target is set for HTTP; the ratio is reported. Completions: the echo agent streamed as SSE (one chunk per word, 13 chunks), Bearer token checked by both. Webhooks: one inbound message per POST, answered once it is durable: the gateway through its channel plugin, dedupe and conversation journal; bare appends it to a file with the same group-committed fdatasync.",
+        ];
+      },
+    }),
+    await section("node rpc", {
+      name: "gateway-node-rpc",
+      title: "gateway: node-forwarded RPC (client → server → node → back) vs a bare ws relay",
+      metric: "roundTripsPerSec",
+      unit: "round trips/s",
+      target: 0.4,
+      labels: { bare: "bare ws relay", subject: "gateway" },
+      notes: (rows) => [
+        "One operator connection sends `node.invoke` to one node (in the load client's process, answering each `req` with its data). The bare relay forwards by id with no checks; the gateway paired the node first, resolves it, checks scopes and capability, times each call and validates every frame.",
         "",
-        "| case | bare p50 / p99 ms | gateway p50 / p99 ms | bare server CPU µs/req | gateway server CPU µs/req |",
-        "|---|---:|---:|---:|---:|",
-        ...rows.map(
-          (r) =>
-            `| ${r.case} | ${fmt(r.bare.p50Ms)} / ${fmt(r.bare.p99Ms)} | ${fmt(r.subject.p50Ms)} / ${fmt(r.subject.p99Ms)} | ${fmt(r.bare.serverCpuUsPerOp)} | ${fmt(r.subject.serverCpuUsPerOp)} |`,
-        ),
+        ...latencyNotes(rows, "serverCpuUsPerOp", "op"),
       ],
-    });
-  }
-  const idleCases = pick(Object.keys(scenarios).filter((n) => n.startsWith("idle")));
-  if (idleCases.length > 0) {
-    const rows = await compare({
-      script,
-      cases: idleCases,
-      pairs,
-      metric: "bytesPerConnection",
-      higherIsBetter: false,
-    });
-    await report("gateway-idle", {
+    }),
+    await section("idle", {
+      name: "gateway-idle",
       title: "gateway: 10,000 idle authenticated connections vs a bare ws server",
       metric: "bytesPerConnection",
+      higherIsBetter: false,
       unit: "bytes RSS/conn",
       target: 0,
-      rows,
-      labels: { bare: "bare ws", subject: "gateway" },
-      notes: [
+      notes: (rows) => [
         "Ratio is bare/gateway memory (higher is better). Target: ≤ 20 KB per connection for the gateway, and 10,000 connections held.",
         "",
         "| case | bare connects/s | gateway connects/s | gateway KB/conn (RSS) | gateway KB/conn (heap) | ≤ 20 KB |",
@@ -535,8 +496,22 @@ if (process.argv[2] !== undefined) {
             `| ${r.case} | ${fmt(r.bare.connectsPerSec)} | ${fmt(r.subject.connectsPerSec)} | ${(r.subject.bytesPerConnection / 1024).toFixed(1)} | ${(r.subject.heapBytesPerConnection / 1024).toFixed(1)} | ${r.subject.bytesPerConnection <= 20 * 1024 ? "✓" : "✗"} |`,
         ),
       ],
-    });
-    ok &&= rows.every((r) => r.subject.bytesPerConnection <= 20 * 1024);
-  }
+      passes: (rows) => rows.every((r) => r.subject.bytesPerConnection <= 20 * 1024),
+    }),
+    await section("http", {
+      name: "gateway-http",
+      title: "gateway: HTTP (streamed chat completions, webhooks) vs a bare node:http handler",
+      metric: "requestsPerSec",
+      unit: "requests/s",
+      target: 0,
+      labels: { bare: "bare node:http", subject: "gateway" },
+      notes: (rows) => [
+        "No target is set for HTTP; the ratio is reported. Completions: the echo agent streamed as SSE (one chunk per word, 13 chunks), Bearer token checked by both. Webhooks: one inbound message per POST, answered once it is durable: the gateway through its channel plugin, dedupe and conversation journal; bare appends it to a file with the same group-committed fdatasync.",
+        "",
+        ...latencyNotes(rows, "serverCpuUsPerOp", "req"),
+      ],
+    }),
+  ];
+  const ok = results.every(Boolean);
   process.exit(ok ? 0 : 1);
 }
