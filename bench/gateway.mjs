@@ -60,55 +60,80 @@ async function inParallel(count, limit, fn) {
   return out;
 }
 
-/** Scenario 1: `ping` round trips on `connections` sockets, `depth` in flight on each. */
-async function pings(variant, connections, depth) {
-  const server = await startServer(variant);
+/**
+ * Request/response load: lanes send requests (`sent(id)` before each), the responses come back
+ * through `received(id, sendNext)`, and `measure` keeps `depth` in flight on every lane for a
+ * warm-up and then `DURATION_MS`.
+ */
+function roundTrips() {
   const latencies = [];
+  const pending = new Map();
   let done = 0;
   let stopAt = 0;
   let measuring = false;
-  const sockets = await inParallel(connections, 50, async (c) => {
-    const sent = new Map();
-    let seq = 0;
-    const ws = await connect(server.port, (data) => {
-      const frame = JSON.parse(String(data));
-      if (frame.type !== "res") return;
-      const at = sent.get(frame.id);
-      sent.delete(frame.id);
+  return {
+    sent(id) {
+      pending.set(id, performance.now());
+    },
+    received(id, sendNext) {
+      const at = pending.get(id);
+      pending.delete(id);
       if (measuring) {
         latencies.push(performance.now() - at);
         done++;
       }
-      if (performance.now() < stopAt) send();
-    });
+      if (performance.now() < stopAt) sendNext();
+    },
+    /** Runs the load against `server`; resolves throughput, latency and server CPU per round trip. */
+    async measure(server, lanes, depth) {
+      const run = async (ms) => {
+        stopAt = performance.now() + ms;
+        for (const send of lanes) for (let d = 0; d < depth; d++) send();
+        await new Promise((resolve) => setTimeout(resolve, ms + 200));
+      };
+      await run(300); // warm-up
+      measuring = true;
+      const cpu0 = server.cpuMs();
+      const t0 = performance.now();
+      await run(DURATION_MS);
+      const seconds = (performance.now() - t0 - 200) / 1000;
+      const cpu = server.cpuMs() - cpu0;
+      latencies.sort((a, b) => a - b);
+      return {
+        roundTripsPerSec: done / seconds,
+        p50Ms: median(latencies),
+        p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? 0,
+        serverCpuUsPerOp: (cpu * 1000) / done,
+      };
+    },
+  };
+}
+
+/** Scenario 1: `ping` round trips on `connections` sockets, `depth` in flight on each. */
+async function pings(variant, connections, depth) {
+  const server = await startServer(variant);
+  const load = roundTrips();
+  const sockets = await inParallel(connections, 50, async (c) => {
+    let seq = 0;
     const send = () => {
       const id = `p${c}-${++seq}`;
-      sent.set(id, performance.now());
+      load.sent(id);
       ws.send(`{"type":"req","id":"${id}","method":"ping","data":{}}`);
     };
+    const ws = await connect(server.port, (data) => {
+      const frame = JSON.parse(String(data));
+      if (frame.type === "res") load.received(frame.id, send);
+    });
     return { ws, send };
   });
-  const run = async (ms) => {
-    stopAt = performance.now() + ms;
-    for (const socket of sockets) for (let d = 0; d < depth; d++) socket.send();
-    await new Promise((resolve) => setTimeout(resolve, ms + 200));
-  };
-  await run(300); // warm-up
-  measuring = true;
-  const cpu0 = server.cpuMs();
-  const t0 = performance.now();
-  await run(DURATION_MS);
-  const seconds = (performance.now() - t0 - 200) / 1000;
-  const cpu = server.cpuMs() - cpu0;
+  const result = await load.measure(
+    server,
+    sockets.map((socket) => socket.send),
+    depth,
+  );
   for (const { ws } of sockets) ws.terminate();
   await server.stop();
-  latencies.sort((a, b) => a - b);
-  return {
-    roundTripsPerSec: done / seconds,
-    p50Ms: median(latencies),
-    p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? 0,
-    serverCpuUsPerOp: (cpu * 1000) / done,
-  };
+  return result;
 }
 
 /** Timestamp of a `channel.message.received` frame, or NaN for other frames (no full parse). */
@@ -211,28 +236,12 @@ async function broadcast(variant, clients, events, { size = 0, slow = false } = 
 async function nodeRpc(variant, depth) {
   const server = await startServer(variant);
   const node = await connectEchoNode(server.port, variant);
-  const latencies = [];
-  let done = 0;
-  let stopAt = 0;
-  let measuring = false;
-  const sent = new Map();
-  let seq = 0;
+  const load = roundTrips();
   const payload = { input: "run the daily summary", options: { stream: false, lang: "en" } };
-  const client = await connect(server.port, (data) => {
-    const frame = JSON.parse(String(data));
-    if (frame.type !== "res") return;
-    if (frame.error !== null) throw new Error(`node.invoke failed: ${frame.error.message}`);
-    const at = sent.get(frame.id);
-    sent.delete(frame.id);
-    if (measuring) {
-      latencies.push(performance.now() - at);
-      done++;
-    }
-    if (performance.now() < stopAt) send();
-  });
+  let seq = 0;
   const send = () => {
     const id = `n-${++seq}`;
-    sent.set(id, performance.now());
+    load.sent(id);
     client.send(
       JSON.stringify({
         type: "req",
@@ -242,28 +251,17 @@ async function nodeRpc(variant, depth) {
       }),
     );
   };
-  const run = async (ms) => {
-    stopAt = performance.now() + ms;
-    for (let d = 0; d < depth; d++) send();
-    await new Promise((resolve) => setTimeout(resolve, ms + 200));
-  };
-  await run(300); // warm-up
-  measuring = true;
-  const cpu0 = server.cpuMs();
-  const t0 = performance.now();
-  await run(DURATION_MS);
-  const seconds = (performance.now() - t0 - 200) / 1000;
-  const cpu = server.cpuMs() - cpu0;
+  const client = await connect(server.port, (data) => {
+    const frame = JSON.parse(String(data));
+    if (frame.type !== "res") return;
+    if (frame.error !== null) throw new Error(`node.invoke failed: ${frame.error.message}`);
+    load.received(frame.id, send);
+  });
+  const result = await load.measure(server, [send], depth);
   client.terminate();
   node.terminate();
   await server.stop();
-  latencies.sort((a, b) => a - b);
-  return {
-    roundTripsPerSec: done / seconds,
-    p50Ms: median(latencies),
-    p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? 0,
-    serverCpuUsPerOp: (cpu * 1000) / done,
-  };
+  return result;
 }
 
 /** One HTTP request on a keep-alive agent; resolves the status once the whole body was read. */
