@@ -40,6 +40,9 @@ interface MessageRecord extends ConversationMessage {
   guildId?: string;
 }
 
+/** How many of a conversation's latest messages {@link ConversationStore.hasInbound} looks at. */
+export const RECENT_INBOUND_SCAN = 1000;
+
 /** The file earlier versions rewrote every 200 ms; read once, moved into the journal, removed. */
 const LEGACY_FILE = "conversations.json";
 
@@ -98,11 +101,16 @@ export class ConversationStore {
     this.historyLimit = limit;
   }
 
-  /** Whether an inbound message with this platform id is in the conversation's recent history. */
+  /**
+   * Whether an inbound message with this platform id is among the conversation's last
+   * {@link RECENT_INBOUND_SCAN} messages. It catches a replay that arrives before the message's id
+   * reached the dedupe log, which is written right behind the history.
+   */
   hasInbound(channel: string, conversationId: string, messageId: string): boolean {
     const messages = this.#conversations.get(key(channel, conversationId))?.messages;
     if (messages === undefined) return false;
-    for (let i = messages.length - 1; i >= 0; i--) {
+    const oldest = Math.max(0, messages.length - RECENT_INBOUND_SCAN);
+    for (let i = messages.length - 1; i >= oldest; i--) {
       const message = messages[i]!;
       if (message.direction === "in" && message.messageId === messageId) return true;
     }
