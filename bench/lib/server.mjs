@@ -289,17 +289,17 @@ async function gateway() {
 if (process.argv[1] === fileURLToPath(import.meta.url) && (variant === "bare" || variant === "gateway")) {
   const port = variant === "bare" ? await bare() : await gateway();
   process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
-  // The parent asks for memory figures over stdin: "mem" → {"rss":…,"heapUsed":…} after a GC.
+  // The parent asks for memory figures over stdin: "mem" → {"rss":…,"heapUsed":…,…} after a GC.
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   process.stdin.setEncoding("utf8");
   process.stdin.on("data", (line) => {
     if (line.trim() === "mem") {
       globalThis.gc?.();
-      const { rss, heapUsed } = process.memoryUsage();
+      const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
       const loopDelayP99Ms = loop.percentile(99) / 1e6;
       loop.reset();
-      process.stdout.write(`${JSON.stringify({ rss, heapUsed, loopDelayP99Ms })}\n`);
+      process.stdout.write(`${JSON.stringify({ rss, heapUsed, heapTotal, external, loopDelayP99Ms })}\n`);
     }
   });
   process.stdin.on("end", () => process.exit(0));
