@@ -75,6 +75,20 @@ export const DiscordConfigSchema = v.object({
   signatureToleranceSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 300),
   /** Most interactions awaiting their reply at once (each is answerable for 15 minutes). */
   maxPendingInteractions: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 1000),
+  /**
+   * How long a deferred command or button click waits for its reply. Past it, Discord's "thinking…"
+   * message is replaced by `unansweredInteractionText`, so that the user does not see a failed
+   * interaction when nothing answers (Discord accepts edits for 15 minutes).
+   */
+  interactionReplyTimeoutMs: v.optional(
+    v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(14 * 60 * 1000)),
+    10 * 60 * 1000,
+  ),
+  /** What an interaction that got no reply in `interactionReplyTimeoutMs` finally says. */
+  unansweredInteractionText: v.optional(
+    v.pipe(v.string(), v.minLength(1), v.maxLength(DISCORD_MAX_TEXT)),
+    "No answer came for this one.",
+  ),
   /** Drop messages written by bots (the bot's own messages are always dropped). */
   ignoreBots: v.optional(v.boolean(), true),
 });
@@ -86,6 +100,8 @@ interface PendingInteraction {
   applicationId: string;
   token: string;
   expiresAt: number;
+  /** Answers the interaction with `unansweredInteractionText` when no reply came. */
+  timer: ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -94,7 +110,7 @@ interface PendingInteraction {
  * (with the guild id, for guild bindings), `channel.send` out with replies, buttons, embeds and file
  * uploads, Discord's rate limits waited out up to `maxRateLimitWaitMs`, and HTTP interactions verified
  * with Ed25519 (PING answered; commands and button clicks deferred and answered by the next send that
- * replies to them).
+ * replies to them, or with `unansweredInteractionText` when none comes in `interactionReplyTimeoutMs`).
  *
  * Recipients are a channel id (guild channel, thread or DM channel) or `user:<id>` for a DM.
  */
@@ -268,13 +284,43 @@ export const discordChannel = defineChannel({
       return channel;
     };
 
+    /** Takes an interaction out of the pending ones (it is answered, expired or crowded out). */
+    const settle = (id: string): PendingInteraction | undefined => {
+      const interaction = pending.get(id);
+      if (interaction === undefined) return undefined;
+      clearTimeout(interaction.timer);
+      pending.delete(id);
+      return interaction;
+    };
+
     const prunePending = () => {
       const now = Date.now();
-      for (const [id, interaction] of pending) if (interaction.expiresAt <= now) pending.delete(id);
+      for (const [id, interaction] of pending) if (interaction.expiresAt <= now) settle(id);
       while (pending.size >= context.config.maxPendingInteractions) {
         const oldest = pending.keys().next().value;
         if (oldest === undefined) break;
-        pending.delete(oldest);
+        settle(oldest);
+      }
+    };
+
+    /** Replaces the "thinking…" message of an interaction nobody answered. */
+    const answerUnanswered = async (id: string) => {
+      const interaction = settle(id);
+      const bot = client;
+      if (interaction === undefined || bot === undefined || stopped) return;
+      try {
+        await bot.rest.patch(
+          Routes.webhookMessage(interaction.applicationId, interaction.token, "@original"),
+          {
+            body: { content: context.config.unansweredInteractionText },
+            auth: false,
+          },
+        );
+      } catch (error) {
+        context.logger.warn("could not close an unanswered interaction", {
+          interaction: id,
+          error: (error as Error).message,
+        });
       }
     };
 
@@ -289,10 +335,9 @@ export const discordChannel = defineChannel({
         if (bot === undefined)
           throw new ChannelError("PLATFORM_UNAVAILABLE", "not connected to Discord; reconnecting");
         try {
-          const interaction = replyTo === undefined ? undefined : pending.get(replyTo);
+          const interaction = replyTo === undefined ? undefined : settle(replyTo);
           if (interaction !== undefined && interaction.expiresAt > Date.now()) {
             // The first answer to a deferred command replaces Discord's "thinking…" message.
-            pending.delete(replyTo!);
             const { body, files } = toRawBody(content);
             const edited = (await bot.rest.patch(
               Routes.webhookMessage(interaction.applicationId, interaction.token, "@original"),
@@ -314,7 +359,7 @@ export const discordChannel = defineChannel({
         }
       },
 
-      webhook(request: WebhookRequest): WebhookResponse {
+      async webhook(request: WebhookRequest): Promise<WebhookResponse> {
         const { publicKey, signatureToleranceSeconds } = context.config;
         if (publicKey === undefined)
           return {
@@ -363,10 +408,14 @@ export const discordChannel = defineChannel({
             body: { error: { code: "INVALID_PARAMS", message: "not an interaction this channel handles" } },
           };
         prunePending();
-        pending.set(interaction.id, {
+        const id = interaction.id;
+        const timer = setTimeout(() => void answerUnanswered(id), context.config.interactionReplyTimeoutMs);
+        timer.unref();
+        pending.set(id, {
           applicationId: interaction.application_id,
           token: interaction.token,
           expiresAt: Date.now() + INTERACTION_TOKEN_LIFETIME_MS,
+          timer,
         });
         const inbound: InboundMessageInput = {
           id: interaction.id,
@@ -382,7 +431,9 @@ export const discordChannel = defineChannel({
         };
         if (user.username !== undefined) inbound.sender.username = user.username;
         if (interaction.guild_id !== undefined) inbound.guildId = interaction.guild_id;
-        context.emit(inbound);
+        // Deferred only once the gateway has the command: if it crashes first, Discord tells the
+        // user the interaction failed instead of showing "thinking…" for nothing.
+        await context.emit(inbound);
         return { status: 200, body: { type: InteractionResponse.DeferredChannelMessageWithSource } };
       },
 
@@ -390,7 +441,7 @@ export const discordChannel = defineChannel({
         stopped = true;
         if (relogin !== undefined) clearTimeout(relogin);
         relogin = undefined;
-        pending.clear();
+        for (const id of [...pending.keys()]) settle(id);
         await client?.destroy();
         client = undefined;
       },

@@ -25,6 +25,8 @@ const config = (overrides: Partial<DiscordConfig> = {}): DiscordConfig => ({
   reconnectMaxMs: 1000,
   signatureToleranceSeconds: 300,
   maxPendingInteractions: 100,
+  interactionReplyTimeoutMs: 60_000,
+  unansweredInteractionText: "No answer came for this one.",
   ignoreBots: true,
   ...overrides,
 });
@@ -310,6 +312,28 @@ describe("discord plugin against the fake Discord", () => {
       const click = fake!.interaction({ type: 3, data: { custom_id: "vote:yes", component_type: 2 } });
       await plugin.handleWebhook!(click.request);
       expect(context.emitted[1]).toMatchObject({ id: click.id, text: "vote:yes" });
+    });
+
+    it("closes an interaction nobody answers with the configured text, and only that one", async () => {
+      await start({}, { interactionReplyTimeoutMs: 300, unansweredInteractionText: "Nobody home." });
+      const answered = fake!.interaction({ type: 2, data: { name: "ask" } });
+      const ignored = fake!.interaction({ type: 2, data: { name: "ask" } });
+      await plugin.handleWebhook!(answered.request);
+      await plugin.handleWebhook!(ignored.request);
+      await plugin.send(FAKE_CHANNEL_ID, { text: "here you are" }, { replyTo: answered.id });
+      await until(() => fake!.followUps().length === 2, "the unanswered interaction closed");
+      expect(fake!.followUps().map((c) => [c.route, c.body.content])).toEqual([
+        [expect.stringContaining(`interaction-token-${answered.id}`), "here you are"],
+        [expect.stringContaining(`interaction-token-${ignored.id}`), "Nobody home."],
+      ]);
+      // Nothing more comes later, and a stopped channel leaves no timer behind.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(fake!.followUps()).toHaveLength(2);
+      const late = fake!.interaction({ type: 2, data: { name: "ask" } });
+      await plugin.handleWebhook!(late.request);
+      await plugin.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(fake!.followUps()).toHaveLength(2);
     });
 
     it("refuses bad signatures, stale timestamps and garbage with 4xx, emitting nothing", async () => {
