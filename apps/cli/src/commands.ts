@@ -327,9 +327,11 @@ export const COMMANDS: Record<string, Command> = {
             params.status = status as NonNullable<MethodParamsInput<"task.list">>["status"];
           const limit = num(c.flags, "limit");
           if (limit !== undefined) params.limit = limit;
+          const cursor = str(c.flags, "cursor");
+          if (cursor !== undefined) params.cursor = cursor;
           const result = await c.call("task.list", params);
-          c.out.result(result, (r: MethodResult<"task.list">) =>
-            table(
+          c.out.result(result, (r: MethodResult<"task.list">) => {
+            const rows = table(
               ["id", "type", "name", "status", "next run", "attempts"],
               r.tasks.map((t) => [
                 t.taskId,
@@ -339,8 +341,11 @@ export const COMMANDS: Record<string, Command> = {
                 when(t.nextRunAt),
                 String(t.attempts),
               ]),
-            ),
-          );
+            );
+            return typeof r.nextCursor === "string"
+              ? `${rows}\nmore: openclaw tasks list --cursor ${r.nextCursor}`
+              : rows;
+          });
         },
         async schedule(c) {
           const params: Record<string, unknown> = {

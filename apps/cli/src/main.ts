@@ -20,7 +20,7 @@ Commands:
   run [--target node] [--agent a] <input>  run an agent (on a node with --target)
   pair [list] | pair approve <code> | pair reject <code>
   devices [list] | devices revoke <node>
-  tasks [list] | tasks schedule <type> [--payload json] [--cron expr --timezone tz | --delay ms | --every ms | --at date]
+  tasks [list] [--status s] [--limit n] [--cursor c] | tasks schedule <type> [--payload json] [--cron expr --timezone tz | --delay ms | --every ms | --at date]
   tasks cancel <id>
   bindings [list] | bindings add --level L [--match json] --channel c [--address a]
   bindings remove <id> | bindings resolve <recipient> [--context json]
@@ -56,6 +56,7 @@ const OPTIONS = {
   reason: { type: "string" },
   status: { type: "string" },
   limit: { type: "string" },
+  cursor: { type: "string" },
   payload: { type: "string" },
   cron: { type: "string" },
   timezone: { type: "string" },

@@ -234,6 +234,16 @@ describe("openclaw CLI against a running gateway", () => {
     const scheduled = await openclaw(["tasks", "schedule", "noop", "--delay", "60000", "--json"]);
     const { taskId } = JSON.parse(scheduled.stdout);
     expect((await openclaw(["tasks", "list"])).stdout).toContain(taskId);
+    const second = JSON.parse(
+      (await openclaw(["tasks", "schedule", "noop", "--delay", "120000", "--json"])).stdout,
+    ).taskId;
+    const firstPage = (await openclaw(["tasks", "list", "--limit", "1"])).stdout;
+    expect(firstPage).toContain(taskId);
+    expect(firstPage).toContain("more: openclaw tasks list --cursor 1");
+    const secondPage = (await openclaw(["tasks", "list", "--limit", "1", "--cursor", "1"])).stdout;
+    expect(secondPage).toContain(second);
+    expect(secondPage).not.toContain("more:");
+    expect((await openclaw(["tasks", "cancel", second])).stdout).toContain(`cancelled ${second}`);
     expect((await openclaw(["tasks", "cancel", taskId])).stdout).toContain(`cancelled ${taskId}`);
     const delivery = await openclaw(["delivery", "list"]);
     expect(delivery.stdout).toContain("0 pending, 0 dead");

@@ -8,7 +8,7 @@ import {
   type RequestFrame,
   type TaskInfo,
 } from "@openclaw/protocol";
-import type { TaskRecord } from "@openclaw/task-queue";
+import type { TaskFilters, TaskRecord } from "@openclaw/task-queue";
 import type { Connection } from "./Connection";
 import type { GatewayCore } from "./Gateway";
 import { requireNode } from "./nodes";
@@ -223,8 +223,16 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
     "task.cancel": async (params) => ({ cancelled: await core.tasks.cancel(params.taskId) }),
 
     "task.list": (params) => {
-      const filters = Object.fromEntries(Object.entries(params).filter(([, value]) => value !== undefined));
-      return { tasks: core.tasks.list(filters).map(toTaskInfo) };
+      const offset = params.cursor === undefined ? 0 : Math.max(0, Number.parseInt(params.cursor, 10) || 0);
+      const limit = params.limit ?? 100;
+      const filters: TaskFilters = { offset, limit: limit + 1 };
+      if (params.status !== undefined) filters.status = params.status;
+      if (params.type !== undefined) filters.type = params.type;
+      const page = core.tasks.list(filters);
+      return {
+        tasks: page.slice(0, limit).map(toTaskInfo),
+        nextCursor: page.length > limit ? String(offset + limit) : null,
+      };
     },
 
     "binding.add": async (params) => {

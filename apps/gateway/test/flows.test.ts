@@ -368,6 +368,32 @@ describe("tasks through the protocol", () => {
       status: "completed",
     });
   });
+
+  it("pages task.list with a cursor, soonest first, 100 a page by default", async () => {
+    const cli = await h.client();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push((await cli.request("task.schedule", { type: "noop", delayMs: 600_000 + i * 1000 })).taskId);
+    const seen: string[] = [];
+    const pages: number[] = [];
+    for (let cursor: string | undefined, more = true; more; ) {
+      const page = await cli.request("task.list", {
+        status: "scheduled",
+        limit: 2,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      pages.push(page.tasks.length);
+      seen.push(...page.tasks.map((t) => t.taskId));
+      cursor = page.nextCursor ?? undefined;
+      more = page.nextCursor != null;
+    }
+    expect(pages).toEqual([2, 2, 1]);
+    expect(seen.filter((id) => ids.includes(id))).toEqual(ids);
+    const all = await cli.request("task.list", { status: "scheduled" });
+    expect(all.nextCursor).toBeNull();
+    expect(all.tasks.map((t) => t.taskId)).toEqual(expect.arrayContaining(ids));
+    for (const id of ids) await cli.request("task.cancel", { taskId: id });
+  });
 });
 
 describe("flow 2, end: an agent bound to the channel answers in the conversation", () => {

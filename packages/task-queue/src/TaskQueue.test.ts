@@ -272,6 +272,9 @@ describe("TaskQueue limits and lifecycle", () => {
     expect(queue.list({ status: "scheduled" }).map((t) => t.id)).toEqual([sooner, later]);
     expect(queue.list({ type: "a" }).map((t) => t.id)).toEqual([later]);
     expect(queue.list({ limit: 1 }).map((t) => t.id)).toEqual([sooner]);
+    expect(queue.list({ limit: 1, offset: 1 }).map((t) => t.id)).toEqual([later]);
+    expect(queue.list({ offset: 2 }).map((t) => t.id)).toEqual([finished]);
+    expect(queue.list({ offset: 3 })).toEqual([]);
   });
 
   it("bounds the tasks it holds: maxTasks pending, maxFinishedTasks kept", async () => {

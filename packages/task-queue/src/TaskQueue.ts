@@ -308,7 +308,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
   /**
    * Tasks matching the filters, soonest due first (finished ones last, newest first).
    *
-   * @param filters - Status, type, limit.
+   * @param filters - Status, type, limit, offset.
    * @returns Copies of the records.
    */
   list(filters: TaskFilters = {}): TaskRecord[] {
@@ -323,7 +323,10 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
         (a.nextRunAt ?? Number.POSITIVE_INFINITY) - (b.nextRunAt ?? Number.POSITIVE_INFINITY) ||
         b.updatedAt - a.updatedAt,
     );
-    return matches.slice(0, filters.limit ?? matches.length).map((record) => structuredClone(record));
+    const offset = Math.max(0, filters.offset ?? 0);
+    return matches
+      .slice(offset, offset + (filters.limit ?? matches.length))
+      .map((record) => structuredClone(record));
   }
 
   /**

@@ -81,4 +81,6 @@ export interface TaskFilters {
   type?: string;
   /** At most this many, soonest due first. */
   limit?: number;
+  /** Skip this many matches first (for paging). */
+  offset?: number;
 }

@@ -70,6 +70,8 @@ export const TaskListParamsSchema = v.optional(
     status: v.optional(TaskStatusSchema),
     type: v.optional(TaskTypeSchema),
     limit: v.optional(LimitSchema),
+    /** Opaque cursor from a previous page's `nextCursor`. */
+    cursor: v.optional(v.pipe(v.string(), v.maxLength(500))),
   }),
   {},
 );
@@ -90,7 +92,11 @@ export const TaskInfoSchema = v.object({
 });
 
 /** `task.list` result. */
-export const TaskListResultSchema = v.object({ tasks: v.array(TaskInfoSchema) });
+export const TaskListResultSchema = v.object({
+  tasks: v.array(TaskInfoSchema),
+  /** The cursor of the next page; `null` on the last one (absent from gateways before paging). */
+  nextCursor: v.optional(v.nullable(v.string())),
+});
 
 /** `task.started`, `task.completed`, `task.failed` and `task.cancelled` event payload. */
 export const TaskEventSchema = v.object({
