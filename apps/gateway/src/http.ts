@@ -5,7 +5,6 @@ import { getRequestListener } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { ERROR_CODE_INFO, type ErrorCode, toProtocolError } from "@openclaw/protocol";
 import { type Context, Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import type { GatewayCore } from "./Gateway";
 import { readUiFile } from "./ui";
 
@@ -99,13 +98,10 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
       return fail(c, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
         reason: "too_large",
       });
-    // From the Node request when there is one: building a web Request and its stream costs more
-    // than the rest of a webhook.
-    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-    const body =
-      incoming === undefined
-        ? await readBody(c.req.raw, maxBodyBytes)
-        : await readNodeBody(incoming, maxBodyBytes);
+    // From the Node request: building a web Request and its stream costs more than the rest of a
+    // webhook.
+    const { incoming } = node(c);
+    const body = await readNodeBody(incoming, maxBodyBytes);
     if (body === undefined)
       return fail(c, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
         reason: "too_large",
@@ -113,14 +109,8 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
     if (body === null)
       return fail(c, "INVALID_PARAMS", "the request body was cut short", { reason: "incomplete_body" });
     const headers: Record<string, string> = {};
-    if (incoming === undefined) {
-      c.req.raw.headers.forEach((value, key) => {
-        headers[key.toLowerCase()] = value;
-      });
-    } else {
-      for (const [key, value] of Object.entries(incoming.headers))
-        if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(", ") : value;
-    }
+    for (const [key, value] of Object.entries(incoming.headers))
+      if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(", ") : value;
     const response = await plugin.handleWebhook({
       method: c.req.method,
       path: `/${rest.join("/")}`,
@@ -195,12 +185,10 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
     const created = Math.floor(Date.now() / 1000);
     // Aborted when the client goes away: the agent (and its upstream request) stops too.
     const controller = new AbortController();
-    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-    outgoing?.once("close", () => {
+    const { outgoing } = node(c);
+    outgoing.once("close", () => {
       if (!outgoing.writableFinished) controller.abort();
     });
-    if (outgoing === undefined)
-      c.req.raw.signal.addEventListener("abort", () => controller.abort(), { once: true });
     const deltas = core.streamAgent(model, turns, controller.signal);
     // Start the agent before answering, so that an immediate failure is a plain JSON error.
     let first: IteratorResult<string>;
@@ -218,45 +206,26 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
           model,
           choices: [{ index: 0, delta, finish_reason: finish }],
         });
-      const failed = (error: unknown) => {
-        const failure = toProtocolError(error, "INTERNAL");
-        return JSON.stringify({ error: { code: failure.code, message: failure.message } });
-      };
-      if (outgoing !== undefined) {
-        // Straight to the socket, coalescing what the agent yields within one event-loop turn
-        // into one write: hono's web-stream path costs a write (and a syscall) per chunk.
-        const sse = new SseWriter(outgoing);
-        try {
-          await sse.send(chunk({ role: "assistant", content: "" }, null));
-          try {
-            for (let step = first; !step.done; step = await deltas.next()) {
-              if (sse.closed) return RESPONSE_ALREADY_SENT;
-              await sse.send(chunk({ content: step.value }, null));
-            }
-          } catch (error) {
-            await sse.send(failed(error));
-          }
-          await sse.send(chunk({}, "stop"));
-          await sse.send("[DONE]");
-        } finally {
-          sse.end();
-        }
-        return RESPONSE_ALREADY_SENT;
-      }
-      return streamSSE(c, async (stream) => {
-        stream.onAbort(() => controller.abort());
-        await stream.writeSSE({ data: chunk({ role: "assistant", content: "" }, null) });
+      // Straight to the socket, coalescing what the agent yields within one event-loop turn into
+      // one write: hono's web-stream SSE helper costs a write (and a syscall) per chunk.
+      const sse = new SseWriter(outgoing);
+      try {
+        await sse.send(chunk({ role: "assistant", content: "" }, null));
         try {
           for (let step = first; !step.done; step = await deltas.next()) {
-            if (stream.aborted) return;
-            await stream.writeSSE({ data: chunk({ content: step.value }, null) });
+            if (sse.closed) return RESPONSE_ALREADY_SENT;
+            await sse.send(chunk({ content: step.value }, null));
           }
         } catch (error) {
-          await stream.writeSSE({ data: failed(error) });
+          const failure = toProtocolError(error, "INTERNAL");
+          await sse.send(JSON.stringify({ error: { code: failure.code, message: failure.message } }));
         }
-        await stream.writeSSE({ data: chunk({}, "stop") });
-        await stream.writeSSE({ data: "[DONE]" });
-      });
+        await sse.send(chunk({}, "stop"));
+        await sse.send("[DONE]");
+      } finally {
+        sse.end();
+      }
+      return RESPONSE_ALREADY_SENT;
     }
     let output = "";
     try {
@@ -298,10 +267,14 @@ function agentFailure(c: Context, error: unknown) {
   );
 }
 
-/** Reads a request body, giving up (undefined) as soon as it exceeds `maxBytes`, chunked or not. */
+/** The Node request and response behind a request: `getRequestListener` puts them in `c.env`. */
+function node(c: Context): { incoming: IncomingMessage; outgoing: ServerResponse } {
+  return c.env as { incoming: IncomingMessage; outgoing: ServerResponse };
+}
+
 /**
- * Reads a Node request's body: `undefined` past `maxBytes` (the rest is drained unread), `null`
- * when the client went away before the end.
+ * Reads a Node request's body, chunked or not: `undefined` as soon as it exceeds `maxBytes` (the
+ * rest is drained unread), `null` when the client went away before the end.
  */
 function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array | undefined | null> {
   return new Promise((resolve) => {
@@ -324,30 +297,6 @@ function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint
       if (!incoming.complete) resolve(null);
     });
   });
-}
-
-async function readBody(request: Request, maxBytes: number): Promise<Uint8Array | undefined> {
-  if (request.body === null) return new Uint8Array();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
 }
 
 function textOf(content: ChatMessage["content"]): string {

@@ -160,6 +160,23 @@ describe("flow 2: platform → webhook → every client, conversation in sync", 
     expect(await unknown.json()).toMatchObject({ error: { code: "NOT_FOUND" } });
     const huge = await fetch(`${h.http}/webhook/test`, { method: "POST", body: "x".repeat(2 * 1024 * 1024) });
     expect(huge.status).toBe(413);
+    // Chunked, with no content-length to refuse it by: counted while it is read.
+    const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
+    let sent = 0;
+    const streamed = await fetch(`${h.http}/webhook/test`, {
+      method: "POST",
+      body: new ReadableStream({
+        pull(controller) {
+          if (sent++ < 32) controller.enqueue(chunk);
+          else controller.close();
+        },
+      }),
+      duplex: "half",
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(await streamed.json()).toMatchObject({
+      error: { code: "PAYLOAD_TOO_LARGE", details: { reason: "too_large" } },
+    });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(received).toEqual([]);
     expect(SIGNING_SECRET).toBeTruthy();
