@@ -12,6 +12,7 @@ import type { TaskFilters, TaskRecord } from "@openclaw/task-queue";
 import type { Connection } from "./Connection";
 import type { GatewayCore } from "./Gateway";
 import { requireNode } from "./nodes";
+import { cursorAfter, offsetOf } from "./paging";
 import { GATEWAY_NAME, GATEWAY_VERSION } from "./version";
 
 /** What a handler knows about the request besides its params. */
@@ -223,7 +224,7 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
     "task.cancel": async (params) => ({ cancelled: await core.tasks.cancel(params.taskId) }),
 
     "task.list": (params) => {
-      const offset = params.cursor === undefined ? 0 : Math.max(0, Number.parseInt(params.cursor, 10) || 0);
+      const offset = offsetOf(params.cursor);
       const limit = params.limit ?? 100;
       const filters: TaskFilters = { offset, limit: limit + 1 };
       if (params.status !== undefined) filters.status = params.status;
@@ -231,7 +232,7 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
       const page = core.tasks.list(filters);
       return {
         tasks: page.slice(0, limit).map(toTaskInfo),
-        nextCursor: page.length > limit ? String(offset + limit) : null,
+        nextCursor: cursorAfter(offset, limit, page.length > limit),
       };
     },
 

@@ -2,6 +2,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConversationMessage, ConversationSummary, MessageContent, Sender } from "@openclaw/protocol";
 import { RecordLog } from "@openclaw/task-queue";
+import { cursorAfter, offsetOf } from "../paging";
 import { readJsonFile } from "./files";
 
 interface Conversation {
@@ -170,10 +171,10 @@ export class ConversationStore {
       .map((c) => c.summary)
       .filter((summary) => options.channel === undefined || summary.channel === options.channel)
       .reverse();
-    const offset = options.cursor === undefined ? 0 : Math.max(0, Number.parseInt(options.cursor, 10) || 0);
+    const offset = offsetOf(options.cursor);
     const limit = options.limit ?? 50;
     const page = all.slice(offset, offset + limit).map((summary) => ({ ...summary }));
-    return { conversations: page, nextCursor: offset + limit < all.length ? String(offset + limit) : null };
+    return { conversations: page, nextCursor: cursorAfter(offset, limit, offset + limit < all.length) };
   }
 
   /** Messages after `since`, oldest first; `undefined` when the conversation is unknown. */
