@@ -127,39 +127,27 @@ export class ConversationStore {
   async append(channel: string, conversationId: string, entry: ConversationEntry): Promise<Recorded> {
     const log = this.#log;
     if (log === undefined) throw new Error("ConversationStore.load() was not called");
-    const k = key(channel, conversationId);
-    let conversation = this.#conversations.get(k);
-    const writes: Promise<void>[] = [];
-    if (conversation === undefined) {
-      conversation = {
-        summary: { conversationId, channel, messageCount: 0, lastSeq: 0, lastMessageAt: entry.timestamp },
-        messages: [],
-      };
-      if (this.#conversations.size >= this.maxConversations) writes.push(...this.#dropOldest());
-    } else {
-      this.#conversations.delete(k); // re-insert: Map order doubles as recency
-    }
-    this.#conversations.set(k, conversation);
-    const summary = conversation.summary;
-    if (entry.peerId !== undefined) summary.peerId = entry.peerId;
-    if (entry.guildId !== undefined) summary.guildId = entry.guildId;
-    summary.lastSeq += 1;
-    summary.messageCount += 1;
-    summary.lastMessageAt = entry.timestamp;
+    const previous = this.#conversations.get(key(channel, conversationId))?.summary;
     const message: ConversationMessage = {
-      seq: summary.lastSeq,
+      seq: (previous?.lastSeq ?? 0) + 1,
       direction: entry.direction,
       messageId: entry.messageId,
       content: entry.content,
       timestamp: entry.timestamp,
     };
     if (entry.sender !== undefined) message.sender = entry.sender;
-    const record = toRecord(channel, conversationId, message, summary.messageCount, summary);
-    writes.push(log.put(record));
-    conversation.messages.push(log.get(record.id)!); // the log keeps its own copy: share it
+    const record = toRecord(channel, conversationId, message, (previous?.messageCount ?? 0) + 1, {
+      peerId: entry.peerId ?? previous?.peerId,
+      guildId: entry.guildId ?? previous?.guildId,
+    });
+    const writes = [log.put(record)];
+    // Applied as a reload applies it, to the log's own copy (held once).
+    const conversation = this.#restore(log.get(record.id)!);
+    while (this.#conversations.size > this.maxConversations) writes.push(...this.#dropOldest());
     writes.push(...this.#trim(conversation));
+    const summary = { ...conversation.summary };
     await Promise.all(writes);
-    return { conversation: { ...summary }, message };
+    return { conversation: summary, message };
   }
 
   /** Conversations, most recent first. */
@@ -196,8 +184,11 @@ export class ConversationStore {
     await this.#log?.close();
   }
 
-  /** Applies one journal record to memory, in journal order. */
-  #restore(record: MessageRecord): void {
+  /**
+   * Applies one journal record to memory, in journal order: its conversation becomes the most
+   * recent (Map order doubles as recency) and its summary follows the record.
+   */
+  #restore(record: MessageRecord): Conversation {
     const k = key(record.channel, record.conversationId);
     let conversation = this.#conversations.get(k);
     if (conversation === undefined) {
@@ -224,16 +215,14 @@ export class ConversationStore {
     }
     summary.messageCount = Math.max(summary.messageCount, record.messageCount);
     conversation.messages.push(record);
+    return conversation;
   }
 
   /** Drops the messages beyond `historyLimit`, oldest first. */
   #trim(conversation: Conversation): Promise<void>[] {
     const over = conversation.messages.length - this.historyLimit;
     if (over <= 0) return [];
-    const { channel, conversationId } = conversation.summary;
-    return conversation.messages
-      .splice(0, over)
-      .map((message) => this.#log!.delete(recordId(channel, conversationId, message.seq)));
+    return conversation.messages.splice(0, over).map((message) => this.#log!.delete(message.id));
   }
 
   /** Drops the least recently updated conversation (the Map's first key). */
@@ -242,10 +231,7 @@ export class ConversationStore {
     if (first === undefined) return [];
     const [k, conversation] = first;
     this.#conversations.delete(k);
-    const { channel, conversationId } = conversation.summary;
-    return conversation.messages.map((message) =>
-      this.#log!.delete(recordId(channel, conversationId, message.seq)),
-    );
+    return conversation.messages.map((message) => this.#log!.delete(message.id));
   }
 }
 
@@ -275,7 +261,7 @@ function toRecord(
   conversationId: string,
   message: ConversationMessage,
   messageCount: number,
-  summary: ConversationSummary,
+  where: { peerId?: string | undefined; guildId?: string | undefined },
 ): MessageRecord {
   const record: MessageRecord = {
     ...message,
@@ -284,7 +270,7 @@ function toRecord(
     conversationId,
     messageCount,
   };
-  if (summary.peerId !== undefined) record.peerId = summary.peerId;
-  if (summary.guildId !== undefined) record.guildId = summary.guildId;
+  if (where.peerId !== undefined) record.peerId = where.peerId;
+  if (where.guildId !== undefined) record.guildId = where.guildId;
   return record;
 }
