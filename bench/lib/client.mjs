@@ -4,7 +4,7 @@ import { BENCH_ADMIN_TOKEN, BENCH_TOKEN } from "./server.mjs";
 
 const CLIENT = { name: "bench", version: "1", platform: "linux" };
 
-/** Opens a socket and sends `connect` with `params`; resolves the socket and the hello's data. */
+/** Opens a socket and sends `connect` with `params`; resolves the socket once it is accepted. */
 function open(port, params, onFrame) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });

@@ -29,13 +29,12 @@ export const MAX_BUFFERED_BYTES = 1024 * 1024;
 const variant = process.argv[2];
 
 function inboundMessage(n, sentAt, size = 0) {
-  const text = `message ${n}`;
   return {
     id: `bench-${randomUUID()}`,
     conversationId: `chat-${n % 100}`,
     peerId: `chat-${n % 100}`,
     sender: { id: "u-1", name: "Bench" },
-    text: text.length >= size ? text : text.padEnd(size, "."),
+    text: `message ${n}`.padEnd(size, "."),
     timestamp: sentAt,
   };
 }
