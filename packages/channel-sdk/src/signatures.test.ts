@@ -198,7 +198,7 @@ describe("verifyBotFrameworkJwt (JWKS served from a loopback fake)", () => {
   const keys = () => new URL(`${jwks.url}/v1/.well-known/keys`);
 
   it("accepts a token signed by the JWKS for this app, bound to the activity's service URL", async () => {
-    const jwt = await token({ serviceUrl: "https://smba.trafficmanager.net/emea/" });
+    const jwt = await token({ serviceurl: "https://smba.trafficmanager.net/emea/" });
     const result = await verifyBotFrameworkJwt({
       authorization: `Bearer ${jwt}`,
       appId,
@@ -240,5 +240,40 @@ describe("verifyBotFrameworkJwt (JWKS served from a loopback fake)", () => {
     });
     expect(await check(undefined)).toEqual({ ok: false, reason: "missing_signature" });
     expect(await check("Bearer not.a.jwt")).toMatchObject({ ok: false });
+  });
+
+  it("binds the token to the activity's service URL with Bot Connector's lower-case serviceurl claim", async () => {
+    const check = async (claims: Record<string, unknown>, serviceUrl?: string) =>
+      verifyBotFrameworkJwt({
+        authorization: `Bearer ${await token(claims)}`,
+        appId,
+        keys: keys(),
+        ...(serviceUrl === undefined ? {} : { serviceUrl }),
+      });
+    // Real Bot Connector tokens name the service URL in `serviceurl`.
+    expect(
+      await check({ serviceurl: "https://smba.example/emea/" }, "https://SMBA.example/emea"),
+    ).toMatchObject({
+      ok: true,
+    });
+    expect(await check({ serviceurl: "https://attacker.example/" }, "https://smba.example/emea/")).toEqual({
+      ok: false,
+      reason: "wrong_service_url",
+    });
+    // A token that names no service URL cannot vouch for the activity's.
+    expect(await check({}, "https://smba.example/emea/")).toEqual({
+      ok: false,
+      reason: "missing_service_url",
+    });
+    expect(await check({ serviceurl: "" }, "https://smba.example/emea/")).toEqual({
+      ok: false,
+      reason: "missing_service_url",
+    });
+    // The camel-case spelling is still honoured, and nothing is required when no URL is passed.
+    expect(await check({ serviceUrl: "https://attacker.example/" }, "https://smba.example/emea/")).toEqual({
+      ok: false,
+      reason: "wrong_service_url",
+    });
+    expect(await check({})).toMatchObject({ ok: true });
   });
 });

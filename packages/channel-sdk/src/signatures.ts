@@ -185,19 +185,31 @@ export type BotFrameworkCheck =
   | { ok: true; claims: JWTPayload }
   | {
       ok: false;
-      reason: SignatureFailure | "wrong_audience" | "wrong_issuer" | "expired" | "wrong_service_url";
+      reason:
+        | SignatureFailure
+        | "wrong_audience"
+        | "wrong_issuer"
+        | "expired"
+        | "wrong_service_url"
+        | "missing_service_url";
     };
 
 /**
  * Checks the `Authorization: Bearer <jwt>` of a Bot Framework (MS Teams) activity: RS256 signature
  * by a key from the Bot Framework JWKS, issuer, audience = the bot's app id, expiry (5 minutes of
- * clock skew), and, when given, that the token's `serviceUrl` claim matches the activity's.
+ * clock skew), and, when given, that the token's `serviceurl` claim matches the activity's.
+ *
+ * Bot Connector tokens carry the service URL as the lower-case `serviceurl` claim (a camel-case
+ * `serviceUrl` claim is accepted too). When `serviceUrl` is passed, a token without the claim is
+ * refused (`missing_service_url`) and one naming another URL is refused (`wrong_service_url`):
+ * otherwise a token issued for one service URL could be replayed with an activity that makes the
+ * bot send its replies, with its credentials, to a URL the attacker chose.
  *
  * @param options.authorization - The `Authorization` header.
  * @param options.appId - The bot's Microsoft app id (the expected audience).
  * @param options.keys - Where the signing keys come from: a JWKS URL, or a jose key getter (tests, caching).
  * @param options.issuer - Expected issuer.
- * @param options.serviceUrl - The activity's `serviceUrl`, to bind the token to it.
+ * @param options.serviceUrl - The activity's `serviceUrl`, to bind the token to it (required in the token when given).
  * @param options.now - Current time in ms (for tests).
  * @returns The verified claims, or why not.
  */
@@ -221,12 +233,10 @@ export async function verifyBotFrameworkJwt(options: {
       clockTolerance: 300,
       ...(options.now === undefined ? {} : { currentDate: new Date(options.now) }),
     });
-    if (
-      options.serviceUrl !== undefined &&
-      payload.serviceUrl !== undefined &&
-      !sameServiceUrl(String(payload.serviceUrl), options.serviceUrl)
-    ) {
-      return { ok: false, reason: "wrong_service_url" };
+    if (options.serviceUrl !== undefined) {
+      const claimed = payload.serviceurl ?? payload.serviceUrl;
+      if (typeof claimed !== "string" || claimed === "") return { ok: false, reason: "missing_service_url" };
+      if (!sameServiceUrl(claimed, options.serviceUrl)) return { ok: false, reason: "wrong_service_url" };
     }
     return { ok: true, claims: payload };
   } catch (error) {
