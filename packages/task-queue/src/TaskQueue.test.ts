@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProtocolError } from "@openclaw/protocol";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { planSchedule } from "./schedule";
 import { FileTaskStore } from "./stores/FileTaskStore";
 import { MemoryTaskStore } from "./stores/MemoryTaskStore";
@@ -23,13 +23,13 @@ const newQueue = async (options: TaskQueueOptions = {}) => {
   return queue;
 };
 
-const until = async (predicate: () => boolean, timeoutMs = 5000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
+const until = (predicate: () => boolean, timeoutMs = 5000) =>
+  vi.waitFor(
+    () => {
+      if (!predicate()) throw new Error("condition not met in time");
+    },
+    { timeout: timeoutMs, interval: 5 },
+  );
 
 const record = (queue: TaskQueue) => {
   const events: string[] = [];
@@ -86,7 +86,13 @@ describe("TaskQueue scheduling", () => {
     });
     expect(await queue.cancel(id)).toBe(true);
     const after = runs;
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    // Another interval task on the same 20 ms period runs three times: the cancelled one had its turns.
+    let witnessRuns = 0;
+    queue.register("witness", () => {
+      witnessRuns += 1;
+    });
+    await queue.schedule({ type: "witness" }, { every: 20 });
+    await until(() => witnessRuns >= 3);
     expect(runs).toBe(after);
     expect(queue.get(id)?.status).toBe("cancelled");
     expect(await queue.cancel(id)).toBe(false);
@@ -150,7 +156,10 @@ describe("TaskQueue scheduling", () => {
   it("waits with tasks whose handler is not registered yet", async () => {
     const queue = await newQueue();
     const id = await queue.schedule({ type: "late-handler" });
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // A task scheduled later, with a handler, runs to completion: the first one was due before it.
+    queue.register("witness", () => "ok");
+    const witness = await queue.schedule({ type: "witness" });
+    await until(() => queue.get(witness)?.status === "completed");
     expect(queue.get(id)?.status).toBe("scheduled");
     queue.register("late-handler", () => "ok");
     await until(() => queue.get(id)?.status === "completed");

@@ -3,12 +3,13 @@
  * Background jobs and schedules for the OpenClaw Gateway.
  */
 
+// Moved to @openclaw/record-log; kept for one deprecation cycle.
+export type { RecordLogOptions, RecordLogStats } from "./deprecated";
+export { RecordLog } from "./deprecated";
 export { nextOccurrence, planSchedule } from "./schedule";
 export type { FileTaskStoreOptions, FileTaskStoreStats } from "./stores/FileTaskStore";
 export { FileTaskStore } from "./stores/FileTaskStore";
 export { MemoryTaskStore } from "./stores/MemoryTaskStore";
-export type { RecordLogOptions, RecordLogStats } from "./stores/RecordLog";
-export { RecordLog } from "./stores/RecordLog";
 // Stores
 export type { TaskStore } from "./stores/TaskStore";
 export type {

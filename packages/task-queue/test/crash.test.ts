@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FileTaskStore, TaskQueue } from "../src/index";
 
 const child = new URL("./crash-child.ts", import.meta.url).pathname;
@@ -38,13 +38,13 @@ function start(...args: string[]) {
   return { proc, lines, exited };
 }
 
-const until = async (predicate: () => boolean | Promise<boolean>, timeoutMs = 15_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
+const until = (predicate: () => boolean | Promise<boolean>, timeoutMs = 15_000) =>
+  vi.waitFor(
+    async () => {
+      if (!(await predicate())) throw new Error("condition not met in time");
+    },
+    { timeout: timeoutMs, interval: 10 },
+  );
 
 describe("crash safety with FileTaskStore (SIGKILL)", () => {
   it("keeps every acknowledged schedule, whatever moment the process is killed", async () => {

@@ -1,5 +1,6 @@
+import { RecordLog, RecordLogError, type RecordLogStats } from "@openclaw/record-log";
+import { TaskQueueError } from "../TaskQueueError";
 import type { TaskRecord } from "../types";
-import { RecordLog, type RecordLogStats } from "./RecordLog";
 import type { TaskStore } from "./TaskStore";
 
 /** Options of a {@link FileTaskStore}. */
@@ -34,10 +35,15 @@ export class FileTaskStore implements TaskStore {
    *
    * @param options - Directory and compaction threshold.
    * @returns The open store.
-   * @throws {@link TaskQueueError} `CONFLICT` (`details.reason: "store_locked"`) when another live process holds the directory.
+   * @throws {@link TaskQueueError} `CONFLICT` (`details.reason: "store_locked"`) when another live process holds the directory,
+   * `INTERNAL` (`details.reason: "open_failed"`, the OS error as `cause`) when the directory cannot be used.
    */
   static async open(options: FileTaskStoreOptions): Promise<FileTaskStore> {
-    return new FileTaskStore(await RecordLog.open<TaskRecord>({ ...options, name: "tasks" }));
+    try {
+      return new FileTaskStore(await RecordLog.open<TaskRecord>({ ...options, name: "tasks" }));
+    } catch (error) {
+      throw asTaskQueueError(error);
+    }
   }
 
   /** The directory the store lives in. */
@@ -51,18 +57,43 @@ export class FileTaskStore implements TaskStore {
   }
 
   async load(): Promise<TaskRecord[]> {
-    return [...this.#log.values()].map((record) => structuredClone(record));
+    try {
+      return [...this.#log.values()].map((record) => structuredClone(record));
+    } catch (error) {
+      throw asTaskQueueError(error);
+    }
   }
 
   put(record: TaskRecord): Promise<void> {
-    return this.#log.put(record);
+    try {
+      return this.#log.put(record).catch(rethrowAsTaskQueueError);
+    } catch (error) {
+      throw asTaskQueueError(error);
+    }
   }
 
   delete(id: string): Promise<void> {
-    return this.#log.delete(id);
+    try {
+      return this.#log.delete(id).catch(rethrowAsTaskQueueError);
+    } catch (error) {
+      throw asTaskQueueError(error);
+    }
   }
 
   close(): Promise<void> {
-    return this.#log.close();
+    return this.#log.close().catch(rethrowAsTaskQueueError);
   }
+}
+
+/** The store's errors are task-queue errors: a {@link RecordLogError} keeps its code, details and message. */
+function asTaskQueueError(error: unknown): unknown {
+  if (!(error instanceof RecordLogError)) return error;
+  return new TaskQueueError(error.code, error.message, {
+    ...(error.details === undefined ? {} : { details: error.details }),
+    cause: error,
+  });
+}
+
+function rethrowAsTaskQueueError(error: unknown): never {
+  throw asTaskQueueError(error);
 }

@@ -1,0 +1,32 @@
+/**
+ * Run by RecordLog.test.ts under `ulimit -f` (a real file-size limit): puts a record that cannot fit,
+ * then a small one, and prints what happened as one JSON line.
+ */
+import { RecordLog, RecordLogError } from "@openclaw/record-log";
+
+const [dir, bigBytes] = process.argv.slice(2);
+const unhandled: string[] = [];
+process.on("unhandledRejection", (reason) => unhandled.push(String(reason)));
+
+const log = await RecordLog.open<{ id: string; text: string }>({ dir: dir!, name: "limited" });
+await log.put({ id: "before", text: "fits" });
+const failure = await log.put({ id: "big", text: "x".repeat(Number(bigBytes)) }).then(
+  () => undefined,
+  (error: unknown) => error,
+);
+await log.delete("big"); // memory still had it; this line is small and must land cleanly
+await log.put({ id: "after", text: "fits too" });
+await log.close();
+// Let any stray rejection surface: unhandled rejections are reported once the microtasks drain.
+await new Promise((resolve) => setImmediate(resolve));
+await new Promise((resolve) => setImmediate(resolve));
+process.stdout.write(
+  `${JSON.stringify({
+    isRecordLogError: failure instanceof RecordLogError,
+    code: (failure as RecordLogError | undefined)?.code,
+    details: (failure as RecordLogError | undefined)?.details,
+    osCode: (failure as RecordLogError | undefined)?.osCode,
+    causeCode: ((failure as RecordLogError | undefined)?.cause as NodeJS.ErrnoException | undefined)?.code,
+    unhandled,
+  })}\n`,
+);

@@ -1,0 +1,4 @@
+import { defineConfig } from "tsup";
+import { createTsupConfig } from "../../tsup.config.base";
+
+export default defineConfig(createTsupConfig({ platform: "node" }));
