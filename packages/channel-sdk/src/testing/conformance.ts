@@ -1,6 +1,6 @@
 import { type InboundMessage, InboundMessageSchema } from "@openclaw/protocol";
 import * as v from "valibot";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ChannelError } from "../ChannelError";
 import type { ChannelPlugin, WebhookRequest } from "../types";
 import { createTestContext, type TestContext } from "./context";
@@ -17,9 +17,15 @@ export interface ConformancePlatform<C> {
    * platform's own way and return no `webhook`. `expected` is what the emitted message must contain.
    */
   injectInbound(text: string): Promise<{ webhook?: WebhookRequest; expected: Partial<InboundMessage> }>;
-  /** For webhook channels: a request whose signature is wrong or missing. */
+  /**
+   * For webhook channels: a request whose signature is wrong or missing. Without it the forgery
+   * check is reported as skipped.
+   */
   forgedWebhook?(): WebhookRequest;
-  /** Makes the platform rate-limit the next send, asking to retry after `retryAfterMs`. */
+  /**
+   * Makes the platform rate-limit the next send, asking to retry after `retryAfterMs`. Without it
+   * the rate-limit check is reported as skipped.
+   */
   rateLimitNextSend?(retryAfterMs: number): void;
   /** The texts the platform received as sent messages, in order. */
   sentTexts(): string[];
@@ -47,7 +53,9 @@ const countHandles = () => {
 /**
  * Registers the shared channel-plugin tests with vitest. Every extension runs it against its
  * loopback fake platform: lifecycle without leaked handles, sends that reach the platform, one
- * normalised emit per inbound message, refused forgeries, typed errors, long-text splitting.
+ * normalised emit per inbound message, refused forgeries, typed errors, long-text splitting. A check
+ * whose optional hook the platform lacks (`forgedWebhook`, `rateLimitNextSend`, or a plugin without
+ * `limits.maxTextLength`) is registered as skipped, so the report shows what was not checked.
  *
  * @param options - The plugin, its fake platform, and settings it must refuse.
  */
@@ -55,12 +63,30 @@ export function runChannelConformance<C>(options: ChannelConformanceOptions<C>):
   const timeoutMs = options.timeoutMs ?? 5000;
   /** The channel name the plugin runs under in these tests (a valid channel name). */
   const channel = "conformance";
-  const until = async (predicate: () => boolean, what: string) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+  const until = (predicate: () => boolean, what: string) =>
+    vi.waitFor(
+      () => {
+        if (!predicate()) throw new Error(`timed out waiting for ${what}`);
+      },
+      { timeout: timeoutMs, interval: 10 },
+    );
+  /** Which optional checks apply, known when the tests are registered. */
+  const maxTextLength = options.createPlugin().limits.maxTextLength;
+  /** Waits until the process holds no more timers and sockets than `baseline` (closing ones may linger briefly). */
+  const expectHandlesBack = (baseline: Record<string, number>) => {
+    let checks = 0;
+    return vi.waitFor(
+      () => {
+        // vi.waitFor checks once at once, then keeps two timers of its own (deadline and interval).
+        const own = checks++ === 0 ? 0 : 2;
+        const after = countHandles();
+        for (const type of ["Timeout", "TCPSocketWrap", "TCPServerWrap", "Immediate"]) {
+          const count = (after[type] ?? 0) - (type === "Timeout" ? own : 0);
+          expect(count, `${type} handles after destroy`).toBeLessThanOrEqual(baseline[type] ?? 0);
+        }
+      },
+      { timeout: timeoutMs, interval: 20 },
+    );
   };
 
   describe(`channel conformance: ${options.name}`, () => {
@@ -81,9 +107,21 @@ export function runChannelConformance<C>(options: ChannelConformanceOptions<C>):
       await options.platform.stop();
     });
 
+    /**
+     * Delivers a later message and waits for its emit: whatever an earlier delivery would have
+     * caused (a duplicate, an emit of a refused request) has happened by then, without a sleep.
+     */
+    const deliverSentinel = async () => {
+      const { webhook } = await options.platform.injectInbound("conformance sentinel");
+      if (webhook !== undefined) await plugin.handleWebhook!(webhook);
+      await until(
+        () => context.emitted.some((message) => message.text === "conformance sentinel"),
+        "the sentinel message",
+      );
+    };
+
     it("initializes to ready, and destroy leaves no timer or socket behind", async () => {
       await options.platform.stop();
-      await new Promise((resolve) => setTimeout(resolve, 100)); // let transient timers of earlier tests end
       const baseline = countHandles();
       ({ config, recipient } = await options.platform.start());
       context = createTestContext(channel, config);
@@ -93,11 +131,7 @@ export function runChannelConformance<C>(options: ChannelConformanceOptions<C>):
       await plugin.destroy();
       expect(plugin.status().state).toBe("stopped");
       await options.platform.stop();
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const after = countHandles();
-      for (const type of ["Timeout", "TCPSocketWrap", "TCPServerWrap", "Immediate"]) {
-        expect(after[type] ?? 0, `${type} handles after destroy`).toBeLessThanOrEqual(baseline[type] ?? 0);
-      }
+      await expectHandlesBack(baseline);
       ({ config, recipient } = await options.platform.start());
     });
 
@@ -127,24 +161,26 @@ export function runChannelConformance<C>(options: ChannelConformanceOptions<C>):
         expect(response.status).toBeLessThan(300);
       }
       await until(() => context.emitted.length > 0, "an emitted message");
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(context.emitted).toHaveLength(1);
-      const message = context.emitted[0]!;
+      await deliverSentinel();
+      const hellos = context.emitted.filter((message) => message.text === "hello from the platform");
+      expect(hellos).toHaveLength(1);
+      const message = hellos[0]!;
       expect(v.safeParse(InboundMessageSchema, message).success).toBe(true);
       expect(message.channel).toBe(channel);
-      expect(message.text).toBe("hello from the platform");
       expect(message).toMatchObject(expected);
     });
 
-    it("refuses webhooks with a bad or missing signature, emitting nothing", async () => {
-      if (options.platform.forgedWebhook === undefined) return;
-      await plugin.initialize(config, context);
-      await until(() => plugin.status().state === "ready", "state ready");
-      const response = await plugin.handleWebhook!(options.platform.forgedWebhook());
-      expect([401, 403]).toContain(response.status);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(context.emitted).toEqual([]);
-    });
+    it.skipIf(options.platform.forgedWebhook === undefined)(
+      "refuses webhooks with a bad or missing signature, emitting nothing",
+      async () => {
+        await plugin.initialize(config, context);
+        await until(() => plugin.status().state === "ready", "state ready");
+        const response = await plugin.handleWebhook!(options.platform.forgedWebhook!());
+        expect([401, 403]).toContain(response.status);
+        await deliverSentinel();
+        expect(context.emitted.map((message) => message.text)).toEqual(["conformance sentinel"]);
+      },
+    );
 
     it("raises typed errors: invalid settings, sends before start and after stop", async () => {
       const error = await options
@@ -162,32 +198,36 @@ export function runChannelConformance<C>(options: ChannelConformanceOptions<C>):
       await expect(plugin.send(recipient, { text: "too late" })).rejects.toMatchObject({ code: "NOT_READY" });
     });
 
-    it("reports the platform's rate limit as RATE_LIMITED with retryAfterMs", async () => {
-      if (options.platform.rateLimitNextSend === undefined) return;
-      await plugin.initialize(config, context);
-      await until(() => plugin.status().state === "ready", "state ready");
-      options.platform.rateLimitNextSend(2000);
-      const error = await plugin.send(recipient, { text: "slow down" }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(ChannelError);
-      expect(error).toMatchObject({ code: "RATE_LIMITED", retryAfterMs: 2000 });
-      expect((error as ChannelError).toProtocolError().code).toBe("RATE_LIMITED");
-    });
+    it.skipIf(options.platform.rateLimitNextSend === undefined)(
+      "reports the platform's rate limit as RATE_LIMITED with retryAfterMs",
+      async () => {
+        await plugin.initialize(config, context);
+        await until(() => plugin.status().state === "ready", "state ready");
+        options.platform.rateLimitNextSend!(2000);
+        const error = await plugin.send(recipient, { text: "slow down" }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ChannelError);
+        expect(error).toMatchObject({ code: "RATE_LIMITED", retryAfterMs: 2000 });
+        expect((error as ChannelError).toProtocolError().code).toBe("RATE_LIMITED");
+      },
+    );
 
-    it("splits text longer than the channel's limit into several messages", async () => {
-      const max = plugin.limits.maxTextLength;
-      if (max === undefined) return;
-      await plugin.initialize(config, context);
-      await until(() => plugin.status().state === "ready", "state ready");
-      const before = options.platform.sentTexts().length;
-      const words = "lorem ipsum dolor sit amet ".repeat(Math.ceil((max * 2.5) / 27));
-      const result = await plugin.send(recipient, { text: words });
-      expect(result.messageIds?.length).toBeGreaterThanOrEqual(3);
-      await until(
-        () => options.platform.sentTexts().length - before >= (result.messageIds?.length ?? 0),
-        "every piece to reach the platform",
-      );
-      for (const text of options.platform.sentTexts().slice(before))
-        expect(text.length).toBeLessThanOrEqual(max);
-    });
+    it.skipIf(maxTextLength === undefined)(
+      "splits text longer than the channel's limit into several messages",
+      async () => {
+        const max = plugin.limits.maxTextLength!;
+        await plugin.initialize(config, context);
+        await until(() => plugin.status().state === "ready", "state ready");
+        const before = options.platform.sentTexts().length;
+        const words = "lorem ipsum dolor sit amet ".repeat(Math.ceil((max * 2.5) / 27));
+        const result = await plugin.send(recipient, { text: words });
+        expect(result.messageIds?.length).toBeGreaterThanOrEqual(3);
+        await until(
+          () => options.platform.sentTexts().length - before >= (result.messageIds?.length ?? 0),
+          "every piece to reach the platform",
+        );
+        for (const text of options.platform.sentTexts().slice(before))
+          expect(text.length).toBeLessThanOrEqual(max);
+      },
+    );
   });
 }
