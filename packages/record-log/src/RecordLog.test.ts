@@ -154,8 +154,26 @@ describe("RecordLog", () => {
     });
     await writeFile(join(dir, "notes.lock"), dead.stdout);
     const again = await openLog();
-    expect(await readFile(join(dir, "notes.lock"), "utf8")).toBe(String(process.pid));
+    expect((await readFile(join(dir, "notes.lock"), "utf8")).split(" ")[0]).toBe(String(process.pid));
     await again.close();
+  });
+
+  it("tells a live owner from a reused pid, and its own pid left by an earlier run (PID 1 in a container)", async () => {
+    // Our own pid, but this process holds no such lock: an earlier incarnation with the same pid.
+    await writeFile(join(dir, "notes.lock"), `${process.pid} 1`);
+    const mine = await openLog();
+    await mine.close();
+    // A live process (our parent) named with its real start time: refused.
+    const parent = (await readFile(`/proc/${process.ppid}/stat`, "utf8").catch(() => undefined)) ?? "";
+    const started = parent.slice(parent.lastIndexOf(")") + 2).split(" ")[19];
+    if (started !== undefined) {
+      await writeFile(join(dir, "notes.lock"), `${process.ppid} ${started}`);
+      await expect(openLog()).rejects.toMatchObject({ details: { reason: "store_locked", pid: process.ppid } });
+      // The same pid with another start time: the pid was reused, the owner is gone.
+      await writeFile(join(dir, "notes.lock"), `${process.ppid} ${Number(started) + 12345}`);
+      const taken = await openLog();
+      await taken.close();
+    }
   });
 
   it("refuses use after close with SHUTTING_DOWN, and close is idempotent", async () => {
@@ -257,6 +275,12 @@ describe("RecordLog", () => {
     const code = await new Promise<number | null>((done) => run.on("exit", done));
     expect(code, stderr).toBe(0);
     const result = JSON.parse(stdout) as Record<string, unknown>;
+    // The failed put left memory as it was, and memory and disk agree afterwards.
+    expect(result).toMatchObject({
+      bigInMemory: false,
+      records: ["before", "after"],
+      onDisk: ["before:replaced", "after:fits too"],
+    });
     expect(result).toMatchObject({
       isRecordLogError: true,
       code: "INTERNAL",

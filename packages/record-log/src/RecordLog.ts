@@ -46,6 +46,10 @@ export interface RecordLogStats {
   records: number;
   /** Lines skipped at load because they were not valid (a torn tail is cut, not counted). */
   corruptLines: number;
+  /** Byte offsets of the first {@link MAX_REPORTED_CORRUPT_OFFSETS} skipped lines in the file. */
+  corruptOffsets: number[];
+  /** The log file. */
+  file: string;
   /** Compactions done since opening. */
   compactions: number;
   /** Compactions that failed since opening (the log kept working on its current file). */
@@ -58,7 +62,15 @@ interface QueuedWrite {
   readonly text: string;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
+  /** Puts the records in memory back as they were before this write (it failed). */
+  readonly undo: () => void;
 }
+
+/** Skipped lines whose offsets {@link RecordLogStats.corruptOffsets} lists. */
+export const MAX_REPORTED_CORRUPT_OFFSETS = 100;
+
+/** Locks held by this process, by path: a lock naming our own pid is ours only if it is here. */
+const heldLocks = new Set<string>();
 
 const NAME = /^[A-Za-z0-9._-]{1,100}$/;
 
@@ -76,8 +88,9 @@ const NAME = /^[A-Za-z0-9._-]{1,100}$/;
  * {@link RecordLogError} (`INTERNAL`, `details.reason: "write_failed"`, the OS error as `cause`), the
  * partial line is cut off, and the log goes on. A failed `fdatasync` (the page cache can no longer be
  * trusted) or a failure halfway through a compaction leaves the log failed: every later write
- * rejects (`details.reason: "log_failed"`) until it is reopened. A rejected put or delete has already
- * changed the records in memory; they are what the file says again after a reopen.
+ * rejects (`details.reason: "log_failed"`) until it is reopened. A rejected put or delete leaves the
+ * records in memory as they were before it (unless a later put or delete of the same id came
+ * meanwhile).
  *
  * @example
  * ```ts
@@ -103,6 +116,7 @@ export class RecordLog<R extends { id: string }> {
   #lines = 0;
   #compactAtLines: number;
   #corruptLines = 0;
+  readonly #corruptOffsets: number[] = [];
   #compactions = 0;
   #compactionFailures = 0;
   /** Set once the log can no longer be written safely; every later write rejects with it. */
@@ -142,6 +156,7 @@ export class RecordLog<R extends { id: string }> {
       log.#size = (await log.#handle.stat()).size;
     } catch (error) {
       await log.#handle?.close().catch(() => {});
+      heldLocks.delete(log.#lockPath);
       await rm(log.#lockPath, { force: true }).catch(() => {});
       throw toRecordLogError(error, "open_failed", `could not open ${log.#logPath}`);
     }
@@ -159,6 +174,8 @@ export class RecordLog<R extends { id: string }> {
       lines: this.#lines,
       records: this.#records.size,
       corruptLines: this.#corruptLines,
+      corruptOffsets: [...this.#corruptOffsets],
+      file: this.#logPath,
       compactions: this.#compactions,
       compactionFailures: this.#compactionFailures,
     };
@@ -200,9 +217,14 @@ export class RecordLog<R extends { id: string }> {
   put(record: R): Promise<void> {
     this.#assertOpen();
     const copy = structuredClone(record);
+    const previous = this.#records.get(copy.id);
     this.#records.delete(copy.id);
     this.#records.set(copy.id, copy);
-    return this.#append({ op: "put", record: copy });
+    return this.#append({ op: "put", record: copy }, () => {
+      if (this.#records.get(copy.id) !== copy) return; // changed again since
+      this.#records.delete(copy.id);
+      if (previous !== undefined) this.#records.set(copy.id, previous);
+    });
   }
 
   /**
@@ -214,8 +236,11 @@ export class RecordLog<R extends { id: string }> {
    */
   delete(id: string): Promise<void> {
     this.#assertOpen();
+    const previous = this.#records.get(id);
     this.#records.delete(id);
-    return this.#append({ op: "del", id });
+    return this.#append({ op: "del", id }, () => {
+      if (previous !== undefined && !this.#records.has(id)) this.#records.set(id, previous);
+    });
   }
 
   /**
@@ -232,6 +257,7 @@ export class RecordLog<R extends { id: string }> {
     try {
       await handle?.close();
     } finally {
+      heldLocks.delete(this.#lockPath);
       await rm(this.#lockPath, { force: true }).catch((error: unknown) => {
         // The directory itself is gone or replaced: there is no lock left to remove.
         if ((error as NodeJS.ErrnoException).code !== "ENOTDIR") throw error;
@@ -239,9 +265,9 @@ export class RecordLog<R extends { id: string }> {
     }
   }
 
-  #append(line: LogLine<R>): Promise<void> {
+  #append(line: LogLine<R>, undo: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ text: `${JSON.stringify(line)}\n`, resolve, reject });
+      this.#queue.push({ text: `${JSON.stringify(line)}\n`, resolve, reject, undo });
       // The stored chain swallows; each write's own promise (above) is the one that rejects.
       if (this.#flushing === undefined) this.#flushing = this.#flush().catch(() => {});
     });
@@ -254,7 +280,11 @@ export class RecordLog<R extends { id: string }> {
         this.#queue = [];
         const failure = await this.#write(batch.map((write) => write.text).join(""), batch.length);
         if (failure === undefined) for (const write of batch) write.resolve();
-        else for (const write of batch) write.reject(failure);
+        else {
+          // Newest first, so that each id ends as it was before the batch.
+          for (let i = batch.length - 1; i >= 0; i--) batch[i]!.undo();
+          for (const write of batch) write.reject(failure);
+        }
         if (
           failure === undefined &&
           this.#lines > this.#compactAtLines &&
@@ -265,7 +295,9 @@ export class RecordLog<R extends { id: string }> {
     } catch (error) {
       // Not reached by design (#write and #compact return their failures); never leave a write hanging.
       this.#failure ??= toRecordLogError(error, "log_failed", `the log ${this.#logPath} failed`);
-      for (const write of this.#queue.splice(0)) write.reject(this.#failure);
+      const left = this.#queue.splice(0);
+      for (let i = left.length - 1; i >= 0; i--) left[i]!.undo();
+      for (const write of left) write.reject(this.#failure);
     } finally {
       this.#flushing = undefined;
     }
@@ -360,14 +392,21 @@ export class RecordLog<R extends { id: string }> {
       await writeFile(this.#logPath, text.slice(0, end));
       text = text.slice(0, end);
     }
+    let offset = 0;
     for (const raw of text.split("\n")) {
+      const at = offset;
+      offset += Buffer.byteLength(raw) + 1;
       if (raw === "") continue;
       this.#lines += 1;
+      const skip = () => {
+        this.#corruptLines += 1;
+        if (this.#corruptOffsets.length < MAX_REPORTED_CORRUPT_OFFSETS) this.#corruptOffsets.push(at);
+      };
       let line: LogLine<R>;
       try {
         line = JSON.parse(raw) as LogLine<R>;
       } catch {
-        this.#corruptLines += 1;
+        skip();
         continue;
       }
       if (line?.op === "put" && typeof line.record?.id === "string") {
@@ -376,21 +415,36 @@ export class RecordLog<R extends { id: string }> {
       } else if (line?.op === "del" && typeof line.id === "string") {
         this.#records.delete(line.id);
       } else {
-        this.#corruptLines += 1;
+        skip();
       }
     }
   }
 
+  /**
+   * Takes `<name>.lock`: a file naming the owner's pid and its start time. A lock whose owner is
+   * gone (no such process, a zombie, or its pid reused by a process started at another time, as
+   * when a container's PID 1 restarts) is taken over.
+   */
   async #lock(): Promise<void> {
+    if (heldLocks.has(this.#lockPath))
+      throw new RecordLogError("CONFLICT", `${this.#logPath} is open already in this process`, {
+        details: { reason: "store_locked", pid: process.pid },
+      });
+    const self = await lockOwner(process.pid);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await writeFile(this.#lockPath, String(process.pid), { flag: "wx", mode: RECORD_LOG_FILE_MODE });
+        await writeFile(this.#lockPath, `${self.pid} ${self.startedAt ?? ""}`.trim(), {
+          flag: "wx",
+          mode: RECORD_LOG_FILE_MODE,
+        });
+        heldLocks.add(this.#lockPath);
         return;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }
-      const owner = Number.parseInt(await readFile(this.#lockPath, "utf8").catch(() => ""), 10);
-      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+      const [pidText, startedText] = (await readFile(this.#lockPath, "utf8").catch(() => "")).trim().split(" ");
+      const owner = Number.parseInt(pidText ?? "", 10);
+      if (Number.isInteger(owner) && owner > 0 && (await isAlive(owner, startedText))) {
         throw new RecordLogError("CONFLICT", `${this.#dir} is in use by process ${owner}`, {
           details: {
             reason: "store_locked",
@@ -452,14 +506,35 @@ async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
+/** A process as a lock names it: its pid, and its start time where the OS tells it (Linux). */
+async function lockOwner(
+  pid: number,
+): Promise<{ pid: number; startedAt?: string | undefined; zombie?: boolean }> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces and parentheses: fields are counted after its ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { pid, startedAt: fields[19], zombie: fields[0] === "Z" || fields[0] === "X" };
+  } catch {
+    return { pid };
+  }
+}
+
+/**
+ * Whether the process a lock names still runs: not for our own pid (this process holds no such
+ * lock, checked before), nor for a zombie, nor for a pid now used by a process started at another time.
+ */
+async function isAlive(pid: number, startedAt: string | undefined): Promise<boolean> {
+  if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  const now = await lockOwner(pid);
+  if (now.zombie === true) return false;
+  if (startedAt !== undefined && startedAt !== "" && now.startedAt !== undefined) return now.startedAt === startedAt;
+  return true;
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -14,9 +14,15 @@ const failure = await log.put({ id: "big", text: "x".repeat(Number(bigBytes)) })
   () => undefined,
   (error: unknown) => error,
 );
-await log.delete("big"); // memory still had it; this line is small and must land cleanly
+const bigInMemory = log.get("big") !== undefined; // a failed put leaves memory as it was
+await log.put({ id: "before", text: "replaced" });
+await log.delete("big"); // a small line that must land cleanly after the cut
 await log.put({ id: "after", text: "fits too" });
+const records = [...log.values()].map((record) => record.id);
 await log.close();
+const reopened = await RecordLog.open<{ id: string; text: string }>({ dir: dir!, name: "limited" });
+const onDisk = [...reopened.values()].map((record) => `${record.id}:${record.text}`);
+await reopened.close();
 // Let any stray rejection surface: unhandled rejections are reported once the microtasks drain.
 await new Promise((resolve) => setImmediate(resolve));
 await new Promise((resolve) => setImmediate(resolve));
@@ -28,5 +34,8 @@ process.stdout.write(
     osCode: (failure as RecordLogError | undefined)?.osCode,
     causeCode: ((failure as RecordLogError | undefined)?.cause as NodeJS.ErrnoException | undefined)?.code,
     unhandled,
+    bigInMemory,
+    onDisk,
+    records,
   })}\n`,
 );
