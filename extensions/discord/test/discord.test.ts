@@ -1,6 +1,6 @@
 import { ChannelError, type ChannelPlugin } from "@openclaw/channel-sdk";
 import { createTestContext, runChannelConformance, type TestContext } from "@openclaw/channel-sdk/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type DiscordConfig, discordChannel } from "../src/index";
 import {
   FAKE_CHANNEL_ID,
@@ -70,13 +70,13 @@ describe("discord plugin against the fake Discord", () => {
   let plugin: ChannelPlugin<DiscordConfig>;
   let context: TestContext<DiscordConfig>;
 
-  const until = async (predicate: () => boolean, what: string, timeoutMs = 5000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
+  const until = (predicate: () => boolean, what: string, timeoutMs = 5000) =>
+    vi.waitFor(
+      () => {
+        if (!predicate()) throw new Error(`timed out waiting for ${what}`);
+      },
+      { timeout: timeoutMs, interval: 10 },
+    );
 
   const start = async (
     options: Partial<FakeDiscordOptions> = {},
@@ -112,8 +112,10 @@ describe("discord plugin against the fake Discord", () => {
       replyTo: String(guildMessage.id),
     });
     await until(() => context.emitted.length === 2, "two messages");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(context.emitted).toHaveLength(2);
+    // A later message arrives after anything the bot's message could still cause.
+    fake!.inject("sentinel");
+    await until(() => context.emitted.some((m) => m.text === "sentinel"), "the sentinel");
+    expect(context.emitted).toHaveLength(3);
     expect(context.emitted[0]).toMatchObject({ guildId: FAKE_GUILD_ID, conversationId: FAKE_CHANNEL_ID });
     expect(context.emitted[1]).toMatchObject({
       id: String(dm.id),

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ConfigError } from "./ConfigError";
 import {
   type ConfigChangeEvent,
@@ -33,13 +33,13 @@ const manager = (options: ConfigManagerOptions = {}) => {
   return m;
 };
 
-const until = async (predicate: () => boolean, timeoutMs = 5000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
+const until = (predicate: () => boolean, timeoutMs = 5000) =>
+  vi.waitFor(
+    () => {
+      if (!predicate()) throw new Error("condition not met in time");
+    },
+    { timeout: timeoutMs, interval: 10 },
+  );
 
 const loadError = async (m: ConfigManager) => {
   const error = await m.load().catch((e: unknown) => e);
@@ -322,19 +322,25 @@ describe("hot reload", () => {
 
   it("settles on the last of rapid successive edits", async () => {
     const { m, changes } = await watched({ heartbeat: { intervalMs: 10_000 } });
+    const seen: number[] = [];
+    m.on("change", () => seen.push(m.get().heartbeat.intervalMs));
     for (let i = 1; i <= 20; i++)
       await writeFile(file, JSON.stringify({ heartbeat: { intervalMs: 10_000 + i * 1000 } }));
     await until(() => m.get().heartbeat.intervalMs === 30_000);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(m.get().heartbeat.intervalMs).toBe(30_000);
-    expect(changes.length).toBeLessThanOrEqual(3);
+    // One more, later edit: once it is applied, nothing from the burst can still be pending.
+    await writeFile(file, JSON.stringify({ heartbeat: { intervalMs: 99_000 } }));
+    await until(() => m.get().heartbeat.intervalMs === 99_000);
+    expect(seen.slice(-2)).toEqual([30_000, 99_000]);
+    expect(changes.length).toBeLessThanOrEqual(4);
   });
 
   it("does not report its own apply as a file change", async () => {
     const { m, changes } = await watched({ heartbeat: { intervalMs: 10_000 } });
     await m.apply({ heartbeat: { intervalMs: 12_000 } });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(changes.map((c) => c.origin)).toEqual(["apply"]);
+    // A real edit after it: its change comes after anything the apply's own write could cause.
+    await writeFile(file, JSON.stringify({ heartbeat: { intervalMs: 13_000 } }));
+    await until(() => m.get().heartbeat.intervalMs === 13_000);
+    expect(changes.map((c) => c.origin)).toEqual(["apply", "file"]);
   });
 
   it("leaves no watcher or timer behind after close", async () => {
@@ -342,7 +348,9 @@ describe("hot reload", () => {
     const { m } = await watched({});
     await m.close();
     managers.splice(managers.indexOf(m), 1);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Closed handles leave the list in the event loop's close phase: let two turns pass.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     expect(process.getActiveResourcesInfo().length).toBeLessThanOrEqual(before);
   });
 });

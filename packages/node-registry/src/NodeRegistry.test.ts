@@ -468,13 +468,15 @@ describe("NodeRegistry over real ws on loopback", () => {
   it("times out a node that never answers and ignores its late answer", async () => {
     let late: (() => void) | undefined;
     await connectNode("slow", (frame, ws) => {
-      late = () => ws.send(encodeResult(frame.id, "late"));
+      if (late === undefined) late = () => ws.send(encodeResult(frame.id, "late"));
+      else ws.send(encodeResult(frame.id, "prompt"));
     });
     await expect(registry.invoke("slow", "agent.run", {}, { timeoutMs: 50 })).rejects.toMatchObject({
       code: "TIMEOUT",
     });
     late?.();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The next call's answer comes after the late one on the same socket: it has been handled by then.
+    await expect(registry.invoke("slow", "agent.run", {}, { timeoutMs: 5000 })).resolves.toBe("prompt");
     expect(registry.pendingCount()).toBe(0);
   });
 

@@ -37,6 +37,8 @@ export const CloseCode = {
   MessageTooBig: 1009,
   /** The server hit an unexpected condition. */
   InternalError: 1011,
+  /** The server is at a capacity limit; reconnect later (RFC 6455 registry: Try Again Later). */
+  TryAgainLater: 1013,
 } as const;
 
 /** One of the {@link CloseCode} values. */

@@ -39,6 +39,17 @@ export const ErrorCode = {
   SHUTTING_DOWN: "SHUTTING_DOWN",
   /** An unexpected server-side failure. */
   INTERNAL: "INTERNAL",
+  /**
+   * Something the server needs to serve the request is failing now (its state storage cannot be
+   * written, a shared store is unreachable); nothing was changed, and the same request may succeed
+   * later. `details.reason` names what failed (e.g. `state_write_failed`).
+   */
+  UNAVAILABLE: "UNAVAILABLE",
+  /**
+   * The server is at a capacity limit (too many connections in all, or from one source); retry after
+   * `details.retryAfterMs`.
+   */
+  OVERLOADED: "OVERLOADED",
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -76,6 +87,8 @@ export const ERROR_CODE_INFO: Readonly<Record<ErrorCode, ErrorCodeInfo>> = Objec
   CONNECTION_CLOSED: { retryable: true, httpStatus: 503 },
   SHUTTING_DOWN: { retryable: true, closeCode: CloseCode.GoingAway, httpStatus: 503 },
   INTERNAL: { retryable: true, closeCode: CloseCode.InternalError, httpStatus: 500 },
+  UNAVAILABLE: { retryable: true, httpStatus: 503 },
+  OVERLOADED: { retryable: true, closeCode: CloseCode.TryAgainLater, httpStatus: 503 },
 });
 
 /**

@@ -67,7 +67,7 @@ export const METHODS = {
   "system.status": method(
     EmptySchema,
     system.SystemStatusResultSchema,
-    ["operator.read", "node"],
+    ["operator.read"],
     "Version, uptime, connection, channel, node and task counts.",
   ),
   "message.send": method(
