@@ -1,8 +1,11 @@
 // Checks every publishable workspace package as it would be published: packs it with pnpm
 // (which applies publishConfig), then runs publint on the packed files and
-// are-the-types-wrong on the tarball. Run after `turbo run build`. Exits non-zero on any problem.
+// are-the-types-wrong on the tarball, and checks that every `bin` is in the package as a Node script
+// and that the files a package must ship are there (the gateway's control UI). The service and the
+// CLI (`@openclaw/gateway`, `@openclaw/cli`) must be among the packages checked. Run after
+// `turbo run build`. Exits non-zero on any problem. Package names as arguments check only those.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { publint } from "publint";
@@ -12,6 +15,7 @@ const root = resolve(import.meta.dirname, "..");
 const pnpm = ["-y", "pnpm@10.34.8"];
 const groups = ["packages", "extensions", "apps"];
 
+const only = process.argv.slice(2);
 const packageDirs = groups
   .flatMap((group) =>
     existsSync(join(root, group))
@@ -19,9 +23,25 @@ const packageDirs = groups
       : [],
   )
   .filter((dir) => existsSync(join(dir, "package.json")))
-  .filter((dir) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).private !== true);
+  .filter((dir) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).private !== true)
+  .filter(
+    (dir) =>
+      only.length === 0 || only.includes(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name),
+  );
+
+/** Packages that must be published, and files each must ship besides its entry points. */
+const REQUIRED = {
+  "@openclaw/gateway": ["dist/ui/index.html"],
+  "@openclaw/cli": [],
+};
 
 let failures = 0;
+const checked = packageDirs.map((dir) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name);
+for (const name of only.length === 0 ? Object.keys(REQUIRED) : [])
+  if (!checked.includes(name)) {
+    failures += 1;
+    console.log(`FAIL ${name}\n  is not a publishable workspace package (private, or missing)`);
+  }
 for (const dir of packageDirs) {
   const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
   const out = mkdtempSync(join(tmpdir(), "openclaw-pack-"));
@@ -41,6 +61,17 @@ for (const dir of packageDirs) {
     const problems = messages.map(
       (message) => `  publint ${message.type}: ${formatMessage(message, packedPkg)}`,
     );
+    const bins = typeof packedPkg.bin === "string" ? { [pkg.name]: packedPkg.bin } : (packedPkg.bin ?? {});
+    for (const [command, file] of Object.entries(bins)) {
+      const path = join(packed, file);
+      if (!existsSync(path)) problems.push(`  bin ${command}: ${file} is not in the package`);
+      else if (!readFileSync(path, "utf8").startsWith("#!/usr/bin/env node"))
+        problems.push(`  bin ${command}: ${file} does not start with #!/usr/bin/env node`);
+      else if ((statSync(path).mode & 0o111) === 0)
+        problems.push(`  bin ${command}: ${file} is not executable`);
+    }
+    for (const file of REQUIRED[pkg.name] ?? [])
+      if (!existsSync(join(packed, file))) problems.push(`  ${file} is not in the package (build it first)`);
 
     try {
       execFileSync("npx", ["attw", join(out, tarball), "--profile", "esm-only", "--format", "ascii"], {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // openclaw: the command line for the OpenClaw Gateway.
+import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import { GatewayClient, isProtocolError, ProtocolError } from "@openclaw/protocol";
 import { WebSocket } from "ws";
@@ -7,11 +8,15 @@ import { COMMANDS, type CommandContext, EXIT, type Flags, UsageError } from "./c
 import { createOutput } from "./output";
 import { resolveSettings } from "./settings";
 
-const VERSION = "0.1.0";
+/** The CLI's version, from its package.json (one directory up from both `src/` and `dist/`). */
+const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 
 const USAGE = `openclaw <command> [options]
 
 Commands:
+  gateway [--config f] [--port p] [--bind a]   run the gateway in the foreground (as openclaw-gateway)
+  gateway install [--print]                write a systemd user unit for the gateway (--help for more)
+  doctor [--config f] [--port p] [--json]  check the setup and say what to fix (exit 1 if anything)
   status                                   gateway version, uptime, connections, channels
   send --to <recipient> [--channel c] <text>   send a message (without --channel the router decides)
   events [--filter name,prefix.*] [--count n]  live tail of events (Ctrl-C to stop)
@@ -76,6 +81,9 @@ const OPTIONS = {
 } as const;
 
 async function main(argv: string[]): Promise<number> {
+  // These two take their own flags (the gateway's).
+  if (argv[0] === "gateway") return (await import("./gateway")).gatewayCommand(argv.slice(1));
+  if (argv[0] === "doctor") return (await import("./doctor")).doctorCommand(argv.slice(1));
   let parsed: { values: Flags; positionals: string[] };
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as never;
@@ -197,7 +205,7 @@ function report(
     }
     if (error.code === "CONNECTION_CLOSED" || error.code === "TIMEOUT") {
       out.error(
-        `${error.message} — is the gateway running at ${settings.url}? Start it with \`npx -y pnpm@10.34.8 start\`, or pass --url`,
+        `${error.message} — is the gateway running at ${settings.url}? Start it with \`openclaw gateway\`, or pass --url`,
         { code: error.code, details: error.details },
       );
       return EXIT.ERROR;
@@ -211,7 +219,7 @@ function report(
     (error as { code?: string }).code === "ECONNREFUSED"
   ) {
     out.error(
-      `cannot reach the gateway at ${settings.url} — is it running? Start it with \`npx -y pnpm@10.34.8 start\`, or pass --url`,
+      `cannot reach the gateway at ${settings.url} — is it running? Start it with \`openclaw gateway\`, or pass --url`,
     );
     return EXIT.ERROR;
   }

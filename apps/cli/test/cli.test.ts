@@ -1,67 +1,25 @@
 import { spawn } from "node:child_process";
-import { createHmac } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { FakePlatform, webhookChannel } from "@openclaw/channel-sdk/testing";
-import { ConfigManager } from "@openclaw/config";
-import { createLogger, Gateway } from "@openclaw/gateway";
+import { resolve } from "node:path";
+import { ADMIN, type Harness, startGateway, TOKEN } from "@openclaw/gateway/testing";
 import { GatewayClient } from "@openclaw/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 
-const TOKEN = "operator-token-0123456789";
-const ADMIN = "admin-token-0123456789abc";
-const SECRET = "signing-secret-0123456789";
 const main = resolve(import.meta.dirname, "../src/main.ts");
 const tsx = createRequire(import.meta.url).resolve("tsx");
 
+let h: Harness;
 let dir: string;
-let platform: FakePlatform;
-let config: ConfigManager;
-let gateway: Gateway;
 let url: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "openclaw-cli-"));
-  let nextId = 1;
-  platform = await FakePlatform.start({
-    "GET /health": () => ({ body: { ok: true } }),
-    "POST /messages": () => ({ body: { id: `m-${nextId++}` } }),
-  });
-  await writeFile(
-    join(dir, "openclaw.json"),
-    JSON.stringify({
-      channels: {
-        test: {
-          plugin: "webhook",
-          baseUrl: platform.url,
-          token: "platform-token-0123456789",
-          signingSecret: SECRET,
-        },
-      },
-    }),
-  );
-  config = new ConfigManager({
-    path: join(dir, "openclaw.json"),
-    env: {
-      OPENCLAW_PORT: "0",
-      OPENCLAW_STATE_DIR: join(dir, "state"),
-      OPENCLAW_GATEWAY_TOKEN: TOKEN,
-      OPENCLAW_ADMIN_TOKEN: ADMIN,
-    },
-  });
-  await config.load();
-  gateway = new Gateway({ config, channels: [webhookChannel], logger: createLogger("silent") });
-  ({ url } = await gateway.start());
+  h = await startGateway();
+  ({ url, stateDir: dir } = h);
 });
 
 afterAll(async () => {
-  await gateway.stop({ drainTimeoutMs: 200 });
-  await config.close();
-  await platform.close();
-  await rm(dir, { recursive: true, force: true });
+  await h.stop();
 });
 
 /** Runs the `openclaw` command (its source entry, as a child process) and collects its output. */
@@ -128,10 +86,10 @@ describe("openclaw CLI against a running gateway", () => {
     expect(sent.code).toBe(0);
     expect(JSON.parse(sent.stdout)).toMatchObject({ status: "sent", channel: "test", address: "chat-1" });
     expect(
-      platform.requests.some((r) => (r.json as { text?: string } | undefined)?.text === "hello from cli"),
+      h.platform.requests.some((r) => (r.json as { text?: string } | undefined)?.text === "hello from cli"),
     ).toBe(true);
     const human = await openclaw(["send", "--to", "chat-1", "--channel", "test", "again"]);
-    expect(human.stdout).toMatch(/^sent to test:chat-1 as m-\d+/);
+    expect(human.stdout).toMatch(/^sent to test:chat-1 as tg-\d+/);
   });
 
   it("exit 3 with what to do when the token is wrong or lacks the admin scope", async () => {
@@ -180,29 +138,19 @@ describe("openclaw CLI against a running gateway", () => {
   });
 
   it("events tails live events, filtered, and stops after --count", async () => {
+    // The tail listens as soon as it is connected: wait for the gateway to count its connection.
+    const watcher = await h.client();
+    const operators = async () => (await watcher.request("system.status")).connections.operators;
+    const before = await operators();
     const tail = openclaw(["events", "--filter", "channel.message.*", "--count", "1", "--json"]);
-    let exited = false;
-    void tail.then(() => {
-      exited = true;
+    await expect.poll(operators, { timeout: 15_000, interval: 20 }).toBe(before + 1);
+    const response = await h.webhook({
+      id: "p-1",
+      chat: "chat-9",
+      from: { id: "u1", name: "Ana" },
+      text: "hi tail",
     });
-    // Deliver webhooks until the tail has seen one (it subscribes once connected).
-    for (let n = 0; !exited && n < 50; n++) {
-      const body = JSON.stringify({
-        id: `p-${n}`,
-        chat: "chat-9",
-        from: { id: "u1", name: "Ana" },
-        text: "hi tail",
-      });
-      await fetch(`${url.replace(/^ws/, "http")}/webhook/test`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-signature-256": `sha256=${createHmac("sha256", SECRET).update(body).digest("hex")}`,
-        },
-        body,
-      });
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    expect(response.ok).toBe(true);
     const { code, stdout } = await tail;
     expect(code).toBe(0);
     const line = JSON.parse(stdout.trim().split("\n").at(-1)!);
@@ -254,5 +202,5 @@ describe("openclaw CLI against a running gateway", () => {
     expect(valid.code).toBe(0);
     const nodes = await openclaw(["nodes", "--json"]);
     expect(JSON.parse(nodes.stdout)).toEqual({ nodes: [] });
-  });
+  }, 90_000); // fifteen CLI processes, each compiling its TypeScript entry
 });

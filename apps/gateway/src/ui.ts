@@ -1,6 +1,8 @@
+import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, extname, join, normalize, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -13,8 +15,15 @@ const TYPES: Record<string, string> = {
   ".json": "application/json",
 };
 
-/** Where the built control UI is: `@openclaw/web`'s `dist`, when that package is installed. */
+/**
+ * Where the built control UI is: `ui/` beside the gateway's bundle (the published package ships it
+ * there), else `@openclaw/web`'s `dist` (in the repository, running from source).
+ *
+ * @returns The directory, or undefined when no built UI is found.
+ */
 export function defaultUiDir(): string | undefined {
+  const bundled = join(dirname(fileURLToPath(import.meta.url)), "ui");
+  if (existsSync(join(bundled, "index.html"))) return bundled;
   try {
     return join(dirname(createRequire(import.meta.url).resolve("@openclaw/web/package.json")), "dist");
   } catch {
