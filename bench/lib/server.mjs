@@ -4,8 +4,8 @@
 // - WebSocket: `connect` (operator token checked; a node connects with `role: "node"`: bare takes
 //   it as it is, the gateway wants a paired device token), `ping`, and `node.invoke`, forwarded to
 //   the node as a `req` whose `res` goes back to the caller;
-// - `POST /webhook/bench?n=<count>&size=<chars>&durable=1`: n inbound messages (text padded to
-//   `size`), each broadcast to every client as `channel.message.received` then
+// - `POST /webhook/bench?n=<count>&size=<chars>&durable=1&from=<n>&chats=<count>`: n inbound
+//   messages numbered from `from` (text padded to `size`, in `chats` conversations, default 100), each broadcast to every client as `channel.message.received` then
 //   `conversation.updated` (the gateway: through its channel, which waits for the gateway to record
 //   them, dedupe and conversation journal; bare: the same two frames, encoded once, sent to
 //   everyone; with `durable=1` bare first appends each message to a file with group-committed
@@ -28,11 +28,12 @@ export const BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789abcdef";
 export const MAX_BUFFERED_BYTES = 1024 * 1024;
 const variant = process.argv[2];
 
-function inboundMessage(n, sentAt, size = 0) {
+/** Message `n` of a run, in one of `chats` conversations (`chat-<n mod chats>`). */
+function inboundMessage(n, sentAt, size = 0, chats = 100) {
   return {
     id: `bench-${randomUUID()}`,
-    conversationId: `chat-${n % 100}`,
-    peerId: `chat-${n % 100}`,
+    conversationId: `chat-${n % chats}`,
+    peerId: `chat-${n % chats}`,
     sender: { id: "u-1", name: "Bench" },
     text: `message ${n}`.padEnd(size, "."),
     timestamp: sentAt,
@@ -109,8 +110,10 @@ async function bare() {
     await readBody(req);
     const count = Number(url.searchParams.get("n") ?? 1);
     const size = Number(url.searchParams.get("size") ?? 0);
+    const from = Number(url.searchParams.get("from") ?? 0);
+    const chats = Number(url.searchParams.get("chats") ?? 100);
     const messages = Array.from({ length: count }, (_, n) => ({
-      ...inboundMessage(n, Date.now(), size),
+      ...inboundMessage(from + n, Date.now(), size, chats),
       channel: "bench",
     }));
     if (url.searchParams.get("durable") === "1") await Promise.all(messages.map(append));
@@ -247,9 +250,12 @@ async function gateway() {
         async webhook(request) {
           const count = Number(request.query.n ?? 1);
           const size = Number(request.query.size ?? 0);
+          const from = Number(request.query.from ?? 0);
+          const chats = Number(request.query.chats ?? 100);
           // Like a real plugin: answered once the gateway has recorded every message.
           const taken = [];
-          for (let n = 0; n < count; n++) taken.push(context.emit(inboundMessage(n, Date.now(), size)));
+          for (let n = 0; n < count; n++)
+            taken.push(context.emit(inboundMessage(from + n, Date.now(), size, chats)));
           await Promise.all(taken);
           return { status: 200, body: { ok: true } };
         },

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
+import { vi } from "vitest";
 
 const root = resolve(import.meta.dirname, "../..");
 const main = join(root, "apps/gateway/src/main.ts");
@@ -58,9 +59,10 @@ export async function kill9(child: ChildProcess): Promise<void> {
 
 /** Polls until `predicate` holds; fails after `timeoutMs`. */
 export async function until(predicate: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((done) => setTimeout(done, 20));
-  }
+  await vi.waitFor(
+    () => {
+      if (!predicate()) throw new Error(`timed out waiting for ${what}`);
+    },
+    { timeout: timeoutMs, interval: 20 },
+  );
 }

@@ -40,6 +40,14 @@ export class Connection {
   client: ClientInfo | undefined;
   /** For nodes: the id registered in the node registry. */
   nodeId: string | undefined;
+  /** What the handshake granted: the token level, a paired device, or pairing only. */
+  grant: "admin" | "operator" | "node" | "pairing" | undefined;
+  /** The operator or admin token this connection logged in with (checked again when tokens rotate). */
+  token: string | undefined;
+  /** For pairing connections: how often `pairing.start` may be called. */
+  pairingLimiter: RateLimiter | undefined;
+  /** The limited slot the connection holds: still handshaking, or connected unauthenticated to pair. */
+  slot: "handshake" | "pairing" | undefined;
   /** Set by ws-level pings: false once a ping went unanswered. */
   alive = true;
   handshakeTimer: ReturnType<typeof setTimeout> | undefined;

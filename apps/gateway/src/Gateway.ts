@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, STATUS_CODES, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { chmod, mkdir } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
 import type { Duplex } from "node:stream";
 import { ChannelError, type ChannelPluginFactory, constantTimeEqual } from "@openclaw/channel-sdk";
@@ -19,6 +20,7 @@ import {
   EVENTS,
   type EventData,
   type EventName,
+  ERROR_CODE_INFO,
   encodeError,
   encodeEvent,
   encodeResult,
@@ -43,7 +45,8 @@ import {
 import { Router } from "@openclaw/router";
 import { FileTaskStore, TaskQueue } from "@openclaw/task-queue";
 import { type WebSocket, WebSocketServer } from "ws";
-import { type ChatTurn, streamAgent } from "./agents";
+import { type AgentRunContext, type ChatTurn, streamAgent } from "./agents";
+import { AuthFailures, bearerToken, Counter, isAllowedOrigin } from "./auth/guards";
 import { PairingManager } from "./auth/PairingManager";
 import { loadOrCreateToken } from "./auth/tokens";
 import { Connection, RateLimiter } from "./Connection";
@@ -55,7 +58,7 @@ import { createLogger, type Logger } from "./logging";
 import { createMethodHandlers, type MethodHandlers } from "./methods";
 import { requireNode } from "./nodes";
 import { ConversationStore, type Recorded } from "./state/ConversationStore";
-import { readJsonFile, writeJsonFile } from "./state/files";
+import { readJsonFile, STATE_DIR_MODE, StateFileError, writeJsonFile } from "./state/files";
 import { defaultUiDir } from "./ui";
 import { GATEWAY_NAME, GATEWAY_VERSION } from "./version";
 
@@ -69,8 +72,9 @@ export interface GatewayOptions {
   logger?: Logger;
   /**
    * How long `start()` and a config reload wait for one channel to connect before they go on
-   * without it; the channel keeps connecting (state `connecting`) in the background.
-   * @defaultValue 15000
+   * without it; the channel keeps connecting (state `connecting`, shown by `/ready`) in the
+   * background either way. The default does not wait: start-up completes at once.
+   * @defaultValue 0
    */
   channelStartWaitMs?: number;
   /**
@@ -95,6 +99,8 @@ export interface GatewayCore {
   readonly stateDir: string;
   /** The built control UI, when there is one. */
   readonly uiDir: string | undefined;
+  /** Failed logins by address (WebSocket and HTTP alike). */
+  readonly authFailures: AuthFailures;
   connections(): Iterable<Connection>;
   connection(id: string): Connection | undefined;
   broadcast<E extends EventName>(event: E, data: EventData<E>, options?: BroadcastOptions): void;
@@ -103,6 +109,8 @@ export interface GatewayCore {
   isOperatorToken(token: string | undefined): "admin" | "operator" | undefined;
   runAgent(params: MethodParams<"agent.run">, target: string | undefined): Promise<MethodResult<"agent.run">>;
   streamAgent(name: string, turns: readonly ChatTurn[], signal: AbortSignal): AsyncGenerator<string>;
+  /** The registry, `agent.chunk` subscription and abort signal an agent run needs. */
+  agentContext(signal: AbortSignal): AgentRunContext;
   sendMessage(params: MethodParams<"message.send">, from?: Connection): Promise<MethodResult<"message.send">>;
 }
 
@@ -118,9 +126,6 @@ export interface BroadcastOptions {
 type Broadcast = {
   [E in EventName]: { event: E; data: EventData<E> } & BroadcastOptions;
 }[EventName];
-
-/** Pairing requests that may wait for approval at once. */
-const MAX_PENDING_PAIRINGS = 100;
 
 const ALL_SCOPES_OF: Record<"admin" | "operator" | "node" | "pairing", Scope[]> = {
   admin: ["operator.read", "operator.write", "operator.admin"],
@@ -155,6 +160,12 @@ export class Gateway implements GatewayCore {
   readonly #connections = new Map<string, Connection>();
   readonly #runListeners = new Map<string, (delta: string, done: boolean) => void>();
   readonly #handlers: MethodHandlers;
+  /** Failed logins by address. */
+  readonly authFailures: AuthFailures;
+  /** Connections still handshaking, by address. */
+  readonly #handshakes = new Counter();
+  /** Unauthenticated connections held to pair, by address. */
+  readonly #pairingSockets = new Counter();
   #server: Server | undefined;
   #wss: WebSocketServer | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -179,11 +190,16 @@ export class Gateway implements GatewayCore {
     this.uiDir = options.uiDir ?? defaultUiDir();
     this.router = new Router();
     this.registry = new NodeRegistry({ reconnectGraceMs: config.gateway.nodeReconnectGraceMs });
-    this.pairing = new PairingManager(this.stateDir, {
-      ...config.security.pairing,
-      maxPending: MAX_PENDING_PAIRINGS,
+    this.pairing = new PairingManager(this.stateDir, config.security.pairing);
+    this.authFailures = new AuthFailures(() => this.config.get().security.authFailures);
+    this.conversations = new ConversationStore(this.stateDir, () => {
+      const { conversations, state } = this.config.get();
+      return {
+        maxConversations: conversations.maxConversations,
+        maxMessagesPerConversation: conversations.maxMessagesPerConversation ?? state.historyLimit,
+        maxBytes: conversations.maxBytes,
+      };
     });
-    this.conversations = new ConversationStore(this.stateDir, config.state.historyLimit);
     this.channels = new ChannelManager(
       new Map((options.channels ?? []).map((factory) => [factory.name, factory])),
       {
@@ -230,6 +246,9 @@ export class Gateway implements GatewayCore {
    */
   async start(): Promise<{ url: string; tokenSource: string }> {
     const config = this.config.get();
+    // Message bodies, queues and token hashes live here: only the gateway's user may read them.
+    await mkdir(this.stateDir, { recursive: true, mode: STATE_DIR_MODE });
+    await chmod(this.stateDir, STATE_DIR_MODE);
     let tokenSource: string;
     if (config.security.token !== undefined) {
       this.#token = config.security.token;
@@ -241,13 +260,33 @@ export class Gateway implements GatewayCore {
     }
     await this.pairing.load();
     await this.conversations.load();
-    const bindings = await readJsonFile<unknown>(join(this.stateDir, "bindings.json"), undefined);
+    const bindingsFile = join(this.stateDir, "bindings.json");
+    const bindings = await readJsonFile<unknown>(bindingsFile, undefined);
     if (bindings !== undefined) {
-      const restored = Router.fromJSON(bindings);
+      let restored: Router;
+      try {
+        restored = Router.fromJSON(bindings);
+      } catch (error) {
+        throw new StateFileError(bindingsFile, `does not hold valid bindings (${(error as Error).message})`, {
+          cause: error,
+        });
+      }
       for (const binding of restored.list()) this.router.bind(binding);
     }
     await this.#startDelivery();
     await this.#startTasks();
+    for (const journal of [
+      this.conversations.journal,
+      this.#deliveries?.journal,
+      this.#idempotency?.journal,
+      this.#inboundSeen?.journal,
+    ]) {
+      if (journal === undefined || journal.corruptLines === 0) continue;
+      this.logger.warn(
+        { file: journal.file, skipped: journal.corruptLines, offsets: journal.corruptOffsets },
+        "skipped records that are not valid in a journal (listed by byte offset); the rest was loaded",
+      );
+    }
 
     const server = createServer(createHttpApp(this));
     const wss = new WebSocketServer({
@@ -416,17 +455,21 @@ export class Gateway implements GatewayCore {
     const agent = agents.list[name] ?? (name === "echo" ? { provider: "echo" as const } : undefined);
     if (agent === undefined) {
       throw new ProtocolError("NOT_FOUND", `no agent named ${name}`, {
-        details: { reason: "unknown_agent", agents: ["echo", ...Object.keys(agents.list)] },
+        details: { reason: "unknown_agent", agents: [...new Set(["echo", ...Object.keys(agents.list)])] },
       });
     }
-    return streamAgent(agent, name, turns, {
+    return streamAgent(agent, name, turns, this.agentContext(signal));
+  }
+
+  agentContext(signal: AbortSignal): AgentRunContext {
+    return {
       registry: this.registry,
       signal,
       onChunks: (runId, listener) => {
         this.#runListeners.set(runId, listener);
         return () => this.#runListeners.delete(runId);
       },
-    });
+    };
   }
 
   async sendMessage(
@@ -557,7 +600,11 @@ export class Gateway implements GatewayCore {
     if (running !== undefined) return running;
     const promise = (async () => {
       const result = await run();
-      await store.remember(id, result);
+      // The work is done: its result is the answer even when it cannot be remembered (a repeat
+      // then runs again, as it would after the window).
+      await store.remember(id, result).catch((error: unknown) =>
+        this.logger.error({ err: error, method }, "could not remember an idempotent result"),
+      );
       return result;
     })();
     this.#idempotentRuns.set(id, promise);
@@ -723,45 +770,80 @@ export class Gateway implements GatewayCore {
       }
       this.broadcast("tick", { ts: now });
       this.pairing.list(now); // expires stale codes
+      this.authFailures.sweep(now);
     }, intervalMs);
     this.#heartbeat.unref();
   }
 
   #upgrade(wss: WebSocketServer, request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const config = this.config.get();
-    const refuse = (status: number, message: string) => {
+    const address = request.socket.remoteAddress ?? "";
+    const refuse = (error: ProtocolError, retryAfterMs?: number) => {
+      const status = ERROR_CODE_INFO[error.code].httpStatus;
+      const retryAfter =
+        retryAfterMs === undefined ? "" : `Retry-After: ${Math.max(1, Math.ceil(retryAfterMs / 1000))}\r\n`;
       socket.end(
-        `HTTP/1.1 ${status} ${message}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify({ error: { code: status === 403 ? "FORBIDDEN" : "SHUTTING_DOWN", message } })}`,
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\nContent-Type: application/json\r\n${retryAfter}Connection: close\r\n\r\n${JSON.stringify({ error: error.toJSON() })}`,
       );
     };
     const origin = request.headers.origin;
-    if (this.#state !== "running") refuse(503, "gateway shutting down");
-    else if (
-      origin !== undefined &&
-      !config.security.allowedOrigins.includes(origin) &&
-      // The control UI this gateway serves is always allowed: same host as the request.
-      origin !== `http://${request.headers.host}` &&
-      origin !== `https://${request.headers.host}`
-    )
-      refuse(403, `origin ${origin} is not allowed`);
-    else if (this.#connections.size >= config.gateway.maxConnections) refuse(503, "too many connections");
+    const blockedFor = this.authFailures.blockedFor(address);
+    if (this.#state !== "running")
+      refuse(
+        new ProtocolError("SHUTTING_DOWN", "gateway shutting down", { details: { reason: "shutting_down" } }),
+        1000,
+      );
+    else if (origin !== undefined && !isAllowedOrigin(origin, request.headers.host, config.security))
+      refuse(
+        new ProtocolError("FORBIDDEN", `origin ${origin} is not allowed`, {
+          details: {
+            reason: "origin_not_allowed",
+            nextStep: "add the origin to security.allowedOrigins, or its host to security.allowedHosts",
+          },
+        }),
+      );
+    else if (blockedFor > 0)
+      refuse(
+        new ProtocolError("RATE_LIMITED", "too many failed logins from this address", {
+          details: { reason: "too_many_failed_logins", retryAfterMs: blockedFor },
+        }),
+        blockedFor,
+      );
+    else if (this.#connections.size >= config.gateway.maxConnections)
+      refuse(
+        new ProtocolError("OVERLOADED", "too many connections", {
+          details: { reason: "too_many_connections", limit: config.gateway.maxConnections, retryAfterMs: 5000 },
+        }),
+        5000,
+      );
+    else if (this.#handshakes.get(address) >= config.gateway.maxHandshakesPerSource)
+      refuse(
+        new ProtocolError("OVERLOADED", "too many unfinished handshakes from this address", {
+          details: {
+            reason: "too_many_handshakes_from_source",
+            limit: config.gateway.maxHandshakesPerSource,
+            retryAfterMs: 1000,
+          },
+        }),
+        1000,
+      );
     else wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
   }
 
   #accept(ws: WebSocket, request: IncomingMessage): void {
     const config = this.config.get();
-    const authorization = request.headers.authorization;
-    const bearer = authorization?.startsWith("Bearer ") === true ? authorization.slice(7).trim() : undefined;
     const { requestsPerSecond, burst } = config.security.rateLimit;
     const connection = new Connection(
       randomUUID(),
       ws,
       request.socket.remoteAddress ?? "",
-      bearer,
+      bearerToken(request.headers.authorization),
       new RateLimiter(requestsPerSecond, burst),
       () => this.config.get().gateway.maxBufferedBytes,
     );
     this.#connections.set(connection.id, connection);
+    connection.slot = "handshake";
+    this.#handshakes.add(connection.remoteAddress);
     connection.handshakeTimer = setTimeout(() => {
       if (connection.state !== "handshaking") return;
       connection.send(
@@ -785,8 +867,53 @@ export class Gateway implements GatewayCore {
     });
   }
 
+  /** Gives up the limited slot a connection holds (handshake or pairing), if any. */
+  #releaseSlot(connection: Connection): void {
+    if (connection.slot === "handshake") this.#handshakes.remove(connection.remoteAddress);
+    else if (connection.slot === "pairing") this.#pairingSockets.remove(connection.remoteAddress);
+    connection.slot = undefined;
+  }
+
+  /**
+   * Ends the sessions whose token is no longer accepted (a config reload rotated `security.token`
+   * or changed `adminToken`): each gets an error frame with `details.reason: "token_rotated"` and a
+   * 1008 close. Sessions whose token now grants less are closed too; they reconnect with what the
+   * new config grants.
+   */
+  #endRotatedSessions(): void {
+    for (const connection of this.#connections.values()) {
+      if (connection.state !== "ready") continue;
+      if (connection.grant !== "admin" && connection.grant !== "operator") continue;
+      if (this.isOperatorToken(connection.token) === connection.grant) continue;
+      connection.send(
+        encodeError(
+          null,
+          new ProtocolError("UNAUTHORIZED", "the token this session used was rotated", {
+            details: { reason: "token_rotated", nextStep: "connect again with the current token" },
+          }),
+        ),
+      );
+      connection.close(CloseCode.PolicyViolation, "token rotated");
+      this.logger.info(
+        { connectionId: connection.id, address: connection.remoteAddress, grant: connection.grant },
+        "session closed: its token was rotated",
+      );
+    }
+  }
+
+  /** Logs a refused login (never the token) and counts it against the address. */
+  #loginFailed(connection: Connection, reason: string): void {
+    const { log, count, blocked } = this.authFailures.fail(connection.remoteAddress);
+    if (!log) return;
+    this.logger.warn(
+      { address: connection.remoteAddress, reason, refusals: count, blocked },
+      blocked ? "login refused; too many failures, the address is refused for a while" : "login refused",
+    );
+  }
+
   #onClose(connection: Connection): void {
     clearTimeout(connection.handshakeTimer);
+    this.#releaseSlot(connection);
     connection.state = "closed";
     this.#connections.delete(connection.id);
     this.pairing.dropConnection(connection.id);
@@ -933,10 +1060,25 @@ export class Gateway implements GatewayCore {
     const refuse = (error: ProtocolError) => {
       connection.send(encodeError(frame.id, error));
       connection.close(
-        CloseCode.PolicyViolation,
-        error.code === "UNSUPPORTED_PROTOCOL" ? "unsupported protocol" : "unauthorized",
+        error.code === "OVERLOADED" ? CloseCode.TryAgainLater : CloseCode.PolicyViolation,
+        error.code === "UNSUPPORTED_PROTOCOL"
+          ? "unsupported protocol"
+          : error.code === "OVERLOADED"
+            ? "too many connections"
+            : "unauthorized",
       );
     };
+    // The version is checked before the rest, so an old or bogus one gets its own answer.
+    const requested = (frame.data as { protocol?: unknown } | undefined)?.protocol;
+    if (typeof requested === "number" && (requested < MIN_PROTOCOL_VERSION || !Number.isInteger(requested))) {
+      return refuse(
+        new ProtocolError(
+          "UNSUPPORTED_PROTOCOL",
+          `protocol ${requested} is not supported (this gateway speaks ${MIN_PROTOCOL_VERSION}-${PROTOCOL_VERSION})`,
+          { details: { reason: "protocol_too_old", supported: [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION] } },
+        ),
+      );
+    }
     const parsed = parseParams("connect", frame.data);
     if (!parsed.ok) return refuse(parsed.error);
     const params: ConnectParams = parsed.value;
@@ -949,17 +1091,21 @@ export class Gateway implements GatewayCore {
         ),
       );
     }
+    const config = this.config.get();
     let grant: keyof typeof ALL_SCOPES_OF;
     let nodeId: string | undefined;
+    let token: string | undefined;
     let displayName = params.displayName;
     if (params.role === "operator") {
-      const token = params.token ?? connection.bearerToken;
+      token = params.token ?? connection.bearerToken;
       const level = this.isOperatorToken(token);
       if (level === undefined) {
+        const reason = token === undefined ? "token_missing" : "token_mismatch";
+        this.#loginFailed(connection, reason);
         return refuse(
           new ProtocolError("UNAUTHORIZED", token === undefined ? "a token is required" : "token rejected", {
             details: {
-              reason: token === undefined ? "token_missing" : "token_mismatch",
+              reason,
               nextStep:
                 "set OPENCLAW_GATEWAY_TOKEN or pass the token in connect (it is in the gateway's state dir, file gateway-token)",
             },
@@ -970,6 +1116,7 @@ export class Gateway implements GatewayCore {
     } else if (params.deviceToken !== undefined) {
       const device = this.pairing.authenticate(params.deviceToken);
       if (device === undefined || (params.nodeId !== undefined && params.nodeId !== device.nodeId)) {
+        this.#loginFailed(connection, "device_token_invalid");
         return refuse(
           new ProtocolError("UNAUTHORIZED", "device token rejected", {
             details: {
@@ -983,9 +1130,51 @@ export class Gateway implements GatewayCore {
       nodeId = device.nodeId;
       displayName ??= device.displayName;
     } else {
+      // Unauthenticated, to pair: limited in number, per address and in all, and in time.
+      const limits = config.security.pairing;
+      if (this.#pairingSockets.get(connection.remoteAddress) >= limits.maxConnectionsPerSource)
+        return refuse(
+          new ProtocolError("OVERLOADED", "too many pairing connections from this address", {
+            details: {
+              reason: "too_many_pairing_connections_from_source",
+              limit: limits.maxConnectionsPerSource,
+              retryAfterMs: 5000,
+            },
+          }),
+        );
+      if (this.#pairingSockets.total >= limits.maxConnections)
+        return refuse(
+          new ProtocolError("OVERLOADED", "too many pairing connections", {
+            details: { reason: "too_many_pairing_connections", limit: limits.maxConnections, retryAfterMs: 5000 },
+          }),
+        );
       grant = "pairing";
     }
-    clearTimeout(connection.handshakeTimer);
+    this.#releaseSlot(connection);
+    if (grant === "pairing") {
+      connection.slot = "pairing";
+      const perMinute = config.security.pairing.startsPerMinute;
+      connection.pairingLimiter = new RateLimiter(perMinute / 60, perMinute);
+      this.#pairingSockets.add(connection.remoteAddress);
+      // A pairing connection lives as long as a code does; the device reconnects to try again.
+      const ttlMs = config.security.pairing.codeTtlMs;
+      connection.handshakeTimer = setTimeout(() => {
+        connection.send(
+          encodeError(
+            null,
+            new ProtocolError("UNAUTHORIZED", `pairing connections last ${ttlMs} ms`, {
+              details: { reason: "pairing_expired", nextStep: "reconnect and start pairing again" },
+            }),
+          ),
+        );
+        connection.close(CloseCode.PolicyViolation, "pairing window expired");
+      }, ttlMs);
+      connection.handshakeTimer.unref?.();
+    } else {
+      clearTimeout(connection.handshakeTimer);
+    }
+    connection.grant = grant;
+    connection.token = token;
     connection.role = params.role;
     connection.scopes = new Set(ALL_SCOPES_OF[grant]);
     connection.client = params.client;
@@ -1000,7 +1189,6 @@ export class Gateway implements GatewayCore {
         displayName === undefined ? { client: params.client } : { client: params.client, displayName },
       );
     }
-    const config = this.config.get();
     const hello: MethodResult<"connect"> = {
       protocol: Math.min(params.protocol, PROTOCOL_VERSION),
       server: { name: GATEWAY_NAME, version: GATEWAY_VERSION },
@@ -1029,10 +1217,15 @@ export class Gateway implements GatewayCore {
       if (unit === "cron") await this.#reconcileCron(config);
       if (unit === "logging") this.logger.level = config.logging.level;
       if (unit === "security") {
-        this.pairing.configure({ ...config.security.pairing, maxPending: MAX_PENDING_PAIRINGS });
+        this.pairing.configure(config.security.pairing);
         if (config.security.token !== undefined) this.#token = config.security.token;
+        this.#endRotatedSessions();
       }
-      if (unit === "state.historyLimit") this.conversations.setHistoryLimit(config.state.historyLimit);
+      if (unit === "state.historyLimit" || unit === "conversations")
+        for (const write of this.conversations.enforceLimits())
+          write.catch((error: unknown) =>
+            this.logger.error({ err: error }, "could not drop history beyond the new limits"),
+          );
       // ws reads maxPayload for each new connection.
       if (unit === "gateway.maxFrameBytes" && this.#wss !== undefined) {
         (this.#wss.options as { maxPayload: number }).maxPayload = config.gateway.maxFrameBytes;

@@ -140,7 +140,15 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
     "pairing.start": (params, { connection }) => {
       if (connection.role !== "node")
         throw new ProtocolError("FORBIDDEN", "only nodes pair", { details: { reason: "not_a_node" } });
-      const request = core.pairing.start(params, connection.client!, connection.id);
+      const wait = connection.pairingLimiter?.take() ?? 0;
+      if (wait > 0)
+        throw new ProtocolError("RATE_LIMITED", "too many pairing requests on this connection", {
+          details: { reason: "pairing_rate_limit", retryAfterMs: wait },
+        });
+      const request = core.pairing.start(params, connection.client!, {
+        connectionId: connection.id,
+        source: connection.remoteAddress,
+      });
       core.broadcast("pairing.requested", request);
       return {
         status: "pending",
@@ -149,8 +157,11 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
       };
     },
 
-    "pairing.approve": async (params) => {
-      const { request, deviceToken, connectionId } = await core.pairing.approve(params.code);
+    "pairing.approve": async (params, { connection }) => {
+      const { request, deviceToken, connectionId } = await core.pairing.approve(
+        params.code,
+        principalOf(connection),
+      );
       const device = core.connection(connectionId);
       if (device !== undefined)
         core.sendTo(device, "pairing.approved", { code: request.code, nodeId: request.nodeId, deviceToken });
@@ -163,8 +174,8 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
       return { nodeId: request.nodeId, approvedAt: Date.now() };
     },
 
-    "pairing.reject": (params) => {
-      const { request, connectionId } = core.pairing.reject(params.code);
+    "pairing.reject": (params, { connection }) => {
+      const { request, connectionId } = core.pairing.reject(params.code, principalOf(connection));
       const event =
         params.reason === undefined
           ? { code: request.code, nodeId: request.nodeId }
@@ -238,13 +249,26 @@ export function createMethodHandlers(core: GatewayCore): MethodHandlers {
 
     "binding.add": async (params) => {
       const id = core.router.bind(params);
-      await core.saveBindings();
+      try {
+        await core.saveBindings();
+      } catch (error) {
+        core.router.unbind(id); // not saved: not made
+        throw error;
+      }
       return { binding: core.router.get(id)! };
     },
 
     "binding.remove": async (params) => {
+      const binding = core.router.get(params.id);
       const removed = core.router.unbind(params.id);
-      if (removed) await core.saveBindings();
+      if (removed) {
+        try {
+          await core.saveBindings();
+        } catch (error) {
+          if (binding !== undefined) core.router.bind(binding); // not saved: still bound
+          throw error;
+        }
+      }
       return { removed };
     },
 
@@ -321,4 +345,9 @@ function toTaskInfo(record: TaskRecord): TaskInfo {
   if (record.name !== undefined) info.name = record.name;
   if (record.lastRunAt !== undefined) info.lastRunAt = record.lastRunAt;
   return info;
+}
+
+/** Who makes a pairing decision, for counting failures: the token level and the address. */
+function principalOf(connection: Connection): string {
+  return `${connection.grant ?? "unknown"}@${connection.remoteAddress}`;
 }

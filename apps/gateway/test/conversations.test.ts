@@ -25,7 +25,7 @@ async function tempDir(): Promise<string> {
 }
 
 async function open(dir: string, historyLimit = 100, maxConversations = 10_000): Promise<ConversationStore> {
-  const store = new ConversationStore(dir, historyLimit, maxConversations);
+  const store = new ConversationStore(dir, { maxMessagesPerConversation: historyLimit, maxConversations });
   await store.load();
   stores.push(store);
   return store;
@@ -43,6 +43,40 @@ async function reopen(
 }
 
 describe("ConversationStore", () => {
+  it("keeps at most maxBytes of history, dropping the oldest messages anywhere, also after a restart", async () => {
+    const dir = await tempDir();
+    const limits = { maxBytes: 100 * 1024, maxConversations: 10_000, maxMessagesPerConversation: 200 };
+    const store = new ConversationStore(dir, limits);
+    await store.load();
+    stores.push(store);
+    const text = "x".repeat(1000);
+    for (let i = 1; i <= 1000; i++)
+      await store.append("c", `chat-${i % 37}`, { ...entry(i), content: { text: `${i} ${text}` } });
+    expect(store.bytes).toBeLessThanOrEqual(limits.maxBytes);
+    expect(store.bytes).toBeGreaterThan(limits.maxBytes * 0.8);
+    const kept = store
+      .list({ limit: 100 })
+      .conversations.flatMap((c) => store.history("c", c.conversationId)!.messages.map((m) => m.messageId));
+    const numbers = kept.map((id) => Number(id.slice(1))).sort((a, b) => a - b);
+    // The newest messages are the ones kept, without a gap.
+    expect(numbers.at(-1)).toBe(1000);
+    expect(numbers).toEqual(Array.from({ length: numbers.length }, (_, i) => 1001 - numbers.length + i));
+    await store.close();
+    stores.splice(stores.indexOf(store), 1);
+    const again = new ConversationStore(dir, limits);
+    await again.load();
+    stores.push(again);
+    expect(again.bytes).toBe(store.bytes);
+    // A lower limit at the next start applies to what was stored.
+    const smaller = { ...limits, maxBytes: 65_536 };
+    await again.close();
+    stores.splice(stores.indexOf(again), 1);
+    const shrunk = new ConversationStore(dir, smaller);
+    await shrunk.load();
+    stores.push(shrunk);
+    expect(shrunk.bytes).toBeLessThanOrEqual(65_536);
+  });
+
   it("drops the least recently updated conversation beyond maxConversations, and old messages beyond historyLimit", async () => {
     const dir = await tempDir();
     const store = await open(dir, 2, 2);

@@ -335,7 +335,7 @@ describe("HTTP: OpenAI-compatible API through the official openai client", () =>
     });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({
-      error: { code: "INVALID_PARAMS", details: { reason: "invalid_json" } },
+      error: { type: "invalid_request_error", param: null, code: "invalid_json" },
     });
   });
 });

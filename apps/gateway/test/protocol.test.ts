@@ -79,8 +79,14 @@ describe("handshake and auth (SPEC.md section 2)", () => {
   it("refuses an unsupported protocol and invalid connect params", async () => {
     const socket = await h.raw();
     const res = await socket.connect({ token: TOKEN, protocol: 0 });
-    expect(res.error).toMatchObject({ code: "INVALID_PARAMS" });
-    expect((await socket.waitClosed()).code).toBe(1008);
+    expect(res.error).toMatchObject({ code: "UNSUPPORTED_PROTOCOL", details: { reason: "protocol_too_old" } });
+    const closed = await socket.waitClosed();
+    expect(closed.code).toBe(1008);
+    expect(closed.reason).toBe("unsupported protocol");
+    const other = await h.raw();
+    const invalid = await other.connect({ token: TOKEN, role: "king" });
+    expect(invalid.error).toMatchObject({ code: "INVALID_PARAMS" });
+    expect((await other.waitClosed()).code).toBe(1008);
   });
 
   it("refuses browser origins that are not allowed", async () => {

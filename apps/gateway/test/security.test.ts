@@ -96,8 +96,11 @@ describe("security rules hold against attempts to get around them", () => {
     for (const path of ["/v1/models", "/anything"]) {
       const res = await fetch(`${h.http}${path}`);
       expect(res.status).toBe(401);
+      // /v1 answers in OpenAI's error shape, keeping the gateway's details.
       expect(await res.json()).toMatchObject({
-        error: { code: "UNAUTHORIZED", details: { reason: "token_missing" } },
+        error: path.startsWith("/v1/")
+          ? { type: "authentication_error", code: "invalid_api_key", details: { reason: "token_missing" } }
+          : { code: "UNAUTHORIZED", details: { reason: "token_missing" } },
       });
     }
     expect(

@@ -22,19 +22,30 @@ export { applyEnvOverrides, CONFIG_PATH_ENV, ENV_OVERRIDES, substituteEnv } from
 export { configJsonSchema } from "./json-schema";
 export type { ValidationResult } from "./resolve";
 export { parseConfigText, resolveConfig } from "./resolve";
-export type { AgentConfig, ChannelConfig, Config, ConfigInput, CronJob, DeliveryConfig } from "./schema";
+export type {
+  AgentConfig,
+  ChannelConfig,
+  Config,
+  ConfigInput,
+  ConversationsConfig,
+  CronJob,
+  DeliveryConfig,
+} from "./schema";
 export {
   AgentSchema,
   AgentsSectionSchema,
   ChannelSectionSchema,
   ChannelsSectionSchema,
   ConfigSchema,
+  ConversationsSectionSchema,
   CronJobSchema,
   CronSectionSchema,
   DeliverySectionSchema,
   GatewaySectionSchema,
   HeartbeatSectionSchema,
   LoggingSectionSchema,
+  OPENAI_DEFAULTS,
+  OpenAiSectionSchema,
   SecuritySectionSchema,
   StateSectionSchema,
   WatchdogSectionSchema,

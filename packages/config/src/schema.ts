@@ -28,8 +28,13 @@ export const GatewaySectionSchema = v.optional(
     handshakeTimeoutMs: v.optional(ms(100, 600_000), 10_000),
     /** A client whose unsent bytes exceed this is closed with 1008 (slow consumer). */
     maxBufferedBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 4 * 1024 * 1024),
-    /** Connections held at once; more are refused. */
+    /** Connections held at once; more are refused (HTTP 503 `OVERLOADED` with `Retry-After`). */
     maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 20_000),
+    /**
+     * Connections from one address that have not yet completed `connect`; more from that address are
+     * refused (HTTP 503 `OVERLOADED`), so one source cannot hold every handshake slot.
+     */
+    maxHandshakesPerSource: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 64),
     /** Largest HTTP request body, in bytes. */
     maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 1_048_576),
     /**
@@ -56,6 +61,22 @@ export const SecuritySectionSchema = v.optional(
     adminToken: v.optional(secret),
     /** Browser origins allowed to open a WebSocket (`Origin` header); empty allows non-browser clients only. */
     allowedOrigins: v.optional(v.array(v.pipe(v.string(), v.minLength(1))), []),
+    /**
+     * Host names (as in the `Host` header, without the port) under which browsers may reach this
+     * gateway's control UI and same-origin WebSocket, besides IP addresses and loopback names
+     * (`localhost`, `*.localhost`). Guards against DNS rebinding; add the name a reverse proxy uses.
+     */
+    allowedHosts: v.optional(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(253))), []),
+    /** Failed logins (wrong or missing token) tolerated from one address before it is refused for a while. */
+    authFailures: v.optional(
+      v.object({
+        /** Failed logins per minute from one address before its connections are refused. */
+        maxPerMinute: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 20),
+        /** How long an address is refused once it passed `maxPerMinute`. */
+        blockMs: v.optional(ms(1000, 86_400_000), 60_000),
+      }),
+      {},
+    ),
     rateLimit: v.optional(
       v.object({
         /** Requests per second per connection, sustained. */
@@ -67,10 +88,29 @@ export const SecuritySectionSchema = v.optional(
     ),
     pairing: v.optional(
       v.object({
-        /** How long a pairing code stays valid. */
-        codeTtlMs: v.optional(ms(10_000, 3_600_000), 300_000),
-        /** Failed approvals per minute before approving is refused (brute-force guard). */
+        /**
+         * How long a pairing code stays valid; also how long an unauthenticated (pairing) connection
+         * may stay open.
+         */
+        codeTtlMs: v.optional(ms(1000, 3_600_000), 300_000),
+        /**
+         * Failed approvals or rejections per minute, per principal (token and address), before that
+         * principal's attempts are refused for the rest of the minute (brute-force guard).
+         */
         maxFailedAttemptsPerMinute: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 10),
+        /** Pairing requests waiting for approval at once, from all sources. */
+        maxPending: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 100),
+        /** Pairing requests waiting at once from one address. */
+        maxPendingPerSource: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 4),
+        /** Unauthenticated (pairing) connections held at once, from all sources; they never use operators' slots. */
+        maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 64),
+        /**
+         * `pairing.start` calls per minute one connection may make; more get `RATE_LIMITED`. Keeps
+         * one socket from flooding operators with `pairing.requested` events.
+         */
+        startsPerMinute: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 10),
+        /** Unauthenticated (pairing) connections held at once from one address. */
+        maxConnectionsPerSource: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 4),
       }),
       {},
     ),
@@ -222,8 +262,69 @@ export const StateSectionSchema = v.optional(
   v.object({
     /** Directory for devices, bindings, tasks and conversation history. */
     dir: v.optional(v.pipe(v.string(), v.minLength(1)), ".openclaw-state"),
-    /** Messages kept per conversation. */
+    /**
+     * Messages kept per conversation.
+     * @deprecated Use `conversations.maxMessagesPerConversation`, which wins when both are set.
+     */
     historyLimit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000)), 200),
+  }),
+  {},
+);
+
+/**
+ * `conversations`: how much history the gateway keeps (in memory and in its journal). The oldest
+ * messages go first when any bound is reached. Hot-reloaded.
+ */
+export const ConversationsSectionSchema = v.optional(
+  v.object({
+    /** Conversations kept; the least recently updated one is dropped beyond it. */
+    maxConversations: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000_000)), 10_000),
+    /** Messages kept per conversation (default: `state.historyLimit`, 200). */
+    maxMessagesPerConversation: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000))),
+    /**
+     * Bytes of message history kept in all (measured as the messages' JSON): the most recent
+     * messages across every conversation, up to this much, are kept; older ones are dropped. This
+     * is what bounds the gateway's memory under a flood of inbound messages.
+     */
+    maxBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(65_536)), 32 * 1024 * 1024),
+  }),
+  {},
+);
+
+/** Defaults of the `openai` section. */
+export const OPENAI_DEFAULTS = {
+  /** `openai.responses.maxStored` */
+  responsesMaxStored: 1000,
+  /** `openai.responses.ttlMs` */
+  responsesTtlMs: 3_600_000,
+} as const;
+
+/**
+ * `openai`: the OpenAI-compatible API under `/v1`. Hot-reloaded (limits apply to responses stored
+ * from then on; the oldest beyond a lowered `maxStored` are dropped at the next store).
+ */
+export const OpenAiSectionSchema = v.optional(
+  v.object({
+    /** `POST /v1/responses`: stored responses, for `GET /v1/responses/{id}` and `previous_response_id`. */
+    responses: v.optional(
+      v.object({
+        /**
+         * Responses kept in memory (with the conversation that led to each); the oldest is dropped
+         * beyond it. `0` stores none.
+         * @defaultValue 1000
+         */
+        maxStored: v.optional(
+          v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1_000_000)),
+          OPENAI_DEFAULTS.responsesMaxStored,
+        ),
+        /**
+         * How long a stored response is kept after it was created.
+         * @defaultValue 3600000 (one hour)
+         */
+        ttlMs: v.optional(ms(1000, 30 * 86_400_000), OPENAI_DEFAULTS.responsesTtlMs),
+      }),
+      {},
+    ),
   }),
   {},
 );
@@ -243,6 +344,8 @@ export const ConfigSchema = v.object({
   watchdog: WatchdogSectionSchema,
   logging: LoggingSectionSchema,
   state: StateSectionSchema,
+  openai: OpenAiSectionSchema,
+  conversations: ConversationsSectionSchema,
 });
 
 /** A validated config with every default filled in. */
@@ -255,5 +358,7 @@ export type ChannelConfig = v.InferOutput<typeof ChannelSectionSchema>;
 export type CronJob = v.InferOutput<typeof CronJobSchema>;
 /** The `delivery` section. */
 export type DeliveryConfig = v.InferOutput<typeof DeliverySectionSchema>;
+/** The `conversations` section, with defaults filled in. */
+export type ConversationsConfig = v.InferOutput<typeof ConversationsSectionSchema>;
 /** One agent. */
 export type AgentConfig = v.InferOutput<typeof AgentSchema>;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { type ClientInfo, type Device, type PairingRequest, ProtocolError } from "@openclaw/protocol";
-import { readJsonFile, writeJsonFile } from "../state/files";
+import { readJsonFile, StateFileError, writeJsonFile } from "../state/files";
 import { generateToken, hashToken } from "./tokens";
 
 /** A paired device as stored: the token only as a hash. */
@@ -17,17 +17,32 @@ interface StoredDevice {
 interface Pending extends PairingRequest {
   /** The connection of the device waiting for approval. */
   connectionId: string;
+  /** Where the request came from (the connection's remote address). */
+  source: string;
 }
 
-/** Limits of pairing. */
+/** Limits of pairing (the config's `security.pairing`). */
 export interface PairingOptions {
   /** How long a code stays valid. */
   codeTtlMs: number;
-  /** Failed approvals or rejections (unknown codes) per minute before further ones are refused. */
+  /**
+   * Failed approvals or rejections (unknown codes) per minute, per principal (token level and
+   * address), before that principal's further attempts are refused for the rest of the minute.
+   */
   maxFailedAttemptsPerMinute: number;
-  /** Pending requests held at once. */
+  /** Pending requests held at once, from all sources. */
   maxPending: number;
+  /** Pending requests one source address may hold at once. */
+  maxPendingPerSource: number;
 }
+
+/** Who approves or rejects a code: failures are counted per principal, so one cannot lock out another. */
+export type PairingPrincipal = string;
+
+/** Principals whose failures are remembered at once (oldest forgotten first). */
+const MAX_TRACKED_PRINCIPALS = 10_000;
+/** The window failed attempts are counted in. */
+const FAILURE_WINDOW_MS = 60_000;
 
 /**
  * Device pairing and device tokens (SPEC.md section 6). A device connects unauthenticated as a node
@@ -39,7 +54,8 @@ export class PairingManager {
   readonly #pending = new Map<string, Pending>();
   readonly #devices = new Map<string, StoredDevice>();
   readonly #byTokenHash = new Map<string, string>();
-  readonly #failures: number[] = [];
+  /** Failed approve/reject attempts by principal, as timestamps in the last minute. */
+  readonly #failures = new Map<PairingPrincipal, number[]>();
   readonly #file: string;
 
   constructor(
@@ -51,8 +67,19 @@ export class PairingManager {
 
   /** Loads paired devices from the state dir. */
   async load(): Promise<void> {
-    const stored = await readJsonFile<{ devices: StoredDevice[] }>(this.#file, { devices: [] });
-    for (const device of stored.devices) {
+    const stored = await readJsonFile<{ devices?: unknown }>(this.#file, { devices: [] });
+    if (
+      stored === null ||
+      typeof stored !== "object" ||
+      !Array.isArray(stored.devices) ||
+      !stored.devices.every(
+        (device: Partial<StoredDevice> | null) =>
+          typeof device?.nodeId === "string" && typeof device.tokenHash === "string",
+      )
+    ) {
+      throw new StateFileError(this.#file, "does not hold a list of paired devices ({devices: [...]})");
+    }
+    for (const device of stored.devices as StoredDevice[]) {
       this.#devices.set(device.nodeId, device);
       this.#byTokenHash.set(device.tokenHash, device.nodeId);
     }
@@ -66,8 +93,11 @@ export class PairingManager {
   /**
    * Records a pairing request from an unauthenticated node.
    *
+   * A connection holds at most one request: a new one replaces its earlier one.
+   *
    * @returns The pending request.
-   * @throws `CONFLICT` when the code or node id is already pending, `RATE_LIMITED` when too many are pending.
+   * @throws `CONFLICT` when the code or node id is already pending or the node id is paired already,
+   *   `RATE_LIMITED` when too many are pending from this source or in all.
    */
   start(
     params: {
@@ -77,19 +107,48 @@ export class PairingManager {
       displayName?: string | undefined;
     },
     client: ClientInfo,
-    connectionId: string,
+    from: { connectionId: string; source: string },
     now = Date.now(),
   ): PairingRequest {
     this.#sweep(now);
-    if (this.#pending.has(params.code)) {
-      throw new ProtocolError("CONFLICT", `code ${params.code} is already waiting for approval`, {
-        details: { reason: "code_in_use", nextStep: "show a new code" },
+    const { connectionId, source } = from;
+    if (params.nodeId !== undefined && this.#devices.has(params.nodeId)) {
+      throw new ProtocolError("CONFLICT", `node ${params.nodeId} is paired already`, {
+        details: {
+          reason: "node_already_paired",
+          nextStep: `connect with the device token, or have an admin revoke ${params.nodeId} (openclaw devices revoke ${params.nodeId}) before pairing again`,
+        },
       });
     }
-    if (this.#pending.size >= this.options.maxPending) {
-      throw new ProtocolError("RATE_LIMITED", "too many pairing requests are waiting", {
-        details: { reason: "too_many_pending", retryAfterMs: 60_000 },
-      });
+    const own = this.dropConnection(connectionId);
+    try {
+      for (const pending of this.#pending.values()) {
+        if (params.nodeId !== undefined && pending.nodeId === params.nodeId) {
+          throw new ProtocolError("CONFLICT", `node ${params.nodeId} is already waiting for approval`, {
+            details: { reason: "node_pairing_pending", nextStep: "wait for the pending request to end" },
+          });
+        }
+      }
+      if (this.#pending.has(params.code)) {
+        throw new ProtocolError("CONFLICT", `code ${params.code} is already waiting for approval`, {
+          details: { reason: "code_in_use", nextStep: "show a new code" },
+        });
+      }
+      let fromSource = 0;
+      for (const pending of this.#pending.values()) if (pending.source === source) fromSource += 1;
+      if (fromSource >= this.options.maxPendingPerSource) {
+        throw new ProtocolError("RATE_LIMITED", `too many pairing requests are waiting from ${source}`, {
+          details: { reason: "too_many_pending_from_source", retryAfterMs: this.#nextExpiry(source, now) },
+        });
+      }
+      if (this.#pending.size >= this.options.maxPending) {
+        throw new ProtocolError("RATE_LIMITED", "too many pairing requests are waiting", {
+          details: { reason: "too_many_pending", retryAfterMs: this.#nextExpiry(undefined, now) },
+        });
+      }
+    } catch (error) {
+      for (const request of own) this.#pending.set(request.code, request); // refused: keep the earlier one
+      throw error;
     }
     const nodeId = params.nodeId ?? `node-${generateToken().slice(0, 10)}`;
     const request: Pending = {
@@ -100,6 +159,7 @@ export class PairingManager {
       requestedAt: now,
       expiresAt: now + this.options.codeTtlMs,
       connectionId,
+      source,
     };
     if (params.displayName !== undefined) request.displayName = params.displayName;
     this.#pending.set(params.code, request);
@@ -115,17 +175,25 @@ export class PairingManager {
   /**
    * Approves a code: issues the device token and stores the device.
    *
+   * @param code - The code the device shows.
+   * @param principal - Who approves (failures are counted per principal).
    * @returns The request, the device token (to hand to the device once) and the waiting connection.
-   * @throws `NOT_FOUND` for an unknown or expired code, `RATE_LIMITED` after too many misses.
+   * @throws `NOT_FOUND` for an unknown or expired code, `RATE_LIMITED` after too many misses by this
+   *   principal, `CONFLICT` when the node was paired meanwhile, `UNAVAILABLE` when the device cannot
+   *   be saved (nothing changes: the request stays pending).
    */
   async approve(
     code: string,
+    principal: PairingPrincipal,
     now = Date.now(),
   ): Promise<{ request: PairingRequest; deviceToken: string; connectionId: string }> {
-    const pending = this.#take(code, now);
+    const pending = this.#take(code, principal, now);
+    if (this.#devices.has(pending.nodeId)) {
+      throw new ProtocolError("CONFLICT", `node ${pending.nodeId} is paired already`, {
+        details: { reason: "node_already_paired", nextStep: `revoke ${pending.nodeId} first` },
+      });
+    }
     const deviceToken = generateToken();
-    const previous = this.#devices.get(pending.nodeId);
-    if (previous !== undefined) this.#byTokenHash.delete(previous.tokenHash);
     const device: StoredDevice = {
       nodeId: pending.nodeId,
       publicKeyFingerprint: pending.publicKeyFingerprint,
@@ -135,25 +203,48 @@ export class PairingManager {
     if (pending.displayName !== undefined) device.displayName = pending.displayName;
     this.#devices.set(device.nodeId, device);
     this.#byTokenHash.set(device.tokenHash, device.nodeId);
-    await this.#save();
+    try {
+      await this.#save();
+    } catch (error) {
+      // Not saved, so not paired: the request waits again, and the admin may retry.
+      this.#devices.delete(device.nodeId);
+      this.#byTokenHash.delete(device.tokenHash);
+      if (!this.#pending.has(pending.code)) this.#pending.set(pending.code, pending);
+      throw error;
+    }
     return { request: publicRequest(pending), deviceToken, connectionId: pending.connectionId };
   }
 
   /**
    * Rejects a code.
    *
+   * @param code - The code the device shows.
+   * @param principal - Who rejects (failures are counted per principal).
    * @returns The request and the waiting connection.
    * @throws `NOT_FOUND` or `RATE_LIMITED`, as for {@link PairingManager.approve}.
    */
-  reject(code: string, now = Date.now()): { request: PairingRequest; connectionId: string } {
-    const pending = this.#take(code, now);
+  reject(
+    code: string,
+    principal: PairingPrincipal,
+    now = Date.now(),
+  ): { request: PairingRequest; connectionId: string } {
+    const pending = this.#take(code, principal, now);
     return { request: publicRequest(pending), connectionId: pending.connectionId };
   }
 
-  /** Forgets the requests of a connection that closed. */
-  dropConnection(connectionId: string): void {
-    for (const [code, pending] of this.#pending)
-      if (pending.connectionId === connectionId) this.#pending.delete(code);
+  /**
+   * Forgets the requests of a connection (it closed, or it starts a new one).
+   *
+   * @returns The requests forgotten.
+   */
+  dropConnection(connectionId: string): Pending[] {
+    const dropped: Pending[] = [];
+    for (const [code, pending] of this.#pending) {
+      if (pending.connectionId !== connectionId) continue;
+      this.#pending.delete(code);
+      dropped.push(pending);
+    }
+    return dropped;
   }
 
   /**
@@ -201,24 +292,39 @@ export class PairingManager {
     if (device === undefined) return false;
     this.#devices.delete(nodeId);
     this.#byTokenHash.delete(device.tokenHash);
-    await this.#save();
+    try {
+      await this.#save();
+    } catch (error) {
+      // Not saved, so not revoked (it would come back at the next start).
+      this.#devices.set(nodeId, device);
+      this.#byTokenHash.set(device.tokenHash, nodeId);
+      throw error;
+    }
     return true;
   }
 
-  #take(code: string, now: number): Pending {
+  #take(code: string, principal: PairingPrincipal, now: number): Pending {
     this.#sweep(now);
-    while (this.#failures.length > 0 && this.#failures[0]! < now - 60_000) this.#failures.shift();
-    if (this.#failures.length >= this.options.maxFailedAttemptsPerMinute) {
+    const failures = this.#failures.get(principal) ?? [];
+    while (failures.length > 0 && failures[0]! <= now - FAILURE_WINDOW_MS) failures.shift();
+    if (failures.length === 0) this.#failures.delete(principal);
+    if (failures.length >= this.options.maxFailedAttemptsPerMinute) {
       throw new ProtocolError("RATE_LIMITED", "too many wrong pairing codes; wait a minute", {
         details: {
           reason: "too_many_failed_codes",
-          retryAfterMs: Math.max(1000, this.#failures[0]! + 60_000 - now),
+          retryAfterMs: Math.max(1000, failures[0]! + FAILURE_WINDOW_MS - now),
         },
       });
     }
     const pending = this.#pending.get(code);
     if (pending === undefined) {
-      this.#failures.push(now);
+      failures.push(now);
+      this.#failures.delete(principal); // re-inserted last: the map is ordered by recent failure
+      this.#failures.set(principal, failures);
+      if (this.#failures.size > MAX_TRACKED_PRINCIPALS) {
+        const oldest = this.#failures.keys().next().value;
+        if (oldest !== undefined) this.#failures.delete(oldest);
+      }
       throw new ProtocolError("NOT_FOUND", `no pairing request with code ${code}`, {
         details: {
           reason: "unknown_or_expired_code",
@@ -231,6 +337,14 @@ export class PairingManager {
     return pending;
   }
 
+  /** Milliseconds until the first of these pending requests (of a source, or all) expires. */
+  #nextExpiry(source: string | undefined, now: number): number {
+    let first = Number.POSITIVE_INFINITY;
+    for (const pending of this.#pending.values())
+      if (source === undefined || pending.source === source) first = Math.min(first, pending.expiresAt);
+    return Number.isFinite(first) ? Math.max(1000, first - now) : 1000;
+  }
+
   #sweep(now: number): void {
     for (const [code, pending] of this.#pending) if (pending.expiresAt <= now) this.#pending.delete(code);
   }
@@ -241,6 +355,6 @@ export class PairingManager {
 }
 
 function publicRequest(pending: Pending): PairingRequest {
-  const { connectionId: _connection, ...request } = pending;
+  const { connectionId: _connection, source: _source, ...request } = pending;
   return request;
 }

@@ -31,8 +31,11 @@ export interface ChannelWatchdogSettings {
   maxRestartDelayMs: number;
 }
 
-/** Default of `GatewayOptions.channelStartWaitMs`. */
-export const DEFAULT_CHANNEL_START_WAIT_MS = 15_000;
+/**
+ * Default of `GatewayOptions.channelStartWaitMs`: no wait. Start-up and reloads complete at once;
+ * channels connect in the background and `/ready` reports them.
+ */
+export const DEFAULT_CHANNEL_START_WAIT_MS = 0;
 
 /** What the manager reports back to the gateway. */
 export interface ChannelManagerHooks {

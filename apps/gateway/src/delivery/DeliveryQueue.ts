@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
 import { ChannelError, type SendResult, toChannelError } from "@openclaw/channel-sdk";
 import type { DeliveryConfig } from "@openclaw/config";
 import type { Delivery, MessageContent } from "@openclaw/protocol";
-import { RecordLog } from "@openclaw/task-queue";
+import { RecordLog, type RecordLogStats } from "@openclaw/record-log";
 import type { Logger } from "../logging";
+import { stateWriteFailed } from "../state/files";
 
 /** A delivery as stored: the wire shape plus its place in the global order. */
 export interface DeliveryRecord extends Delivery {
@@ -47,7 +49,12 @@ interface Lane {
   ids: string[];
   timer?: ReturnType<typeof setTimeout> | undefined;
   running: boolean;
+  /** Set when the journal failed: the lane waits until then before its next attempt. */
+  pausedUntil?: number;
 }
+
+/** How long a lane waits after its journal could not be written. */
+const JOURNAL_FAILURE_PAUSE_MS = 1000;
 
 /**
  * The outbound delivery queue: every message is stored (fsync'd) before anything is sent, tried at
@@ -83,6 +90,11 @@ export class DeliveryQueue {
    * @param dir - The state dir.
    * @param host - How to send, the config, and what to tell about outcomes.
    */
+  /** Facts about the journal (skipped lines among them). */
+  get journal(): RecordLogStats {
+    return this.#log.stats;
+  }
+
   static async open(dir: string, host: DeliveryQueueHost): Promise<DeliveryQueue> {
     const queue = new DeliveryQueue(await RecordLog.open<DeliveryRecord>({ dir, name: "deliveries" }), host);
     // After a restart every lane is tried at once: the platform may well be back.
@@ -134,7 +146,12 @@ export class DeliveryQueue {
       seq: ++this.#seq,
     };
     if (input.replyTo !== undefined) record.replyTo = input.replyTo;
-    await this.#log.put(record);
+    try {
+      await this.#log.put(record);
+    } catch (error) {
+      // Not stored, so not sent: the sender may retry once the state dir can be written again.
+      throw stateWriteFailed(join(this.#log.dir, "deliveries.log"), error);
+    }
     const lane = this.#lane(record);
     lane.ids.push(record.id);
     if (lane.ids.length > 1 || lane.running)
@@ -244,7 +261,7 @@ export class DeliveryQueue {
       this.#schedule(key);
       return;
     }
-    const delay = Math.max(0, (head.nextAttemptAt ?? 0) - Date.now());
+    const delay = Math.max(0, (head.nextAttemptAt ?? 0) - Date.now(), (lane.pausedUntil ?? 0) - Date.now());
     if (delay === 0) {
       void this.#run(key, lane);
       return;
@@ -285,9 +302,15 @@ export class DeliveryQueue {
         }
         if (result !== undefined) {
           lane.ids.shift();
-          await this.#log.delete(id);
+          // The platform has it: the sender hears so whether or not the record can be removed now.
           this.#host.onSent(record, result, waiter !== undefined);
           waiter?.({ status: "sent", deliveryId: id, messageId: result.messageId });
+          await this.#log.delete(id).catch((error: unknown) =>
+            this.#host.logger.error(
+              { err: error, deliveryId: id },
+              "a sent message could not be removed from the delivery journal; a restart may send it again (same idempotency key)",
+            ),
+          );
           continue;
         }
         const error = failure!;
@@ -297,12 +320,16 @@ export class DeliveryQueue {
         if (!RETRYABLE.has(error.code) && waiter !== undefined) {
           // The sender is still waiting: the refusal is its answer, and nothing is kept.
           lane.ids.shift();
-          await this.#log.delete(id);
           waiter({ status: "failed", error });
+          await this.#log.delete(id).catch((failure: unknown) =>
+            this.#host.logger.error({ err: failure, deliveryId: id }, "a refused message could not be removed"),
+          );
           continue;
         }
         if (!RETRYABLE.has(error.code) || attempts >= config.maxAttempts) {
           lane.ids.shift();
+          // A sender still waiting (its first attempt was also its last) gets the failure as its answer.
+          waiter?.({ status: "failed", error });
           await this.#bury({ ...record, attempts, lastError, status: "dead" });
           continue;
         }
@@ -314,6 +341,8 @@ export class DeliveryQueue {
           nextAttemptAt:
             Date.now() + Math.max(backoff, Math.min(error.retryAfterMs ?? 0, config.backoffMaxMs)),
         };
+        // The sender hears "queued" first: the retry is this queue's business from here on.
+        waiter?.({ status: "queued", deliveryId: id, reason: error.code });
         await this.#log.put(next);
         this.#host.logger.debug(
           {
@@ -325,11 +354,12 @@ export class DeliveryQueue {
           },
           "delivery attempt failed; will retry",
         );
-        waiter?.({ status: "queued", deliveryId: id, reason: error.code });
         break;
       }
     } catch (error) {
-      this.#host.logger.error({ err: error, lane: key }, "delivery lane failed");
+      // The journal could not be written: pause the lane instead of trying its head again at once.
+      lane.pausedUntil = Date.now() + JOURNAL_FAILURE_PAUSE_MS;
+      this.#host.logger.error({ err: error, lane: key }, "delivery lane failed; pausing it");
     } finally {
       lane.running = false;
     }

@@ -1,4 +1,4 @@
-import { RecordLog } from "@openclaw/task-queue";
+import { RecordLog, type RecordLogStats } from "@openclaw/record-log";
 
 interface Entry<V> {
   id: string;
@@ -64,6 +64,11 @@ export class Remembered<V> {
       over--;
     }
     await Promise.all([write, ...forget.map((id) => this.#log.delete(id))]);
+  }
+
+  /** Facts about the journal (skipped lines among them). */
+  get journal(): RecordLogStats {
+    return this.#log.stats;
   }
 
   get size(): number {

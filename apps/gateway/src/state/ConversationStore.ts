@@ -1,7 +1,7 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConversationMessage, ConversationSummary, MessageContent, Sender } from "@openclaw/protocol";
-import { RecordLog } from "@openclaw/task-queue";
+import { RecordLog, type RecordLogStats } from "@openclaw/record-log";
 import { cursorAfter, offsetOf } from "../paging";
 import { readJsonFile } from "./files";
 
@@ -10,6 +10,26 @@ interface Conversation {
   /** The journal's own records (not copies), oldest first. */
   messages: MessageRecord[];
 }
+
+/** How much history a {@link ConversationStore} keeps (the config's `conversations` section). */
+export interface ConversationLimits {
+  /** Conversations kept; the least recently updated one is dropped beyond it. */
+  maxConversations: number;
+  /** Messages kept per conversation. */
+  maxMessagesPerConversation: number;
+  /** Bytes of history (the messages' JSON) kept in all; the oldest messages go first beyond it. */
+  maxBytes: number;
+}
+
+/** Defaults of {@link ConversationLimits}, as in the config. */
+export const DEFAULT_CONVERSATION_LIMITS: Readonly<ConversationLimits> = Object.freeze({
+  maxConversations: 10_000,
+  maxMessagesPerConversation: 200,
+  maxBytes: 32 * 1024 * 1024,
+});
+
+/** Bytes a message is counted as beyond its JSON: the record's fields and the runtime's overhead. */
+const RECORD_OVERHEAD_BYTES = 256;
 
 /** What is recorded for one message. */
 export interface ConversationEntry {
@@ -50,22 +70,38 @@ const LEGACY_FILE = "conversations.json";
 /**
  * Conversations (per channel + conversation id) with their recent history, in memory and in a
  * journal: every message is one line of `<stateDir>/conversations.log` (a {@link RecordLog}: group
- * commit, fsync, compaction), and {@link append} resolves once its line is on disk. Bounded:
- * `historyLimit` messages per conversation, `maxConversations` conversations (the least recently
- * updated is dropped); messages that fall out are deleted from the journal too. Each message is
- * held in memory once: the conversations point at the journal's own records.
+ * commit, fsync, compaction), and {@link append} resolves once its line is on disk. Bounded by
+ * {@link ConversationLimits}: messages per conversation, conversations (the least recently updated
+ * is dropped) and bytes in all (the oldest messages anywhere go first), read at every append so
+ * that config reloads apply; messages that fall out are deleted from the journal too. Each message
+ * is held in memory once: the conversations point at the journal's own records.
  */
 export class ConversationStore {
   readonly #conversations = new Map<string, Conversation>();
   readonly #stateDir: string;
+  readonly #limits: () => ConversationLimits;
   #log: RecordLog<MessageRecord> | undefined;
+  /** The counted size of every message held. */
+  #bytes = 0;
 
-  constructor(
-    stateDir: string,
-    private historyLimit: number,
-    private readonly maxConversations = 10_000,
-  ) {
+  /**
+   * @param stateDir - Where `conversations.log` lives.
+   * @param limits - The bounds, or a function returning the bounds in force.
+   */
+  constructor(stateDir: string, limits: Partial<ConversationLimits> | (() => ConversationLimits) = {}) {
     this.#stateDir = stateDir;
+    this.#limits =
+      typeof limits === "function" ? limits : () => ({ ...DEFAULT_CONVERSATION_LIMITS, ...limits });
+  }
+
+  /** The counted size of the history held, in bytes. */
+  /** Facts about the journal (skipped lines among them), once loaded. */
+  get journal(): RecordLogStats | undefined {
+    return this.#log?.stats;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** Opens the journal and rebuilds the conversations from it (importing a legacy JSON file once). */
@@ -91,15 +127,22 @@ export class ConversationStore {
       await Promise.all(writes);
       await rm(legacy, { force: true });
     }
-    // A lowered historyLimit or maxConversations applies to what was stored too.
-    const excess: Promise<void>[] = [];
-    while (this.#conversations.size > this.maxConversations) excess.push(...this.#dropOldest());
-    for (const conversation of this.#conversations.values()) excess.push(...this.#trim(conversation));
-    await Promise.all(excess);
+    // Lowered limits apply to what was stored too.
+    await Promise.all(this.enforceLimits());
   }
 
-  setHistoryLimit(limit: number): void {
-    this.historyLimit = limit;
+  /**
+   * Drops what is beyond the limits in force (after a config change lowered them).
+   *
+   * @returns The journal deletes, resolving once they are on disk.
+   */
+  enforceLimits(): Promise<void>[] {
+    const excess: Promise<void>[] = [];
+    const limits = this.#limits();
+    while (this.#conversations.size > limits.maxConversations) excess.push(...this.#dropOldest());
+    for (const conversation of this.#conversations.values()) excess.push(...this.#trim(conversation, limits));
+    excess.push(...this.#shed(limits));
+    return excess;
   }
 
   /**
@@ -143,8 +186,10 @@ export class ConversationStore {
     const writes = [log.put(record)];
     // Applied as a reload applies it, to the log's own copy (held once).
     const conversation = this.#restore(log.get(record.id)!);
-    while (this.#conversations.size > this.maxConversations) writes.push(...this.#dropOldest());
-    writes.push(...this.#trim(conversation));
+    const limits = this.#limits();
+    while (this.#conversations.size > limits.maxConversations) writes.push(...this.#dropOldest());
+    writes.push(...this.#trim(conversation, limits));
+    writes.push(...this.#shed(limits));
     const summary = { ...conversation.summary };
     await Promise.all(writes);
     return { conversation: summary, message };
@@ -215,14 +260,15 @@ export class ConversationStore {
     }
     summary.messageCount = Math.max(summary.messageCount, record.messageCount);
     conversation.messages.push(record);
+    this.#bytes += sizeOf(record);
     return conversation;
   }
 
-  /** Drops the messages beyond `historyLimit`, oldest first. */
-  #trim(conversation: Conversation): Promise<void>[] {
-    const over = conversation.messages.length - this.historyLimit;
+  /** Drops the messages beyond `maxMessagesPerConversation`, oldest first. */
+  #trim(conversation: Conversation, limits: ConversationLimits): Promise<void>[] {
+    const over = conversation.messages.length - limits.maxMessagesPerConversation;
     if (over <= 0) return [];
-    return conversation.messages.splice(0, over).map((message) => this.#log!.delete(message.id));
+    return conversation.messages.splice(0, over).map((message) => this.#forget(message));
   }
 
   /** Drops the least recently updated conversation (the Map's first key). */
@@ -231,8 +277,40 @@ export class ConversationStore {
     if (first === undefined) return [];
     const [k, conversation] = first;
     this.#conversations.delete(k);
-    return conversation.messages.map((message) => this.#log!.delete(message.id));
+    return conversation.messages.map((message) => this.#forget(message));
   }
+
+  /**
+   * Drops the oldest messages anywhere until the history fits in `maxBytes`. The journal holds its
+   * records in the order they were written, so its first record is the oldest message, and the
+   * oldest of its conversation.
+   */
+  #shed(limits: ConversationLimits): Promise<void>[] {
+    const deletes: Promise<void>[] = [];
+    const log = this.#log!;
+    while (this.#bytes > limits.maxBytes && log.size > 1) {
+      const oldest = log.values().next().value as MessageRecord | undefined;
+      if (oldest === undefined) break;
+      const conversation = this.#conversations.get(key(oldest.channel, oldest.conversationId));
+      const at = conversation?.messages.indexOf(oldest) ?? -1;
+      if (at !== -1) conversation!.messages.splice(at, 1);
+      deletes.push(this.#forget(oldest));
+    }
+    return deletes;
+  }
+
+  /** Deletes a message from the journal and from the byte count. */
+  #forget(message: MessageRecord): Promise<void> {
+    this.#bytes -= sizeOf(message);
+    return this.#log!.delete(message.id);
+  }
+}
+
+/** The size a message is counted as: its content's and sender's JSON, plus the record's overhead. */
+function sizeOf(record: MessageRecord): number {
+  let size = RECORD_OVERHEAD_BYTES + record.id.length + JSON.stringify(record.content).length;
+  if (record.sender !== undefined) size += JSON.stringify(record.sender).length;
+  return size;
 }
 
 function key(channel: string, conversationId: string): string {

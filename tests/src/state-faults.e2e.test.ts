@@ -1,0 +1,320 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdir, mkdtemp, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FakeTelegram } from "@openclaw/channel-telegram/testing";
+import { GatewayClient, type ProtocolError } from "@openclaw/protocol";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { WebSocket } from "ws";
+import { kill9, startGatewayProcess } from "./gateway-process";
+
+// Real OS faults against a real gateway process (the hardening issue, items 1, 2, 3, 12 and 13):
+// a state dir replaced by a file (ENOTDIR), a full filesystem (a tiny tmpfs, ENOSPC), kill -9 with
+// an immediate restart (also as PID 1 in a new PID namespace), corrupt state files, permissions.
+
+const TOKEN = "operator-token-0123456789";
+const ADMIN = "admin-token-0123456789abc";
+const BOT_TOKEN = "7000000001:AAFakeTokenForTests_0123456789abc";
+
+/** Waits until every channel is ready (channels connect in the background after start-up). */
+async function waitReady(client: GatewayClient): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      const { channels } = await client.request("channel.status", {});
+      expect(channels.every((c) => c.state === "ready")).toBe(true);
+    },
+    { timeout: 20_000, interval: 50 },
+  );
+}
+
+let dir: string;
+const children: ChildProcess[] = [];
+const mounts: string[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "openclaw-faults-"));
+  await writeConfig({});
+});
+afterEach(async () => {
+  for (const child of children.splice(0)) await kill9(child);
+  for (const mount of mounts.splice(0)) execFileSync("umount", ["-l", mount]);
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function writeConfig(extra: object): Promise<void> {
+  await writeFile(
+    join(dir, "openclaw.json"),
+    JSON.stringify({
+      security: { rateLimit: { requestsPerSecond: 100_000, burst: 100_000 } },
+      logging: { level: "info" },
+      ...extra,
+    }),
+  );
+}
+
+const env = { OPENCLAW_GATEWAY_TOKEN: TOKEN, OPENCLAW_ADMIN_TOKEN: ADMIN };
+const start = (extra: Record<string, string> = {}) => startGatewayProcess(dir, { ...env, ...extra }, children);
+const admin = async (url: string) => {
+  const c = new GatewayClient({ url, token: ADMIN, WebSocket, reconnect: false, requestTimeoutMs: 10_000 });
+  await c.connect();
+  return c;
+};
+const device = async (url: string) => {
+  const c = new GatewayClient({
+    url,
+    role: "node",
+    WebSocket,
+    reconnect: false,
+    requestTimeoutMs: 10_000,
+    client: { name: "ios", version: "1", platform: "ios" },
+  });
+  await c.connect();
+  return c;
+};
+
+/** Whether this machine lets the tests mount a tmpfs (root with CAP_SYS_ADMIN, as in CI here). */
+const canMount = (() => {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    execFileSync("mount", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe("a state dir that cannot be written (ENOTDIR)", () => {
+  it("answers persisted operations with a retryable UNAVAILABLE, keeps serving, and works again once fixed", async () => {
+    const gw = await start();
+    const client = await admin(gw.url);
+    const phone = await device(gw.url);
+    await phone.request("pairing.start", { code: "111111", publicKey: "key-0123456789abcdef", nodeId: "phone" });
+    // The state dir is replaced by a regular file: every new file in it fails with ENOTDIR.
+    const state = join(dir, "state");
+    await rename(state, `${state}.moved`);
+    await writeFile(state, "not a directory");
+    const binding = { level: "account" as const, match: { userId: "u1" }, target: { channel: "telegram", address: "1" } };
+    const refused = await client.request("binding.add", binding).catch((error: ProtocolError) => error);
+    expect(refused).toMatchObject({
+      code: "UNAVAILABLE",
+      details: { reason: "state_write_failed", retryable: true, errno: expect.stringMatching(/^E[A-Z]+$/) },
+    });
+    expect((refused as ProtocolError).retryable).toBe(true);
+    await expect(client.request("pairing.approve", { code: "111111" })).rejects.toMatchObject({
+      code: "UNAVAILABLE",
+      details: { reason: "state_write_failed" },
+    });
+    // Nothing was changed, and the gateway still serves.
+    expect((await client.request("binding.list", {})).bindings).toEqual([]);
+    expect((await client.request("pairing.list")).requests.map((r) => r.code)).toEqual(["111111"]);
+    await expect(client.request("ping")).resolves.toHaveProperty("ts");
+    expect(gw.child.exitCode).toBeNull();
+    // Fixed: the same requests succeed.
+    await rm(state);
+    await rename(`${state}.moved`, state);
+    await expect(client.request("binding.add", binding)).resolves.toHaveProperty("binding.id");
+    await expect(client.request("pairing.approve", { code: "111111" })).resolves.toMatchObject({
+      nodeId: "phone",
+    });
+    await client.close();
+    await phone.close();
+  });
+});
+
+describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
+  it("refuses a send with a retryable error before it reaches the platform, and sends again once space is back", async () => {
+    const state = join(dir, "state");
+    await mkdir(state);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", state]);
+    mounts.push(state);
+    const platform = await FakeTelegram.start(BOT_TOKEN);
+    try {
+      await writeConfig({
+        channels: { telegram: { botToken: BOT_TOKEN, apiRoot: platform.apiRoot, pollingTimeoutSeconds: 30 } },
+      });
+      const gw = await start();
+      const client = await admin(gw.url);
+      await waitReady(client);
+      await expect(client.request("message.send", { channel: "telegram", recipient: "42", text: "first" })).resolves.toMatchObject({
+        status: "sent",
+      });
+      // Fill the filesystem.
+      try {
+        execFileSync("dd", ["if=/dev/zero", `of=${join(state, "filler")}`, "bs=64k"], { stdio: "ignore" });
+      } catch {
+        // dd stops with "No space left on device", as intended
+      }
+      // Tries sends until the journal needs a page the filesystem no longer has (the last page of a
+      // file may still hold a few lines); every send is either sent or refused as retryable.
+      const sent = ["first"];
+      let refused: unknown;
+      for (let i = 0; i < 500 && refused === undefined; i++) {
+        const started = Date.now();
+        const text = `fill ${i} ${"x".repeat(200)}`;
+        const outcome = await client
+          .request("message.send", { channel: "telegram", recipient: "42", text })
+          .then(() => sent.push(text))
+          .catch((error: unknown) => {
+            refused = error;
+          });
+        void outcome;
+        expect(Date.now() - started).toBeLessThan(10_000);
+      }
+      expect(refused).toMatchObject({ code: "UNAVAILABLE", details: { reason: "state_write_failed", retryable: true } });
+      expect((refused as ProtocolError).retryable).toBe(true);
+      expect(platform.sentTexts()).toEqual(sent); // the refused one never reached the platform
+      await expect(client.request("ping")).resolves.toHaveProperty("ts");
+      // Space is back: sends work again, in order, and nothing refused went out.
+      await rm(join(state, "filler"));
+      await expect(client.request("message.send", { channel: "telegram", recipient: "42", text: "second" })).resolves.toMatchObject({
+        status: "sent",
+      });
+      expect(platform.sentTexts()).toEqual([...sent, "second"]);
+      await client.close();
+    } finally {
+      await platform.close();
+    }
+  });
+});
+
+describe("kill -9 and an immediate restart", () => {
+  it("starts again at once, the lock of the dead process taken over", async () => {
+    for (let round = 0; round < 3; round++) {
+      const gw = await start();
+      const client = await admin(gw.url);
+      await client.request("binding.add", {
+        level: "account",
+        match: { userId: `u${round}` },
+        target: { channel: "telegram", address: String(round) },
+      });
+      await client.close();
+      await kill9(gw.child);
+    }
+    const gw = await start();
+    const client = await admin(gw.url);
+    expect((await client.request("binding.list", {})).bindings).toHaveLength(3);
+    await client.close();
+  });
+
+  const canUnshare = (() => {
+    try {
+      execFileSync("unshare", ["--pid", "--fork", "--mount-proc", "true"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+
+  it.skipIf(!canUnshare)("restarts as PID 1 (as in a container) after kill -9 of a PID 1 gateway", async () => {
+    for (let round = 0; round < 2; round++) {
+      const gw = await launch({ pid1: true });
+      const client = await admin(gw.url);
+      await expect(client.request("ping")).resolves.toHaveProperty("ts");
+      await client.close();
+      await kill9(gw.child);
+    }
+  });
+});
+
+describe("state files", () => {
+  it("are private: the state dir 0700 (also when it existed as 0755), files 0600", async () => {
+    const state = join(dir, "state");
+    await mkdir(state, { mode: 0o755 });
+    const gw = await start();
+    const client = await admin(gw.url);
+    await client.request("binding.add", { level: "account", match: { userId: "u" }, target: { channel: "t", address: "1" } });
+    await client.close();
+    expect((await stat(state)).mode & 0o777).toBe(0o700);
+    for (const file of ["bindings.json", "conversations.log", "deliveries.log", "idempotency.log"]) {
+      const info = await stat(join(state, file));
+      expect(info.mode & 0o777, file).toBe(0o600);
+    }
+    await kill9(gw.child);
+  });
+
+  it("a corrupt devices.json or bindings.json stops the start with the file, the problem and the fix, no stack", async () => {
+    for (const file of ["devices.json", "bindings.json"]) {
+      const state = join(dir, "state");
+      await rm(state, { recursive: true, force: true });
+      await mkdir(state, { recursive: true });
+      await writeFile(join(state, file), "{ this is not json");
+      const failure = await launch().then(
+        () => undefined,
+        (error: Error) => error.message,
+      );
+      expect(failure, file).toContain(join(state, file));
+      expect(failure).toContain("is not valid JSON");
+      expect(failure).toMatch(/Move it aside .* or restore it from a backup/);
+      expect(failure).not.toMatch(/\n\s+at /); // no stack trace
+    }
+  });
+
+  it("logs the journal records it skipped, with their count and offset", async () => {
+    const state = join(dir, "state");
+    await mkdir(state, { recursive: true });
+    const first = `{"op":"put","record":{"id":"broken"\n`;
+    await writeFile(join(state, "conversations.log"), `${first}garbage\n`);
+    const gw = await launch();
+    const log = gw
+      .output()
+      .split("\n")
+      .filter((line) => line.includes("skipped"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)[0];
+    expect(log).toMatchObject({ file: expect.stringContaining("conversations.log"), skipped: 2 });
+    expect(log?.offsets).toEqual([0, Buffer.byteLength(first)]);
+  });
+});
+
+/**
+ * Starts the gateway from sources, optionally as PID 1 of a new PID namespace (`unshare --pid
+ * --fork`), like a container. Resolves once it listens; rejects with what it printed (stdout and
+ * stderr) when it exits first.
+ */
+async function launch(
+  options: { pid1?: boolean } = {},
+): Promise<{ child: ChildProcess; url: string; output(): string }> {
+  const root = join(import.meta.dirname, "../..");
+  const tsx = createRequire(join(root, "package.json")).resolve("tsx");
+  const args = [
+    "--conditions=@openclaw/source",
+    "--import",
+    tsx,
+    join(root, "apps/gateway/src/main.ts"),
+    "--config",
+    join(dir, "openclaw.json"),
+  ];
+  const child = options.pid1
+    ? spawn("unshare", ["--pid", "--fork", "--kill-child", process.execPath, ...args], spawnOptions())
+    : spawn(process.execPath, args, spawnOptions());
+  children.push(child);
+  let out = "";
+  let err = "";
+  const url = await new Promise<string>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`the gateway did not start: ${out}${err}`)), 30_000);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const found = /"url":"(ws:\/\/[^"]+)"/.exec(out);
+      if (found !== null) {
+        clearTimeout(timer);
+        done(found[1]!);
+      }
+    });
+    child.stderr!.on("data", (chunk: Buffer) => {
+      err += chunk.toString();
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      fail(new Error(`exit ${code}\nstdout: ${out}\nstderr: ${err}`));
+    });
+  });
+  return { child, url, output: () => out };
+}
+
+function spawnOptions() {
+  return {
+    cwd: dir,
+    env: { ...process.env, ...env, OPENCLAW_PORT: "0", OPENCLAW_STATE_DIR: join(dir, "state") },
+    stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"],
+  };
+}
