@@ -126,6 +126,34 @@ await writeFile(
         accessToken: "syt_fake_access_token",
         readyTimeoutMs: 2000,
       },
+      signal: {
+        daemonUrl: nowhere,
+        account: "+15550000000",
+        connectTimeoutMs: 2000,
+        requestTimeoutMs: 2000,
+      },
+      slack: {
+        botToken: "xoxb-1000000001-2000000002-FakeBotToken0123456789",
+        appToken: "xapp-1-A0FAKEAPP-3000000003-fakeapptoken0123456789abcdef",
+        apiUrl: `${nowhere}/api/`,
+        requestTimeoutMs: 2000,
+      },
+      whatsapp: {
+        phoneNumberId: "106540352242922",
+        accessToken: "EAAGfakeAccessTokenForSmoke0123456789",
+        appSecret: "app-secret-0123456789abcdef",
+        verifyToken: "verify-token-0123",
+        graphApiUrl: nowhere,
+        requestTimeoutMs: 2000,
+      },
+      msteams: {
+        appId: "a1b2c3d4-0000-4000-8000-0000000b07a1",
+        appPassword: "fake~client~secret~0123456789",
+        openIdMetadataUrl: `${nowhere}/v1/.well-known/openidconfiguration`,
+        tokenUrl: `${nowhere}/botframework.com/oauth2/v2.0/token`,
+        stateDir: join(cwd2, "state", "msteams"),
+        requestTimeoutMs: 2000,
+      },
     },
   }),
 );
@@ -145,6 +173,9 @@ const fail2 = async (message) => {
   console.error(`smoke test failed: ${message}\n${output2}`);
   process.exit(1);
 };
+const configured = Object.keys(
+  JSON.parse(await readFile(join(cwd2, "openclaw.json"), "utf8")).channels,
+).length;
 let ready;
 const deadline2 = Date.now() + 30_000;
 for (;;) {
@@ -152,7 +183,7 @@ for (;;) {
     const res = await fetch(`http://127.0.0.1:${port}/ready`);
     ready = await res.json();
     if (
-      ready.channels?.length === 3 &&
+      ready.channels?.length === configured &&
       ready.channels.every((c) => c.state === "down" || (c.name === "telegram" && c.state === "connecting"))
     )
       break;
