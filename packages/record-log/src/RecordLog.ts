@@ -337,15 +337,22 @@ export class RecordLog<R extends { id: string }> {
    */
   async #compact(): Promise<void> {
     const tmpPath = `${this.#logPath}.tmp`;
+    // A snapshot of what is flushed so far (writes queued meanwhile are appended after the swap),
+    // written in chunks: a log of many large records never needs one string of its whole size.
     const records = [...this.#records.values()];
-    const bytes = Buffer.from(
-      records.map((record) => `${JSON.stringify({ op: "put", record } satisfies LogLine<R>)}\n`).join(""),
-      "utf8",
-    );
+    let size = 0;
     try {
       const tmp = await open(tmpPath, "w", RECORD_LOG_FILE_MODE);
       try {
-        await writeAll(tmp, bytes);
+        let chunk = "";
+        for (const record of records) {
+          chunk += `${JSON.stringify({ op: "put", record } satisfies LogLine<R>)}\n`;
+          if (chunk.length >= COMPACTION_CHUNK_CHARS) {
+            size += await writeText(tmp, chunk);
+            chunk = "";
+          }
+        }
+        if (chunk !== "") size += await writeText(tmp, chunk);
         await tmp.sync();
       } finally {
         await tmp.close();
@@ -372,7 +379,7 @@ export class RecordLog<R extends { id: string }> {
     } finally {
       await old?.close().catch(() => {});
     }
-    this.#size = bytes.length;
+    this.#size = size;
     this.#lines = records.length;
     this.#compactAtLines = this.#compactMinLines;
     this.#compactions += 1;
@@ -494,6 +501,16 @@ function validate(options: RecordLogOptions): void {
   const min = options.compactMinLines;
   if (min !== undefined && !(Number.isSafeInteger(min) && min >= 1))
     throw invalid("compactMinLines must be a positive integer");
+}
+
+/** Characters of log lines written at once while compacting. */
+const COMPACTION_CHUNK_CHARS = 1 << 20;
+
+/** Writes a string as UTF-8, whole. @returns The bytes written. */
+async function writeText(handle: FileHandle, text: string): Promise<number> {
+  const bytes = Buffer.from(text, "utf8");
+  await writeAll(handle, bytes);
+  return bytes.length;
 }
 
 /** Writes every byte, however many calls the OS needs (a write may be short near a size limit). */
