@@ -16,6 +16,9 @@ export default defineConfig({
     environment: "node",
     // In CI a JSON report lets .ci/run print a plain "N passed, N failed" line.
     reporters: process.env.CI ? ["default", ["json", { outputFile: ".vitest-report.json" }]] : ["default"],
+    // The AI SDK imports @opentelemetry/api, whose "module" export is an ESM build with extension-less
+    // imports that Node cannot load (the resolve conditions reach Node too): vite transforms them.
+    server: { deps: { inline: ["ai", /@ai-sdk\//, /@opentelemetry\/api/] } },
     testTimeout: 20_000,
     hookTimeout: 20_000,
     typecheck: {

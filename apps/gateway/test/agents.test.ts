@@ -8,13 +8,13 @@ let upstream: FakePlatform;
 let upstreamClosed = false;
 
 const sse = (deltas: string[]) =>
-  `${deltas.map((content, i) => `data: ${JSON.stringify({ id: "up-1", object: "chat.completion.chunk", choices: [{ index: 0, delta: i === 0 ? { role: "assistant", content } : { content }, finish_reason: null }] })}\n\n`).join("")}data: [DONE]\n\n`;
+  `${deltas.map((content, i) => `data: ${JSON.stringify({ id: "up-1", object: "chat.completion.chunk", choices: [{ index: 0, delta: i === 0 ? { role: "assistant", content } : { content }, finish_reason: null }] })}\n\n`).join("")}data: ${JSON.stringify({ id: "up-1", object: "chat.completion.chunk", choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\ndata: [DONE]\n\n`;
 
 beforeEach(async () => {
   upstreamClosed = false;
   upstream = await FakePlatform.start({
     "POST /v1/chat/completions": (req, raw) => {
-      const body = req.json as { messages: Array<{ content: string }> };
+      const body = req.json as { messages: Array<{ content: string }>; stream?: boolean };
       const input = body.messages.at(-1)?.content ?? "";
       if (input === "fail") return { status: 500, body: { error: { message: "upstream exploded" } } };
       if (input === "hang") {
@@ -23,6 +23,22 @@ beforeEach(async () => {
         });
         return new Promise(() => {});
       }
+      if (body.stream !== true)
+        return {
+          body: {
+            id: "up-1",
+            object: "chat.completion",
+            created: 1,
+            model: "upstream-model-1",
+            choices: [
+              {
+                index: 0,
+                message: { role: "assistant", content: `You said: ${input}` },
+                finish_reason: "stop",
+              },
+            ],
+          },
+        };
       return { headers: { "content-type": "text/event-stream" }, body: sse(["You ", "said: ", input]) };
     },
   });
@@ -62,7 +78,7 @@ describe("agents behind one interface", () => {
     expect(sent.headers.authorization).toBe("Bearer sk-upstream-0123456789");
     expect(sent.json).toMatchObject({
       model: "upstream-model-1",
-      stream: true,
+      stream: false,
       messages: [{ role: "user", content: "hello" }],
     });
     const stream = await openai().chat.completions.create({
@@ -99,7 +115,7 @@ describe("agents behind one interface", () => {
       body: JSON.stringify({ model: "gpt", messages: [{ role: "user", content: "fail" }] }),
     });
     expect(await raw.json()).toMatchObject({
-      error: { code: "CHANNEL_UNAVAILABLE", details: { reason: "upstream_error", status: 500 } },
+      error: { type: "api_error", code: "upstream_error", details: { upstreamStatus: 500 } },
     });
   });
 

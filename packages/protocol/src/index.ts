@@ -108,8 +108,13 @@ export type { Delivery, DeliveryStatus } from "./schemas/delivery";
 export { DeliverySchema, DeliveryStatusSchema } from "./schemas/delivery";
 export type { MessageSendParams, MessageSendResult } from "./schemas/messages";
 export { MessageSendParamsSchema, MessageSendResultSchema } from "./schemas/messages";
-export type { AgentRunParams, AgentRunResult, NodeInfo } from "./schemas/nodes";
-export { AgentRunParamsSchema, AgentRunResultSchema, NodeInfoSchema } from "./schemas/nodes";
+export type { AgentRunParams, AgentRunResult, AgentToolCall, NodeInfo } from "./schemas/nodes";
+export {
+  AgentRunParamsSchema,
+  AgentRunResultSchema,
+  AgentToolCallSchema,
+  NodeInfoSchema,
+} from "./schemas/nodes";
 export type { Device, PairingRequest } from "./schemas/pairing";
 export { DeviceSchema, PairingCodeSchema, PairingRequestSchema } from "./schemas/pairing";
 export type { Binding, BindingInput, ChannelRoute, RouteLevel, RoutingContext } from "./schemas/routing";

@@ -51,6 +51,24 @@ export const AgentRunParamsSchema = v.object({
   stream: v.optional(v.boolean()),
   timeoutMs: v.optional(v.pipe(DurationMsSchema, v.minValue(1))),
   idempotencyKey: v.optional(IdempotencyKeySchema),
+  /**
+   * The whole conversation in OpenAI's chat format (`role`, text `content`, an assistant's
+   * `tool_calls`, a tool result's `tool_call_id`), when the run comes from `/v1/chat/completions`
+   * or `/v1/responses`; `input` is then its last user text.
+   */
+  messages: v.optional(v.pipe(v.array(v.looseObject({ role: v.string() })), v.maxLength(10_000))),
+  /** Functions the agent may call, in OpenAI's `tools` format (`{type: "function", function: {name, parameters}}`). */
+  tools: v.optional(v.pipe(v.array(v.looseObject({ type: v.string() })), v.maxLength(128))),
+  /** OpenAI's `tool_choice`: `"none"`, `"auto"`, `"required"` or `{type: "function", function: {name}}`. */
+  toolChoice: v.optional(v.unknown()),
+});
+
+/** A function call an agent asks for instead of (or after) answering: `arguments` is JSON text. */
+export const AgentToolCallSchema = v.object({
+  /** The call's id; the gateway makes one up when omitted. */
+  id: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))),
+  name: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
+  arguments: v.optional(v.union([v.string(), v.record(v.string(), v.unknown())])),
 });
 
 /** `agent.run` result. Agents may add fields of their own, which pass through. */
@@ -59,6 +77,17 @@ export const AgentRunResultSchema = v.looseObject({
   output: v.string(),
   /** The node that ran it, for forwarded runs. */
   nodeId: v.optional(IdSchema),
+  /** Functions the agent asks the caller to run (the answer's `finish_reason` is then `tool_calls`). */
+  toolCalls: v.optional(v.pipe(v.array(AgentToolCallSchema), v.maxLength(128))),
+  /** Why the output ended, in OpenAI's terms. */
+  finishReason: v.optional(v.picklist(["stop", "length", "tool_calls", "content_filter"])),
+  /** Tokens the agent counted; the gateway counts words otherwise. */
+  usage: v.optional(
+    v.object({
+      promptTokens: v.pipe(v.number(), v.integer(), v.minValue(0)),
+      completionTokens: v.pipe(v.number(), v.integer(), v.minValue(0)),
+    }),
+  ),
 });
 
 /** `agent.chunk` event: one piece of a streamed agent run. */
@@ -84,3 +113,5 @@ export type NodeInfo = v.InferOutput<typeof NodeInfoSchema>;
 export type AgentRunParams = v.InferOutput<typeof AgentRunParamsSchema>;
 /** `agent.run` result. */
 export type AgentRunResult = v.InferOutput<typeof AgentRunResultSchema>;
+/** A function call in an `agent.run` result. */
+export type AgentToolCall = v.InferOutput<typeof AgentToolCallSchema>;

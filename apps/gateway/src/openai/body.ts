@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { OpenAiError } from "./errors";
+
+/**
+ * Reads a `/v1` request's JSON body from the Node request, chunked or not, holding at most
+ * `maxBytes`: a declared `Content-Length` over the limit is refused before anything is read, and a
+ * body that grows past it while streaming is refused as soon as it does, without buffering more.
+ * After a refusal the rest of the body is read and dropped (so the client gets the 413), and the
+ * connection is closed once another `maxBytes` has been dropped.
+ *
+ * @param incoming - The Node request.
+ * @param outgoing - Its response (marked `connection: close` after a refusal).
+ * @param maxBytes - The limit (`gateway.maxBodyBytes`).
+ * @returns The parsed JSON value.
+ * @throws {@link OpenAiError} 413 `request_too_large` over the limit, 400 `invalid_request_error`
+ * for a body that is not JSON or was cut short.
+ */
+export async function readJsonBody(
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  maxBytes: number,
+): Promise<unknown> {
+  const tooLarge = () => {
+    outgoing.setHeader("connection", "close");
+    discard(incoming, maxBytes);
+    return new OpenAiError("invalid_request_error", `request bodies are limited to ${maxBytes} bytes`, {
+      status: 413,
+      code: "request_too_large",
+      details: { reason: "too_large", maxBodyBytes: maxBytes },
+    });
+  };
+  const declared = Number(incoming.headers["content-length"] ?? "0");
+  if (declared > maxBytes) throw tooLarge();
+  const body = await new Promise<Buffer | "too_large" | "incomplete">((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      chunks.length = 0;
+      incoming.off("data", onData);
+      resolve("too_large");
+    };
+    incoming.on("data", onData);
+    incoming.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    incoming.once("error", () => resolve("incomplete"));
+    incoming.once("close", () => {
+      if (!incoming.complete) resolve("incomplete");
+    });
+  });
+  if (body === "too_large") throw tooLarge();
+  if (body === "incomplete")
+    throw new OpenAiError("invalid_request_error", "the request body was cut short", {
+      code: "incomplete_body",
+    });
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch (error) {
+    throw new OpenAiError("invalid_request_error", "the request body must be JSON", {
+      code: "invalid_json",
+      cause: error,
+    });
+  }
+}
+
+/** Reads and drops the rest of a refused body; closes the connection past another `maxBytes`. */
+function discard(incoming: IncomingMessage, maxBytes: number): void {
+  let dropped = 0;
+  incoming.on("data", (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > maxBytes) incoming.socket.destroySoon();
+  });
+  incoming.resume();
+}

@@ -1,0 +1,85 @@
+import { once } from "node:events";
+import type { ServerResponse } from "node:http";
+
+const RESOLVED = Promise.resolve();
+
+/** Pending SSE text beyond this many characters is written at once, not at the end of the turn. */
+export const SSE_FLUSH_CHARS = 64 * 1024;
+
+/**
+ * Server-sent events written straight to a Node response. Events sent within one event-loop turn
+ * are joined and leave in one write (one HTTP chunk): hono's web-stream SSE helper costs a write
+ * (and a syscall) per event. A full socket buffer makes `send` wait for drain.
+ */
+export class SseWriter {
+  #pending = "";
+  #scheduled = false;
+  #full = false;
+
+  /**
+   * Sends the response head (200, `text/event-stream`).
+   *
+   * @param res - The Node response.
+   */
+  constructor(private readonly res: ServerResponse) {
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+  }
+
+  /** Whether the client went away (or the stream was ended). */
+  get closed(): boolean {
+    return this.res.destroyed || this.res.writableEnded;
+  }
+
+  /**
+   * Sends one event; resolves at once unless the socket's buffer is full.
+   *
+   * @param data - The `data:` line (JSON text, or `[DONE]`).
+   * @param event - An `event:` name, for the Responses API's named events.
+   */
+  send(data: string, event?: string): Promise<void> {
+    if (this.closed) return RESOLVED;
+    this.#pending += event === undefined ? `data: ${data}\n\n` : `event: ${event}\ndata: ${data}\n\n`;
+    return this.#schedule();
+  }
+
+  /**
+   * Sends several `data:` events at once; resolves at once unless the socket's buffer is full.
+   *
+   * @param datas - The `data:` lines.
+   */
+  sendAll(datas: readonly string[]): Promise<void> {
+    if (this.closed) return RESOLVED;
+    for (const data of datas) this.#pending += `data: ${data}\n\n`;
+    return this.#schedule();
+  }
+
+  /** Flushes now or at the end of the turn; waits for drain when the socket's buffer is full. */
+  #schedule(): Promise<void> {
+    if (this.#pending.length >= SSE_FLUSH_CHARS) this.#flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    if (!this.#full) return RESOLVED;
+    this.#full = false;
+    return Promise.race([once(this.res, "drain"), once(this.res, "close")]).then(() => {});
+  }
+
+  /** Writes what is pending and ends the response (once). */
+  end(): void {
+    this.#flush();
+    if (!this.closed) this.res.end();
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    if (this.#pending === "" || this.closed) return;
+    const text = this.#pending;
+    this.#pending = "";
+    if (!this.res.write(text)) this.#full = true;
+  }
+}
