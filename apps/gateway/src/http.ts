@@ -1,11 +1,10 @@
-import { randomUUID } from "node:crypto";
-import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { getRequestListener } from "@hono/node-server";
-import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
-import { ERROR_CODE_INFO, type ErrorCode, toProtocolError } from "@openclaw/protocol";
+import { ERROR_CODE_INFO, type ErrorCode } from "@openclaw/protocol";
 import { type Context, Hono } from "hono";
-import type { GatewayCore } from "./Gateway";
+import { bearerToken, isAllowedHost } from "./auth/guards";
+import type { HttpContext } from "./httpContext";
+import { createOpenAiApp, openAiErrorShape } from "./openai/app";
 import { readUiFile } from "./ui";
 
 /** A JSON error body in the protocol's shape, with the protocol's HTTP status for its code. */
@@ -22,11 +21,6 @@ function fail(
   );
 }
 
-interface ChatMessage {
-  role: string;
-  content: string | Array<{ type: string; text?: string }> | null;
-}
-
 /**
  * The gateway's HTTP surface: `GET /health`, `GET /ready`, the control UI at `/ui/`,
  * `POST <webhooks.basePath>/<channel>`, and,
@@ -35,13 +29,16 @@ interface ChatMessage {
  * @param core - The gateway.
  * @returns A Node request listener.
  */
-export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: ServerResponse) => void {
+export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   const app = new Hono();
 
   app.onError((error, c) => {
     core.logger.error({ err: error, path: c.req.path }, "http handler failed");
     return fail(c, "INTERNAL", "internal error");
   });
+
+  // /v1 answers every error in OpenAI's shape, the auth middleware's below included.
+  app.use("/v1/*", openAiErrorShape());
 
   app.get("/health", (c) => c.json({ status: "ok", uptimeMs: Date.now() - core.startedAt }));
 
@@ -56,6 +53,16 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
   });
 
   // The control UI: public static files (the token is entered in the app, never in a URL).
+  // Served only under a trusted Host (an IP address, a loopback name or security.allowedHosts):
+  // a page from a DNS-rebound name must not be same-origin with the gateway.
+  app.use("/ui/*", async (c, next) => {
+    if (!isAllowedHost(c.req.header("host"), core.config.get().security.allowedHosts))
+      return fail(c, "FORBIDDEN", "this host name is not allowed to reach the control UI", {
+        reason: "host_not_allowed",
+        nextStep: "open the UI by IP address or localhost, or add the host name to security.allowedHosts",
+      });
+    return next();
+  });
   app.get("/ui", (c) => c.redirect("/ui/", 301));
   app.get("/ui/*", async (c) => {
     const dir = core.uiDir;
@@ -126,9 +133,28 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
 
   // Everything below needs the gateway (or admin) token.
   app.use("*", async (c, next) => {
-    const header = c.req.header("authorization");
-    const token = header?.startsWith("Bearer ") === true ? header.slice(7).trim() : undefined;
+    const token = bearerToken(c.req.header("authorization"));
+    const address = node(c).incoming.socket.remoteAddress ?? "";
+    const blockedFor = core.authFailures.blockedFor(address);
+    if (blockedFor > 0) {
+      c.header("retry-after", String(Math.ceil(blockedFor / 1000)));
+      return fail(c, "RATE_LIMITED", "too many failed logins from this address", {
+        reason: "too_many_failed_logins",
+        retryAfterMs: blockedFor,
+      });
+    }
     if (core.isOperatorToken(token) === undefined) {
+      const { log, count, blocked } = core.authFailures.fail(address);
+      if (log)
+        core.logger.warn(
+          {
+            address,
+            reason: token === undefined ? "token_missing" : "token_mismatch",
+            refusals: count,
+            blocked,
+          },
+          "HTTP login refused",
+        );
       return fail(c, "UNAUTHORIZED", token === undefined ? "a Bearer token is required" : "token rejected", {
         reason: token === undefined ? "token_missing" : "token_mismatch",
         nextStep: "send Authorization: Bearer <gateway token>",
@@ -137,134 +163,24 @@ export function createHttpApp(core: GatewayCore): (req: IncomingMessage, res: Se
     return next();
   });
 
-  app.get("/v1/models", (c) => {
-    const agents = core.config.get().agents;
-    const names = new Set(["echo", ...Object.keys(agents.list)]);
-    return c.json({
-      object: "list",
-      data: [...names].map((id) => ({
-        id,
-        object: "model",
-        created: Math.floor(core.startedAt / 1000),
-        owned_by: "openclaw",
-      })),
-    });
-  });
-
-  app.post("/v1/chat/completions", async (c) => {
-    let body: { model?: unknown; messages?: unknown; stream?: unknown };
-    try {
-      body = await c.req.json();
-    } catch {
-      return fail(c, "INVALID_PARAMS", "the body must be JSON", { reason: "invalid_json" });
-    }
-    if (typeof body !== "object" || body === null || Array.isArray(body))
-      return fail(c, "INVALID_PARAMS", "the body must be a JSON object", { reason: "invalid_body" });
-    if (typeof body.model !== "string" || body.model === "")
-      return fail(c, "INVALID_PARAMS", "model is required (it names an agent)", { reason: "missing_model" });
-    if (!Array.isArray(body.messages) || body.messages.length === 0)
-      return fail(c, "INVALID_PARAMS", "messages must be a non-empty array", { reason: "missing_messages" });
-    const messages = body.messages as ChatMessage[];
-    const last = [...messages].reverse().find((m) => m?.role === "user");
-    if (textOf(last?.content ?? null) === "") {
-      return fail(c, "INVALID_PARAMS", "the last user message has no text", { reason: "empty_input" });
-    }
-    const agents = core.config.get().agents;
-    if (body.model !== "echo" && !Object.hasOwn(agents.list, body.model)) {
-      return fail(c, "NOT_FOUND", `no agent named ${body.model}`, {
-        reason: "unknown_model",
-        models: ["echo", ...Object.keys(agents.list)],
-      });
-    }
-    const model = body.model;
-    const turns = messages.map((m) => ({
-      role: String(m?.role ?? "user"),
-      content: textOf(m?.content ?? null),
-    }));
-    const id = `chatcmpl-${randomUUID()}`;
-    const created = Math.floor(Date.now() / 1000);
-    // Aborted when the client goes away: the agent (and its upstream request) stops too.
-    const controller = new AbortController();
-    const { outgoing } = node(c);
-    outgoing.once("close", () => {
-      if (!outgoing.writableFinished) controller.abort();
-    });
-    const deltas = core.streamAgent(model, turns, controller.signal);
-    // Start the agent before answering, so that an immediate failure is a plain JSON error.
-    let first: IteratorResult<string>;
-    try {
-      first = await deltas.next();
-    } catch (error) {
-      return agentFailure(c, error);
-    }
-    if (body.stream === true) {
-      const chunk = (delta: Record<string, unknown>, finish: string | null) =>
-        JSON.stringify({
-          id,
-          object: "chat.completion.chunk",
-          created,
-          model,
-          choices: [{ index: 0, delta, finish_reason: finish }],
-        });
-      // Straight to the socket, coalescing what the agent yields within one event-loop turn into
-      // one write: hono's web-stream SSE helper costs a write (and a syscall) per chunk.
-      const sse = new SseWriter(outgoing);
-      try {
-        await sse.send(chunk({ role: "assistant", content: "" }, null));
-        try {
-          for (let step = first; !step.done; step = await deltas.next()) {
-            if (sse.closed) return RESPONSE_ALREADY_SENT;
-            await sse.send(chunk({ content: step.value }, null));
-          }
-        } catch (error) {
-          const failure = toProtocolError(error, "INTERNAL");
-          await sse.send(JSON.stringify({ error: { code: failure.code, message: failure.message } }));
-        }
-        await sse.send(chunk({}, "stop"));
-        await sse.send("[DONE]");
-      } finally {
-        sse.end();
-      }
-      return RESPONSE_ALREADY_SENT;
-    }
-    let output = "";
-    try {
-      for (let step = first; !step.done; step = await deltas.next()) output += step.value;
-    } catch (error) {
-      return agentFailure(c, error);
-    }
-    const promptWords = countWords(turns.at(-1)?.content ?? "");
-    return c.json({
-      id,
-      object: "chat.completion",
-      created,
-      model,
-      choices: [{ index: 0, message: { role: "assistant", content: output }, finish_reason: "stop" }],
-      usage: {
-        prompt_tokens: promptWords,
-        completion_tokens: countWords(output),
-        total_tokens: promptWords + countWords(output),
+  // The OpenAI-compatible API (apps/gateway/src/openai/).
+  app.route(
+    "/v1",
+    createOpenAiApp({
+      config: () => core.config.get(),
+      get logger() {
+        return core.logger;
       },
-    });
-  });
+      startedAt: core.startedAt,
+      agentContext: (signal) => core.agentContext(signal),
+    }),
+  );
 
   app.notFound((c) =>
     fail(c, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`, { reason: "no_route" }),
   );
 
   return getRequestListener(app.fetch);
-}
-
-/** An agent's failure as a JSON error; an upstream that failed is a 502. */
-function agentFailure(c: Context, error: unknown) {
-  const failure = toProtocolError(error, "INTERNAL");
-  return fail(
-    c,
-    failure.code,
-    failure.message,
-    failure.details,
-    failure.code === "CHANNEL_UNAVAILABLE" ? 502 : undefined,
-  );
 }
 
 /** The Node request and response behind a request: `getRequestListener` puts them in `c.env`. */
@@ -298,72 +214,3 @@ function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint
     });
   });
 }
-
-function textOf(content: ChatMessage["content"]): string {
-  if (typeof content === "string") return content;
-  if (Array.isArray(content))
-    return content
-      .map((part) => (part?.type === "text" && typeof part.text === "string" ? part.text : ""))
-      .join("");
-  return "";
-}
-
-function countWords(text: string): number {
-  return text.split(/\s+/).filter(Boolean).length;
-}
-
-/**
- * Server-sent events written straight to a Node response. Events sent within one event-loop turn
- * are joined and leave in one write (one HTTP chunk); a full socket buffer makes `send` wait for
- * drain.
- */
-class SseWriter {
-  #pending = "";
-  #scheduled = false;
-  #full = false;
-
-  constructor(private readonly res: ServerResponse) {
-    res.writeHead(200, {
-      "content-type": "text/event-stream",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-    });
-  }
-
-  /** Whether the client went away. */
-  get closed(): boolean {
-    return this.res.destroyed || this.res.writableEnded;
-  }
-
-  /** Sends one `data:` event; resolves at once unless the socket's buffer is full. */
-  async send(data: string): Promise<void> {
-    if (this.closed) return;
-    this.#pending += `data: ${data}\n\n`;
-    if (this.#pending.length >= SSE_FLUSH_CHARS) this.#flush();
-    else if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => this.#flush());
-    }
-    if (this.#full) {
-      this.#full = false;
-      await Promise.race([once(this.res, "drain"), once(this.res, "close")]);
-    }
-  }
-
-  /** Writes what is pending and ends the response (once). */
-  end(): void {
-    this.#flush();
-    if (!this.closed) this.res.end();
-  }
-
-  #flush(): void {
-    this.#scheduled = false;
-    if (this.#pending === "" || this.closed) return;
-    const text = this.#pending;
-    this.#pending = "";
-    if (!this.res.write(text)) this.#full = true;
-  }
-}
-
-/** Pending SSE text beyond this many characters is written at once, not at the end of the turn. */
-const SSE_FLUSH_CHARS = 64 * 1024;

@@ -3,6 +3,19 @@
  * The OpenClaw Gateway service, for embedding and tests. Run it with `openclaw-gateway`.
  */
 
+export type { AgentRunContext, ChatAgent, ChatChunk, ChatResult } from "./agents";
+export { chatAgent } from "./agents";
+export type {
+  Adapter,
+  AdapterMember,
+  BroadcastPacket,
+  DisconnectOptions,
+  NodeLocation,
+} from "./broadcast/Adapter";
+export { connectionRoom, nodeRoom, scopeRoom } from "./broadcast/Adapter";
+export type { BroadcastOptions } from "./broadcast/Broadcaster";
+export type { InMemoryAdapterOptions } from "./broadcast/InMemoryAdapter";
+export { InMemoryAdapter } from "./broadcast/InMemoryAdapter";
 export type {
   DeliveryInput,
   DeliveryQueueHost,
@@ -10,8 +23,27 @@ export type {
   FirstOutcome,
 } from "./delivery/DeliveryQueue";
 export { DeliveryQueue } from "./delivery/DeliveryQueue";
-export type { GatewayCore, GatewayOptions } from "./Gateway";
 export { Gateway } from "./Gateway";
+export type { GatewayOptions, StopOptions } from "./GatewayOptions";
+export { GATEWAY_DEFAULTS } from "./GatewayOptions";
+export type { HttpContext } from "./httpContext";
 export type { Logger } from "./logging";
 export { createLogger } from "./logging";
+export type { OpenAiErrorBody, OpenAiErrorOptions, OpenAiErrorType } from "./openai/errors";
+export { OPENAI_ERROR_TYPES, OpenAiError, toOpenAiError } from "./openai/errors";
+export type { ResponseStoreOptions } from "./openai/ResponseStore";
+export { RESPONSE_STORE_DEFAULTS, ResponseStore } from "./openai/ResponseStore";
+export type { UpstreamLimits, UpstreamTarget } from "./openai/upstream";
+export { UPSTREAM_DEFAULTS, UpstreamClient } from "./openai/upstream";
+
+export type { RunGatewayOptions } from "./runGateway";
+export {
+  DEFAULT_RUN_GATEWAY_OPTIONS,
+  GATEWAY_EXIT,
+  gatewayUsage,
+  loadChannelPlugins,
+  runGateway,
+} from "./runGateway";
+export type { BindingStore } from "./state/BindingStore";
+export { BINDINGS_FILE, FileBindingStore } from "./state/BindingStore";
 export { GATEWAY_NAME, GATEWAY_VERSION } from "./version";

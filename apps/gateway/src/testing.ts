@@ -8,6 +8,9 @@
 // A fake OpenAI-compatible upstream
 export type { FakeOpenAiUpstreamOptions, RecordedUpstreamRequest } from "./openai/testing";
 export { FAKE_UPSTREAM_DEFAULTS, FakeOpenAiUpstream } from "./openai/testing";
+// Conformance suites for store implementations
+export type { BindingStoreConformanceOptions, BindingStoreFixture } from "./state/bindingStoreConformance";
+export { runBindingStoreConformance } from "./state/bindingStoreConformance";
 // The gateway harness
 export type { Harness, StartGatewayOptions } from "./testHarness";
 export {

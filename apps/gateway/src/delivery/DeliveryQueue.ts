@@ -305,12 +305,14 @@ export class DeliveryQueue {
           // The platform has it: the sender hears so whether or not the record can be removed now.
           this.#host.onSent(record, result, waiter !== undefined);
           waiter?.({ status: "sent", deliveryId: id, messageId: result.messageId });
-          await this.#log.delete(id).catch((error: unknown) =>
-            this.#host.logger.error(
-              { err: error, deliveryId: id },
-              "a sent message could not be removed from the delivery journal; a restart may send it again (same idempotency key)",
-            ),
-          );
+          await this.#log
+            .delete(id)
+            .catch((error: unknown) =>
+              this.#host.logger.error(
+                { err: error, deliveryId: id },
+                "a sent message could not be removed from the delivery journal; a restart may send it again (same idempotency key)",
+              ),
+            );
           continue;
         }
         const error = failure!;
@@ -321,9 +323,14 @@ export class DeliveryQueue {
           // The sender is still waiting: the refusal is its answer, and nothing is kept.
           lane.ids.shift();
           waiter({ status: "failed", error });
-          await this.#log.delete(id).catch((failure: unknown) =>
-            this.#host.logger.error({ err: failure, deliveryId: id }, "a refused message could not be removed"),
-          );
+          await this.#log
+            .delete(id)
+            .catch((failure: unknown) =>
+              this.#host.logger.error(
+                { err: failure, deliveryId: id },
+                "a refused message could not be removed",
+              ),
+            );
           continue;
         }
         if (!RETRYABLE.has(error.code) || attempts >= config.maxAttempts) {

@@ -1,0 +1,62 @@
+import { EVENTS, type EventData, type EventName, encodeEvent, type Scope } from "@openclaw/protocol";
+import { type Adapter, type BroadcastPacket, scopeRoom } from "./Adapter";
+
+/** Who receives a broadcast besides the event's own audience rules. */
+export interface BroadcastOptions {
+  /** Leave out this connection (the one whose request caused the event). */
+  except?: { readonly id: string } | undefined;
+  /** Send only to connections holding one of these scopes, instead of the event's catalogue scopes. */
+  scopes?: readonly Scope[];
+}
+
+/** One event of a broadcast, with its audience rules. */
+export type BroadcastEvent = {
+  [E in EventName]: { event: E; data: EventData<E> } & BroadcastOptions;
+}[EventName];
+
+/** Sends events to their audience. What services need to tell the clients something. */
+export interface EventSink {
+  /** Sends one event to every ready connection whose scopes receive it. */
+  broadcast<E extends EventName>(event: E, data: EventData<E>, options?: BroadcastOptions): void;
+  /** Sends several events in one pass over the connections. */
+  broadcastAll(events: readonly BroadcastEvent[]): void;
+}
+
+/**
+ * Turns events into packets for an {@link Adapter}: each event is encoded once, to bytes, so that no
+ * socket converts it again, and goes to the rooms of its scopes.
+ */
+export class Broadcaster implements EventSink {
+  readonly #adapter: Adapter;
+  readonly #roomsOf = new Map<readonly Scope[], readonly string[]>();
+
+  constructor(adapter: Adapter) {
+    this.#adapter = adapter;
+  }
+
+  broadcast<E extends EventName>(event: E, data: EventData<E>, options: BroadcastOptions = {}): void {
+    this.broadcastAll([{ event, data, ...options } as BroadcastEvent]);
+  }
+
+  broadcastAll(events: readonly BroadcastEvent[]): void {
+    const packets: BroadcastPacket[] = events.map((item) => ({
+      bytes: Buffer.from(encodeEvent(item.event, item.data)),
+      rooms: this.#rooms(item.scopes ?? EVENTS[item.event].scopes),
+      except: item.except === undefined ? undefined : new Set([item.except.id]),
+    }));
+    this.#adapter.broadcast(packets);
+  }
+
+  /** The rooms of a list of scopes, computed once per list (catalogue lists are constants). */
+  #rooms(scopes: readonly Scope[]): readonly string[] {
+    let rooms = this.#roomsOf.get(scopes);
+    if (rooms === undefined) {
+      rooms = scopes.map(scopeRoom);
+      if (this.#roomsOf.size < MAX_CACHED_SCOPE_LISTS) this.#roomsOf.set(scopes, rooms);
+    }
+    return rooms;
+  }
+}
+
+/** Scope lists whose rooms are remembered (the catalogue has a few dozen). */
+const MAX_CACHED_SCOPE_LISTS = 256;

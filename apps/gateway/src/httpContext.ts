@@ -1,0 +1,21 @@
+import type { ConfigManager } from "@openclaw/config";
+import type { AgentRunContext } from "./agents";
+import type { AuthFailures } from "./auth/guards";
+import type { ChannelManager } from "./channels/ChannelManager";
+import type { Logger } from "./logging";
+
+/** What the HTTP app needs of the gateway. */
+export interface HttpContext {
+  readonly config: ConfigManager;
+  readonly logger: Logger;
+  readonly startedAt: number;
+  readonly channels: ChannelManager;
+  /** The built control UI, when there is one. */
+  readonly uiDir: string | undefined;
+  /** Failed logins by address (WebSocket and HTTP alike). */
+  readonly authFailures: AuthFailures;
+  /** The level a token grants, if any. */
+  isOperatorToken(token: string | undefined): "admin" | "operator" | undefined;
+  /** The registry, `agent.chunk` subscription and abort signal an agent run needs. */
+  agentContext(signal: AbortSignal): AgentRunContext;
+}

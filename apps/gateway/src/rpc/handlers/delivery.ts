@@ -1,0 +1,32 @@
+import { ProtocolError } from "@openclaw/protocol";
+import type { DeliveryQueue } from "../../delivery/DeliveryQueue";
+import type { MethodHandlers } from "../types";
+
+/** What `delivery.*` needs. */
+export interface DeliveryHandlerContext {
+  /** The outbound queue (throws `SHUTTING_DOWN` when not running). */
+  deliveries(): Pick<DeliveryQueue, "list" | "counts" | "retry" | "drop">;
+}
+
+/** `delivery.list`, `delivery.retry` and `delivery.drop`. */
+export function deliveryHandlers(
+  context: DeliveryHandlerContext,
+): Pick<MethodHandlers, "delivery.list" | "delivery.retry" | "delivery.drop"> {
+  return {
+    "delivery.list": (params) => {
+      const deliveries = context.deliveries();
+      return { deliveries: deliveries.list(params), counts: deliveries.counts() };
+    },
+
+    "delivery.retry": async (params) => {
+      const delivery = await context.deliveries().retry(params.id);
+      if (delivery === undefined)
+        throw new ProtocolError("NOT_FOUND", `no queued or dead-lettered message ${params.id}`, {
+          details: { reason: "unknown_delivery", nextStep: "list them with delivery.list" },
+        });
+      return { delivery };
+    },
+
+    "delivery.drop": async (params) => ({ dropped: await context.deliveries().drop(params.id) }),
+  };
+}

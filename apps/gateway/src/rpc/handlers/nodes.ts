@@ -1,0 +1,29 @@
+import type { NodeRegistry } from "@openclaw/node-registry";
+import { requireNode } from "../../nodes";
+import type { AgentRunner } from "../../services/AgentRunner";
+import type { MethodHandlers } from "../types";
+
+/** What `node.*` and `agent.run` need. */
+export interface NodeHandlerContext {
+  readonly registry: NodeRegistry;
+  readonly agents: Pick<AgentRunner, "runAgent">;
+}
+
+/** `node.list`, `node.invoke` and `agent.run` (run here, or forwarded to a node with `target`). */
+export function nodeHandlers(
+  context: NodeHandlerContext,
+): Pick<MethodHandlers, "node.list" | "node.invoke" | "agent.run"> {
+  const { registry } = context;
+  return {
+    "agent.run": (params, { frame }) => context.agents.runAgent(params, frame.target),
+
+    "node.list": () => ({ nodes: registry.list() }),
+
+    "node.invoke": async (params) => {
+      const node = requireNode(registry, params.node, params.method);
+      const options = params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs };
+      const result = await registry.invoke(node.nodeId, params.method, params.data, options);
+      return { nodeId: node.nodeId, result };
+    },
+  };
+}

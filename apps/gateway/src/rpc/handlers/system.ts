@@ -1,0 +1,48 @@
+import { PROTOCOL_VERSION } from "@openclaw/protocol";
+import type { TaskQueue } from "@openclaw/task-queue";
+import type { ChannelManager } from "../../channels/ChannelManager";
+import type { Connection } from "../../server/Connection";
+import { GATEWAY_NAME, GATEWAY_VERSION } from "../../version";
+import type { MethodHandlers } from "../types";
+
+/** What `ping` and `system.status` need. */
+export interface SystemHandlerContext {
+  readonly startedAt: number;
+  connections(): Iterable<Connection>;
+  readonly channels: Pick<ChannelManager, "statuses">;
+  readonly registry: { readonly size: number };
+  /** The task queue (throws `SHUTTING_DOWN` when not running). */
+  tasks(): Pick<TaskQueue, "list" | "runningCount">;
+}
+
+/** `ping` and `system.status`. */
+export function systemHandlers(
+  context: SystemHandlerContext,
+): Pick<MethodHandlers, "ping" | "system.status"> {
+  return {
+    ping: (params) => (params.ts === undefined ? { ts: Date.now() } : { ts: Date.now(), echo: params.ts }),
+
+    "system.status": () => {
+      let operators = 0;
+      let nodes = 0;
+      let total = 0;
+      for (const connection of context.connections()) {
+        if (connection.state !== "ready") continue;
+        total += 1;
+        if (connection.role === "node") nodes += 1;
+        else operators += 1;
+      }
+      const tasks = context.tasks();
+      return {
+        server: { name: GATEWAY_NAME, version: GATEWAY_VERSION },
+        protocol: PROTOCOL_VERSION,
+        startedAt: context.startedAt,
+        uptimeMs: Date.now() - context.startedAt,
+        connections: { total, operators, nodes },
+        channels: context.channels.statuses().map(({ name, state }) => ({ name, state })),
+        nodes: context.registry.size,
+        tasks: { scheduled: tasks.list({ status: "scheduled" }).length, running: tasks.runningCount },
+      };
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Config } from "@openclaw/config";
+import { CloseCode, encodeError, ProtocolError } from "@openclaw/protocol";
+import { type WebSocket, WebSocketServer } from "ws";
+import type { AuthFailures } from "../auth/guards";
+import { bearerToken, Counter } from "../auth/guards";
+import { type Adapter, connectionRoom, nodeRoom, scopeRoom } from "../broadcast/Adapter";
+import type { Logger } from "../logging";
+import { Connection, type Session } from "./Connection";
+import { RateLimiter } from "./RateLimiter";
+import { checkUpgrade, refuseUpgrade } from "./upgradeChecks";
+
+/** Options of a {@link ConnectionHub}. */
+export interface ConnectionHubOptions {
+  /** The config in force (read at each upgrade and accept). */
+  config: () => Config;
+  logger: Logger;
+  /** Rooms and fan-out; the hub joins each connection to its rooms once it is ready. */
+  adapter: Adapter;
+  /** Failed logins by address: a blocked address is refused at the upgrade. */
+  authFailures: AuthFailures;
+  /** Whether new connections are accepted. */
+  isRunning: () => boolean;
+  /** Each message a connection receives. */
+  onFrame: (connection: Connection, data: Buffer, isBinary: boolean) => void;
+  /** After a connection closed and left the hub. */
+  onClosed: (connection: Connection) => void;
+}
+
+/**
+ * The gateway's WebSocket connections: upgrade checks, accept, the limited slots (handshakes and
+ * unauthenticated pairing connections, per address), rooms once ready, and close.
+ */
+export class ConnectionHub {
+  readonly #options: ConnectionHubOptions;
+  readonly #connections = new Map<string, Connection>();
+  /** Connections still handshaking, by address. */
+  readonly #handshakes = new Counter();
+  /** Unauthenticated connections held to pair, by address. */
+  readonly #pairingSockets = new Counter();
+  #wss: WebSocketServer | undefined;
+
+  constructor(options: ConnectionHubOptions) {
+    this.#options = options;
+  }
+
+  /** Connections open now (handshaking or ready). */
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  /** Unauthenticated pairing connections held now: from one address, and in all. */
+  get pairingSlots(): { from(address: string): number; readonly total: number } {
+    const counter = this.#pairingSockets;
+    return { from: (address) => counter.get(address), total: counter.total };
+  }
+
+  values(): IterableIterator<Connection> {
+    return this.#connections.values();
+  }
+
+  get(id: string): Connection | undefined {
+    return this.#connections.get(id);
+  }
+
+  /** Serves WebSocket upgrades of this HTTP server. */
+  attach(server: Server): void {
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.#options.config().gateway.maxFrameBytes,
+      clientTracking: false,
+    });
+    this.#wss = wss;
+    server.on("upgrade", (request, socket, head) => this.#upgrade(wss, request, socket, head));
+  }
+
+  /** Applies a new frame limit to connections accepted from now on. */
+  setMaxPayload(maxFrameBytes: number): void {
+    // ws reads maxPayload for each new connection.
+    if (this.#wss !== undefined) (this.#wss.options as { maxPayload: number }).maxPayload = maxFrameBytes;
+  }
+
+  /** Marks a connection's handshake done and joins it to its rooms (its id, its scopes, its node). */
+  ready(connection: Connection, session: Session): void {
+    connection.authenticate(session);
+    if (connection.state === "closed") return; // it went away meanwhile: it joins nothing
+    const rooms = [connectionRoom(connection.id), ...[...session.scopes].map(scopeRoom)];
+    if (session.nodeId !== undefined) rooms.push(nodeRoom(session.nodeId));
+    this.#options.adapter.join(connection, rooms);
+  }
+
+  /** Moves a connection from the handshake slot to a pairing slot of its address. */
+  holdPairingSlot(connection: Connection): void {
+    this.releaseSlot(connection);
+    connection.slot = "pairing";
+    this.#pairingSockets.add(connection.remoteAddress);
+  }
+
+  /** Gives up the limited slot a connection holds (handshake or pairing), if any. */
+  releaseSlot(connection: Connection): void {
+    if (connection.slot === "handshake") this.#handshakes.remove(connection.remoteAddress);
+    else if (connection.slot === "pairing") this.#pairingSockets.remove(connection.remoteAddress);
+    connection.slot = undefined;
+  }
+
+  /** Closes every connection politely. */
+  closeAll(code: number, reason: string): void {
+    for (const connection of this.#connections.values()) connection.close(code, reason);
+  }
+
+  /** Terminates every socket and forgets the connections. */
+  terminateAll(): void {
+    for (const connection of this.#connections.values()) connection.socket.terminate();
+    this.#connections.clear();
+  }
+
+  #upgrade(wss: WebSocketServer, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const address = request.socket.remoteAddress ?? "";
+    const refusal = checkUpgrade(
+      {
+        running: this.#options.isRunning(),
+        origin: request.headers.origin,
+        host: request.headers.host,
+        blockedForMs: this.#options.authFailures.blockedFor(address),
+        connections: this.#connections.size,
+        handshakesFromSource: this.#handshakes.get(address),
+      },
+      this.#options.config(),
+    );
+    if (refusal !== null) refuseUpgrade(socket, refusal);
+    else wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
+  }
+
+  #accept(ws: WebSocket, request: IncomingMessage): void {
+    const config = this.#options.config();
+    const { requestsPerSecond, burst } = config.security.rateLimit;
+    const connection = new Connection({
+      id: randomUUID(),
+      socket: ws,
+      remoteAddress: request.socket.remoteAddress ?? "",
+      bearerToken: bearerToken(request.headers.authorization),
+      limiter: new RateLimiter(requestsPerSecond, burst),
+      maxBufferedBytes: () => this.#options.config().gateway.maxBufferedBytes,
+    });
+    this.#connections.set(connection.id, connection);
+    connection.slot = "handshake";
+    this.#handshakes.add(connection.remoteAddress);
+    const timeoutMs = config.gateway.handshakeTimeoutMs;
+    connection.handshakeTimer = setTimeout(() => {
+      if (connection.state !== "handshaking") return;
+      connection.send(
+        encodeError(
+          null,
+          new ProtocolError("UNAUTHORIZED", `no connect within ${timeoutMs} ms`, {
+            details: { reason: "handshake_timeout" },
+          }),
+        ),
+      );
+      connection.close(CloseCode.PolicyViolation, "handshake timeout");
+    }, timeoutMs);
+    ws.on("pong", () => connection.markAlive());
+    ws.on("message", (data, isBinary) => this.#options.onFrame(connection, data as Buffer, isBinary));
+    ws.on("close", () => this.#onClose(connection));
+    ws.on("error", (error) => {
+      // ws closes oversize frames with 1009 itself; other errors end the connection.
+      this.#options.logger.debug({ connectionId: connection.id, err: error.message }, "websocket error");
+    });
+  }
+
+  #onClose(connection: Connection): void {
+    this.releaseSlot(connection);
+    connection.closed();
+    this.#connections.delete(connection.id);
+    this.#options.adapter.leaveAll(connection.id);
+    this.#options.onClosed(connection);
+  }
+}

@@ -1,0 +1,116 @@
+import type { Config } from "@openclaw/config";
+import type { InboundMessage } from "@openclaw/protocol";
+import type { BroadcastEvent, EventSink } from "../broadcast/Broadcaster";
+import type { Remembered } from "../delivery/Remembered";
+import type { Logger } from "../logging";
+import type { ConversationStore, Recorded } from "../state/ConversationStore";
+import type { AgentRunner } from "./AgentRunner";
+import type { Messaging } from "./Messaging";
+
+/** What the inbound pipeline needs. */
+export interface InboundPipelineContext {
+  /** The config in force (`channels.<name>.agent`). */
+  config(): Config;
+  readonly logger: Logger;
+  /** Inbound platform message ids seen, once opened. */
+  seen(): Remembered<1> | undefined;
+  readonly conversations: Pick<ConversationStore, "append" | "hasInbound">;
+  readonly events: EventSink;
+  readonly agents: Pick<AgentRunner, "runAgent">;
+  readonly messaging: Pick<Messaging, "sendMessage">;
+}
+
+/** Inbound messages: dedupe → history → broadcast → the channel's agent replies. */
+export class InboundPipeline {
+  readonly #context: InboundPipelineContext;
+
+  constructor(context: InboundPipelineContext) {
+    this.#context = context;
+  }
+
+  /**
+   * Takes an inbound message: drops a repeat, records it durably in the history, tells the clients,
+   * remembers its id for dedupe. Resolves once it is in the history on disk and broadcast, so a
+   * plugin that awaits `emit` before acknowledging to its platform loses nothing on a crash. Never
+   * rejects.
+   */
+  async receive(channel: string, message: InboundMessage): Promise<void> {
+    const { logger, conversations } = this.#context;
+    const seen = this.#context.seen();
+    const key = `${channel}\u0000${message.id}`;
+    // The history catches a replay whose id was recorded but not yet remembered; the dedupe log
+    // catches replays older than the history holds.
+    if (seen?.has(key) === true || conversations.hasInbound(channel, message.conversationId, message.id)) {
+      logger.debug({ channel, messageId: message.id }, "duplicate inbound message dropped");
+      return;
+    }
+    const content =
+      message.attachments === undefined
+        ? { text: message.text ?? "" }
+        : { text: message.text ?? "", attachments: message.attachments };
+    let recorded: Recorded | undefined;
+    try {
+      recorded = await conversations.append(channel, message.conversationId, {
+        direction: "in",
+        messageId: message.id,
+        content:
+          content.text === "" && content.attachments === undefined ? { text: "(empty message)" } : content,
+        timestamp: message.timestamp,
+        sender: message.sender,
+        peerId: message.peerId,
+        guildId: message.guildId,
+      });
+    } catch (error) {
+      logger.error(
+        { err: error, channel, messageId: message.id },
+        "could not record an inbound message in the history; delivering it anyway",
+      );
+    }
+    this.#deliver(channel, message, recorded);
+    // Not awaited: once the history holds the message, it is safe to acknowledge; until the id is
+    // on disk here, a replay is recognised by the history.
+    seen
+      ?.remember(key, 1)
+      .catch((error: unknown) =>
+        logger.error({ err: error, channel }, "could not remember an inbound message id"),
+      );
+  }
+
+  #deliver(channel: string, message: InboundMessage, recorded: Recorded | undefined): void {
+    this.#context.logger.debug(
+      { channel, conversationId: message.conversationId, text: message.text },
+      "inbound message",
+    );
+    const events: BroadcastEvent[] = [{ event: "channel.message.received", data: { channel, message } }];
+    if (recorded !== undefined) events.push({ event: "conversation.updated", data: recorded });
+    this.#context.events.broadcastAll(events);
+    const agent = this.#context.config().channels[channel]?.agent;
+    if (
+      agent !== undefined &&
+      message.text !== undefined &&
+      message.text !== "" &&
+      message.sender.isBot !== true
+    ) {
+      void this.#replyWithAgent(channel, agent, message);
+    }
+  }
+
+  /** Runs the channel's agent on an inbound message and sends its answer back in the conversation. */
+  async #replyWithAgent(channel: string, agent: string, message: InboundMessage): Promise<void> {
+    try {
+      const run = await this.#context.agents.runAgent({ agent, input: message.text! }, undefined);
+      if (run.output.trim() === "") return;
+      await this.#context.messaging.sendMessage({
+        recipient: message.conversationId,
+        channel,
+        text: run.output,
+        replyTo: message.id,
+      });
+    } catch (error) {
+      this.#context.logger.warn(
+        { channel, agent, conversationId: message.conversationId, err: (error as Error).message },
+        "agent reply failed",
+      );
+    }
+  }
+}

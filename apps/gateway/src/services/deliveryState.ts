@@ -1,0 +1,62 @@
+import { ChannelError } from "@openclaw/channel-sdk";
+import type { Config } from "@openclaw/config";
+import type { EventSink } from "../broadcast/Broadcaster";
+import type { ChannelManager } from "../channels/ChannelManager";
+import { DeliveryQueue, type DeliveryRecord } from "../delivery/DeliveryQueue";
+import { Remembered } from "../delivery/Remembered";
+import type { Logger } from "../logging";
+
+/** What opening the delivery state needs. */
+export interface DeliveryStateContext {
+  readonly stateDir: string;
+  readonly logger: Logger;
+  /** The config in force (`delivery`). */
+  config(): Config;
+  readonly channels: Pick<ChannelManager, "get">;
+  readonly events: EventSink;
+  /** A queued message reached its platform later than its request (a retry): record it. */
+  onSentLater(record: DeliveryRecord, messageId: string): void;
+}
+
+/** The durable state of delivery: idempotent results, inbound ids seen, the outbound queue. */
+export interface DeliveryState {
+  idempotency: Remembered<unknown>;
+  inboundSeen: Remembered<1>;
+  deliveries: DeliveryQueue;
+}
+
+/**
+ * Opens the idempotency and inbound-dedupe logs and the outbound delivery queue, which sends through
+ * the channel plugins and reports dead letters as `delivery.failed`.
+ */
+export async function openDeliveryState(context: DeliveryStateContext): Promise<DeliveryState> {
+  const delivery = () => context.config().delivery;
+  const idempotency = await Remembered.open<unknown>(context.stateDir, "idempotency", () => ({
+    maxEntries: delivery().maxIdempotencyKeys,
+    ttlMs: delivery().idempotencyWindowMs,
+  }));
+  const inboundSeen = await Remembered.open<1>(context.stateDir, "inbound-seen", () => ({
+    maxEntries: delivery().maxInboundDedupeIds,
+    ttlMs: delivery().inboundDedupeWindowMs,
+  }));
+  const deliveries = await DeliveryQueue.open(context.stateDir, {
+    logger: context.logger,
+    config: delivery,
+    send: async (record) => {
+      const plugin = context.channels.get(record.channel);
+      if (plugin === undefined)
+        throw new ChannelError("NOT_READY", `channel ${record.channel} is not configured or not running`);
+      const options: { replyTo?: string; idempotencyKey: string } = { idempotencyKey: record.id };
+      if (record.replyTo !== undefined) options.replyTo = record.replyTo;
+      return plugin.send(record.address, record.content, options);
+    },
+    onSent: (record, result, inline) => {
+      if (!inline) context.onSentLater(record, result.messageId);
+    },
+    onDead: (record) => {
+      const { seq: _seq, ...dead } = record;
+      context.events.broadcast("delivery.failed", { delivery: dead });
+    },
+  });
+  return { idempotency, inboundSeen, deliveries };
+}

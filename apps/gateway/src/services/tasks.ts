@@ -1,0 +1,44 @@
+import { join } from "node:path";
+import { parseParams } from "@openclaw/protocol";
+import { FileTaskStore, TaskQueue } from "@openclaw/task-queue";
+import type { EventSink } from "../broadcast/Broadcaster";
+import type { Logger } from "../logging";
+import type { AgentRunner } from "./AgentRunner";
+import type { Messaging } from "./Messaging";
+
+/** What the task queue's built-in task types need. */
+export interface TaskQueueContext {
+  readonly stateDir: string;
+  readonly logger: Logger;
+  readonly events: EventSink;
+  readonly messaging: Pick<Messaging, "sendMessage">;
+  readonly agents: Pick<AgentRunner, "runAgent">;
+}
+
+/**
+ * Opens the task queue under `<state dir>/tasks` with the built-in task types (`message.send`,
+ * `agent.run`, `noop`), relays its events to the clients, and starts it.
+ *
+ * @returns The running queue.
+ */
+export async function startTaskQueue(context: TaskQueueContext): Promise<TaskQueue> {
+  const queue = new TaskQueue({ store: await FileTaskStore.open({ dir: join(context.stateDir, "tasks") }) });
+  queue.register("message.send", async (payload) => {
+    const parsed = parseParams("message.send", payload);
+    if (!parsed.ok) throw parsed.error;
+    return context.messaging.sendMessage(parsed.value);
+  });
+  queue.register("agent.run", async (payload) => {
+    const { target, ...rest } = (payload ?? {}) as Record<string, unknown>;
+    const parsed = parseParams("agent.run", rest);
+    if (!parsed.ok) throw parsed.error;
+    return context.agents.runAgent(parsed.value, typeof target === "string" ? target : undefined);
+  });
+  queue.register("noop", () => null);
+  for (const name of ["task.started", "task.completed", "task.failed", "task.cancelled"] as const) {
+    queue.on(name, (event) => context.events.broadcast(name, event));
+  }
+  queue.on("error", (error) => context.logger.error({ err: error }, "task store error"));
+  await queue.start();
+  return queue;
+}

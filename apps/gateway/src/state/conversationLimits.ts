@@ -1,0 +1,15 @@
+import type { Config } from "@openclaw/config";
+import type { ConversationLimits } from "./ConversationStore";
+
+/**
+ * The history bounds a config sets: `conversations.*`, with `state.historyLimit` as the per-conversation
+ * message count when `conversations.maxMessagesPerConversation` is not set.
+ */
+export function conversationLimitsOf(config: Config): ConversationLimits {
+  const { conversations, state } = config;
+  return {
+    maxConversations: conversations.maxConversations,
+    maxMessagesPerConversation: conversations.maxMessagesPerConversation ?? state.historyLimit,
+    maxBytes: conversations.maxBytes,
+  };
+}
