@@ -271,7 +271,12 @@ async function gateway() {
       webhooks: { basePath: "/webhook" },
       security: { rateLimit: { requestsPerSecond: 10_000_000, burst: 10_000_000 } },
       heartbeat: { intervalMs: 60_000 },
-      gateway: { maxConnections: 50_000, maxBufferedBytes: MAX_BUFFERED_BYTES },
+      // The load comes from one address: lift the per-source handshake limit with the total.
+      gateway: {
+        maxConnections: 50_000,
+        maxHandshakesPerSource: 50_000,
+        maxBufferedBytes: MAX_BUFFERED_BYTES,
+      },
       logging: { level: "error" },
     }),
   );

@@ -54,7 +54,8 @@ async function writeConfig(extra: object): Promise<void> {
 }
 
 const env = { OPENCLAW_GATEWAY_TOKEN: TOKEN, OPENCLAW_ADMIN_TOKEN: ADMIN };
-const start = (extra: Record<string, string> = {}) => startGatewayProcess(dir, { ...env, ...extra }, children);
+const start = (extra: Record<string, string> = {}) =>
+  startGatewayProcess(dir, { ...env, ...extra }, children);
 const admin = async (url: string) => {
   const c = new GatewayClient({ url, token: ADMIN, WebSocket, reconnect: false, requestTimeoutMs: 10_000 });
   await c.connect();
@@ -89,12 +90,20 @@ describe("a state dir that cannot be written (ENOTDIR)", () => {
     const gw = await start();
     const client = await admin(gw.url);
     const phone = await device(gw.url);
-    await phone.request("pairing.start", { code: "111111", publicKey: "key-0123456789abcdef", nodeId: "phone" });
+    await phone.request("pairing.start", {
+      code: "111111",
+      publicKey: "key-0123456789abcdef",
+      nodeId: "phone",
+    });
     // The state dir is replaced by a regular file: every new file in it fails with ENOTDIR.
     const state = join(dir, "state");
     await rename(state, `${state}.moved`);
     await writeFile(state, "not a directory");
-    const binding = { level: "account" as const, match: { userId: "u1" }, target: { channel: "telegram", address: "1" } };
+    const binding = {
+      level: "account" as const,
+      match: { userId: "u1" },
+      target: { channel: "telegram", address: "1" },
+    };
     const refused = await client.request("binding.add", binding).catch((error: ProtocolError) => error);
     expect(refused).toMatchObject({
       code: "UNAVAILABLE",
@@ -136,7 +145,9 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
       const gw = await start();
       const client = await admin(gw.url);
       await waitReady(client);
-      await expect(client.request("message.send", { channel: "telegram", recipient: "42", text: "first" })).resolves.toMatchObject({
+      await expect(
+        client.request("message.send", { channel: "telegram", recipient: "42", text: "first" }),
+      ).resolves.toMatchObject({
         status: "sent",
       });
       // Fill the filesystem.
@@ -161,13 +172,18 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
         void outcome;
         expect(Date.now() - started).toBeLessThan(10_000);
       }
-      expect(refused).toMatchObject({ code: "UNAVAILABLE", details: { reason: "state_write_failed", retryable: true } });
+      expect(refused).toMatchObject({
+        code: "UNAVAILABLE",
+        details: { reason: "state_write_failed", retryable: true },
+      });
       expect((refused as ProtocolError).retryable).toBe(true);
       expect(platform.sentTexts()).toEqual(sent); // the refused one never reached the platform
       await expect(client.request("ping")).resolves.toHaveProperty("ts");
       // Space is back: sends work again, in order, and nothing refused went out.
       await rm(join(state, "filler"));
-      await expect(client.request("message.send", { channel: "telegram", recipient: "42", text: "second" })).resolves.toMatchObject({
+      await expect(
+        client.request("message.send", { channel: "telegram", recipient: "42", text: "second" }),
+      ).resolves.toMatchObject({
         status: "sent",
       });
       expect(platform.sentTexts()).toEqual([...sent, "second"]);
@@ -206,15 +222,18 @@ describe("kill -9 and an immediate restart", () => {
     }
   })();
 
-  it.skipIf(!canUnshare)("restarts as PID 1 (as in a container) after kill -9 of a PID 1 gateway", async () => {
-    for (let round = 0; round < 2; round++) {
-      const gw = await launch({ pid1: true });
-      const client = await admin(gw.url);
-      await expect(client.request("ping")).resolves.toHaveProperty("ts");
-      await client.close();
-      await kill9(gw.child);
-    }
-  });
+  it.skipIf(!canUnshare)(
+    "restarts as PID 1 (as in a container) after kill -9 of a PID 1 gateway",
+    async () => {
+      for (let round = 0; round < 2; round++) {
+        const gw = await launch({ pid1: true });
+        const client = await admin(gw.url);
+        await expect(client.request("ping")).resolves.toHaveProperty("ts");
+        await client.close();
+        await kill9(gw.child);
+      }
+    },
+  );
 });
 
 describe("state files", () => {
@@ -223,7 +242,11 @@ describe("state files", () => {
     await mkdir(state, { mode: 0o755 });
     const gw = await start();
     const client = await admin(gw.url);
-    await client.request("binding.add", { level: "account", match: { userId: "u" }, target: { channel: "t", address: "1" } });
+    await client.request("binding.add", {
+      level: "account",
+      match: { userId: "u" },
+      target: { channel: "t", address: "1" },
+    });
     await client.close();
     expect((await stat(state)).mode & 0o777).toBe(0o700);
     for (const file of ["bindings.json", "conversations.log", "deliveries.log", "idempotency.log"]) {

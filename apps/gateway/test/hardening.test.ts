@@ -1,10 +1,13 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
-import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ChannelError, defineChannel, v } from "@openclaw/channel-sdk";
+import { ConfigManager } from "@openclaw/config";
 import { GatewayClient } from "@openclaw/protocol";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
+import { createLogger, Gateway } from "../src/index";
 import { ADMIN, type Harness, pairNode, RawSocket, startGateway, TOKEN } from "./harness";
 
 // Hostile peers and faults (the hardening issue): each test reproduces one way an outsider could
@@ -34,7 +37,9 @@ function refusedUpgrade(
       res.on("data", (chunk: Buffer) => {
         text += chunk.toString();
       });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) }));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) }),
+      );
     });
     ws.on("open", () => {
       ws.terminate();
@@ -124,7 +129,9 @@ describe("unauthenticated sockets cannot exhaust the gateway", () => {
     const total = await refusedUpgrade(h.url, {}, "127.0.0.7");
     expect(total.status).toBe(503);
     expect(total.headers["retry-after"]).toBe("5");
-    expect(total.body).toMatchObject({ error: { code: "OVERLOADED", details: { reason: "too_many_connections" } } });
+    expect(total.body).toMatchObject({
+      error: { code: "OVERLOADED", details: { reason: "too_many_connections" } },
+    });
   });
 });
 
@@ -203,7 +210,11 @@ describe("pairing limits are per source", () => {
     });
     await impostor.connect();
     await expect(
-      impostor.request("pairing.start", { code: "5555", publicKey: "other-key-0123456789", nodeId: "phone-1" }),
+      impostor.request("pairing.start", {
+        code: "5555",
+        publicKey: "other-key-0123456789",
+        nodeId: "phone-1",
+      }),
     ).rejects.toMatchObject({ code: "CONFLICT", details: { reason: "node_already_paired" } });
     expect((await admin.request("pairing.list")).requests).toEqual([]);
     expect((await admin.request("node.list")).nodes.map((n) => n.nodeId)).toEqual(["phone-1"]);
@@ -218,9 +229,14 @@ describe("origins and hosts (DNS rebinding)", () => {
     await writeFile(join(uiDir, "index.html"), "<!doctype html><title>ui</title>");
     h = await startGateway({ uiDir, config: { security: { allowedHosts: ["gateway.example"] } } });
     const port = new URL(h.http).port;
-    const rebound = await refusedUpgrade(h.url, { origin: `http://evil.example:${port}`, host: `evil.example:${port}` });
+    const rebound = await refusedUpgrade(h.url, {
+      origin: `http://evil.example:${port}`,
+      host: `evil.example:${port}`,
+    });
     expect(rebound.status).toBe(403);
-    expect(rebound.body).toMatchObject({ error: { code: "FORBIDDEN", details: { reason: "origin_not_allowed" } } });
+    expect(rebound.body).toMatchObject({
+      error: { code: "FORBIDDEN", details: { reason: "origin_not_allowed" } },
+    });
     // Same origin under a trusted host is fine.
     for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `gateway.example:${port}`]) {
       const socket = await RawSocket.open(h.url, { origin: `http://${host}`, host });
@@ -238,7 +254,10 @@ describe("origins and hosts (DNS rebinding)", () => {
 describe("failed logins", () => {
   it("are logged without the token and refuse a source after repeated failures, not the others", async () => {
     const logs: string[] = [];
-    h = await startGateway({ logs, config: { security: { authFailures: { maxPerMinute: 10, blockMs: 60_000 } } } });
+    h = await startGateway({
+      logs,
+      config: { security: { authFailures: { maxPerMinute: 10, blockMs: 60_000 } } },
+    });
     for (let i = 0; i < 10; i++) {
       const socket = await rawFrom(h.url, "127.0.0.10");
       expect((await socket.connect({ token: "wrong-token-0123456789" })).error).toMatchObject({
@@ -247,7 +266,9 @@ describe("failed logins", () => {
     }
     const blocked = await refusedUpgrade(h.url, {}, "127.0.0.10");
     expect(blocked.status).toBe(429);
-    expect(blocked.body).toMatchObject({ error: { code: "RATE_LIMITED", details: { reason: "too_many_failed_logins" } } });
+    expect(blocked.body).toMatchObject({
+      error: { code: "RATE_LIMITED", details: { reason: "too_many_failed_logins" } },
+    });
     expect(Number(blocked.headers["retry-after"])).toBeGreaterThan(0);
     // HTTP from that address is refused too; other addresses are not affected.
     const other = await rawFrom(h.url, "127.0.0.11");
@@ -292,7 +313,9 @@ describe("sessions end when their token is rotated", () => {
       { timeout: 10_000, interval: 50 },
     );
     expect(closed).toEqual({ code: 1008, reason: "token rotated" });
-    expect(admin.frames.at(-1)).toMatchObject({ error: { code: "UNAUTHORIZED", details: { reason: "token_rotated" } } });
+    expect(admin.frames.at(-1)).toMatchObject({
+      error: { code: "UNAUTHORIZED", details: { reason: "token_rotated" } },
+    });
     expect(await operator.request("p", "ping")).toMatchObject({ error: null });
     // The admin token no longer works for new sessions either.
     const again = await RawSocket.open(h.url);
@@ -317,4 +340,48 @@ describe("operator-only methods", () => {
     await expect(node.request("system.status")).rejects.toMatchObject({ code: "FORBIDDEN" });
     await node.close();
   });
+});
+
+describe("start-up", () => {
+  it("completes at once with the service's defaults while a channel's platform never answers", async () => {
+    let started = 0;
+    const silent = defineChannel({
+      name: "silent",
+      capabilities: ["text"],
+      config: v.object({}),
+      create: () => ({
+        // A platform that accepts the connection and never answers: start() never settles.
+        start: (ctx) =>
+          new Promise<void>((_resolve, reject) => {
+            started += 1;
+            ctx.signal.addEventListener("abort", () => reject(new ChannelError("NOT_READY", "stopped")));
+          }),
+        send: () => ({ messageId: "never" }),
+        stop() {},
+      }),
+    });
+    // The gateway as the service builds it (no channelStartWaitMs): start() must not wait for the
+    // channel. Were it to wait (it used to, 15 s), this test would hit its 5 s limit.
+    const dir = await mkdtemp(join(tmpdir(), "openclaw-start-"));
+    await writeFile(join(dir, "openclaw.json"), JSON.stringify({ channels: { silent: {} } }));
+    const config = new ConfigManager({
+      path: join(dir, "openclaw.json"),
+      env: { OPENCLAW_PORT: "0", OPENCLAW_STATE_DIR: join(dir, "state"), OPENCLAW_GATEWAY_TOKEN: TOKEN },
+    });
+    await config.load();
+    const gateway = new Gateway({ config, channels: [silent], logger: createLogger("silent") });
+    const { url } = await gateway.start();
+    try {
+      expect(started).toBe(1);
+      const ready = await fetch(`${url.replace(/^ws/, "http")}/ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({
+        channels: [expect.objectContaining({ name: "silent", state: "connecting" })],
+      });
+    } finally {
+      await gateway.stop({ drainTimeoutMs: 100 });
+      await config.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 5000);
 });

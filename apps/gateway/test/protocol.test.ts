@@ -79,7 +79,10 @@ describe("handshake and auth (SPEC.md section 2)", () => {
   it("refuses an unsupported protocol and invalid connect params", async () => {
     const socket = await h.raw();
     const res = await socket.connect({ token: TOKEN, protocol: 0 });
-    expect(res.error).toMatchObject({ code: "UNSUPPORTED_PROTOCOL", details: { reason: "protocol_too_old" } });
+    expect(res.error).toMatchObject({
+      code: "UNSUPPORTED_PROTOCOL",
+      details: { reason: "protocol_too_old" },
+    });
     const closed = await socket.waitClosed();
     expect(closed.code).toBe(1008);
     expect(closed.reason).toBe("unsupported protocol");

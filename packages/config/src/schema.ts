@@ -278,9 +278,14 @@ export const StateSectionSchema = v.optional(
 export const ConversationsSectionSchema = v.optional(
   v.object({
     /** Conversations kept; the least recently updated one is dropped beyond it. */
-    maxConversations: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000_000)), 10_000),
+    maxConversations: v.optional(
+      v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000_000)),
+      10_000,
+    ),
     /** Messages kept per conversation (default: `state.historyLimit`, 200). */
-    maxMessagesPerConversation: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000))),
+    maxMessagesPerConversation: v.optional(
+      v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000)),
+    ),
     /**
      * Bytes of message history kept in all (measured as the messages' JSON): the most recent
      * messages across every conversation, up to this much, are kept; older ones are dropped. This

@@ -168,7 +168,9 @@ describe("RecordLog", () => {
     const started = parent.slice(parent.lastIndexOf(")") + 2).split(" ")[19];
     if (started !== undefined) {
       await writeFile(join(dir, "notes.lock"), `${process.ppid} ${started}`);
-      await expect(openLog()).rejects.toMatchObject({ details: { reason: "store_locked", pid: process.ppid } });
+      await expect(openLog()).rejects.toMatchObject({
+        details: { reason: "store_locked", pid: process.ppid },
+      });
       // The same pid with another start time: the pid was reused, the owner is gone.
       await writeFile(join(dir, "notes.lock"), `${process.ppid} ${Number(started) + 12345}`);
       const taken = await openLog();

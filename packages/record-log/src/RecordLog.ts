@@ -449,7 +449,9 @@ export class RecordLog<R extends { id: string }> {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }
-      const [pidText, startedText] = (await readFile(this.#lockPath, "utf8").catch(() => "")).trim().split(" ");
+      const [pidText, startedText] = (await readFile(this.#lockPath, "utf8").catch(() => ""))
+        .trim()
+        .split(" ");
       const owner = Number.parseInt(pidText ?? "", 10);
       if (Number.isInteger(owner) && owner > 0 && (await isAlive(owner, startedText))) {
         throw new RecordLogError("CONFLICT", `${this.#dir} is in use by process ${owner}`, {
@@ -550,7 +552,8 @@ async function isAlive(pid: number, startedAt: string | undefined): Promise<bool
   }
   const now = await lockOwner(pid);
   if (now.zombie === true) return false;
-  if (startedAt !== undefined && startedAt !== "" && now.startedAt !== undefined) return now.startedAt === startedAt;
+  if (startedAt !== undefined && startedAt !== "" && now.startedAt !== undefined)
+    return now.startedAt === startedAt;
   return true;
 }
 
