@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakeTelegram } from "@openclaw/channel-telegram/testing";
 import { GatewayClient } from "@openclaw/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { kill9, startGatewayProcess } from "./gateway-process";
 
@@ -237,6 +237,14 @@ describe("state across kill -9 at random moments (real gateway processes)", () =
 
       const gateway = await start();
       const operator = await client(gateway.url);
+      // The channel connects in the background after start-up: redeliver once it takes webhooks.
+      await vi.waitFor(
+        async () => {
+          const { channels } = await operator.request("channel.status", { channel: "telegram" });
+          expect(channels[0]?.state).toBe("ready");
+        },
+        { timeout: 20_000, interval: 50 },
+      );
       // Telegram redelivers every update once more: none may be recorded twice.
       const base = gateway.url.replace(/^ws/, "http");
       for (const n of received) expect((await post(base, n)).status).toBe(200);
