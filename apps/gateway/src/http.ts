@@ -5,6 +5,7 @@ import { type Context, Hono } from "hono";
 import { bearerToken, isAllowedHost } from "./auth/guards";
 import type { HttpContext } from "./httpContext";
 import { createOpenAiApp, openAiErrorShape } from "./openai/app";
+import { readNodeBody } from "./readBody";
 import { readUiFile } from "./ui";
 
 /** A JSON error body in the protocol's shape, with the protocol's HTTP status for its code. */
@@ -109,11 +110,13 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
     // webhook.
     const { incoming } = node(c);
     const body = await readNodeBody(incoming, maxBodyBytes);
-    if (body === undefined)
+    if (body === "too_large") {
+      incoming.resume(); // the rest is drained unread, so the platform gets the 413
       return fail(c, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
         reason: "too_large",
       });
-    if (body === null)
+    }
+    if (body === "incomplete")
       return fail(c, "INVALID_PARAMS", "the request body was cut short", { reason: "incomplete_body" });
     const headers: Record<string, string> = {};
     for (const [key, value] of Object.entries(incoming.headers))
@@ -186,31 +189,4 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
 /** The Node request and response behind a request: `getRequestListener` puts them in `c.env`. */
 function node(c: Context): { incoming: IncomingMessage; outgoing: ServerResponse } {
   return c.env as { incoming: IncomingMessage; outgoing: ServerResponse };
-}
-
-/**
- * Reads a Node request's body, chunked or not: `undefined` as soon as it exceeds `maxBytes` (the
- * rest is drained unread), `null` when the client went away before the end.
- */
-function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array | undefined | null> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= maxBytes) {
-        chunks.push(chunk);
-        return;
-      }
-      incoming.off("data", onData);
-      incoming.resume();
-      resolve(undefined);
-    };
-    incoming.on("data", onData);
-    incoming.once("end", () => resolve(Buffer.concat(chunks, Math.min(size, maxBytes))));
-    incoming.once("error", () => resolve(null));
-    incoming.once("close", () => {
-      if (!incoming.complete) resolve(null);
-    });
-  });
 }

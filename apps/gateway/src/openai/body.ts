@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { readNodeBody } from "../readBody";
 import { OpenAiError } from "./errors";
 
 /**
@@ -31,26 +32,7 @@ export async function readJsonBody(
   };
   const declared = Number(incoming.headers["content-length"] ?? "0");
   if (declared > maxBytes) throw tooLarge();
-  const body = await new Promise<Buffer | "too_large" | "incomplete">((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= maxBytes) {
-        chunks.push(chunk);
-        return;
-      }
-      chunks.length = 0;
-      incoming.off("data", onData);
-      resolve("too_large");
-    };
-    incoming.on("data", onData);
-    incoming.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    incoming.once("error", () => resolve("incomplete"));
-    incoming.once("close", () => {
-      if (!incoming.complete) resolve("incomplete");
-    });
-  });
+  const body = await readNodeBody(incoming, maxBytes);
   if (body === "too_large") throw tooLarge();
   if (body === "incomplete")
     throw new OpenAiError("invalid_request_error", "the request body was cut short", {
