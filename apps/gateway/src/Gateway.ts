@@ -30,6 +30,7 @@ import { GatewayServices } from "./services/GatewayServices";
 import { type BindingStore, FileBindingStore } from "./state/BindingStore";
 import { ConversationStore } from "./state/ConversationStore";
 import { conversationLimitsOf } from "./state/conversationLimits";
+import { FileDeviceStore } from "./state/DeviceStore";
 import { STATE_DIR_MODE } from "./state/files";
 import { defaultUiDir } from "./ui";
 
@@ -70,16 +71,26 @@ export class Gateway {
     this.stateDir = resolvePath(config().state.dir);
     this.uiDir = options.uiDir ?? defaultUiDir();
     this.registry = new NodeRegistry({ reconnectGraceMs: config().gateway.nodeReconnectGraceMs });
-    this.pairing = new PairingManager(this.stateDir, config().security.pairing);
+    this.pairing = new PairingManager({
+      ...config().security.pairing,
+      store: options.deviceStore ?? new FileDeviceStore(this.stateDir),
+    });
     this.authFailures = new AuthFailures(() => config().security.authFailures);
     this.#tokens = new OperatorTokens(config);
     this.#bindings = options.bindingStore ?? new FileBindingStore(this.stateDir);
-    this.conversations = new ConversationStore(this.stateDir, () => conversationLimitsOf(config()));
+    this.conversations = new ConversationStore(
+      this.stateDir,
+      () => conversationLimitsOf(config()),
+      options.historyStore,
+    );
     this.adapter = options.adapter ?? new InMemoryAdapter();
     const { router, registry, pairing, conversations, adapter, stateDir, authFailures } = this;
     const services = new GatewayServices({
       ...{ config, logger, stateDir, registry, router, conversations, adapter },
       channels: { get: (name) => this.channels.get(name) },
+      idempotencyStore: options.idempotencyStore,
+      dedupeStore: options.dedupeStore,
+      deliveryStore: options.deliveryStore,
     });
     this.#services = services;
     const { events, agents, messaging, inbound } = services;

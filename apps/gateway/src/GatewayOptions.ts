@@ -1,8 +1,13 @@
 import type { ChannelPluginFactory } from "@openclaw/channel-sdk";
 import type { ConfigManager } from "@openclaw/config";
 import type { Adapter } from "./broadcast/Adapter";
+import type { DeliveryRecord } from "./delivery/DeliveryQueue";
+import type { KeyStoreFactory } from "./delivery/KeyStore";
 import type { Logger } from "./logging";
 import type { BindingStore } from "./state/BindingStore";
+import type { ConversationRecord } from "./state/ConversationStore";
+import type { DeviceStore } from "./state/DeviceStore";
+import type { RecordStoreFactory } from "./state/RecordStore";
 
 /** Defaults of the gateway's own limits (the rest are in the config). */
 export const GATEWAY_DEFAULTS = {
@@ -42,6 +47,33 @@ export interface GatewayOptions {
    * @defaultValue a `FileBindingStore`: `bindings.json` in the state dir
    */
   bindingStore?: BindingStore;
+  /**
+   * Where paired devices (their token hashes) persist.
+   * @defaultValue a `FileDeviceStore`: `devices.json` in the state dir
+   */
+  deviceStore?: DeviceStore;
+  /**
+   * Opens the store of idempotent requests' results (bounded by the config's
+   * `delivery.maxIdempotencyKeys` and `delivery.idempotencyWindowMs`), at start.
+   * @defaultValue `FileKeyStore.open`: `idempotency.log` in the state dir
+   */
+  idempotencyStore?: KeyStoreFactory<unknown>;
+  /**
+   * Opens the store of inbound message ids already taken (bounded by the config's
+   * `delivery.maxInboundDedupeIds` and `delivery.inboundDedupeWindowMs`), at start.
+   * @defaultValue `FileKeyStore.open`: `inbound-seen.log` in the state dir
+   */
+  dedupeStore?: KeyStoreFactory<1>;
+  /**
+   * Opens the store of the outbound delivery queue (pending messages and dead letters), at start.
+   * @defaultValue `FileRecordStore.open`: `deliveries.log` in the state dir
+   */
+  deliveryStore?: RecordStoreFactory<DeliveryRecord>;
+  /**
+   * Opens the store of the conversation history (bounded by the config's `conversations`), at start.
+   * @defaultValue `FileRecordStore.open`: `conversations.log` in the state dir
+   */
+  historyStore?: RecordStoreFactory<ConversationRecord>;
 }
 
 /** Options of `Gateway.stop()`. */

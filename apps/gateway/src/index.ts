@@ -23,6 +23,8 @@ export type {
   FirstOutcome,
 } from "./delivery/DeliveryQueue";
 export { DeliveryQueue } from "./delivery/DeliveryQueue";
+export { FileKeyStore } from "./delivery/FileKeyStore";
+export type { KeyStore, KeyStoreFactory, KeyStoreLimits, KeyStoreOpenOptions } from "./delivery/KeyStore";
 export { Gateway } from "./Gateway";
 export type { GatewayOptions, StopOptions } from "./GatewayOptions";
 export { GATEWAY_DEFAULTS } from "./GatewayOptions";
@@ -46,4 +48,9 @@ export {
 } from "./runGateway";
 export type { BindingStore } from "./state/BindingStore";
 export { BINDINGS_FILE, FileBindingStore } from "./state/BindingStore";
+export type { ConversationRecord } from "./state/ConversationStore";
+export type { DeviceStore, PairedDevice } from "./state/DeviceStore";
+export { DEVICES_FILE, FileDeviceStore } from "./state/DeviceStore";
+export { FileRecordStore } from "./state/FileRecordStore";
+export type { RecordStore, RecordStoreFactory, RecordStoreOpenOptions } from "./state/RecordStore";
 export { GATEWAY_NAME, GATEWAY_VERSION } from "./version";

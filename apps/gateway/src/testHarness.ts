@@ -15,6 +15,7 @@ import { type EventData, type EventName, GatewayClient, type GatewayClientOption
 import { expect, vi } from "vitest";
 import { WebSocket } from "ws";
 import { Gateway } from "./Gateway";
+import type { GatewayOptions } from "./GatewayOptions";
 import { createLogger } from "./logging";
 
 /** The operator token every harness gateway accepts (`OPENCLAW_GATEWAY_TOKEN`). */
@@ -73,6 +74,14 @@ export interface StartGatewayOptions {
   channelStartWaitMs?: number;
   /** The gateway's `uiDir`. */
   uiDir?: string;
+  /**
+   * Stores to run on instead of the state dir's files (the gateway options of the same names).
+   * @defaultValue the file stores in the state dir
+   */
+  stores?: Pick<
+    GatewayOptions,
+    "bindingStore" | "deviceStore" | "idempotencyStore" | "dedupeStore" | "deliveryStore" | "historyStore"
+  >;
 }
 
 /**
@@ -141,6 +150,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<H
     // Tests start talking at once: wait for the channels to connect (the service itself does not).
     channelStartWaitMs: options.channelStartWaitMs ?? 10_000,
     ...(options.uiDir === undefined ? {} : { uiDir: options.uiDir }),
+    ...options.stores,
   });
   const { url } = await gateway.start();
   config.watch();

@@ -5,12 +5,26 @@
  * and a loopback fake of an OpenAI-compatible upstream. Needs vitest.
  */
 
+// Conformance suites for store implementations
+export type {
+  KeyStoreConformanceOpenOptions,
+  KeyStoreConformanceOptions,
+  KeyStoreFixture,
+} from "./delivery/keyStoreConformance";
+export { runKeyStoreConformance } from "./delivery/keyStoreConformance";
 // A fake OpenAI-compatible upstream
 export type { FakeOpenAiUpstreamOptions, RecordedUpstreamRequest } from "./openai/testing";
 export { FAKE_UPSTREAM_DEFAULTS, FakeOpenAiUpstream } from "./openai/testing";
-// Conformance suites for store implementations
 export type { BindingStoreConformanceOptions, BindingStoreFixture } from "./state/bindingStoreConformance";
 export { runBindingStoreConformance } from "./state/bindingStoreConformance";
+export type { DeviceStoreConformanceOptions, DeviceStoreFixture } from "./state/deviceStoreConformance";
+export { runDeviceStoreConformance } from "./state/deviceStoreConformance";
+export type {
+  ConformanceRecord,
+  RecordStoreConformanceOptions,
+  RecordStoreFixture,
+} from "./state/recordStoreConformance";
+export { runRecordStoreConformance } from "./state/recordStoreConformance";
 // The gateway harness
 export type { Harness, StartGatewayOptions } from "./testHarness";
 export {

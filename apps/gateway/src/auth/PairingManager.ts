@@ -1,18 +1,7 @@
 import { createHash } from "node:crypto";
-import { join } from "node:path";
 import { type ClientInfo, type Device, type PairingRequest, ProtocolError } from "@openclaw/protocol";
-import { readJsonFile, StateFileError, writeJsonFile } from "../state/files";
+import type { DeviceStore, PairedDevice } from "../state/DeviceStore";
 import { generateToken, hashToken } from "./tokens";
-
-/** A paired device as stored: the token only as a hash. */
-interface StoredDevice {
-  nodeId: string;
-  displayName?: string;
-  publicKeyFingerprint: string;
-  tokenHash: string;
-  pairedAt: number;
-  lastSeenAt?: number;
-}
 
 interface Pending extends PairingRequest {
   /** The connection of the device waiting for approval. */
@@ -36,6 +25,12 @@ export interface PairingOptions {
   maxPendingPerSource: number;
 }
 
+/** Options of a {@link PairingManager}: its limits and its store. */
+export interface PairingManagerOptions extends PairingOptions {
+  /** Where paired devices persist (a `FileDeviceStore` in the gateway unless `GatewayOptions.deviceStore`). */
+  store: DeviceStore;
+}
+
 /** Who approves or rejects a code: failures are counted per principal, so one cannot lock out another. */
 export type PairingPrincipal = string;
 
@@ -52,34 +47,29 @@ const FAILURE_WINDOW_MS = 60_000;
  */
 export class PairingManager {
   readonly #pending = new Map<string, Pending>();
-  readonly #devices = new Map<string, StoredDevice>();
+  readonly #devices = new Map<string, PairedDevice>();
   readonly #byTokenHash = new Map<string, string>();
   /** Failed approve/reject attempts by principal, as timestamps in the last minute. */
   readonly #failures = new Map<PairingPrincipal, number[]>();
-  readonly #file: string;
+  readonly #store: DeviceStore;
+  private options: PairingOptions;
 
-  constructor(
-    stateDir: string,
-    private options: PairingOptions,
-  ) {
-    this.#file = join(stateDir, "devices.json");
+  /**
+   * @param options - The limits (the config's `security.pairing`) and where paired devices persist.
+   */
+  constructor(options: PairingManagerOptions) {
+    const { store, ...limits } = options;
+    this.#store = store;
+    this.options = limits;
   }
 
-  /** Loads paired devices from the state dir. */
+  /**
+   * Loads the paired devices from the store.
+   *
+   * @throws StateFileError when the store holds no valid list of devices.
+   */
   async load(): Promise<void> {
-    const stored = await readJsonFile<{ devices?: unknown }>(this.#file, { devices: [] });
-    if (
-      stored === null ||
-      typeof stored !== "object" ||
-      !Array.isArray(stored.devices) ||
-      !stored.devices.every(
-        (device: Partial<StoredDevice> | null) =>
-          typeof device?.nodeId === "string" && typeof device.tokenHash === "string",
-      )
-    ) {
-      throw new StateFileError(this.#file, "does not hold a list of paired devices ({devices: [...]})");
-    }
-    for (const device of stored.devices as StoredDevice[]) {
+    for (const device of await this.#store.load()) {
       this.#devices.set(device.nodeId, device);
       this.#byTokenHash.set(device.tokenHash, device.nodeId);
     }
@@ -194,7 +184,7 @@ export class PairingManager {
       });
     }
     const deviceToken = generateToken();
-    const device: StoredDevice = {
+    const device: PairedDevice = {
       nodeId: pending.nodeId,
       publicKeyFingerprint: pending.publicKeyFingerprint,
       tokenHash: hashToken(deviceToken),
@@ -350,7 +340,7 @@ export class PairingManager {
   }
 
   #save(): Promise<void> {
-    return writeJsonFile(this.#file, { devices: [...this.#devices.values()] });
+    return this.#store.save([...this.#devices.values()]);
   }
 }
 

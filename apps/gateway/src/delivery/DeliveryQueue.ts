@@ -3,9 +3,11 @@ import { join } from "node:path";
 import { ChannelError, type SendResult, toChannelError } from "@openclaw/channel-sdk";
 import type { DeliveryConfig } from "@openclaw/config";
 import type { Delivery, MessageContent } from "@openclaw/protocol";
-import { RecordLog, type RecordLogStats } from "@openclaw/record-log";
+import type { RecordLogStats } from "@openclaw/record-log";
 import type { Logger } from "../logging";
+import { FileRecordStore } from "../state/FileRecordStore";
 import { stateWriteFailed } from "../state/files";
+import type { RecordStore, RecordStoreFactory } from "../state/RecordStore";
 
 /** A delivery as stored: the wire shape plus its place in the global order. */
 export interface DeliveryRecord extends Delivery {
@@ -65,7 +67,9 @@ const JOURNAL_FAILURE_PAUSE_MS = 1000;
  * every stored message and tries each address's next one at once. Each attempt hands the plugin the delivery id as its idempotency key.
  */
 export class DeliveryQueue {
-  readonly #log: RecordLog<DeliveryRecord>;
+  readonly #log: RecordStore<DeliveryRecord>;
+  /** Where the records are, for errors (`deliveries.log` in the state dir for the file store). */
+  readonly #file: string;
   readonly #host: DeliveryQueueHost;
   readonly #lanes = new Map<string, Lane>();
   readonly #waiters = new Map<
@@ -75,8 +79,9 @@ export class DeliveryQueue {
   #seq = 0;
   #closed = false;
 
-  private constructor(log: RecordLog<DeliveryRecord>, host: DeliveryQueueHost) {
+  private constructor(log: RecordStore<DeliveryRecord>, file: string, host: DeliveryQueueHost) {
     this.#log = log;
+    this.#file = file;
     this.#host = host;
     for (const record of [...log.values()].sort((a, b) => a.seq - b.seq)) {
       this.#seq = Math.max(this.#seq, record.seq);
@@ -84,19 +89,26 @@ export class DeliveryQueue {
     }
   }
 
+  /** Facts about the journal (skipped lines among them), when the store keeps one. */
+  get journal(): RecordLogStats | undefined {
+    return this.#log.journal;
+  }
+
   /**
-   * Opens the queue in the state dir (`deliveries.log`) and resumes every stored message.
+   * Opens the queue's store (`deliveries`) and resumes every stored message.
    *
    * @param dir - The state dir.
    * @param host - How to send, the config, and what to tell about outcomes.
+   * @param openStore - Opens where the messages are kept (by default `FileRecordStore.open`:
+   *   `deliveries.log` in the state dir).
    */
-  /** Facts about the journal (skipped lines among them). */
-  get journal(): RecordLogStats {
-    return this.#log.stats;
-  }
-
-  static async open(dir: string, host: DeliveryQueueHost): Promise<DeliveryQueue> {
-    const queue = new DeliveryQueue(await RecordLog.open<DeliveryRecord>({ dir, name: "deliveries" }), host);
+  static async open(
+    dir: string,
+    host: DeliveryQueueHost,
+    openStore: RecordStoreFactory<DeliveryRecord> = FileRecordStore.open<DeliveryRecord>,
+  ): Promise<DeliveryQueue> {
+    const store = await openStore({ stateDir: dir, name: "deliveries" });
+    const queue = new DeliveryQueue(store, join(dir, "deliveries.log"), host);
     // After a restart every lane is tried at once: the platform may well be back.
     for (const lane of queue.#lanes.values()) {
       const head = lane.ids[0] === undefined ? undefined : queue.#log.get(lane.ids[0]);
@@ -150,7 +162,7 @@ export class DeliveryQueue {
       await this.#log.put(record);
     } catch (error) {
       // Not stored, so not sent: the sender may retry once the state dir can be written again.
-      throw stateWriteFailed(join(this.#log.dir, "deliveries.log"), error);
+      throw stateWriteFailed(this.#file, error);
     }
     const lane = this.#lane(record);
     lane.ids.push(record.id);

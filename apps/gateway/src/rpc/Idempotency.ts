@@ -1,4 +1,4 @@
-import type { Remembered } from "../delivery/Remembered";
+import type { KeyStore } from "../delivery/KeyStore";
 import type { Logger } from "../logging";
 
 /** Runs a request once per key. */
@@ -11,11 +11,11 @@ export interface IdempotentRunner {
 }
 
 /**
- * Idempotent requests backed by a durable {@link Remembered} store, so a repeat after a restart gets
+ * Idempotent requests backed by a durable {@link KeyStore}, so a repeat after a restart gets
  * the first result too; without a store (not started) each request runs.
  */
 export class Idempotency implements IdempotentRunner {
-  readonly #store: () => Remembered<unknown> | undefined;
+  readonly #store: () => KeyStore<unknown> | undefined;
   readonly #logger: Logger;
   /** Idempotent requests running now, by scope and key: a repeat waits for the first. */
   readonly #running = new Map<string, Promise<unknown>>();
@@ -24,7 +24,7 @@ export class Idempotency implements IdempotentRunner {
    * @param store - The results remembered, once opened.
    * @param logger - Where a result that cannot be remembered is logged.
    */
-  constructor(store: () => Remembered<unknown> | undefined, logger: Logger) {
+  constructor(store: () => KeyStore<unknown> | undefined, logger: Logger) {
     this.#store = store;
     this.#logger = logger;
   }

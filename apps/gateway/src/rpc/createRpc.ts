@@ -1,6 +1,6 @@
 import type { NodeRegistry } from "@openclaw/node-registry";
 import { type EventData, type EventName, encodeEvent } from "@openclaw/protocol";
-import type { Remembered } from "../delivery/Remembered";
+import type { KeyStore } from "../delivery/KeyStore";
 import type { Connection } from "../server/Connection";
 import type { ConnectionHub } from "../server/ConnectionHub";
 import type { AgentRunner } from "../services/AgentRunner";
@@ -19,7 +19,7 @@ export type RpcContext = Omit<MethodHandlersContext, "sendTo" | "connections"> &
     /** Whether requests are accepted. */
     isRunning(): boolean;
     /** Results of idempotent requests, once opened. */
-    idempotencyStore(): Remembered<unknown> | undefined;
+    idempotencyStore(): KeyStore<unknown> | undefined;
   };
 
 /**

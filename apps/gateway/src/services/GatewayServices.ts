@@ -6,10 +6,11 @@ import type { TaskQueue } from "@openclaw/task-queue";
 import type { Adapter } from "../broadcast/Adapter";
 import { Broadcaster } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
-import type { DeliveryQueue } from "../delivery/DeliveryQueue";
-import type { Remembered } from "../delivery/Remembered";
+import type { DeliveryQueue, DeliveryRecord } from "../delivery/DeliveryQueue";
+import type { KeyStore, KeyStoreFactory } from "../delivery/KeyStore";
 import type { Logger } from "../logging";
 import type { ConversationStore } from "../state/ConversationStore";
+import type { RecordStoreFactory } from "../state/RecordStore";
 import { AgentRunner } from "./AgentRunner";
 import { reconcileCron } from "./cron";
 import { type DeliveryState, openDeliveryState } from "./deliveryState";
@@ -29,6 +30,12 @@ export interface GatewayServicesContext {
   readonly adapter: Adapter;
   /** The channel plugins (created after the services: they deliver inbound messages to them). */
   readonly channels: Pick<ChannelManager, "get">;
+  /** Opens the store of idempotent results. @defaultValue `FileKeyStore.open` */
+  readonly idempotencyStore?: KeyStoreFactory<unknown> | undefined;
+  /** Opens the store of inbound ids seen. @defaultValue `FileKeyStore.open` */
+  readonly dedupeStore?: KeyStoreFactory<1> | undefined;
+  /** Opens the store of the outbound queue. @defaultValue `FileRecordStore.open` */
+  readonly deliveryStore?: RecordStoreFactory<DeliveryRecord> | undefined;
 }
 
 /**
@@ -71,7 +78,7 @@ export class GatewayServices {
   }
 
   /** Results of idempotent requests (once started). */
-  get idempotency(): Remembered<unknown> | undefined {
+  get idempotency(): KeyStore<unknown> | undefined {
     return this.#delivery?.idempotency;
   }
 
@@ -83,9 +90,11 @@ export class GatewayServices {
   /** Opens the delivery state and the task queue, schedules the cron jobs, reports skipped records. */
   async start(): Promise<void> {
     const { stateDir, logger, config, channels, conversations } = this.#context;
+    const { idempotencyStore, dedupeStore, deliveryStore } = this.#context;
     const { events, messaging, agents } = this;
     this.#delivery = await openDeliveryState({
       ...{ stateDir, logger, config, channels, events },
+      ...{ idempotencyStore, dedupeStore, deliveryStore },
       onSentLater: (record, id) =>
         void messaging.recordSent(record.channel, record.address, record.content, id),
     });

@@ -1,7 +1,7 @@
 import type { Config } from "@openclaw/config";
 import type { InboundMessage } from "@openclaw/protocol";
 import type { BroadcastEvent, EventSink } from "../broadcast/Broadcaster";
-import type { Remembered } from "../delivery/Remembered";
+import type { KeyStore } from "../delivery/KeyStore";
 import type { Logger } from "../logging";
 import type { ConversationStore, Recorded } from "../state/ConversationStore";
 import type { AgentRunner } from "./AgentRunner";
@@ -13,7 +13,7 @@ export interface InboundPipelineContext {
   config(): Config;
   readonly logger: Logger;
   /** Inbound platform message ids seen, once opened. */
-  seen(): Remembered<1> | undefined;
+  seen(): KeyStore<1> | undefined;
   readonly conversations: Pick<ConversationStore, "append" | "hasInbound">;
   readonly events: EventSink;
   readonly agents: Pick<AgentRunner, "runAgent">;

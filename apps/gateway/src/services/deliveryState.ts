@@ -3,8 +3,10 @@ import type { Config } from "@openclaw/config";
 import type { EventSink } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
 import { DeliveryQueue, type DeliveryRecord } from "../delivery/DeliveryQueue";
-import { Remembered } from "../delivery/Remembered";
+import { FileKeyStore } from "../delivery/FileKeyStore";
+import type { KeyStore, KeyStoreFactory } from "../delivery/KeyStore";
 import type { Logger } from "../logging";
+import type { RecordStoreFactory } from "../state/RecordStore";
 
 /** What opening the delivery state needs. */
 export interface DeliveryStateContext {
@@ -16,47 +18,62 @@ export interface DeliveryStateContext {
   readonly events: EventSink;
   /** A queued message reached its platform later than its request (a retry): record it. */
   onSentLater(record: DeliveryRecord, messageId: string): void;
+  /** Opens the store of idempotent results. @defaultValue `FileKeyStore.open` (`idempotency.log`) */
+  readonly idempotencyStore?: KeyStoreFactory<unknown> | undefined;
+  /** Opens the store of inbound ids seen. @defaultValue `FileKeyStore.open` (`inbound-seen.log`) */
+  readonly dedupeStore?: KeyStoreFactory<1> | undefined;
+  /** Opens the store of the outbound queue. @defaultValue `FileRecordStore.open` (`deliveries.log`) */
+  readonly deliveryStore?: RecordStoreFactory<DeliveryRecord> | undefined;
 }
 
 /** The durable state of delivery: idempotent results, inbound ids seen, the outbound queue. */
 export interface DeliveryState {
-  idempotency: Remembered<unknown>;
-  inboundSeen: Remembered<1>;
+  idempotency: KeyStore<unknown>;
+  inboundSeen: KeyStore<1>;
   deliveries: DeliveryQueue;
 }
 
 /**
- * Opens the idempotency and inbound-dedupe logs and the outbound delivery queue, which sends through
+ * Opens the idempotency and inbound-dedupe stores and the outbound delivery queue, which sends through
  * the channel plugins and reports dead letters as `delivery.failed`.
  */
 export async function openDeliveryState(context: DeliveryStateContext): Promise<DeliveryState> {
   const delivery = () => context.config().delivery;
-  const idempotency = await Remembered.open<unknown>(context.stateDir, "idempotency", () => ({
-    maxEntries: delivery().maxIdempotencyKeys,
-    ttlMs: delivery().idempotencyWindowMs,
-  }));
-  const inboundSeen = await Remembered.open<1>(context.stateDir, "inbound-seen", () => ({
-    maxEntries: delivery().maxInboundDedupeIds,
-    ttlMs: delivery().inboundDedupeWindowMs,
-  }));
-  const deliveries = await DeliveryQueue.open(context.stateDir, {
-    logger: context.logger,
-    config: delivery,
-    send: async (record) => {
-      const plugin = context.channels.get(record.channel);
-      if (plugin === undefined)
-        throw new ChannelError("NOT_READY", `channel ${record.channel} is not configured or not running`);
-      const options: { replyTo?: string; idempotencyKey: string } = { idempotencyKey: record.id };
-      if (record.replyTo !== undefined) options.replyTo = record.replyTo;
-      return plugin.send(record.address, record.content, options);
-    },
-    onSent: (record, result, inline) => {
-      if (!inline) context.onSentLater(record, result.messageId);
-    },
-    onDead: (record) => {
-      const { seq: _seq, ...dead } = record;
-      context.events.broadcast("delivery.failed", { delivery: dead });
-    },
+  const { stateDir } = context;
+  const openIdempotency = context.idempotencyStore ?? FileKeyStore.open<unknown>;
+  const idempotency = await openIdempotency({
+    stateDir,
+    name: "idempotency",
+    limits: () => ({ maxEntries: delivery().maxIdempotencyKeys, ttlMs: delivery().idempotencyWindowMs }),
   });
+  const openDedupe = context.dedupeStore ?? FileKeyStore.open<1>;
+  const inboundSeen = await openDedupe({
+    stateDir,
+    name: "inbound-seen",
+    limits: () => ({ maxEntries: delivery().maxInboundDedupeIds, ttlMs: delivery().inboundDedupeWindowMs }),
+  });
+  const deliveries = await DeliveryQueue.open(
+    context.stateDir,
+    {
+      logger: context.logger,
+      config: delivery,
+      send: async (record) => {
+        const plugin = context.channels.get(record.channel);
+        if (plugin === undefined)
+          throw new ChannelError("NOT_READY", `channel ${record.channel} is not configured or not running`);
+        const options: { replyTo?: string; idempotencyKey: string } = { idempotencyKey: record.id };
+        if (record.replyTo !== undefined) options.replyTo = record.replyTo;
+        return plugin.send(record.address, record.content, options);
+      },
+      onSent: (record, result, inline) => {
+        if (!inline) context.onSentLater(record, result.messageId);
+      },
+      onDead: (record) => {
+        const { seq: _seq, ...dead } = record;
+        context.events.broadcast("delivery.failed", { delivery: dead });
+      },
+    },
+    context.deliveryStore,
+  );
   return { idempotency, inboundSeen, deliveries };
 }

@@ -1,14 +1,16 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConversationMessage, ConversationSummary, MessageContent, Sender } from "@openclaw/protocol";
-import { RecordLog, type RecordLogStats } from "@openclaw/record-log";
+import type { RecordLogStats } from "@openclaw/record-log";
 import { cursorAfter, offsetOf } from "../paging";
+import { FileRecordStore } from "./FileRecordStore";
 import { readJsonFile } from "./files";
+import type { RecordStore, RecordStoreFactory } from "./RecordStore";
 
 interface Conversation {
   summary: ConversationSummary;
   /** The journal's own records (not copies), oldest first. */
-  messages: MessageRecord[];
+  messages: ConversationRecord[];
 }
 
 /** How much history a {@link ConversationStore} keeps (the config's `conversations` section). */
@@ -49,15 +51,21 @@ export interface Recorded {
 }
 
 /**
- * One journal line: a message with what its conversation's summary became when it was recorded,
- * so the summaries are rebuilt from the messages alone.
+ * One stored message (a journal line): the message with what its conversation's summary became when
+ * it was recorded, so the summaries are rebuilt from the messages alone.
  */
-interface MessageRecord extends ConversationMessage {
+export interface ConversationRecord extends ConversationMessage {
+  /** The record's id (unique across conversations). */
   id: string;
+  /** The channel of the conversation. */
   channel: string;
+  /** The conversation, within the channel. */
   conversationId: string;
+  /** The conversation's message count with this message. */
   messageCount: number;
+  /** The conversation's peer, when the platform names one. */
   peerId?: string;
+  /** The conversation's guild (server, workspace), when the platform has them. */
   guildId?: string;
 }
 
@@ -69,44 +77,53 @@ const LEGACY_FILE = "conversations.json";
 
 /**
  * Conversations (per channel + conversation id) with their recent history, in memory and in a
- * journal: every message is one line of `<stateDir>/conversations.log` (a {@link RecordLog}: group
- * commit, fsync, compaction), and {@link append} resolves once its line is on disk. Bounded by
+ * {@link RecordStore} (by default a journal: every message is one line of
+ * `<stateDir>/conversations.log`, with group commit, fsync and compaction), and {@link append}
+ * resolves once its record is durable. Bounded by
  * {@link ConversationLimits}: messages per conversation, conversations (the least recently updated
  * is dropped) and bytes in all (the oldest messages anywhere go first), read at every append so
  * that config reloads apply; messages that fall out are deleted from the journal too. Each message
- * is held in memory once: the conversations point at the journal's own records.
+ * is held in memory once: the conversations point at the store's own records.
  */
 export class ConversationStore {
   readonly #conversations = new Map<string, Conversation>();
   readonly #stateDir: string;
   readonly #limits: () => ConversationLimits;
-  #log: RecordLog<MessageRecord> | undefined;
+  readonly #openStore: RecordStoreFactory<ConversationRecord>;
+  #log: RecordStore<ConversationRecord> | undefined;
   /** The counted size of every message held. */
   #bytes = 0;
 
   /**
    * @param stateDir - Where `conversations.log` lives.
    * @param limits - The bounds, or a function returning the bounds in force.
+   * @param openStore - Opens where the messages are kept (by default `FileRecordStore.open`:
+   *   `conversations.log` in the state dir).
    */
-  constructor(stateDir: string, limits: Partial<ConversationLimits> | (() => ConversationLimits) = {}) {
+  constructor(
+    stateDir: string,
+    limits: Partial<ConversationLimits> | (() => ConversationLimits) = {},
+    openStore: RecordStoreFactory<ConversationRecord> = FileRecordStore.open<ConversationRecord>,
+  ) {
     this.#stateDir = stateDir;
+    this.#openStore = openStore;
     this.#limits =
       typeof limits === "function" ? limits : () => ({ ...DEFAULT_CONVERSATION_LIMITS, ...limits });
   }
 
-  /** The counted size of the history held, in bytes. */
-  /** Facts about the journal (skipped lines among them), once loaded. */
+  /** Facts about the journal (skipped lines among them), once loaded, when the store keeps one. */
   get journal(): RecordLogStats | undefined {
-    return this.#log?.stats;
+    return this.#log?.journal;
   }
 
+  /** The counted size of the history held, in bytes. */
   get bytes(): number {
     return this.#bytes;
   }
 
-  /** Opens the journal and rebuilds the conversations from it (importing a legacy JSON file once). */
+  /** Opens the store and rebuilds the conversations from it (importing a legacy JSON file once). */
   async load(): Promise<void> {
-    const log = await RecordLog.open<MessageRecord>({ dir: this.#stateDir, name: "conversations" });
+    const log = await this.#openStore({ stateDir: this.#stateDir, name: "conversations" });
     this.#log = log;
     for (const record of log.values()) this.#restore(record);
     const legacy = join(this.#stateDir, LEGACY_FILE);
@@ -233,7 +250,7 @@ export class ConversationStore {
    * Applies one journal record to memory, in journal order: its conversation becomes the most
    * recent (Map order doubles as recency) and its summary follows the record.
    */
-  #restore(record: MessageRecord): Conversation {
+  #restore(record: ConversationRecord): Conversation {
     const k = key(record.channel, record.conversationId);
     let conversation = this.#conversations.get(k);
     if (conversation === undefined) {
@@ -289,7 +306,7 @@ export class ConversationStore {
     const deletes: Promise<void>[] = [];
     const log = this.#log!;
     while (this.#bytes > limits.maxBytes && log.size > 1) {
-      const oldest = log.values().next().value as MessageRecord | undefined;
+      const oldest = log.values().next().value as ConversationRecord | undefined;
       if (oldest === undefined) break;
       const conversation = this.#conversations.get(key(oldest.channel, oldest.conversationId));
       const at = conversation?.messages.indexOf(oldest) ?? -1;
@@ -300,14 +317,14 @@ export class ConversationStore {
   }
 
   /** Deletes a message from the journal and from the byte count. */
-  #forget(message: MessageRecord): Promise<void> {
+  #forget(message: ConversationRecord): Promise<void> {
     this.#bytes -= sizeOf(message);
     return this.#log!.delete(message.id);
   }
 }
 
 /** The size a message is counted as: its content's and sender's JSON, plus the record's overhead. */
-function sizeOf(record: MessageRecord): number {
+function sizeOf(record: ConversationRecord): number {
   let size = RECORD_OVERHEAD_BYTES + record.id.length + JSON.stringify(record.content).length;
   if (record.sender !== undefined) size += JSON.stringify(record.sender).length;
   return size;
@@ -322,7 +339,7 @@ function recordId(channel: string, conversationId: string, seq: number): string 
 }
 
 /** A journal record as the protocol's message (a copy: records must not change). */
-function toMessage(record: MessageRecord): ConversationMessage {
+function toMessage(record: ConversationRecord): ConversationMessage {
   const message: ConversationMessage = {
     seq: record.seq,
     direction: record.direction,
@@ -340,8 +357,8 @@ function toRecord(
   message: ConversationMessage,
   messageCount: number,
   where: { peerId?: string | undefined; guildId?: string | undefined },
-): MessageRecord {
-  const record: MessageRecord = {
+): ConversationRecord {
+  const record: ConversationRecord = {
     ...message,
     id: recordId(channel, conversationId, message.seq),
     channel,

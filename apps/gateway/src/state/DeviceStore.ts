@@ -1,0 +1,78 @@
+import { join } from "node:path";
+import { readJsonFile, StateFileError, writeJsonFile } from "./files";
+
+/** A paired device as stored: its token only as a SHA-256 hash. */
+export interface PairedDevice {
+  /** The node id the device connects as. */
+  nodeId: string;
+  /** The name the device gave when it paired. */
+  displayName?: string;
+  /** SHA-256 (hex) of the public key the device paired with. */
+  publicKeyFingerprint: string;
+  /** SHA-256 (hex) of the device token; the token itself is never stored. */
+  tokenHash: string;
+  /** When the pairing was approved (ms since the epoch). */
+  pairedAt: number;
+  /** When the device last connected (ms since the epoch), as of the last save. */
+  lastSeenAt?: number;
+}
+
+/**
+ * Where paired devices persist. The gateway loads them once at start and saves the whole list after
+ * each approval or revocation (undoing the change when the save fails, so a device is paired exactly
+ * when it is stored). Check an implementation with `runDeviceStoreConformance` from
+ * `@openclaw/gateway/testing`.
+ */
+export interface DeviceStore {
+  /**
+   * The devices of the last save.
+   *
+   * @returns Them, in the order saved; none when nothing was ever saved.
+   * @throws StateFileError when what is stored is not a valid list of devices.
+   */
+  load(): Promise<PairedDevice[]>;
+  /**
+   * Replaces the stored devices with these; a failed save leaves the previous list whole.
+   *
+   * @throws A `ProtocolError` `UNAVAILABLE` (`details.reason: "state_write_failed"`) when the list
+   *   cannot be saved.
+   */
+  save(devices: readonly PairedDevice[]): Promise<void>;
+}
+
+/** The file holding the paired devices, in the state dir. */
+export const DEVICES_FILE = "devices.json";
+
+/**
+ * The default {@link DeviceStore}: `devices.json` (`{"devices": [...]}`) in the state dir, written
+ * atomically (mode 0600).
+ */
+export class FileDeviceStore implements DeviceStore {
+  /** The file. */
+  readonly file: string;
+
+  /** @param stateDir - The gateway's state dir. */
+  constructor(stateDir: string) {
+    this.file = join(stateDir, DEVICES_FILE);
+  }
+
+  async load(): Promise<PairedDevice[]> {
+    const stored = await readJsonFile<{ devices?: unknown } | null>(this.file, { devices: [] });
+    if (
+      stored === null ||
+      typeof stored !== "object" ||
+      !Array.isArray(stored.devices) ||
+      !stored.devices.every(
+        (device: Partial<PairedDevice> | null) =>
+          typeof device?.nodeId === "string" && typeof device.tokenHash === "string",
+      )
+    ) {
+      throw new StateFileError(this.file, "does not hold a list of paired devices ({devices: [...]})");
+    }
+    return stored.devices as PairedDevice[];
+  }
+
+  save(devices: readonly PairedDevice[]): Promise<void> {
+    return writeJsonFile(this.file, { devices });
+  }
+}
