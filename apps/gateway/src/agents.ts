@@ -5,6 +5,7 @@ import { AgentRunResultSchema, type ErrorCode, ProtocolError } from "@openclaw/p
 import type { ChatCompletion, ChatCompletionChunk } from "openai/resources/chat/completions";
 import * as v from "valibot";
 import { requireNode } from "./nodes";
+import { ChunkEncoder } from "./openai/ChunkEncoder";
 import { invalidParam, OpenAiError, toOpenAiError } from "./openai/errors";
 import { type ChatRequest, type ChatRequestMessage, firstNonTextPart, textOf } from "./openai/params";
 import { UpstreamClient } from "./openai/upstream";
@@ -204,21 +205,7 @@ function builtInAgent(agent: Extract<AgentConfig, { provider: "echo" | "node" }>
         throw invalidParam("messages", "the last user message has no text", "empty_input");
     },
     async *stream(request, context) {
-      const id = `chatcmpl-${randomUUID()}`;
-      const created = Math.floor(Date.now() / 1000);
-      const n = request.n ?? 1;
-      const chunk = (choices: ChatChunk["choices"]): ChatChunk => ({
-        id,
-        object: "chat.completion.chunk",
-        created,
-        model: name,
-        choices,
-      });
-      const all = (delta: ChatChunk["choices"][number]["delta"], finish: FinishReason | null) =>
-        chunk(
-          Array.from({ length: n }, (_, index) => ({ index, delta, finish_reason: finish, logprobs: null })),
-        );
-      const limits = new TextLimits(request);
+      const chunks = new ChunkBuilder(request, name);
       // Echo's pieces are there at once: read synchronously, without a promise per piece.
       const echoed = isNode ? undefined : echo(request);
       const source = isNode
@@ -230,64 +217,154 @@ function builtInAgent(agent: Extract<AgentConfig, { provider: "echo" | "node" }>
         const step = echoed !== undefined ? echoed.next() : await source!.next();
         if (!started) {
           started = true;
-          yield all({ role: "assistant", content: "" }, null);
+          yield chunks.start();
         }
         if (step.done) {
           end = step.value;
-          const tail = limits.end();
-          if (tail !== "") yield all({ content: tail }, null);
           break;
         }
-        const text = limits.push(step.value);
-        if (text !== "") yield all({ content: text }, null);
-        if (limits.finish !== undefined) {
+        const chunk = chunks.text(step.value);
+        if (chunk !== undefined) yield chunk;
+        if (chunks.cut) {
           await source?.return({});
           break;
         }
       }
-      const toolCalls = limits.finish === undefined ? (end.toolCalls ?? []) : [];
-      for (const [index, call] of toolCalls.entries())
-        yield all(
-          {
-            tool_calls: [
-              {
-                index,
-                id: call.id,
-                type: "function",
-                function: { name: call.name, arguments: call.arguments },
-              },
-            ],
-          },
-          null,
-        );
-      const finish = limits.finish ?? (toolCalls.length > 0 ? "tool_calls" : (end.finishReason ?? "stop"));
-      yield all({}, finish);
-      if (request.stream_options?.include_usage === true) {
-        const promptTokens =
-          end.usage?.promptTokens ?? countTokens(request.messages.map((m) => textOf(m.content)).join(" "));
-        const completionTokens =
-          (end.usage?.completionTokens ?? limits.tokens) * (end.usage === undefined ? n : 1);
-        yield {
-          ...chunk([]),
-          usage: {
-            prompt_tokens: promptTokens,
-            completion_tokens: completionTokens,
-            total_tokens: promptTokens + completionTokens,
-          },
-        };
-      }
+      yield* chunks.finish(end);
     },
     async complete(request, context) {
       return collectCompletion(self.stream({ ...request, stream_options: { include_usage: true } }, context));
     },
   };
+  // Echo's whole answer is there at once: its chunks are built and encoded in one go, one batch.
+  if (!isNode) self.streamText = (request) => oneBatch(echoTexts(request, name));
   return self;
+}
+
+/** Echo's streamed chunks as JSON texts, built synchronously. */
+function echoTexts(request: ChatRequest, name: string): string[] {
+  const chunks = new ChunkBuilder(request, name);
+  const encoder = new ChunkEncoder();
+  const texts = [encoder.text(chunks.start())];
+  for (const piece of echoPieces(request)) {
+    const chunk = chunks.text(piece);
+    if (chunk !== undefined) texts.push(encoder.text(chunk));
+    if (chunks.cut) break;
+  }
+  for (const chunk of chunks.finish({})) texts.push(encoder.text(chunk));
+  return texts;
+}
+
+/** An async generator of one batch. */
+async function* oneBatch(batch: string[]): AsyncGenerator<string[]> {
+  yield batch;
+}
+
+/**
+ * The chunks of one streamed answer of a built-in agent, in OpenAI's format: the role chunk, text
+ * cut by `stop` and `max_tokens`, tool calls, the finish reason, and usage when asked for. `n`
+ * choices carry the same text.
+ */
+class ChunkBuilder {
+  readonly #id = `chatcmpl-${randomUUID()}`;
+  readonly #created = Math.floor(Date.now() / 1000);
+  readonly #n: number;
+  readonly #limits: TextLimits;
+
+  constructor(
+    private readonly request: ChatRequest,
+    private readonly model: string,
+  ) {
+    this.#n = request.n ?? 1;
+    this.#limits = new TextLimits(request);
+  }
+
+  /** Whether `stop` or `max_tokens` has ended the text. */
+  get cut(): boolean {
+    return this.#limits.finish !== undefined;
+  }
+
+  /** The first chunk: the role. */
+  start(): ChatChunk {
+    return this.#all({ role: "assistant", content: "" }, null);
+  }
+
+  /** A piece of text, as far as the limits let it through; `undefined` when nothing is. */
+  text(piece: string): ChatChunk | undefined {
+    const text = this.#limits.push(piece);
+    return text === "" ? undefined : this.#all({ content: text }, null);
+  }
+
+  /** What follows the text: its held-back tail, tool calls, the finish reason, usage. */
+  *finish(end: RunEnd): Generator<ChatChunk> {
+    const limits = this.#limits;
+    const tail = limits.end();
+    if (tail !== "") yield this.#all({ content: tail }, null);
+    const toolCalls = limits.finish === undefined ? (end.toolCalls ?? []) : [];
+    for (const [index, call] of toolCalls.entries())
+      yield this.#all(
+        {
+          tool_calls: [
+            {
+              index,
+              id: call.id,
+              type: "function",
+              function: { name: call.name, arguments: call.arguments },
+            },
+          ],
+        },
+        null,
+      );
+    const finish = limits.finish ?? (toolCalls.length > 0 ? "tool_calls" : (end.finishReason ?? "stop"));
+    yield this.#all({}, finish);
+    if (this.request.stream_options?.include_usage === true) {
+      const promptTokens =
+        end.usage?.promptTokens ?? countTokens(this.request.messages.map((m) => textOf(m.content)).join(" "));
+      const completionTokens =
+        (end.usage?.completionTokens ?? limits.tokens) * (end.usage === undefined ? this.#n : 1);
+      yield {
+        ...this.#chunk([]),
+        usage: {
+          prompt_tokens: promptTokens,
+          completion_tokens: completionTokens,
+          total_tokens: promptTokens + completionTokens,
+        },
+      };
+    }
+  }
+
+  #chunk(choices: ChatChunk["choices"]): ChatChunk {
+    return {
+      id: this.#id,
+      object: "chat.completion.chunk",
+      created: this.#created,
+      model: this.model,
+      choices,
+    };
+  }
+
+  #all(delta: ChatChunk["choices"][number]["delta"], finish: FinishReason | null): ChatChunk {
+    if (this.#n === 1) return this.#chunk([{ index: 0, delta, finish_reason: finish, logprobs: null }]);
+    return this.#chunk(
+      Array.from({ length: this.#n }, (_, index) => ({
+        index,
+        delta,
+        finish_reason: finish,
+        logprobs: null,
+      })),
+    );
+  }
 }
 
 /** The echo agent: the last user message back, a word (and its trailing space) at a time. */
 function* echo(request: ChatRequest): Generator<string, RunEnd> {
-  for (const piece of lastUserText(request.messages).match(/\S+\s*|\s+/g) ?? []) yield piece;
+  yield* echoPieces(request);
   return {};
+}
+
+/** The pieces echo answers with: each word with its trailing space. */
+function echoPieces(request: ChatRequest): string[] {
+  return lastUserText(request.messages).match(/\S+\s*|\s+/g) ?? [];
 }
 
 function lastUserText(messages: readonly ChatRequestMessage[]): string {

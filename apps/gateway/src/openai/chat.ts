@@ -2,6 +2,7 @@ import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
 import type { ChatChunk } from "../agents";
 import { readJsonBody } from "./body";
+import { ChunkEncoder } from "./ChunkEncoder";
 import { toOpenAiError } from "./errors";
 import { clientGone, nodeOf, type OpenAiHost, resolveAgent } from "./host";
 import { parseChatRequest } from "./params";
@@ -52,28 +53,12 @@ export async function chatCompletions(c: Context, host: OpenAiHost): Promise<Res
 
 /**
  * The built-in agents' chunks as JSON texts, one batch each, without a generator of its own (an
- * iterator that maps each step). The envelope (`id`, `object`, `created`, `model`) is the same in
- * every chunk of a stream and is serialised once; only `choices` (and `usage`) are per chunk.
+ * iterator that maps each step).
  */
 function encode(chunks: AsyncGenerator<ChatChunk>): AsyncGenerator<string[]> {
-  let prefix = "";
-  let head: ChatChunk | undefined;
-  const text = (chunk: ChatChunk): string[] => {
-    if (
-      head === undefined ||
-      chunk.id !== head.id ||
-      chunk.model !== head.model ||
-      chunk.created !== head.created
-    ) {
-      head = chunk;
-      prefix = `{"id":${JSON.stringify(chunk.id)},"object":"chat.completion.chunk","created":${chunk.created},"model":${JSON.stringify(chunk.model)},"choices":`;
-    }
-    // The built-in agents' chunks have these keys and, last, maybe `usage`.
-    const usage = chunk.usage == null ? "" : `,"usage":${JSON.stringify(chunk.usage)}`;
-    return [`${prefix}${JSON.stringify(chunk.choices)}${usage}}`];
-  };
+  const encoder = new ChunkEncoder();
   const map = (step: IteratorResult<ChatChunk>): IteratorResult<string[]> =>
-    step.done ? { done: true, value: undefined } : { done: false, value: text(step.value) };
+    step.done ? { done: true, value: undefined } : { done: false, value: [encoder.text(step.value)] };
   const iterator: AsyncGenerator<string[]> = {
     next: () => chunks.next().then(map),
     return: (value) => chunks.return(undefined).then(() => ({ done: true as const, value })),
