@@ -1,0 +1,28 @@
+/**
+ * @packageDocumentation
+ * Cluster mode for the OpenClaw Gateway on Redis.
+ */
+// The broadcast adapter (events everywhere, node presence)
+export type {
+  RedisAdapterEventMap,
+  RedisAdapterLogger,
+  RedisAdapterOptions,
+  RedisAdapterState,
+} from "./RedisAdapter";
+export { REDIS_ADAPTER_DEFAULTS, RedisAdapter, RedisAdapterEvents } from "./RedisAdapter";
+export { RedisBindingStore } from "./stores/RedisBindingStore";
+export { RedisDeviceStore } from "./stores/RedisDeviceStore";
+// Redis stores (the gateway's store interfaces)
+export type { RedisKeyStoreOptions } from "./stores/RedisKeyStore";
+export { REDIS_KEY_STORE_DEFAULTS, RedisKeyStore } from "./stores/RedisKeyStore";
+export type { RedisRecordStoreOptions } from "./stores/RedisRecordStore";
+export { REDIS_RECORD_STORE_DEFAULTS, RedisRecordStore } from "./stores/RedisRecordStore";
+export type { RedisTaskStoreOptions } from "./stores/RedisTaskStore";
+export { REDIS_TASK_STORE_DEFAULTS, RedisTaskStore } from "./stores/RedisTaskStore";
+export type { RedisStoreClientOptions, RedisStoreOptions } from "./stores/redisStoreClient";
+export {
+  connectRedisStoreClient,
+  DEFAULT_REDIS_NAMESPACE,
+  REDIS_STORE_CLIENT_DEFAULTS,
+  redisUnavailable,
+} from "./stores/redisStoreClient";

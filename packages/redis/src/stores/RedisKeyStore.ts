@@ -1,0 +1,252 @@
+import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "@openclaw/gateway";
+import { ProtocolError } from "@openclaw/protocol";
+import type { Redis } from "ioredis";
+import { keyPrefix, type RedisStoreOptions, redisUnavailable, viaRedis } from "./redisStoreClient";
+
+/** Defaults of {@link RedisKeyStoreOptions}. */
+export const REDIS_KEY_STORE_DEFAULTS = {
+  /**
+   * How much longer than `ttlMs` Redis keeps a key (its `PX`): visibility follows the store's clock,
+   * the Redis expiry only collects what no write pruned.
+   */
+  expiryGraceMs: 60_000,
+  /** Keys read per `MGET` when the store opens. */
+  loadBatchSize: 500,
+} as const;
+
+/** Options of {@link RedisKeyStore.open}. */
+export interface RedisKeyStoreOptions extends RedisStoreOptions {
+  /** Which store: `"idempotency"` or `"inbound-seen"`. */
+  name: string;
+  /** The limits, read at every write so config reloads apply. */
+  limits(): KeyStoreLimits;
+  /**
+   * The clock (ms since the epoch).
+   * @defaultValue `Date.now`
+   */
+  now?: () => number;
+  /**
+   * How much longer than `ttlMs` Redis keeps a key.
+   * @defaultValue `REDIS_KEY_STORE_DEFAULTS.expiryGraceMs` (60 s)
+   */
+  expiryGraceMs?: number;
+  /**
+   * Keys read per `MGET` when the store opens.
+   * @defaultValue `REDIS_KEY_STORE_DEFAULTS.loadBatchSize` (500)
+   */
+  loadBatchSize?: number;
+}
+
+/** One remembered key, as held and stored. */
+interface Entry<V> {
+  /** When it was last remembered (ms since the epoch, on the store's clock). */
+  at: number;
+  value: V;
+}
+
+/**
+ * Remembers a key and forgets the old ones, atomically. KEYS: order zset (score: a sequence), time
+ * zset (score: `at`), sequence counter. ARGV: value key prefix, key, entry JSON, at, PX, maxEntries,
+ * forget-before time.
+ */
+const REMEMBER = `
+local seq = redis.call('INCR', KEYS[3])
+redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'PX', ARGV[5])
+redis.call('ZADD', KEYS[1], seq, ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[7])
+for _, key in ipairs(expired) do
+  if key ~= ARGV[2] then
+    redis.call('DEL', ARGV[1] .. key)
+    redis.call('ZREM', KEYS[1], key)
+    redis.call('ZREM', KEYS[2], key)
+  end
+end
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[6])
+if over > 0 then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+  for _, key in ipairs(oldest) do
+    if key ~= ARGV[2] then
+      redis.call('DEL', ARGV[1] .. key)
+      redis.call('ZREM', KEYS[1], key)
+      redis.call('ZREM', KEYS[2], key)
+    end
+  end
+end
+return 1
+`;
+
+/**
+ * A {@link KeyStore} on Redis (idempotency keys, inbound dedupe ids). Each key is a string
+ * `openclaw:<namespace>:keys:<name>:v:<key>` set with `PX` (`ttlMs` plus a grace), listed in a
+ * sorted set by order of remembering and one by time, so every write forgets (atomically, in one
+ * script) the keys past the TTL and the oldest beyond `maxEntries`.
+ *
+ * `has` and `get` are synchronous: the store keeps a local mirror, loaded at open and written
+ * through. It sees the writes of this instance only; keys remembered by other instances after it
+ * opened are not visible to it.
+ *
+ * Needs a single Redis (or a primary behind Sentinel): the script touches keys it computes, which
+ * Redis Cluster does not allow.
+ *
+ * @example
+ * ```ts
+ * const dedupeStore: KeyStoreFactory<1> = ({ name, limits }) => RedisKeyStore.open(redis, { name, limits });
+ * ```
+ */
+export class RedisKeyStore<V> implements KeyStore<V> {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #limits: () => KeyStoreLimits;
+  readonly #now: () => number;
+  readonly #graceMs: number;
+  /** The mirror, least recently remembered first. */
+  readonly #entries: Map<string, Entry<V>>;
+  readonly #pending = new Set<Promise<unknown>>();
+  #closed = false;
+
+  private constructor(
+    redis: Redis,
+    prefix: string,
+    options: RedisKeyStoreOptions,
+    entries: Map<string, Entry<V>>,
+  ) {
+    this.#redis = redis;
+    this.#prefix = prefix;
+    this.#limits = options.limits;
+    this.#now = options.now ?? Date.now;
+    this.#graceMs = options.expiryGraceMs ?? REDIS_KEY_STORE_DEFAULTS.expiryGraceMs;
+    this.#entries = entries;
+  }
+
+  /**
+   * Opens the store named `options.name`, loading what Redis holds of it into the mirror.
+   *
+   * @param redis - The client (see `connectRedisStoreClient`); the caller owns it.
+   * @param options - Which store, its limits and clock, the key namespace. A `KeyStoreOpenOptions`
+   *   fits (its `stateDir` is ignored).
+   * @returns The store.
+   * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be read.
+   */
+  static async open<V>(
+    redis: Redis,
+    options: RedisKeyStoreOptions | (KeyStoreOpenOptions & RedisStoreOptions),
+  ): Promise<RedisKeyStore<V>> {
+    const prefix = `${keyPrefix(options.namespace)}keys:${options.name}:`;
+    const batch =
+      ("loadBatchSize" in options ? options.loadBatchSize : undefined) ??
+      REDIS_KEY_STORE_DEFAULTS.loadBatchSize;
+    const entries = new Map<string, Entry<V>>();
+    await viaRedis(`loading the keys of ${options.name}`, async () => {
+      const keys = await redis.zrange(`${prefix}order`, 0, -1);
+      const missing: string[] = [];
+      for (let start = 0; start < keys.length; start += batch) {
+        const chunk = keys.slice(start, start + batch);
+        const values = await redis.mget(chunk.map((key) => `${prefix}v:${key}`));
+        chunk.forEach((key, i) => {
+          const json = values[i];
+          if (json === null || json === undefined) missing.push(key);
+          else entries.set(key, JSON.parse(json) as Entry<V>);
+        });
+      }
+      // Keys Redis expired before any write pruned them: drop them from the indexes.
+      if (missing.length > 0) {
+        await redis
+          .multi()
+          .zrem(`${prefix}order`, ...missing)
+          .zrem(`${prefix}time`, ...missing)
+          .exec();
+      }
+    });
+    return new RedisKeyStore<V>(redis, prefix, options as RedisKeyStoreOptions, entries);
+  }
+
+  has(key: string): boolean {
+    return this.#live(key) !== undefined;
+  }
+
+  get(key: string): V | undefined {
+    const entry = this.#live(key);
+    return entry === undefined ? undefined : structuredClone(entry.value);
+  }
+
+  /**
+   * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be written (the
+   *   key is then not remembered), `SHUTTING_DOWN` once closed.
+   */
+  remember(key: string, value: V): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError());
+    const now = this.#now();
+    const { maxEntries, ttlMs } = this.#limits();
+    const entry: Entry<V> = { at: now, value: structuredClone(value) };
+    const json = JSON.stringify(entry);
+    const previous = this.#entries.get(key);
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    const expired = now - ttlMs;
+    let over = this.#entries.size - maxEntries;
+    // The mirror keeps the order of remembering: the oldest entries come first.
+    for (const [id, held] of this.#entries) {
+      if (over <= 0 && held.at > expired) break;
+      if (id === key) continue;
+      this.#entries.delete(id);
+      over--;
+    }
+    const write = this.#redis
+      .eval(
+        REMEMBER,
+        3,
+        `${this.#prefix}order`,
+        `${this.#prefix}time`,
+        `${this.#prefix}seq`,
+        `${this.#prefix}v:`,
+        key,
+        json,
+        now,
+        Math.max(1, Math.ceil(ttlMs + this.#graceMs)),
+        Math.max(0, maxEntries),
+        expired + 1,
+      )
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          if (this.#entries.get(key) === entry) {
+            this.#entries.delete(key);
+            if (previous !== undefined) this.#entries.set(key, previous);
+          }
+          throw redisUnavailable(`remembering a key of ${this.#prefix}`, error);
+        },
+      );
+    return this.#track(write);
+  }
+
+  /** Keys held in the mirror, expired ones not yet forgotten among them. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Waits for the writes in flight (their failures are reported to their callers). Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  #track(write: Promise<void>): Promise<void> {
+    this.#pending.add(write);
+    const done = () => this.#pending.delete(write);
+    write.then(done, done);
+    return write;
+  }
+
+  #live(key: string): Entry<V> | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.at + this.#limits().ttlMs <= this.#now()) return undefined;
+    return entry;
+  }
+}
+
+function closedError(): ProtocolError<"SHUTTING_DOWN"> {
+  return new ProtocolError("SHUTTING_DOWN", "the Redis store is closed", {
+    details: { reason: "store_closed" },
+  });
+}

@@ -1,0 +1,137 @@
+import { ProtocolError } from "@openclaw/protocol";
+import { Redis, type RedisOptions } from "ioredis";
+
+/**
+ * Defaults of the client the Redis stores write through ({@link connectRedisStoreClient}): a down
+ * Redis fails a write fast instead of queueing it.
+ */
+export const REDIS_STORE_CLIENT_DEFAULTS = {
+  /** Retries of one command across a reconnect before it fails. */
+  maxRetriesPerRequest: 1,
+  /** Commands sent while disconnected fail at once instead of waiting in a queue. */
+  enableOfflineQueue: false,
+  /** How long one command may take before it fails. */
+  commandTimeoutMs: 5_000,
+  /** How long connecting may take. */
+  connectTimeoutMs: 5_000,
+} as const;
+
+/** Options of {@link connectRedisStoreClient}. */
+export interface RedisStoreClientOptions {
+  /**
+   * Retries of one command across a reconnect before it fails.
+   * @defaultValue `REDIS_STORE_CLIENT_DEFAULTS.maxRetriesPerRequest` (1)
+   */
+  maxRetriesPerRequest?: number;
+  /**
+   * Whether commands sent while disconnected wait in a queue. Leave it off so a down Redis fails a
+   * write at once with `redis_unavailable`.
+   * @defaultValue `REDIS_STORE_CLIENT_DEFAULTS.enableOfflineQueue` (false)
+   */
+  enableOfflineQueue?: boolean;
+  /**
+   * How long one command may take before it fails.
+   * @defaultValue `REDIS_STORE_CLIENT_DEFAULTS.commandTimeoutMs` (5 s)
+   */
+  commandTimeoutMs?: number;
+  /**
+   * How long connecting may take.
+   * @defaultValue `REDIS_STORE_CLIENT_DEFAULTS.connectTimeoutMs` (5 s)
+   */
+  connectTimeoutMs?: number;
+  /** Further ioredis options (they override the ones above). */
+  redis?: RedisOptions;
+}
+
+/**
+ * The typed error of every Redis store operation that Redis could not serve: `UNAVAILABLE`,
+ * `details: {reason: "redis_unavailable", retryable: true}`, the Redis error kept as `cause`.
+ *
+ * @param what - What failed, for the message.
+ * @param cause - The ioredis error.
+ * @returns The error to reject with.
+ */
+export function redisUnavailable(what: string, cause: unknown): ProtocolError<"UNAVAILABLE"> {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new ProtocolError("UNAVAILABLE", `Redis is unavailable: ${what} failed (${reason})`, {
+    details: { reason: "redis_unavailable", retryable: true },
+    cause,
+  });
+}
+
+/**
+ * Runs a Redis call, turning any failure into {@link redisUnavailable}.
+ *
+ * @param what - What is attempted, for the message.
+ * @param call - The call.
+ * @returns Its result.
+ */
+export async function viaRedis<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw redisUnavailable(what, error);
+  }
+}
+
+/**
+ * Connects an ioredis client made for the Redis stores: one retry per command, no offline queue
+ * and a command timeout, so a write to a down Redis rejects within a bounded time (and the client
+ * keeps reconnecting in the background).
+ *
+ * @param url - `redis://host:port[/db]`.
+ * @param options - Limits and further ioredis options.
+ * @returns The connected client; the caller owns it (`quit()` it when done).
+ * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when it cannot connect.
+ *
+ * @example
+ * ```ts
+ * const redis = await connectRedisStoreClient("redis://127.0.0.1:6379");
+ * const devices = new RedisDeviceStore(redis);
+ * ```
+ */
+export async function connectRedisStoreClient(
+  url: string,
+  options: RedisStoreClientOptions = {},
+): Promise<Redis> {
+  const client = new Redis(url, {
+    maxRetriesPerRequest: options.maxRetriesPerRequest ?? REDIS_STORE_CLIENT_DEFAULTS.maxRetriesPerRequest,
+    enableOfflineQueue: options.enableOfflineQueue ?? REDIS_STORE_CLIENT_DEFAULTS.enableOfflineQueue,
+    commandTimeout: options.commandTimeoutMs ?? REDIS_STORE_CLIENT_DEFAULTS.commandTimeoutMs,
+    connectTimeout: options.connectTimeoutMs ?? REDIS_STORE_CLIENT_DEFAULTS.connectTimeoutMs,
+    lazyConnect: true,
+    ...options.redis,
+  });
+  // Connection errors are reported through the commands that fail; keep them from being unhandled.
+  client.on("error", () => {});
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    throw redisUnavailable(`connecting to ${url}`, error);
+  }
+  return client;
+}
+
+/** What every Redis store is opened with. */
+export interface RedisStoreOptions {
+  /**
+   * The key namespace: keys are `openclaw:<namespace>:...`, so gateways sharing a Redis with
+   * different namespaces share nothing.
+   * @defaultValue `"openclaw"`
+   */
+  namespace?: string;
+}
+
+/** The default {@link RedisStoreOptions.namespace}. */
+export const DEFAULT_REDIS_NAMESPACE = "openclaw";
+
+/**
+ * The prefix of every key of a namespace.
+ *
+ * @param namespace - The namespace.
+ * @returns `openclaw:<namespace>:`.
+ */
+export function keyPrefix(namespace: string = DEFAULT_REDIS_NAMESPACE): string {
+  return `openclaw:${namespace}:`;
+}
