@@ -1,4 +1,4 @@
-import { constantTimeEqual } from "@openclaw/channel-sdk";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { Config } from "@openclaw/config";
 import { loadOrCreateToken } from "./tokens";
 
@@ -6,6 +6,9 @@ import { loadOrCreateToken } from "./tokens";
 export class OperatorTokens {
   readonly #config: () => Config;
   #token = "";
+  /** SHA-256 of the admin and operator tokens, computed once per token value. */
+  readonly #admin = new DigestCache();
+  readonly #operator = new DigestCache();
 
   /** @param config - The config in force (`security.token`, `security.adminToken`). */
   constructor(config: () => Config) {
@@ -40,15 +43,35 @@ export class OperatorTokens {
   }
 
   /**
-   * The level a token grants, compared in constant time.
+   * The level a token grants, compared in constant time: the SHA-256 of the presented token against
+   * those of the tokens in force (equal digests, equal tokens), so its length leaks nothing either.
    *
    * @returns `"admin"`, `"operator"`, or `undefined` when it grants nothing.
    */
   level(token: string | undefined): "admin" | "operator" | undefined {
     if (token === undefined || token === "") return undefined;
+    const presented = sha256(token);
     const admin = this.#config().security.adminToken;
-    if (admin !== undefined && constantTimeEqual(token, admin)) return "admin";
-    if (constantTimeEqual(token, this.#token)) return "operator";
+    if (admin !== undefined && timingSafeEqual(presented, this.#admin.of(admin))) return "admin";
+    if (this.#token !== "" && timingSafeEqual(presented, this.#operator.of(this.#token))) return "operator";
     return undefined;
+  }
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
+
+/** The digest of one secret, kept until the secret changes (a reload). */
+class DigestCache {
+  #secret: string | undefined;
+  #digest: Buffer = Buffer.alloc(0);
+
+  of(secret: string): Buffer {
+    if (secret !== this.#secret) {
+      this.#secret = secret;
+      this.#digest = sha256(secret);
+    }
+    return this.#digest;
   }
 }

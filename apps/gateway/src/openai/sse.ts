@@ -69,10 +69,14 @@ export class SseWriter {
     return Promise.race([once(this.res, "drain"), once(this.res, "close")]).then(() => {});
   }
 
-  /** Writes what is pending and ends the response (once). */
+  /** Writes what is pending and ends the response (once), in one write when nothing is in flight. */
   end(): void {
-    this.#flush();
-    if (!this.closed) this.res.end();
+    this.#scheduled = false;
+    if (this.closed) return;
+    const text = this.#pending;
+    this.#pending = "";
+    if (text === "") this.res.end();
+    else this.res.end(text);
   }
 
   #flush(): void {
