@@ -82,6 +82,8 @@ export interface StartGatewayOptions {
     GatewayOptions,
     "bindingStore" | "deviceStore" | "idempotencyStore" | "dedupeStore" | "deliveryStore" | "historyStore"
   >;
+  /** The broadcast adapter (the gateway closes it on stop). @defaultValue an `InMemoryAdapter` */
+  adapter?: GatewayOptions["adapter"];
 }
 
 /**
@@ -151,6 +153,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<H
     channelStartWaitMs: options.channelStartWaitMs ?? 10_000,
     ...(options.uiDir === undefined ? {} : { uiDir: options.uiDir }),
     ...options.stores,
+    ...(options.adapter === undefined ? {} : { adapter: options.adapter }),
   });
   const { url } = await gateway.start();
   config.watch();
