@@ -1,7 +1,13 @@
 import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "@openclaw/gateway";
-import { ProtocolError } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
-import { keyPrefix, type RedisStoreOptions, redisUnavailable, viaRedis } from "./redisStoreClient";
+import {
+  keyPrefix,
+  PendingWrites,
+  type RedisStoreOptions,
+  redisUnavailable,
+  storeClosed,
+  viaRedis,
+} from "./redisStoreClient";
 
 /** Defaults of {@link RedisKeyStoreOptions}. */
 export const REDIS_KEY_STORE_DEFAULTS = {
@@ -102,7 +108,7 @@ export class RedisKeyStore<V> implements KeyStore<V> {
   readonly #graceMs: number;
   /** The mirror, least recently remembered first. */
   readonly #entries: Map<string, Entry<V>>;
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #writes = new PendingWrites();
   #closed = false;
 
   private constructor(
@@ -175,7 +181,7 @@ export class RedisKeyStore<V> implements KeyStore<V> {
    *   key is then not remembered), `SHUTTING_DOWN` once closed.
    */
   remember(key: string, value: V): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError());
+    if (this.#closed) return Promise.reject(storeClosed());
     const now = this.#now();
     const { maxEntries, ttlMs } = this.#limits();
     const entry: Entry<V> = { at: now, value: structuredClone(value) };
@@ -217,7 +223,7 @@ export class RedisKeyStore<V> implements KeyStore<V> {
           throw redisUnavailable(`remembering a key of ${this.#prefix}`, error);
         },
       );
-    return this.#track(write);
+    return this.#writes.track(write);
   }
 
   /** Keys held in the mirror, expired ones not yet forgotten among them. */
@@ -228,14 +234,7 @@ export class RedisKeyStore<V> implements KeyStore<V> {
   /** Waits for the writes in flight (their failures are reported to their callers). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-  }
-
-  #track(write: Promise<void>): Promise<void> {
-    this.#pending.add(write);
-    const done = () => this.#pending.delete(write);
-    write.then(done, done);
-    return write;
+    await this.#writes.settled();
   }
 
   #live(key: string): Entry<V> | undefined {
@@ -243,10 +242,4 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     if (entry === undefined || entry.at + this.#limits().ttlMs <= this.#now()) return undefined;
     return entry;
   }
-}
-
-function closedError(): ProtocolError<"SHUTTING_DOWN"> {
-  return new ProtocolError("SHUTTING_DOWN", "the Redis store is closed", {
-    details: { reason: "store_closed" },
-  });
 }

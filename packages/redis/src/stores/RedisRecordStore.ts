@@ -1,7 +1,13 @@
 import type { RecordStore, RecordStoreOpenOptions } from "@openclaw/gateway";
-import { ProtocolError } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
-import { keyPrefix, type RedisStoreOptions, redisUnavailable, viaRedis } from "./redisStoreClient";
+import {
+  keyPrefix,
+  PendingWrites,
+  type RedisStoreOptions,
+  redisUnavailable,
+  storeClosed,
+  viaRedis,
+} from "./redisStoreClient";
 
 /** Defaults of {@link RedisRecordStoreOptions}. */
 export const REDIS_RECORD_STORE_DEFAULTS = {
@@ -51,7 +57,7 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
   readonly #prefix: string;
   /** The mirror, least recently put first; the store's own record objects. */
   readonly #records: Map<string, R>;
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #writes = new PendingWrites();
   #closed = false;
 
   private constructor(redis: Redis, prefix: string, records: Map<string, R>) {
@@ -109,7 +115,7 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
    *   previous version is back), `SHUTTING_DOWN` once closed.
    */
   put(record: R): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError());
+    if (this.#closed) return Promise.reject(storeClosed());
     const copy = structuredClone(record);
     const json = JSON.stringify(copy);
     const previous = this.#records.get(copy.id);
@@ -127,7 +133,7 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
           throw redisUnavailable(`storing record ${copy.id} of ${this.#prefix}`, error);
         },
       );
-    return this.#track(write);
+    return this.#writes.track(write);
   }
 
   /**
@@ -135,7 +141,7 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
    *   record is back), `SHUTTING_DOWN` once closed.
    */
   delete(id: string): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError());
+    if (this.#closed) return Promise.reject(storeClosed());
     const previous = this.#records.get(id);
     this.#records.delete(id);
     const write = this.#redis
@@ -152,25 +158,12 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
         if (previous !== undefined && !this.#records.has(id)) this.#records.set(id, previous);
         throw redisUnavailable(`deleting record ${id} of ${this.#prefix}`, error);
       });
-    return this.#track(write);
+    return this.#writes.track(write);
   }
 
   /** Waits for the writes in flight (their failures are reported to their callers). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await this.#writes.settled();
   }
-
-  #track(write: Promise<void>): Promise<void> {
-    this.#pending.add(write);
-    const done = () => this.#pending.delete(write);
-    write.then(done, done);
-    return write;
-  }
-}
-
-function closedError(): ProtocolError<"SHUTTING_DOWN"> {
-  return new ProtocolError("SHUTTING_DOWN", "the Redis store is closed", {
-    details: { reason: "store_closed" },
-  });
 }

@@ -135,3 +135,32 @@ export const DEFAULT_REDIS_NAMESPACE = "openclaw";
 export function keyPrefix(namespace: string = DEFAULT_REDIS_NAMESPACE): string {
   return `openclaw:${namespace}:`;
 }
+
+/** The error a closed Redis store answers every write with. */
+export function storeClosed(): ProtocolError<"SHUTTING_DOWN"> {
+  return new ProtocolError("SHUTTING_DOWN", "the Redis store is closed", {
+    details: { reason: "store_closed" },
+  });
+}
+
+/** The writes a store has in flight, so that `close()` can wait for them. */
+export class PendingWrites {
+  readonly #pending = new Set<Promise<unknown>>();
+
+  /**
+   * Tracks a write until it settles.
+   *
+   * @returns The same promise (its failure still goes to its caller).
+   */
+  track(write: Promise<void>): Promise<void> {
+    this.#pending.add(write);
+    const done = () => this.#pending.delete(write);
+    write.then(done, done);
+    return write;
+  }
+
+  /** Waits until no write is in flight (writes started meanwhile included). */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+}
