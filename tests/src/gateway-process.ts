@@ -11,42 +11,62 @@ const tsx = createRequire(join(root, "package.json")).resolve("tsx");
 export interface GatewayProcess {
   child: ChildProcess;
   url: string;
+  /** Everything it has printed on stdout so far (its JSON log lines). */
+  output(): string;
 }
 
 /**
  * Starts `apps/gateway/src/main.ts --config <dir>/openclaw.json` as a child process (state in
- * `<dir>/state`, an ephemeral port) and resolves once it logs where it listens. The config must
- * keep `logging.level` at `info` or lower.
+ * `<dir>/state`, an ephemeral port) and resolves once it logs where it listens; rejects with what it
+ * printed (stdout and stderr) when it exits first. The config must keep `logging.level` at `info` or
+ * lower.
+ *
+ * @param options.pid1 - Run it as PID 1 of a new PID namespace (`unshare --pid --fork`), as in a container.
  */
 export async function startGatewayProcess(
   dir: string,
   env: Record<string, string>,
   children: ChildProcess[],
+  options: { pid1?: boolean } = {},
 ): Promise<GatewayProcess> {
-  const child = spawn(
-    process.execPath,
-    ["--conditions=@openclaw/source", "--import", tsx, main, "--config", join(dir, "openclaw.json")],
-    {
-      cwd: dir,
-      env: { ...process.env, OPENCLAW_PORT: "0", OPENCLAW_STATE_DIR: join(dir, "state"), ...env },
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
+  const args = [
+    "--conditions=@openclaw/source",
+    "--import",
+    tsx,
+    main,
+    "--config",
+    join(dir, "openclaw.json"),
+  ];
+  const spawnOptions = {
+    cwd: dir,
+    env: { ...process.env, OPENCLAW_PORT: "0", OPENCLAW_STATE_DIR: join(dir, "state"), ...env },
+    stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"],
+  };
+  const child = options.pid1
+    ? spawn("unshare", ["--pid", "--fork", "--kill-child", process.execPath, ...args], spawnOptions)
+    : spawn(process.execPath, args, spawnOptions);
   children.push(child);
+  let out = "";
+  let err = "";
+  child.stderr!.on("data", (chunk: Buffer) => {
+    err += chunk.toString();
+  });
   const url = await new Promise<string>((done, fail) => {
-    let buffer = "";
-    const timer = setTimeout(() => fail(new Error(`the gateway did not start: ${buffer}`)), 30_000);
+    const timer = setTimeout(() => fail(new Error(`the gateway did not start: ${out}${err}`)), 30_000);
     child.stdout!.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const found = /"url":"(ws:\/\/[^"]+)"/.exec(buffer);
+      out += chunk.toString();
+      const found = /"url":"(ws:\/\/[^"]+)"/.exec(out);
       if (found !== null) {
         clearTimeout(timer);
         done(found[1]!);
       }
     });
-    child.once("exit", (code) => fail(new Error(`the gateway exited with ${code}: ${buffer}`)));
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      fail(new Error(`the gateway exited with ${code}\nstdout: ${out}\nstderr: ${err}`));
+    });
   });
-  return { child, url };
+  return { child, url, output: () => out };
 }
 
 /** SIGKILL, and wait for the process to be gone. */

@@ -1,6 +1,5 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rename, rm, stat, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakeTelegram } from "@openclaw/channel-telegram/testing";
@@ -54,8 +53,7 @@ async function writeConfig(extra: object): Promise<void> {
 }
 
 const env = { OPENCLAW_GATEWAY_TOKEN: TOKEN, OPENCLAW_ADMIN_TOKEN: ADMIN };
-const start = (extra: Record<string, string> = {}) =>
-  startGatewayProcess(dir, { ...env, ...extra }, children);
+const start = (options: { pid1?: boolean } = {}) => startGatewayProcess(dir, env, children, options);
 const admin = async (url: string) => {
   const c = new GatewayClient({ url, token: ADMIN, WebSocket, reconnect: false, requestTimeoutMs: 10_000 });
   await c.connect();
@@ -228,7 +226,7 @@ describe("kill -9 and an immediate restart", () => {
     "restarts as PID 1 (as in a container) after kill -9 of a PID 1 gateway",
     async () => {
       for (let round = 0; round < 2; round++) {
-        const gw = await launch({ pid1: true });
+        const gw = await start({ pid1: true });
         const client = await admin(gw.url);
         await expect(client.request("ping")).resolves.toHaveProperty("ts");
         await client.close();
@@ -264,7 +262,7 @@ describe("state files", () => {
       await rm(state, { recursive: true, force: true });
       await mkdir(state, { recursive: true });
       await writeFile(join(state, file), "{ this is not json");
-      const failure = await launch().then(
+      const failure = await start().then(
         () => undefined,
         (error: Error) => error.message,
       );
@@ -280,7 +278,7 @@ describe("state files", () => {
     await mkdir(state, { recursive: true });
     const first = `{"op":"put","record":{"id":"broken"\n`;
     await writeFile(join(state, "conversations.log"), `${first}garbage\n`);
-    const gw = await launch();
+    const gw = await start();
     const log = gw
       .output()
       .split("\n")
@@ -290,56 +288,3 @@ describe("state files", () => {
     expect(log?.offsets).toEqual([0, Buffer.byteLength(first)]);
   });
 });
-
-/**
- * Starts the gateway from sources, optionally as PID 1 of a new PID namespace (`unshare --pid
- * --fork`), like a container. Resolves once it listens; rejects with what it printed (stdout and
- * stderr) when it exits first.
- */
-async function launch(
-  options: { pid1?: boolean } = {},
-): Promise<{ child: ChildProcess; url: string; output(): string }> {
-  const root = join(import.meta.dirname, "../..");
-  const tsx = createRequire(join(root, "package.json")).resolve("tsx");
-  const args = [
-    "--conditions=@openclaw/source",
-    "--import",
-    tsx,
-    join(root, "apps/gateway/src/main.ts"),
-    "--config",
-    join(dir, "openclaw.json"),
-  ];
-  const child = options.pid1
-    ? spawn("unshare", ["--pid", "--fork", "--kill-child", process.execPath, ...args], spawnOptions())
-    : spawn(process.execPath, args, spawnOptions());
-  children.push(child);
-  let out = "";
-  let err = "";
-  const url = await new Promise<string>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`the gateway did not start: ${out}${err}`)), 30_000);
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const found = /"url":"(ws:\/\/[^"]+)"/.exec(out);
-      if (found !== null) {
-        clearTimeout(timer);
-        done(found[1]!);
-      }
-    });
-    child.stderr!.on("data", (chunk: Buffer) => {
-      err += chunk.toString();
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      fail(new Error(`exit ${code}\nstdout: ${out}\nstderr: ${err}`));
-    });
-  });
-  return { child, url, output: () => out };
-}
-
-function spawnOptions() {
-  return {
-    cwd: dir,
-    env: { ...process.env, ...env, OPENCLAW_PORT: "0", OPENCLAW_STATE_DIR: join(dir, "state") },
-    stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"],
-  };
-}
