@@ -75,7 +75,7 @@ export class Gateway {
       ...config().security.pairing,
       store: options.deviceStore ?? new FileDeviceStore(this.stateDir),
     });
-    this.authFailures = new AuthFailures(() => config().security.authFailures);
+    this.authFailures = new AuthFailures(() => config().security.authFailures, logger);
     this.#tokens = new OperatorTokens(config);
     this.#bindings = options.bindingStore ?? new FileBindingStore(this.stateDir);
     this.conversations = new ConversationStore(

@@ -147,17 +147,7 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
       });
     }
     if (core.isOperatorToken(token) === undefined) {
-      const { log, count, blocked } = core.authFailures.fail(address);
-      if (log)
-        core.logger.warn(
-          {
-            address,
-            reason: token === undefined ? "token_missing" : "token_mismatch",
-            refusals: count,
-            blocked,
-          },
-          "HTTP login refused",
-        );
+      core.authFailures.refuse(address, token === undefined ? "token_missing" : "token_mismatch", "http");
       return fail(c, "UNAUTHORIZED", token === undefined ? "a Bearer token is required" : "token rejected", {
         reason: token === undefined ? "token_missing" : "token_mismatch",
         nextStep: "send Authorization: Bearer <gateway token>",

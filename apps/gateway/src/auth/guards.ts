@@ -95,7 +95,14 @@ interface Source {
 export class AuthFailures {
   readonly #sources = new Map<string, Source>();
 
-  constructor(private readonly limits: () => AuthFailureLimits) {}
+  /**
+   * @param limits - The limits in force (read at every failure, so reloads apply).
+   * @param logger - Where refusals are logged.
+   */
+  constructor(
+    private readonly limits: () => AuthFailureLimits,
+    private readonly logger: { warn(fields: object, message: string): void },
+  ) {}
 
   /**
    * How long this address is still refused.
@@ -109,11 +116,24 @@ export class AuthFailures {
   }
 
   /**
-   * Records a failed login.
+   * Records a refused login and logs it (never the token): at most one line per address every
+   * {@link AUTH_LOG_INTERVAL_MS}, counting the refusals it stands for, and one when the address
+   * becomes blocked.
    *
-   * @returns Whether to log it now, and how many refusals the log line stands for.
+   * @param address - Where the login came from.
+   * @param reason - Why it was refused (`token_missing`, `token_mismatch`, …).
+   * @param via - The surface it came in on.
    */
-  fail(address: string, now = Date.now()): { log: boolean; count: number; blocked: boolean } {
+  refuse(address: string, reason: string, via: "websocket" | "http", now = Date.now()): void {
+    const { log, count, blocked } = this.#fail(address, now);
+    if (!log) return;
+    this.logger.warn(
+      { address, reason, via, refusals: count, blocked },
+      blocked ? "login refused; too many failures, the address is refused for a while" : "login refused",
+    );
+  }
+
+  #fail(address: string, now: number): { log: boolean; count: number; blocked: boolean } {
     const { maxPerMinute, blockMs } = this.limits();
     let source = this.#sources.get(address);
     if (source === undefined) {

@@ -50,7 +50,7 @@ export interface HandshakeContext {
   readonly registry: Pick<NodeRegistry, "register">;
   readonly hub: Pick<ConnectionHub, "pairingSlots" | "holdPairingSlot" | "releaseSlot" | "ready">;
   /** Failed logins by address: each refusal counts. */
-  readonly authFailures: Pick<AuthFailures, "fail">;
+  readonly authFailures: Pick<AuthFailures, "refuse">;
 }
 
 /**
@@ -218,12 +218,7 @@ export async function handshake(
   );
 }
 
-/** Logs a refused login (never the token) and counts it against the address. */
+/** Counts a refused login against the address, and logs it. */
 function loginFailed(context: HandshakeContext, connection: Connection, reason: string): void {
-  const { log, count, blocked } = context.authFailures.fail(connection.remoteAddress);
-  if (!log) return;
-  context.logger.warn(
-    { address: connection.remoteAddress, reason, refusals: count, blocked },
-    blocked ? "login refused; too many failures, the address is refused for a while" : "login refused",
-  );
+  context.authFailures.refuse(connection.remoteAddress, reason, "websocket");
 }
