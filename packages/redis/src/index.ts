@@ -2,6 +2,9 @@
  * @packageDocumentation
  * Cluster mode for the OpenClaw Gateway on Redis.
  */
+// Which instances are alive
+export type { ClusterMembershipEventMap, ClusterMembershipOptions } from "./ClusterMembership";
+export { CLUSTER_MEMBERSHIP_DEFAULTS, ClusterMembership } from "./ClusterMembership";
 // The broadcast adapter (events everywhere, node presence)
 export type {
   RedisAdapterEventMap,
