@@ -16,6 +16,8 @@ export { connectionRoom, nodeRoom, scopeRoom } from "./broadcast/Adapter";
 export type { BroadcastOptions } from "./broadcast/Broadcaster";
 export type { InMemoryAdapterOptions } from "./broadcast/InMemoryAdapter";
 export { InMemoryAdapter } from "./broadcast/InMemoryAdapter";
+export type { Lease, LeaseProvider } from "./cluster/Leases";
+export { LocalLeases } from "./cluster/Leases";
 export type {
   DeliveryInput,
   DeliveryQueueHost,

@@ -13,6 +13,9 @@ export type {
   RedisAdapterState,
 } from "./RedisAdapter";
 export { REDIS_ADAPTER_DEFAULTS, RedisAdapter, RedisAdapterEvents } from "./RedisAdapter";
+// Leases with fencing tokens
+export type { RedisLeasesOptions } from "./RedisLeases";
+export { REDIS_LEASES_DEFAULTS, RedisLeases } from "./RedisLeases";
 export { RedisBindingStore } from "./stores/RedisBindingStore";
 export { RedisDeviceStore } from "./stores/RedisDeviceStore";
 // Redis stores (the gateway's store interfaces)
