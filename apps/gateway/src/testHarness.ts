@@ -84,6 +84,8 @@ export interface StartGatewayOptions {
   >;
   /** The broadcast adapter (the gateway closes it on stop). @defaultValue an `InMemoryAdapter` */
   adapter?: GatewayOptions["adapter"];
+  /** Any further gateway options (cluster seams, for instance); they override the ones above. */
+  gateway?: Partial<Omit<GatewayOptions, "config">>;
 }
 
 /**
@@ -154,6 +156,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<H
     ...(options.uiDir === undefined ? {} : { uiDir: options.uiDir }),
     ...options.stores,
     ...(options.adapter === undefined ? {} : { adapter: options.adapter }),
+    ...options.gateway,
   });
   const { url } = await gateway.start();
   config.watch();
