@@ -155,6 +155,44 @@ describe("environment", () => {
   });
 });
 
+describe("cluster", () => {
+  it("is absent by default, set by the file or OPENCLAW_REDIS_URL, with defaults filled in", async () => {
+    await writeFile(file, "{}");
+    expect((await manager({ env: {} }).load()).cluster).toBeUndefined();
+    const fromEnv = await manager({ env: { OPENCLAW_REDIS_URL: "redis://127.0.0.1:6390" } }).load();
+    expect(fromEnv.cluster).toEqual({
+      redisUrl: "redis://127.0.0.1:6390",
+      namespace: "openclaw",
+      leaseTtlMs: 10_000,
+      instanceTtlMs: 5_000,
+    });
+    await writeFile(file, JSON.stringify({ cluster: { redisUrl: "redis://db:6379", instanceId: "gw-a" } }));
+    expect((await manager({ env: {} }).load()).cluster).toMatchObject({
+      redisUrl: "redis://db:6379",
+      instanceId: "gw-a",
+    });
+  });
+
+  it("refuses a URL that is not Redis's, and an instance id with spaces, by path", async () => {
+    await writeFile(file, JSON.stringify({ cluster: { redisUrl: "http://db", instanceId: "a b" } }));
+    const error = await loadError(manager({ env: {} }));
+    expect(error.issues.map((issue) => issue.path).sort()).toEqual([
+      "cluster.instanceId",
+      "cluster.redisUrl",
+    ]);
+  });
+
+  it("redacts the password of the Redis URL, and needs a restart to change", async () => {
+    const previous = resolveConfig({ cluster: { redisUrl: "redis://:s3cret@db:6379/0" } }, {});
+    if (!previous.valid) throw new Error("invalid");
+    expect(redact(previous.config).cluster?.redisUrl).toBe("redis://:[redacted]@db:6379/0");
+    expect(redact({ url: "rediss://user:pw@db" }).url).toBe("rediss://user:[redacted]@db");
+    const next = resolveConfig({ cluster: { redisUrl: "redis://db2:6379" } }, {});
+    if (!next.valid) throw new Error("invalid");
+    expect(diffConfig(previous.config, next.config).restartRequired).toEqual(["cluster"]);
+  });
+});
+
 describe("validate, diff, redact", () => {
   it("validates without applying", async () => {
     await writeFile(file, "{}");

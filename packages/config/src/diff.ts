@@ -6,6 +6,7 @@ export const RESTART_REQUIRED_PATHS: readonly string[] = Object.freeze([
   "gateway.port",
   "gateway.nodeReconnectGraceMs",
   "state.dir",
+  "cluster",
 ]);
 
 /**

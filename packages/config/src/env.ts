@@ -7,6 +7,7 @@ export const ENV_OVERRIDES = Object.freeze({
   OPENCLAW_PORT: "gateway.port",
   OPENCLAW_BIND: "gateway.host",
   OPENCLAW_STATE_DIR: "state.dir",
+  OPENCLAW_REDIS_URL: "cluster.redisUrl",
 } as const);
 
 /** The variable naming the config file. */

@@ -25,6 +25,7 @@ export { parseConfigText, resolveConfig } from "./resolve";
 export type {
   AgentConfig,
   ChannelConfig,
+  ClusterConfig,
   Config,
   ConfigInput,
   ConversationsConfig,
@@ -36,6 +37,8 @@ export {
   AgentsSectionSchema,
   ChannelSectionSchema,
   ChannelsSectionSchema,
+  CLUSTER_DEFAULTS,
+  ClusterSectionSchema,
   ConfigSchema,
   ConversationsSectionSchema,
   CronJobSchema,

@@ -334,6 +334,52 @@ export const OpenAiSectionSchema = v.optional(
   {},
 );
 
+/** Defaults of the `cluster` section. */
+export const CLUSTER_DEFAULTS = {
+  /** `cluster.namespace` */
+  namespace: "openclaw",
+  /** `cluster.leaseTtlMs` */
+  leaseTtlMs: 10_000,
+  /** `cluster.instanceTtlMs` */
+  instanceTtlMs: 5_000,
+} as const;
+
+/**
+ * `cluster`: several gateway instances sharing one Redis behave as one gateway (events, nodes,
+ * state, channels, deliveries and jobs are shared). Absent: one process on its state dir, no Redis.
+ * Also set by `OPENCLAW_REDIS_URL`. Changing it needs a restart.
+ */
+export const ClusterSectionSchema = v.optional(
+  v.object({
+    /** The Redis server, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS; credentials in the URL). */
+    redisUrl: v.pipe(v.string(), v.regex(/^rediss?:\/\/./, "must be a redis:// or rediss:// URL")),
+    /**
+     * This instance's id, unique in the cluster; it names the instance in logs, `system.status`
+     * and Redis.
+     * @defaultValue the host name and process id
+     */
+    instanceId: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[^\s|]+$/))),
+    /**
+     * Instances share only within one namespace (keys `openclaw:<namespace>:…`), so several
+     * clusters may share a Redis.
+     * @defaultValue "openclaw"
+     */
+    namespace: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/)), CLUSTER_DEFAULTS.namespace),
+    /**
+     * How long a channel's connection or queue stays with an instance that stopped renewing it:
+     * the longest a channel is down when its instance dies.
+     * @defaultValue 10000
+     */
+    leaseTtlMs: v.optional(ms(1000, 600_000), CLUSTER_DEFAULTS.leaseTtlMs),
+    /**
+     * How long an instance that stopped sending heartbeats counts as alive: after it, its node
+     * calls fail over and its work is taken over.
+     * @defaultValue 5000
+     */
+    instanceTtlMs: v.optional(ms(1000, 600_000), CLUSTER_DEFAULTS.instanceTtlMs),
+  }),
+);
+
 /** The whole of `openclaw.json`. Every section is optional; `{}` is a complete, valid config. */
 export const ConfigSchema = v.object({
   /** Editors use it to find the JSON Schema; ignored by the gateway. */
@@ -351,6 +397,7 @@ export const ConfigSchema = v.object({
   state: StateSectionSchema,
   openai: OpenAiSectionSchema,
   conversations: ConversationsSectionSchema,
+  cluster: ClusterSectionSchema,
 });
 
 /** A validated config with every default filled in. */
@@ -365,5 +412,7 @@ export type CronJob = v.InferOutput<typeof CronJobSchema>;
 export type DeliveryConfig = v.InferOutput<typeof DeliverySectionSchema>;
 /** The `conversations` section, with defaults filled in. */
 export type ConversationsConfig = v.InferOutput<typeof ConversationsSectionSchema>;
+/** The `cluster` section, with defaults filled in. */
+export type ClusterConfig = NonNullable<v.InferOutput<typeof ClusterSectionSchema>>;
 /** One agent. */
 export type AgentConfig = v.InferOutput<typeof AgentSchema>;

@@ -16,8 +16,12 @@ export function isSecretPath(path: string): boolean {
   return SECRET_KEY_PATTERN.test(last);
 }
 
+/** The password of a URL with credentials (`scheme://user:password@host`), wherever it appears. */
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:)[^/@\s]+@/i;
+
 /**
- * A deep copy of `value` with every secret replaced by {@link REDACTED}.
+ * A deep copy of `value` with every secret replaced by {@link REDACTED}: the values of secret keys,
+ * and the password of any URL with credentials (e.g. `cluster.redisUrl`).
  *
  * @param value - A config or any part of one.
  * @returns The redacted copy.
@@ -33,5 +37,7 @@ function redactValue(value: unknown, key: string): unknown {
   if (typeof value === "object" && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, item]) => [k, redactValue(item, k)]));
   }
+  if (typeof value === "string" && URL_PASSWORD.test(value))
+    return value.replace(URL_PASSWORD, `$1${REDACTED}@`);
   return value;
 }
