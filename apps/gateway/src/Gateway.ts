@@ -15,6 +15,7 @@ import type { Adapter } from "./broadcast/Adapter";
 import type { BroadcastOptions } from "./broadcast/Broadcaster";
 import { InMemoryAdapter } from "./broadcast/InMemoryAdapter";
 import { ChannelManager, DEFAULT_CHANNEL_START_WAIT_MS } from "./channels/ChannelManager";
+import type { ClusterHealth } from "./cluster/ClusterHealth";
 import type { DeliveryQueue } from "./delivery/DeliveryQueue";
 import { GATEWAY_DEFAULTS, type GatewayOptions, type StopOptions } from "./GatewayOptions";
 import { createHttpApp } from "./http";
@@ -53,6 +54,8 @@ export class Gateway {
   readonly authFailures: AuthFailures;
   /** Rooms and fan-out of the connections. */
   readonly adapter: Adapter;
+  /** The cluster link's health, in cluster mode. */
+  readonly cluster: ClusterHealth | undefined;
   readonly #tokens: OperatorTokens;
   readonly #bindings: BindingStore;
   readonly #services: GatewayServices;
@@ -84,6 +87,7 @@ export class Gateway {
       options.historyStore,
     );
     this.adapter = options.adapter ?? new InMemoryAdapter();
+    this.cluster = options.cluster;
     const { router, registry, pairing, conversations, adapter, stateDir, authFailures } = this;
     const services = new GatewayServices({
       ...{ config, logger, stateDir, registry, router, conversations, adapter },
@@ -118,7 +122,7 @@ export class Gateway {
     this.#frames = createRpc({
       ...{ config: this.config, logger, registry, agents, messaging, events, adapter, router, conversations },
       ...{ pairing, devices: pairing, hub, channels, authFailures, startedAt: this.startedAt, isRunning },
-      ...{ deliveries: () => services.deliveries, tasks: () => services.tasks },
+      ...{ deliveries: () => services.deliveries, tasks: () => services.tasks, cluster: this.cluster },
       isOperatorToken: (token) => this.#tokens.level(token),
       idempotencyStore: () => services.idempotency,
       saveBindings: () => this.#bindings.save(router.toJSON()),

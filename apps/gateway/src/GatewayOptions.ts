@@ -1,6 +1,7 @@
 import type { ChannelPluginFactory } from "@openclaw/channel-sdk";
 import type { ConfigManager } from "@openclaw/config";
 import type { Adapter } from "./broadcast/Adapter";
+import type { ClusterHealth } from "./cluster/ClusterHealth";
 import type { DeliveryRecord } from "./delivery/DeliveryQueue";
 import type { KeyStoreFactory } from "./delivery/KeyStore";
 import type { Logger } from "./logging";
@@ -42,6 +43,12 @@ export interface GatewayOptions {
    * @defaultValue a new `InMemoryAdapter`
    */
   adapter?: Adapter;
+  /**
+   * In cluster mode, the health of this instance's link to the cluster: shown by `/ready` (503
+   * `degraded` while it is degraded) and `system.status`.
+   * @defaultValue none (a single gateway)
+   */
+  cluster?: ClusterHealth;
   /**
    * Where the router's bindings persist.
    * @defaultValue a `FileBindingStore`: `bindings.json` in the state dir

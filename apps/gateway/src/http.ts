@@ -49,8 +49,11 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
       .map(({ name, state, lastError }) =>
         lastError === undefined ? { name, state } : { name, state, lastError },
       );
+    const cluster = core.cluster?.health();
+    if (cluster?.state === "degraded") return c.json({ status: "degraded", channels, cluster }, 503);
     const ready = core.channels.allReady();
-    return c.json({ status: ready ? "ready" : "not_ready", channels }, ready ? 200 : 503);
+    const body = { status: ready ? "ready" : "not_ready", channels };
+    return c.json(cluster === undefined ? body : { ...body, cluster }, ready ? 200 : 503);
   });
 
   // The control UI: public static files (the token is entered in the app, never in a URL).

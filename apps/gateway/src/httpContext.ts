@@ -2,6 +2,7 @@ import type { ConfigManager } from "@openclaw/config";
 import type { AgentRunContext } from "./agents";
 import type { AuthFailures } from "./auth/guards";
 import type { ChannelManager } from "./channels/ChannelManager";
+import type { ClusterHealth } from "./cluster/ClusterHealth";
 import type { Logger } from "./logging";
 
 /** What the HTTP app needs of the gateway. */
@@ -10,6 +11,8 @@ export interface HttpContext {
   readonly logger: Logger;
   readonly startedAt: number;
   readonly channels: ChannelManager;
+  /** The cluster link's health, in cluster mode. */
+  readonly cluster: ClusterHealth | undefined;
   /** The built control UI, when there is one. */
   readonly uiDir: string | undefined;
   /** Failed logins by address (WebSocket and HTTP alike). */

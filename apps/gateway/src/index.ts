@@ -16,6 +16,7 @@ export { connectionRoom, nodeRoom, scopeRoom } from "./broadcast/Adapter";
 export type { BroadcastOptions } from "./broadcast/Broadcaster";
 export type { InMemoryAdapterOptions } from "./broadcast/InMemoryAdapter";
 export { InMemoryAdapter } from "./broadcast/InMemoryAdapter";
+export type { ClusterHealth, ClusterHealthReport } from "./cluster/ClusterHealth";
 export type { Lease, LeaseProvider } from "./cluster/Leases";
 export { LocalLeases } from "./cluster/Leases";
 export type {

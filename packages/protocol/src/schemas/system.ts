@@ -107,6 +107,18 @@ export const SystemStatusResultSchema = v.object({
   channels: v.array(v.object({ name: ChannelNameSchema, state: ChannelStateSchema })),
   nodes: v.number(),
   tasks: v.object({ scheduled: v.number(), running: v.number() }),
+  /**
+   * In cluster mode: this instance, the link's state (`degraded` while Redis cannot be reached) and
+   * the instances seen alive.
+   */
+  cluster: v.optional(
+    v.object({
+      instanceId: v.string(),
+      state: v.picklist(["ready", "degraded"]),
+      instances: v.array(v.string()),
+      reason: v.optional(v.string()),
+    }),
+  ),
 });
 
 /** `channel.list` result. */

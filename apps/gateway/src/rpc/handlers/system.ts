@@ -1,6 +1,7 @@
 import { PROTOCOL_VERSION } from "@openclaw/protocol";
 import type { TaskQueue } from "@openclaw/task-queue";
 import type { ChannelManager } from "../../channels/ChannelManager";
+import type { ClusterHealth } from "../../cluster/ClusterHealth";
 import type { Connection } from "../../server/Connection";
 import { GATEWAY_NAME, GATEWAY_VERSION } from "../../version";
 import type { MethodHandlers } from "../types";
@@ -13,6 +14,8 @@ export interface SystemHandlerContext {
   readonly registry: { readonly size: number };
   /** The task queue (throws `SHUTTING_DOWN` when not running). */
   tasks(): Pick<TaskQueue, "list" | "runningCount">;
+  /** The cluster link's health, in cluster mode. */
+  readonly cluster?: ClusterHealth | undefined;
 }
 
 /** `ping` and `system.status`. */
@@ -33,7 +36,9 @@ export function systemHandlers(
         else operators += 1;
       }
       const tasks = context.tasks();
+      const cluster = context.cluster?.health();
       return {
+        ...(cluster === undefined ? {} : { cluster }),
         server: { name: GATEWAY_NAME, version: GATEWAY_VERSION },
         protocol: PROTOCOL_VERSION,
         startedAt: context.startedAt,
