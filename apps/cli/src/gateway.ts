@@ -37,7 +37,11 @@ export async function gatewayCommand(argv: readonly string[]): Promise<number> {
   if (argv[0] === "install") return install(argv.slice(1));
   // Loaded only here: the client commands start without the gateway's code.
   const { runGateway } = await import("@openclaw/gateway");
-  return runGateway(argv, { programName: "openclaw gateway" });
+  return runGateway(argv, {
+    programName: "openclaw gateway",
+    // Redis is loaded only when the config asks for cluster mode.
+    cluster: async (config, context) => (await import("@openclaw/redis")).createCluster(config, context),
+  });
 }
 
 async function install(argv: readonly string[]): Promise<number> {

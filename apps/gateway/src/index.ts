@@ -17,6 +17,7 @@ export type { BroadcastOptions } from "./broadcast/Broadcaster";
 export type { InMemoryAdapterOptions } from "./broadcast/InMemoryAdapter";
 export { InMemoryAdapter } from "./broadcast/InMemoryAdapter";
 export type { ClusterHealth, ClusterHealthReport } from "./cluster/ClusterHealth";
+export type { ClusterMode, ClusterModeContext, ClusterModeLoader } from "./cluster/ClusterMode";
 export type { Lease, LeaseProvider } from "./cluster/Leases";
 export { LocalLeases } from "./cluster/Leases";
 export type {

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import type { ChannelPluginFactory } from "@openclaw/channel-sdk";
 import { ConfigError, ConfigManager } from "@openclaw/config";
+import type { ClusterMode, ClusterModeLoader } from "./cluster/ClusterMode";
 import { Gateway } from "./Gateway";
 import { createLogger, type Logger } from "./logging";
 import { GATEWAY_VERSION } from "./version";
@@ -24,6 +25,11 @@ export interface RunGatewayOptions {
   handleSignals?: boolean;
   /** Stops the gateway when aborted, like a signal. */
   signal?: AbortSignal;
+  /**
+   * Builds cluster mode when the config has a `cluster` section (`@openclaw/redis`'s
+   * `createCluster`; the `openclaw` CLI passes it). Without it, a config with `cluster` is refused.
+   */
+  cluster?: ClusterModeLoader;
 }
 
 /** The defaults of {@link RunGatewayOptions}. */
@@ -58,7 +64,8 @@ Usage: ${programName} [--config <file>] [--port <port>] [--bind <address>]
   --bind <address>   address to listen on (default 127.0.0.1; also OPENCLAW_BIND)
   --help, --version
 
-Environment: OPENCLAW_GATEWAY_TOKEN, OPENCLAW_ADMIN_TOKEN, OPENCLAW_CONFIG, OPENCLAW_STATE_DIR, OPENCLAW_PORT, OPENCLAW_BIND.
+Environment: OPENCLAW_GATEWAY_TOKEN, OPENCLAW_ADMIN_TOKEN, OPENCLAW_CONFIG, OPENCLAW_STATE_DIR, OPENCLAW_PORT, OPENCLAW_BIND,
+OPENCLAW_REDIS_URL (cluster mode, from the openclaw CLI).
 `;
 }
 
@@ -131,7 +138,26 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
     Object.entries(config.get().channels).map(([name, settings]) => settings.plugin ?? name),
     logger,
   );
-  const gateway = new Gateway({ config, channels, logger });
+  let cluster: ClusterMode | undefined;
+  const clusterConfig = config.get().cluster;
+  if (clusterConfig !== undefined) {
+    if (options.cluster === undefined) {
+      process.stderr.write(
+        `${programName}: cluster mode (cluster.redisUrl / OPENCLAW_REDIS_URL) needs @openclaw/redis; run the gateway with \`openclaw gateway\` from @openclaw/cli, which includes it\n`,
+      );
+      await config.close();
+      return GATEWAY_EXIT.ERROR;
+    }
+    try {
+      cluster = await options.cluster(clusterConfig, { logger });
+    } catch (error) {
+      process.stderr.write(`${programName} failed to start: ${(error as Error).message}\n`);
+      await config.close();
+      return GATEWAY_EXIT.ERROR;
+    }
+    logger.info({ instanceId: cluster.instanceId, namespace: clusterConfig.namespace }, "cluster mode on Redis");
+  }
+  const gateway = new Gateway({ config, channels, logger, ...cluster?.options });
 
   // Stop requests are handled from here on, also while the gateway is starting (channels may take a while).
   let stopping = false;
@@ -149,6 +175,7 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
     logger.info({ signal: reason }, "shutting down");
     await starting.catch(() => {});
     await gateway.stop();
+    await cluster?.close();
     await config.close();
     logger.info("stopped");
     stopped(GATEWAY_EXIT.OK);
@@ -186,6 +213,7 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
         `${programName} failed to start: ${typed ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`,
       );
       // The caller exits the process: whatever did start (stores, timers) goes with it.
+      await cluster?.close().catch(() => {});
       await config.close().catch(() => {});
       stopped(GATEWAY_EXIT.ERROR);
     }

@@ -2,6 +2,9 @@
  * @packageDocumentation
  * Cluster mode for the OpenClaw Gateway on Redis.
  */
+// Cluster mode from the config's `cluster` section
+export type { RedisCluster } from "./cluster";
+export { createCluster, defaultInstanceId } from "./cluster";
 // Which instances are alive
 export type { ClusterMembershipEventMap, ClusterMembershipOptions } from "./ClusterMembership";
 export { CLUSTER_MEMBERSHIP_DEFAULTS, ClusterMembership } from "./ClusterMembership";
