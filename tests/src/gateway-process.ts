@@ -5,6 +5,7 @@ import { vi } from "vitest";
 
 const root = resolve(import.meta.dirname, "../..");
 const main = join(root, "apps/gateway/src/main.ts");
+const cliMain = join(root, "apps/cli/src/main.ts");
 const tsx = createRequire(join(root, "package.json")).resolve("tsx");
 
 /** A gateway running as its own process: the start command, from sources. */
@@ -22,18 +23,19 @@ export interface GatewayProcess {
  * lower.
  *
  * @param options.pid1 - Run it as PID 1 of a new PID namespace (`unshare --pid --fork`), as in a container.
+ * @param options.cli - Run it as `openclaw gateway` (the CLI, which can load cluster mode) instead.
  */
 export async function startGatewayProcess(
   dir: string,
   env: Record<string, string>,
   children: ChildProcess[],
-  options: { pid1?: boolean } = {},
+  options: { pid1?: boolean; cli?: boolean } = {},
 ): Promise<GatewayProcess> {
   const args = [
     "--conditions=@openclaw/source",
     "--import",
     tsx,
-    main,
+    ...(options.cli ? [cliMain, "gateway"] : [main]),
     "--config",
     join(dir, "openclaw.json"),
   ];

@@ -1,0 +1,183 @@
+import type { ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type EventName, GatewayClient, isProtocolError } from "@openclaw/protocol";
+import { type RedisServer, redisAvailable, startRedisServer } from "@openclaw/redis/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { type GatewayProcess, kill9, startGatewayProcess, until } from "./gateway-process";
+
+// Issue 17, cluster mode, end to end: real `openclaw gateway` processes (the CLI, which loads
+// @openclaw/redis when the config has `cluster`) sharing one real redis-server.
+
+const available = await redisAvailable();
+if (!available) {
+  if (process.env.CI) throw new Error("redis-server is required in CI (the cluster tests never skip there)");
+  console.warn("redis-server not found: the cluster e2e tests are skipped");
+}
+
+const TOKEN = "operator-token-0123456789";
+const ADMIN = "admin-token-0123456789abc";
+
+let redis: RedisServer;
+let root: string;
+let run = 0;
+const children: ChildProcess[] = [];
+const clients: GatewayClient[] = [];
+
+beforeAll(async () => {
+  if (available) redis = await startRedisServer();
+  root = await mkdtemp(join(tmpdir(), "openclaw-cluster-"));
+});
+afterEach(async () => {
+  for (const client of clients.splice(0)) await client.close().catch(() => {});
+  await Promise.all(children.splice(0).map((child) => kill9(child)));
+});
+afterAll(async () => {
+  await redis?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** The config every instance of one test shares (each has its own state dir). */
+interface ClusterSetup {
+  namespace: string;
+  config: object;
+}
+
+function newCluster(config: object = {}): ClusterSetup {
+  return { namespace: `e2e-${process.pid}-${++run}`, config };
+}
+
+/** Starts instance `id` of the cluster as its own `openclaw gateway` process. */
+async function startInstance(setup: ClusterSetup, id: string): Promise<GatewayProcess> {
+  const dir = join(root, `${setup.namespace}-${id}`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    join(dir, "openclaw.json"),
+    JSON.stringify({
+      logging: { level: "info" },
+      security: { rateLimit: { requestsPerSecond: 10_000, burst: 10_000 } },
+      ...setup.config,
+      cluster: {
+        redisUrl: redis.url,
+        instanceId: id,
+        namespace: setup.namespace,
+        instanceTtlMs: 2000,
+        leaseTtlMs: 3000,
+      },
+    }),
+  );
+  return startGatewayProcess(dir, { OPENCLAW_GATEWAY_TOKEN: TOKEN, OPENCLAW_ADMIN_TOKEN: ADMIN }, children, {
+    cli: true,
+  });
+}
+
+async function connect(instance: GatewayProcess, token = TOKEN): Promise<GatewayClient> {
+  const client = new GatewayClient({ url: instance.url, token, WebSocket, reconnect: false });
+  await client.connect();
+  clients.push(client);
+  return client;
+}
+
+/** Collects the events of one name a client receives. */
+function collect(client: GatewayClient, event: EventName): unknown[] {
+  const seen: unknown[] = [];
+  client.on(event as never, ((data: unknown) => seen.push(data)) as never);
+  return seen;
+}
+
+const httpOf = (instance: GatewayProcess) => instance.url.replace(/^ws/, "http");
+
+async function ready(instance: GatewayProcess): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${httpOf(instance)}/ready`);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+describe.skipIf(!available)("cluster mode: three gateway processes on one Redis", () => {
+  it("the instances see each other, in system.status and /ready", async () => {
+    const setup = newCluster();
+    const instances = await Promise.all(["a", "b", "c"].map((id) => startInstance(setup, id)));
+    const client = await connect(instances[0]!);
+    let status = (await client.request("system.status", {})) as { cluster?: { instances: string[] } };
+    for (let attempt = 0; attempt < 100 && (status.cluster?.instances.length ?? 0) < 3; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await client.request("system.status", {})) as { cluster?: { instances: string[] } };
+    }
+    expect(status.cluster).toMatchObject({ instanceId: "a", state: "ready" });
+    expect(status.cluster?.instances.sort()).toEqual(["a", "b", "c"]);
+    const readiness = await ready(instances[1]!);
+    expect(readiness.status).toBe(200);
+    expect(readiness.body).toMatchObject({ status: "ready", cluster: { instanceId: "b", state: "ready" } });
+  });
+
+  it("an event raised on one instance reaches the clients of the others, once each", async () => {
+    const setup = newCluster();
+    const [a, b, c] = await Promise.all(["a", "b", "c"].map((id) => startInstance(setup, id)));
+    const clientB = await connect(b!);
+    const clientC = await connect(c!);
+    const onB = collect(clientB, "task.completed");
+    const onC = collect(clientC, "task.completed");
+    const onA = await connect(a!);
+    const { taskId } = await onA.request("task.schedule", { type: "noop", delayMs: 0 });
+    const mine = (seen: unknown[]) =>
+      seen.filter((event) => (event as { taskId?: string }).taskId === taskId);
+    await until(() => mine(onB).length === 1 && mine(onC).length === 1, "task.completed on b and c", 20_000);
+    // A second copy would arrive right behind the first: give it the time to.
+    await clientB.request("ping", {});
+    await clientC.request("ping", {});
+    expect(mine(onB)).toHaveLength(1);
+    expect(mine(onC)).toHaveLength(1);
+  });
+
+  it("survives Redis stopping mid-traffic: local clients stay, /ready says degraded, Redis work is refused retryably, all comes back", async () => {
+    const setup = newCluster();
+    const [a, b] = await Promise.all(["a", "b"].map((id) => startInstance(setup, id)));
+    const onA = await connect(a!);
+    const onB = await connect(b!);
+    const adminA = await connect(a!, ADMIN);
+    await redis.kill9();
+    // Local clients stay connected and served.
+    await expect(onA.request("ping", {})).resolves.toMatchObject({ ts: expect.any(Number) });
+    let degraded = await ready(a!);
+    for (let attempt = 0; attempt < 200 && degraded.body.status !== "degraded"; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      degraded = await ready(a!);
+    }
+    expect(degraded.status).toBe(503);
+    expect(degraded.body).toMatchObject({
+      status: "degraded",
+      cluster: { instanceId: "a", state: "degraded" },
+    });
+    // What needs Redis is refused with a typed, retryable error.
+    const refused = await adminA
+      .request("binding.add", {
+        level: "account",
+        match: { userId: "u1" },
+        target: { channel: "telegram", address: "1" },
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(isProtocolError(refused)).toBe(true);
+    expect(refused).toMatchObject({ code: "UNAVAILABLE", details: { retryable: true } });
+    await expect(onB.request("ping", {})).resolves.toMatchObject({ ts: expect.any(Number) });
+
+    await redis.restart();
+    let back = await ready(a!);
+    for (let attempt = 0; attempt < 400 && back.body.status !== "ready"; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      back = await ready(a!);
+    }
+    expect(back).toMatchObject({ status: 200, body: { status: "ready" } });
+    // Events cross instances again.
+    const seen = collect(onB, "task.completed");
+    const { taskId } = await onA.request("task.schedule", { type: "noop", delayMs: 0 });
+    await until(
+      () => seen.some((event) => (event as { taskId?: string }).taskId === taskId),
+      "task.completed on b after Redis came back",
+      20_000,
+    );
+  });
+});
