@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { type ClientInfo, type Device, type PairingRequest, ProtocolError } from "@openclaw/protocol";
-import type { DeviceStore, PairedDevice } from "../state/DeviceStore";
+import type { DeviceStore, DeviceStoreChange, PairedDevice } from "../state/DeviceStore";
 import { generateToken, hashToken } from "./tokens";
 
 interface Pending extends PairingRequest {
@@ -29,6 +29,12 @@ export interface PairingOptions {
 export interface PairingManagerOptions extends PairingOptions {
   /** Where paired devices persist (a `FileDeviceStore` in the gateway unless `GatewayOptions.deviceStore`). */
   store: DeviceStore;
+  /**
+   * Called when another instance revoked a device (a store shared in cluster mode reported it): the
+   * gateway closes the device's connections here. Not called for {@link PairingManager.revoke}.
+   * @defaultValue none
+   */
+  onRevokedElsewhere?: (nodeId: string) => void;
 }
 
 /** Who approves or rejects a code: failures are counted per principal, so one cannot lock out another. */
@@ -52,27 +58,37 @@ export class PairingManager {
   /** Failed approve/reject attempts by principal, as timestamps in the last minute. */
   readonly #failures = new Map<PairingPrincipal, number[]>();
   readonly #store: DeviceStore;
+  readonly #onRevokedElsewhere: ((nodeId: string) => void) | undefined;
+  #unwatch: (() => void) | undefined;
   private options: PairingOptions;
 
   /**
    * @param options - The limits (the config's `security.pairing`) and where paired devices persist.
    */
   constructor(options: PairingManagerOptions) {
-    const { store, ...limits } = options;
+    const { store, onRevokedElsewhere, ...limits } = options;
     this.#store = store;
+    this.#onRevokedElsewhere = onRevokedElsewhere;
     this.options = limits;
   }
 
   /**
-   * Loads the paired devices from the store.
+   * Loads the paired devices from the store, and follows the changes other instances make to it
+   * when the store is shared (its `watch`): a device paired elsewhere authenticates here, a device
+   * revoked elsewhere is refused here.
    *
    * @throws StateFileError when the store holds no valid list of devices.
    */
   async load(): Promise<void> {
-    for (const device of await this.#store.load()) {
-      this.#devices.set(device.nodeId, device);
-      this.#byTokenHash.set(device.tokenHash, device.nodeId);
-    }
+    for (const device of await this.#store.load()) this.#set(device);
+    this.#unwatch?.();
+    this.#unwatch = this.#store.watch?.((change) => this.#apply(change));
+  }
+
+  /** Stops following the store's changes. Idempotent. */
+  close(): void {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
   }
 
   /** Applies new limits (hot reload). */
@@ -291,6 +307,33 @@ export class PairingManager {
       throw error;
     }
     return true;
+  }
+
+  /** Holds a device, replacing the one with its node id (and that one's token). */
+  #set(device: PairedDevice): void {
+    const held = this.#devices.get(device.nodeId);
+    if (held !== undefined && held.tokenHash !== device.tokenHash) this.#byTokenHash.delete(held.tokenHash);
+    this.#devices.set(device.nodeId, device);
+    this.#byTokenHash.set(device.tokenHash, device.nodeId);
+  }
+
+  /** Applies what another instance changed in the shared store. */
+  #apply(change: DeviceStoreChange): void {
+    for (const device of change.put) {
+      const held = this.#devices.get(device.nodeId);
+      // Another instance's save carries its last view of `lastSeenAt`: keep the later one.
+      const lastSeenAt = Math.max(held?.lastSeenAt ?? 0, device.lastSeenAt ?? 0);
+      const copy = { ...device };
+      if (lastSeenAt > 0) copy.lastSeenAt = lastSeenAt;
+      this.#set(copy);
+    }
+    for (const nodeId of change.removed) {
+      const held = this.#devices.get(nodeId);
+      if (held === undefined) continue;
+      this.#devices.delete(nodeId);
+      this.#byTokenHash.delete(held.tokenHash);
+      this.#onRevokedElsewhere?.(nodeId);
+    }
   }
 
   #take(code: string, principal: PairingPrincipal, now: number): Pending {

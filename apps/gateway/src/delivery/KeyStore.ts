@@ -15,6 +15,12 @@ export interface KeyStoreLimits {
  * Reads are synchronous, so a check and the work it guards happen in one turn of the event loop; an
  * implementation on a remote backend keeps what it holds readable locally. Check an implementation
  * with `runKeyStoreConformance` from `@openclaw/gateway/testing`.
+ *
+ * A store shared by several gateway instances (cluster mode) keeps its local view current with the
+ * keys the other instances remember (within a notice's travel time, typically well under a
+ * millisecond), so a repeated `idempotencyKey` returns the first result, and an inbound id taken on
+ * one instance is a duplicate on all, whichever instance gets the repeat once the first completed.
+ * Two requests with one key on two instances at the same moment may both run.
  */
 export interface KeyStore<V> {
   /**

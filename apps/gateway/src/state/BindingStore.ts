@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { Router, type RouterSnapshot } from "@openclaw/router";
+import { type Binding, Router, type RouterSnapshot } from "@openclaw/router";
 import { readJsonFile, StateFileError, writeJsonFile } from "./files";
 
 /**
@@ -17,6 +17,49 @@ export interface BindingStore {
   load(): Promise<RouterSnapshot | undefined>;
   /** Replaces the stored snapshot; a failed save leaves the previous one whole. */
   save(snapshot: RouterSnapshot): Promise<void>;
+  /**
+   * Follows the changes other gateway instances make to a shared store (cluster mode); a store only
+   * this process writes leaves it out. `listener` is called with each change after the store's own
+   * view has it (and with what a full reload found different, after the store lost its link), never
+   * for this store's own saves; the gateway applies them to its router, so a binding added on one
+   * instance routes on every instance.
+   *
+   * @param listener - Receives the bindings added or changed and the ids removed.
+   * @returns Stops the calls.
+   */
+  watch?(listener: (change: BindingStoreChange) => void): () => void;
+}
+
+/** Changes other instances made to a shared {@link BindingStore}. */
+export interface BindingStoreChange {
+  /** Bindings added or changed, whole. */
+  put: Binding[];
+  /** Ids of bindings removed. */
+  removed: string[];
+}
+
+/**
+ * Applies other instances' binding changes to a router (a changed binding is replaced whole).
+ *
+ * @param router - The router.
+ * @param change - From {@link BindingStore.watch}.
+ * @returns The bindings the router refused (invalid, or beyond its `maxBindings`), with the errors.
+ */
+export function applyBindingChange(
+  router: Pick<Router, "bind" | "unbind">,
+  change: BindingStoreChange,
+): Array<{ binding: Binding; error: unknown }> {
+  const refused: Array<{ binding: Binding; error: unknown }> = [];
+  for (const id of change.removed) router.unbind(id);
+  for (const binding of change.put) {
+    router.unbind(binding.id);
+    try {
+      router.bind(binding);
+    } catch (error) {
+      refused.push({ binding, error });
+    }
+  }
+  return refused;
 }
 
 /** The file holding the bindings, in the state dir. */

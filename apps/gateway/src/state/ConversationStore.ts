@@ -1,11 +1,12 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConversationMessage, ConversationSummary, MessageContent, Sender } from "@openclaw/protocol";
+import { ProtocolError } from "@openclaw/protocol";
 import type { RecordLogStats } from "@openclaw/record-log";
 import { cursorAfter, offsetOf } from "../paging";
 import { FileRecordStore } from "./FileRecordStore";
 import { readJsonFile } from "./files";
-import type { RecordStore, RecordStoreFactory } from "./RecordStore";
+import type { RecordStore, RecordStoreChange, RecordStoreFactory } from "./RecordStore";
 
 interface Conversation {
   summary: ConversationSummary;
@@ -72,6 +73,12 @@ export interface ConversationRecord extends ConversationMessage {
 /** How many of a conversation's latest messages {@link ConversationStore.hasInbound} looks at. */
 export const RECENT_INBOUND_SCAN = 1000;
 
+/**
+ * How many seqs one append tries in cluster mode (a store with `putIfAbsent`) before it fails: each
+ * try that finds its seq taken by another instance's message moves on to the next.
+ */
+export const APPEND_SEQ_ATTEMPTS = 32;
+
 /** The file earlier versions rewrote every 200 ms; read once, moved into the journal, removed. */
 const LEGACY_FILE = "conversations.json";
 
@@ -84,6 +91,13 @@ const LEGACY_FILE = "conversations.json";
  * is dropped) and bytes in all (the oldest messages anywhere go first), read at every append so
  * that config reloads apply; messages that fall out are deleted from the journal too. Each message
  * is held in memory once: the conversations point at the store's own records.
+ *
+ * On a store shared by several instances (one with `putIfAbsent` and `watch`: cluster mode), an
+ * append takes its seq with a conditional put (the next free seq of the conversation across every
+ * instance, so concurrent appends on two instances never overwrite each other), and the messages
+ * other instances record or drop are applied here as they arrive, kept in seq order: `history` and
+ * `list` are the same on every instance. A single process numbers messages from what it holds, as
+ * before, and sees them at once.
  */
 export class ConversationStore {
   readonly #conversations = new Map<string, Conversation>();
@@ -91,6 +105,12 @@ export class ConversationStore {
   readonly #limits: () => ConversationLimits;
   readonly #openStore: RecordStoreFactory<ConversationRecord>;
   #log: RecordStore<ConversationRecord> | undefined;
+  #unwatch: (() => void) | undefined;
+  /**
+   * Shared store only: the highest seq this instance has tried per conversation, so that its own
+   * concurrent appends try distinct seqs and only other instances' appends make one try again.
+   */
+  readonly #tried = new Map<string, number>();
   /** The counted size of every message held. */
   #bytes = 0;
 
@@ -126,6 +146,7 @@ export class ConversationStore {
     const log = await this.#openStore({ stateDir: this.#stateDir, name: "conversations" });
     this.#log = log;
     for (const record of log.values()) this.#restore(record);
+    this.#unwatch = log.watch?.((change) => this.#applyChange(change));
     const legacy = join(this.#stateDir, LEGACY_FILE);
     const stored = await readJsonFile<{
       conversations?: Array<{ summary: ConversationSummary; messages: ConversationMessage[] }>;
@@ -187,6 +208,7 @@ export class ConversationStore {
   async append(channel: string, conversationId: string, entry: ConversationEntry): Promise<Recorded> {
     const log = this.#log;
     if (log === undefined) throw new Error("ConversationStore.load() was not called");
+    if (log.putIfAbsent !== undefined) return this.#appendShared(log, channel, conversationId, entry);
     const previous = this.#conversations.get(key(channel, conversationId))?.summary;
     const message: ConversationMessage = {
       seq: (previous?.lastSeq ?? 0) + 1,
@@ -210,6 +232,83 @@ export class ConversationStore {
     const summary = { ...conversation.summary };
     await Promise.all(writes);
     return { conversation: summary, message };
+  }
+
+  /**
+   * {@link append} on a shared store: takes the next seq no instance has taken (a conditional put
+   * per try), then applies the record as the other instances will.
+   */
+  async #appendShared(
+    log: RecordStore<ConversationRecord>,
+    channel: string,
+    conversationId: string,
+    entry: ConversationEntry,
+  ): Promise<Recorded> {
+    const k = key(channel, conversationId);
+    for (let attempt = 0; attempt < APPEND_SEQ_ATTEMPTS; attempt++) {
+      const previous = this.#conversations.get(k)?.summary;
+      const seq = Math.max(previous?.lastSeq ?? 0, this.#tried.get(k) ?? 0) + 1;
+      this.#tried.set(k, seq);
+      const message: ConversationMessage = {
+        seq,
+        direction: entry.direction,
+        messageId: entry.messageId,
+        content: entry.content,
+        timestamp: entry.timestamp,
+      };
+      if (entry.sender !== undefined) message.sender = entry.sender;
+      const count = Math.max(previous?.messageCount ?? 0, seq - 1) + 1;
+      const record = toRecord(channel, conversationId, message, count, {
+        peerId: entry.peerId ?? previous?.peerId,
+        guildId: entry.guildId ?? previous?.guildId,
+      });
+      let stored: boolean;
+      try {
+        stored = await log.putIfAbsent!(record);
+      } catch (error) {
+        this.#forgetTried(k, seq);
+        throw error;
+      }
+      // Taken by another instance (its notice brings that message here): try past it.
+      if (!stored) continue;
+      this.#forgetTried(k, seq);
+      const conversation = this.#restore(log.get(record.id) ?? record);
+      const limits = this.#limits();
+      const writes: Promise<void>[] = [];
+      while (this.#conversations.size > limits.maxConversations) writes.push(...this.#dropOldest());
+      writes.push(...this.#trim(conversation, limits));
+      writes.push(...this.#shed(limits));
+      const summary = { ...conversation.summary };
+      await Promise.all(writes);
+      return { conversation: summary, message };
+    }
+    this.#tried.delete(k);
+    throw new ProtocolError("UNAVAILABLE", `no free message seq in ${APPEND_SEQ_ATTEMPTS} tries`, {
+      details: { reason: "conversation_seq_contended", retryable: true },
+    });
+  }
+
+  /** Forgets the seq tried last, once no append of this instance is past it (the summary has it). */
+  #forgetTried(k: string, seq: number): void {
+    if (this.#tried.get(k) === seq) this.#tried.delete(k);
+  }
+
+  /** Applies a record another instance put or deleted. */
+  #applyChange(change: RecordStoreChange<ConversationRecord>): void {
+    if (change.kind === "put") {
+      this.#restore(change.record);
+      return;
+    }
+    const record = change.record;
+    if (record === undefined) return;
+    const k = key(record.channel, record.conversationId);
+    const conversation = this.#conversations.get(k);
+    if (conversation === undefined) return;
+    const at = conversation.messages.findIndex((message) => message.id === record.id);
+    if (at === -1) return;
+    const [dropped] = conversation.messages.splice(at, 1);
+    this.#bytes -= sizeOf(dropped!);
+    if (conversation.messages.length === 0) this.#conversations.delete(k);
   }
 
   /** Conversations, most recent first. */
@@ -243,12 +342,16 @@ export class ConversationStore {
 
   /** Waits for pending writes and closes the journal. */
   async close(): Promise<void> {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     await this.#log?.close();
   }
 
   /**
    * Applies one journal record to memory, in journal order: its conversation becomes the most
-   * recent (Map order doubles as recency) and its summary follows the record.
+   * recent (Map order doubles as recency) and its summary follows the record. The messages stay in
+   * seq order (another instance's message may arrive after a later one of this instance), and a
+   * record held already (by id) replaces the one held.
    */
   #restore(record: ConversationRecord): Conversation {
     const k = key(record.channel, record.conversationId);
@@ -276,7 +379,16 @@ export class ConversationStore {
       summary.lastMessageAt = record.timestamp;
     }
     summary.messageCount = Math.max(summary.messageCount, record.messageCount);
-    conversation.messages.push(record);
+    const messages = conversation.messages;
+    let at = messages.length;
+    while (at > 0 && messages[at - 1]!.seq > record.seq) at--;
+    const same = at > 0 && messages[at - 1]!.id === record.id;
+    if (same) {
+      this.#bytes -= sizeOf(messages[at - 1]!);
+      messages[at - 1] = record;
+    } else {
+      messages.splice(at, 0, record);
+    }
     this.#bytes += sizeOf(record);
     return conversation;
   }

@@ -38,6 +38,25 @@ export interface DeviceStore {
    *   cannot be saved.
    */
   save(devices: readonly PairedDevice[]): Promise<void>;
+  /**
+   * Follows the changes other gateway instances make to a shared store (cluster mode); a store only
+   * this process writes leaves it out. `listener` is called with each change after the store's own
+   * view has it (and with what a full reload found different, after the store lost its link), never
+   * for this store's own saves. The `PairingManager` applies them: a device paired elsewhere can
+   * connect here, a device revoked elsewhere is refused and disconnected here.
+   *
+   * @param listener - Receives the devices added or changed and the node ids removed.
+   * @returns Stops the calls.
+   */
+  watch?(listener: (change: DeviceStoreChange) => void): () => void;
+}
+
+/** Changes other instances made to a shared {@link DeviceStore}. */
+export interface DeviceStoreChange {
+  /** Devices paired or changed (a new token, a later `lastSeenAt`), whole. */
+  put: PairedDevice[];
+  /** Node ids of devices revoked. */
+  removed: string[];
 }
 
 /** The file holding the paired devices, in the state dir. */

@@ -40,6 +40,28 @@ export interface RecordStore<R extends { id: string }> {
    * @returns Resolves once durable; rejects when the removal cannot be stored (the record is back).
    */
   delete(id: string): Promise<void>;
+  /**
+   * Stores a copy of `record` only when no record with its id exists in the backing (shared by every
+   * gateway instance in cluster mode): the conversation history allocates message seqs with it, so two
+   * instances appending to one conversation at once never take the same seq. Unlike {@link put}, the
+   * record is visible to `get` only once this resolves `true`. A store only this process writes leaves
+   * it out (the history then numbers messages from what it holds, as a single process may).
+   *
+   * @returns `true` once stored and durable; `false` when the id was taken (nothing changed).
+   * @throws As {@link put} does when the record cannot be stored.
+   */
+  putIfAbsent?(record: R): Promise<boolean>;
+  /**
+   * Follows the changes other gateway instances make to a shared store (cluster mode); a store only
+   * this process writes leaves it out. `listener` is called with each change after the store's own
+   * view has it (and with what a full reload found different, after the store lost its link), never
+   * for this store's own writes. The conversation history applies them, so `conversation.history` and
+   * `conversation.list` are the same on every instance.
+   *
+   * @param listener - Receives each record put or deleted elsewhere.
+   * @returns Stops the calls.
+   */
+  watch?(listener: (change: RecordStoreChange<R>) => void): () => void;
   /** Finishes pending writes and releases the backing. Idempotent. */
   close(): Promise<void>;
   /**
@@ -48,6 +70,14 @@ export interface RecordStore<R extends { id: string }> {
    */
   readonly journal?: RecordLogStats | undefined;
 }
+
+/**
+ * A change another instance made to a shared {@link RecordStore}: a record put (the store's own
+ * object, now the most recently put), or a record deleted (the store's object it held, if any).
+ */
+export type RecordStoreChange<R extends { id: string }> =
+  | { kind: "put"; record: R }
+  | { kind: "delete"; id: string; record: R | undefined };
 
 /** What a {@link RecordStoreFactory} opens a store with. */
 export interface RecordStoreOpenOptions {

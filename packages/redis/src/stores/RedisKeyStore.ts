@@ -1,5 +1,6 @@
 import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "@openclaw/gateway";
 import type { Redis } from "ioredis";
+import { type ChangeNotice, newWriterId, type RedisChangeFeed } from "../RedisChangeFeed";
 import {
   keyPrefix,
   PendingWrites,
@@ -41,6 +42,12 @@ export interface RedisKeyStoreOptions extends RedisStoreOptions {
    * @defaultValue `REDIS_KEY_STORE_DEFAULTS.loadBatchSize` (500)
    */
   loadBatchSize?: number;
+  /**
+   * The change feed of the namespace: each `remember` publishes a notice and the mirror follows the
+   * keys other instances remember, so a repeated idempotency key or inbound id is known everywhere.
+   * @defaultValue none: the mirror sees only this instance's keys
+   */
+  feed?: RedisChangeFeed;
 }
 
 /** One remembered key, as held and stored. */
@@ -53,7 +60,7 @@ interface Entry<V> {
 /**
  * Remembers a key and forgets the old ones, atomically. KEYS: order zset (score: a sequence), time
  * zset (score: `at`), sequence counter. ARGV: value key prefix, key, entry JSON, at, PX, maxEntries,
- * forget-before time.
+ * forget-before time, notice channel (`""`: none), store, writer.
  */
 const REMEMBER = `
 local seq = redis.call('INCR', KEYS[3])
@@ -79,6 +86,9 @@ if over > 0 then
     end
   end
 end
+if ARGV[8] ~= '' then
+  redis.call('PUBLISH', ARGV[8], cjson.encode({s = ARGV[9], w = ARGV[10], k = ARGV[2], e = ARGV[3]}))
+end
 return 1
 `;
 
@@ -89,8 +99,11 @@ return 1
  * script) the keys past the TTL and the oldest beyond `maxEntries`.
  *
  * `has` and `get` are synchronous: the store keeps a local mirror, loaded at open and written
- * through. It sees the writes of this instance only; keys remembered by other instances after it
- * opened are not visible to it.
+ * through. Without a `feed` it sees the writes of this instance only. With one, every `remember`
+ * publishes a notice in the same script, the mirror takes the keys other instances remember (and
+ * forgets by the same limits), and after the feed lost Redis it is reloaded whole. A key remembered
+ * by two instances at once ends with either value: the idempotency store remembers a result only
+ * after its request ran, and the dedupe store only the value 1.
  *
  * Needs a single Redis (or a primary behind Sentinel): the script touches keys it computes, which
  * Redis Cluster does not allow.
@@ -107,8 +120,17 @@ export class RedisKeyStore<V> implements KeyStore<V> {
   readonly #now: () => number;
   readonly #graceMs: number;
   /** The mirror, least recently remembered first. */
-  readonly #entries: Map<string, Entry<V>>;
+  #entries: Map<string, Entry<V>>;
   readonly #writes = new PendingWrites();
+  readonly #name: string;
+  readonly #batch: number;
+  readonly #feed: RedisChangeFeed | undefined;
+  readonly #writer = newWriterId();
+  /** Notices that arrived while a reload was under way. */
+  #buffered: ChangeNotice[] | undefined;
+  /** Keys this instance remembered since the reload under way began: the mirror's entry stands. */
+  #rememberedDuringReload: Set<string> | undefined;
+  #unregister: (() => void) | undefined;
   #closed = false;
 
   private constructor(
@@ -123,6 +145,9 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     this.#now = options.now ?? Date.now;
     this.#graceMs = options.expiryGraceMs ?? REDIS_KEY_STORE_DEFAULTS.expiryGraceMs;
     this.#entries = entries;
+    this.#name = options.name;
+    this.#batch = options.loadBatchSize ?? REDIS_KEY_STORE_DEFAULTS.loadBatchSize;
+    this.#feed = options.feed;
   }
 
   /**
@@ -139,32 +164,24 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     options: RedisKeyStoreOptions | (KeyStoreOpenOptions & RedisStoreOptions),
   ): Promise<RedisKeyStore<V>> {
     const prefix = `${keyPrefix(options.namespace)}keys:${options.name}:`;
-    const batch =
-      ("loadBatchSize" in options ? options.loadBatchSize : undefined) ??
-      REDIS_KEY_STORE_DEFAULTS.loadBatchSize;
-    const entries = new Map<string, Entry<V>>();
-    await viaRedis(`loading the keys of ${options.name}`, async () => {
-      const keys = await redis.zrange(`${prefix}order`, 0, -1);
-      const missing: string[] = [];
-      for (let start = 0; start < keys.length; start += batch) {
-        const chunk = keys.slice(start, start + batch);
-        const values = await redis.mget(chunk.map((key) => `${prefix}v:${key}`));
-        chunk.forEach((key, i) => {
-          const json = values[i];
-          if (json === null || json === undefined) missing.push(key);
-          else entries.set(key, JSON.parse(json) as Entry<V>);
-        });
-      }
-      // Keys Redis expired before any write pruned them: drop them from the indexes.
-      if (missing.length > 0) {
-        await redis
-          .multi()
-          .zrem(`${prefix}order`, ...missing)
-          .zrem(`${prefix}time`, ...missing)
-          .exec();
-      }
+    const opts = options as RedisKeyStoreOptions;
+    const batch = opts.loadBatchSize ?? REDIS_KEY_STORE_DEFAULTS.loadBatchSize;
+    // Subscribed before reading, so that no key remembered after the read is missed.
+    const early: ChangeNotice[] = [];
+    const unregisterEarly = opts.feed?.register(`${prefix}order`, {
+      apply: (notice) => early.push(notice),
+      reload: async () => {},
     });
-    return new RedisKeyStore<V>(redis, prefix, options as RedisKeyStoreOptions, entries);
+    let store: RedisKeyStore<V>;
+    try {
+      await opts.feed?.ready();
+      store = new RedisKeyStore<V>(redis, prefix, opts, await readKeys<V>(redis, prefix, batch, opts.name));
+    } finally {
+      unregisterEarly?.();
+    }
+    store.#follow();
+    for (const notice of early) store.#onNotice(notice);
+    return store;
   }
 
   has(key: string): boolean {
@@ -189,15 +206,9 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     const previous = this.#entries.get(key);
     this.#entries.delete(key);
     this.#entries.set(key, entry);
+    this.#rememberedDuringReload?.add(key);
     const expired = now - ttlMs;
-    let over = this.#entries.size - maxEntries;
-    // The mirror keeps the order of remembering: the oldest entries come first.
-    for (const [id, held] of this.#entries) {
-      if (over <= 0 && held.at > expired) break;
-      if (id === key) continue;
-      this.#entries.delete(id);
-      over--;
-    }
+    this.#prune(key, expired, maxEntries);
     const write = this.#redis
       .eval(
         REMEMBER,
@@ -212,6 +223,9 @@ export class RedisKeyStore<V> implements KeyStore<V> {
         Math.max(1, Math.ceil(ttlMs + this.#graceMs)),
         Math.max(0, maxEntries),
         expired + 1,
+        this.#feed?.channel ?? "",
+        `${this.#prefix}order`,
+        this.#writer,
       )
       .then(
         () => undefined,
@@ -231,10 +245,74 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     return this.#entries.size;
   }
 
+  /**
+   * Reads every key from Redis again and replaces the mirror with them (keeping the keys this
+   * instance remembered meanwhile). The change feed calls it after it lost Redis.
+   *
+   * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be read (the
+   *   mirror is unchanged).
+   */
+  async reload(): Promise<void> {
+    if (this.#buffered !== undefined) return;
+    this.#buffered = [];
+    const during = new Set<string>();
+    this.#rememberedDuringReload = during;
+    try {
+      const next = await readKeys<V>(this.#redis, this.#prefix, this.#batch, this.#name);
+      for (const key of during) {
+        const held = this.#entries.get(key);
+        next.delete(key);
+        if (held !== undefined) next.set(key, held);
+      }
+      this.#entries = next;
+    } finally {
+      const buffered = this.#buffered;
+      this.#buffered = undefined;
+      this.#rememberedDuringReload = undefined;
+      for (const notice of buffered) this.#onNotice(notice);
+    }
+  }
+
   /** Waits for the writes in flight (their failures are reported to their callers). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unregister?.();
+    this.#unregister = undefined;
     await this.#writes.settled();
+  }
+
+  #follow(): void {
+    this.#unregister = this.#feed?.register(`${this.#prefix}order`, {
+      apply: (notice) => this.#onNotice(notice),
+      reload: () => this.reload(),
+    });
+  }
+
+  /** Takes a key another instance remembered, and forgets by the limits as that instance did. */
+  #onNotice(notice: ChangeNotice): void {
+    if (notice.w === this.#writer || this.#closed) return;
+    if (this.#buffered !== undefined) {
+      this.#buffered.push(notice);
+      return;
+    }
+    if (typeof notice.k !== "string" || typeof notice.e !== "string") return;
+    const entry = JSON.parse(notice.e) as Entry<V>;
+    this.#entries.delete(notice.k);
+    this.#entries.set(notice.k, entry);
+    const { maxEntries, ttlMs } = this.#limits();
+    this.#prune(notice.k, this.#now() - ttlMs, maxEntries);
+  }
+
+  /** Forgets the oldest keys beyond `maxEntries` and the keys remembered at or before `expired`. */
+  #prune(keep: string, expired: number, maxEntries: number): void {
+    let over = this.#entries.size - maxEntries;
+    // The mirror keeps the order of remembering: the oldest entries come first.
+    for (const [id, held] of this.#entries) {
+      if (over <= 0 && held.at > expired) break;
+      if (id === keep) continue;
+      this.#entries.delete(id);
+      over--;
+    }
   }
 
   #live(key: string): Entry<V> | undefined {
@@ -242,4 +320,36 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     if (entry === undefined || entry.at + this.#limits().ttlMs <= this.#now()) return undefined;
     return entry;
   }
+}
+
+/** Every live key of a store with its entry, least recently remembered first. */
+async function readKeys<V>(
+  redis: Redis,
+  prefix: string,
+  batch: number,
+  name: string,
+): Promise<Map<string, Entry<V>>> {
+  const entries = new Map<string, Entry<V>>();
+  await viaRedis(`loading the keys of ${name}`, async () => {
+    const keys = await redis.zrange(`${prefix}order`, 0, -1);
+    const missing: string[] = [];
+    for (let start = 0; start < keys.length; start += batch) {
+      const chunk = keys.slice(start, start + batch);
+      const values = await redis.mget(chunk.map((key) => `${prefix}v:${key}`));
+      chunk.forEach((key, i) => {
+        const json = values[i];
+        if (json === null || json === undefined) missing.push(key);
+        else entries.set(key, JSON.parse(json) as Entry<V>);
+      });
+    }
+    // Keys Redis expired before any write pruned them: drop them from the indexes.
+    if (missing.length > 0) {
+      await redis
+        .multi()
+        .zrem(`${prefix}order`, ...missing)
+        .zrem(`${prefix}time`, ...missing)
+        .exec();
+    }
+  });
+  return entries;
 }
