@@ -8,6 +8,7 @@ import type { Logger } from "../logging";
 import { FileRecordStore } from "../state/FileRecordStore";
 import { stateWriteFailed } from "../state/files";
 import type { RecordStore, RecordStoreFactory } from "../state/RecordStore";
+import type { DeliveryCounts, DeliveryListFilter, OutboundQueue } from "./OutboundQueue";
 
 /** A delivery as stored: the wire shape plus its place in the global order. */
 export interface DeliveryRecord extends Delivery {
@@ -40,6 +41,13 @@ export interface DeliveryQueueHost {
   onSent(record: DeliveryRecord, result: SendResult, inline: boolean): void;
   /** A message was moved to the dead-letter list. */
   onDead(record: DeliveryRecord): void;
+  /**
+   * Whether this instance can send on a channel now (it runs the channel's platform connection). A
+   * cluster queue works a channel's messages only on an instance where this holds; the
+   * single-process queue does not ask.
+   * @defaultValue every channel can be sent on
+   */
+  canSend?(channel: string): boolean;
   logger: Logger;
 }
 
@@ -66,7 +74,7 @@ const JOURNAL_FAILURE_PAUSE_MS = 1000;
  * queued: a later message waits while an earlier one is being retried. A gateway restart picks up
  * every stored message and tries each address's next one at once. Each attempt hands the plugin the delivery id as its idempotency key.
  */
-export class DeliveryQueue {
+export class DeliveryQueue implements OutboundQueue {
   readonly #log: RecordStore<DeliveryRecord>;
   /** Where the records are, for errors (`deliveries.log` in the state dir for the file store). */
   readonly #file: string;
@@ -120,7 +128,7 @@ export class DeliveryQueue {
   }
 
   /** Counts of pending and dead messages. */
-  counts(): { pending: number; dead: number } {
+  counts(): DeliveryCounts {
     let pending = 0;
     for (const lane of this.#lanes.values()) pending += lane.ids.length;
     return { pending, dead: this.#log.size - pending };
@@ -182,11 +190,7 @@ export class DeliveryQueue {
    *
    * @param filter - Channel, status and page size.
    */
-  list(filter: {
-    channel?: string | undefined;
-    status?: "pending" | "dead" | undefined;
-    limit: number;
-  }): Delivery[] {
+  list(filter: DeliveryListFilter): Delivery[] {
     const out: Delivery[] = [];
     for (const record of [...this.#log.values()].sort((a, b) => a.seq - b.seq)) {
       if (filter.channel !== undefined && record.channel !== filter.channel) continue;

@@ -10,7 +10,7 @@ import {
 import type { Router } from "@openclaw/router";
 import type { BroadcastEvent, EventSink } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
-import type { DeliveryQueue } from "../delivery/DeliveryQueue";
+import type { OutboundQueue } from "../delivery/OutboundQueue";
 import type { Logger } from "../logging";
 import type { ConversationStore, Recorded } from "../state/ConversationStore";
 
@@ -18,9 +18,13 @@ import type { ConversationStore, Recorded } from "../state/ConversationStore";
 export interface MessagingContext {
   readonly logger: Logger;
   readonly router: Pick<Router, "resolve">;
-  readonly channels: Pick<ChannelManager, "get">;
+  /**
+   * The channels: a send is accepted for a channel running here, or one standing by here while
+   * another instance of the cluster holds its lease (the queue is worked there).
+   */
+  readonly channels: Pick<ChannelManager, "get"> & Partial<Pick<ChannelManager, "has" | "holdsLease">>;
   /** The outbound queue (throws `SHUTTING_DOWN` when not running). */
-  deliveries(): Pick<DeliveryQueue, "enqueue">;
+  deliveries(): Pick<OutboundQueue, "enqueue">;
   readonly conversations: Pick<ConversationStore, "append">;
   readonly events: EventSink;
 }
@@ -53,12 +57,14 @@ export class Messaging {
       address = resolved.address;
       route = { level: resolved.level, bindingId: resolved.bindingId };
     }
-    if (this.#context.channels.get(channel) === undefined) {
+    const { channels } = this.#context;
+    const standingBy = channels.has?.(channel) === true && channels.holdsLease?.(channel) === false;
+    if (channels.get(channel) === undefined && !standingBy) {
       throw new ProtocolError("CHANNEL_UNAVAILABLE", `channel ${channel} is not configured`, {
         details: { reason: "unknown_channel", channel, nextStep: `add channels.${channel} to openclaw.json` },
       });
     }
-    let outcome: Awaited<ReturnType<DeliveryQueue["enqueue"]>>;
+    let outcome: Awaited<ReturnType<OutboundQueue["enqueue"]>>;
     try {
       outcome = await this.#context.deliveries().enqueue({
         channel,

@@ -2,9 +2,10 @@ import { ChannelError } from "@openclaw/channel-sdk";
 import type { Config } from "@openclaw/config";
 import type { EventSink } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
-import { DeliveryQueue, type DeliveryRecord } from "../delivery/DeliveryQueue";
+import { DeliveryQueue, type DeliveryQueueHost, type DeliveryRecord } from "../delivery/DeliveryQueue";
 import { FileKeyStore } from "../delivery/FileKeyStore";
 import type { KeyStore, KeyStoreFactory } from "../delivery/KeyStore";
+import type { DeliveryQueueFactory, OutboundQueue } from "../delivery/OutboundQueue";
 import type { Logger } from "../logging";
 import type { RecordStoreFactory } from "../state/RecordStore";
 
@@ -24,13 +25,18 @@ export interface DeliveryStateContext {
   readonly dedupeStore?: KeyStoreFactory<1> | undefined;
   /** Opens the store of the outbound queue. @defaultValue `FileRecordStore.open` (`deliveries.log`) */
   readonly deliveryStore?: RecordStoreFactory<DeliveryRecord> | undefined;
+  /**
+   * Opens the outbound queue (a cluster's queue, for instance); `deliveryStore` is then unused.
+   * @defaultValue `DeliveryQueue.open` on `deliveryStore`
+   */
+  readonly deliveryQueue?: DeliveryQueueFactory | undefined;
 }
 
 /** The durable state of delivery: idempotent results, inbound ids seen, the outbound queue. */
 export interface DeliveryState {
   idempotency: KeyStore<unknown>;
   inboundSeen: KeyStore<1>;
-  deliveries: DeliveryQueue;
+  deliveries: OutboundQueue;
 }
 
 /**
@@ -52,28 +58,30 @@ export async function openDeliveryState(context: DeliveryStateContext): Promise<
     name: "inbound-seen",
     limits: () => ({ maxEntries: delivery().maxInboundDedupeIds, ttlMs: delivery().inboundDedupeWindowMs }),
   });
-  const deliveries = await DeliveryQueue.open(
-    context.stateDir,
-    {
-      logger: context.logger,
-      config: delivery,
-      send: async (record) => {
-        const plugin = context.channels.get(record.channel);
-        if (plugin === undefined)
-          throw new ChannelError("NOT_READY", `channel ${record.channel} is not configured or not running`);
-        const options: { replyTo?: string; idempotencyKey: string } = { idempotencyKey: record.id };
-        if (record.replyTo !== undefined) options.replyTo = record.replyTo;
-        return plugin.send(record.address, record.content, options);
-      },
-      onSent: (record, result, inline) => {
-        if (!inline) context.onSentLater(record, result.messageId);
-      },
-      onDead: (record) => {
-        const { seq: _seq, ...dead } = record;
-        context.events.broadcast("delivery.failed", { delivery: dead });
-      },
+  const host: DeliveryQueueHost = {
+    logger: context.logger,
+    config: delivery,
+    send: async (record) => {
+      const plugin = context.channels.get(record.channel);
+      if (plugin === undefined)
+        throw new ChannelError("NOT_READY", `channel ${record.channel} is not configured or not running`);
+      const options: { replyTo?: string; idempotencyKey: string } = { idempotencyKey: record.id };
+      if (record.replyTo !== undefined) options.replyTo = record.replyTo;
+      return plugin.send(record.address, record.content, options);
     },
-    context.deliveryStore,
-  );
+    onSent: (record, result, inline) => {
+      if (!inline) context.onSentLater(record, result.messageId);
+    },
+    onDead: (record) => {
+      const { seq: _seq, ...dead } = record;
+      context.events.broadcast("delivery.failed", { delivery: dead });
+    },
+    // Running here: a channel with a platform connection runs only on its lease's holder.
+    canSend: (channel) => context.channels.get(channel) !== undefined,
+  };
+  const deliveries =
+    context.deliveryQueue === undefined
+      ? await DeliveryQueue.open(stateDir, host, context.deliveryStore)
+      : await context.deliveryQueue({ stateDir, host });
   return { idempotency, inboundSeen, deliveries };
 }

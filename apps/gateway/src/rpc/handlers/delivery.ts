@@ -1,11 +1,11 @@
 import { ProtocolError } from "@openclaw/protocol";
-import type { DeliveryQueue } from "../../delivery/DeliveryQueue";
+import type { OutboundQueue } from "../../delivery/OutboundQueue";
 import type { MethodHandlers } from "../types";
 
 /** What `delivery.*` needs. */
 export interface DeliveryHandlerContext {
   /** The outbound queue (throws `SHUTTING_DOWN` when not running). */
-  deliveries(): Pick<DeliveryQueue, "list" | "counts" | "retry" | "drop">;
+  deliveries(): Pick<OutboundQueue, "list" | "counts" | "retry" | "drop">;
 }
 
 /** `delivery.list`, `delivery.retry` and `delivery.drop`. */
@@ -13,9 +13,9 @@ export function deliveryHandlers(
   context: DeliveryHandlerContext,
 ): Pick<MethodHandlers, "delivery.list" | "delivery.retry" | "delivery.drop"> {
   return {
-    "delivery.list": (params) => {
+    "delivery.list": async (params) => {
       const deliveries = context.deliveries();
-      return { deliveries: deliveries.list(params), counts: deliveries.counts() };
+      return { deliveries: await deliveries.list(params), counts: await deliveries.counts() };
     },
 
     "delivery.retry": async (params) => {
