@@ -44,11 +44,13 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
   app.get("/health", (c) => c.json({ status: "ok", uptimeMs: Date.now() - core.startedAt }));
 
   app.get("/ready", (c) => {
-    const channels = core.channels
-      .statuses()
-      .map(({ name, state, lastError }) =>
-        lastError === undefined ? { name, state } : { name, state, lastError },
-      );
+    // In a cluster, `instance` says where a leased channel runs (state `standby`: on another one).
+    const channels = core.channels.statuses().map(({ name, state, instance, lastError }) => ({
+      name,
+      state,
+      ...(instance === undefined ? {} : { instance }),
+      ...(lastError === undefined ? {} : { lastError }),
+    }));
     const cluster = core.cluster?.health();
     if (cluster?.state === "degraded") return c.json({ status: "degraded", channels, cluster }, 503);
     const ready = core.channels.allReady();
@@ -92,6 +94,15 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
     if (!path.startsWith(`${basePath}/`)) return next();
     const [channel = "", ...rest] = path.slice(basePath.length + 1).split("/");
     const plugin = core.channels.get(channel);
+    if (plugin === undefined && core.channels.has(channel)) {
+      // A leased channel standing by here: its platform connection, and its webhooks, are served
+      // by the instance holding the lease. Platforms retry a 503.
+      c.header("retry-after", "1");
+      return fail(c, "UNAVAILABLE", `channel ${channel} runs on another instance of this cluster`, {
+        reason: "channel_standby",
+        retryable: true,
+      });
+    }
     if (plugin === undefined || plugin.handleWebhook === undefined)
       return fail(c, "NOT_FOUND", `no channel ${channel} receives webhooks here`, {
         reason: "unknown_channel",

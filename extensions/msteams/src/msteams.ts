@@ -183,6 +183,8 @@ export const msteamsChannel = defineChannel({
   capabilities: ["text", "markdown", "media", "buttons", "threads"],
   limits: { maxTextLength: TEAMS_MAX_TEXT },
   webhooks: true,
+  // In a cluster: the Bot Connector's activities may reach any instance.
+  placement: "everywhere",
   config: MsTeamsConfigSchema,
   create() {
     let context: ChannelContext<MsTeamsConfig>;

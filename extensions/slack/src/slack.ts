@@ -158,6 +158,8 @@ export const slackChannel = defineChannel({
   capabilities: ["text", "markdown", "media", "buttons", "threads"],
   limits: { maxTextLength: SLACK_MAX_TEXT },
   webhooks: true,
+  // In a cluster: a Socket Mode connection runs on one instance at a time; the Events API anywhere.
+  placement: (config) => (config.mode === "events" ? "everywhere" : "leased"),
   config: SlackConfigSchema,
   create() {
     let context: ChannelContext<SlackConfig>;

@@ -62,6 +62,8 @@ export const telegramChannel = defineChannel({
   capabilities: ["text", "markdown", "media", "buttons"],
   limits: { maxTextLength: TELEGRAM_MAX_TEXT },
   webhooks: true,
+  // In a cluster: polling runs on one instance at a time; webhooks may reach any instance.
+  placement: (config) => (config.mode === "webhook" ? "everywhere" : "leased"),
   config: TelegramConfigSchema,
   create() {
     let context: ChannelContext<TelegramConfig>;

@@ -33,6 +33,8 @@ export function createWhatsAppChannel(
     capabilities: ["text", "media", "buttons"],
     limits: { maxTextLength: WHATSAPP_MAX_TEXT },
     webhooks: true,
+    // In a cluster: the Cloud API's webhooks may reach any instance; one WhatsApp Web session at a time.
+    placement: (config) => (config.transport === "baileys" ? "leased" : "everywhere"),
     config: WhatsAppConfigSchema,
     create() {
       let transport: WhatsAppTransport | undefined;

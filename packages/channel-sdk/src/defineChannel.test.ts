@@ -119,6 +119,31 @@ describe("defineChannel", () => {
   });
 });
 
+describe("defineChannel placement", () => {
+  const base = {
+    name: "p",
+    capabilities: ["text"] as const,
+    config: v.object({ mode: v.picklist(["poll", "hook"]) }),
+    create: () => ({ start() {}, send: () => ({ messageId: "1" }), stop() {} }),
+  };
+
+  it("leaves placement out by default (the host reads it as leased)", () => {
+    expect(defineChannel(base).placement).toBeUndefined();
+  });
+
+  it("passes a fixed placement, or decides it from the channel's settings", () => {
+    expect(defineChannel({ ...base, placement: "everywhere" }).placement?.({ mode: "poll" })).toBe(
+      "everywhere",
+    );
+    const byMode = defineChannel({
+      ...base,
+      placement: (config) => (config.mode === "hook" ? "everywhere" : "leased"),
+    });
+    expect(byMode.placement?.({ mode: "hook" })).toBe("everywhere");
+    expect(byMode.placement?.({ mode: "poll" })).toBe("leased");
+  });
+});
+
 describe("ChannelError", () => {
   it("maps to wire codes and knows what is retryable", () => {
     expect(new ChannelError("AUTH_FAILED", "x").toProtocolError().code).toBe("CHANNEL_UNAVAILABLE");

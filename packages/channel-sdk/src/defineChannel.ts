@@ -12,6 +12,7 @@ import type {
   ChannelContext,
   ChannelHealth,
   ChannelLimits,
+  ChannelPlacement,
   ChannelPlugin,
   ChannelPluginFactory,
   SendOptions,
@@ -47,6 +48,12 @@ export interface ChannelDefinition<S extends v.GenericSchema> {
   config: S;
   /** Whether the plugin receives webhooks (then `create()` must return a `webhook` handler). */
   webhooks?: boolean;
+  /**
+   * Where the channel runs in a cluster of gateway instances (see {@link ChannelPlacement}): a
+   * placement or a function of the validated settings.
+   * @defaultValue `"leased"`: one instance at a time
+   */
+  placement?: ChannelPlacement | ((config: v.InferOutput<S>) => ChannelPlacement);
   /** Makes the per-instance implementation. Called once per `create()`. */
   create(): ChannelImplementation<v.InferOutput<S>>;
 }
@@ -89,10 +96,19 @@ export function defineChannel<S extends v.GenericSchema>(
     name: definition.name,
     capabilities: definition.capabilities,
     configSchema: definition.config as unknown as v.GenericSchema<unknown, C>,
+    ...placementOf(definition.placement),
     create(): ChannelPlugin<C> {
       return new DefinedChannel<C>(definition as unknown as ChannelDefinition<v.GenericSchema<unknown, C>>);
     },
   };
+}
+
+/** The factory's `placement` method for a definition's `placement` (a value, a function, or none). */
+function placementOf<C>(
+  placement: ChannelPlacement | ((config: C) => ChannelPlacement) | undefined,
+): Pick<ChannelPluginFactory<C>, "placement"> {
+  if (placement === undefined) return {};
+  return { placement: typeof placement === "function" ? placement : () => placement };
 }
 
 class DefinedChannel<C> implements ChannelPlugin<C> {

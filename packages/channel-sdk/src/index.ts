@@ -45,6 +45,7 @@ export type {
   ChannelHealth,
   ChannelLimits,
   ChannelLogger,
+  ChannelPlacement,
   ChannelPlugin,
   ChannelPluginFactory,
   InboundMessageInput,

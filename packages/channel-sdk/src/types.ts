@@ -119,12 +119,34 @@ export interface ChannelPlugin<C = unknown> {
   destroy(): Promise<void>;
 }
 
+/**
+ * Where a channel runs when several gateway instances form one cluster (a single gateway runs every
+ * channel either way):
+ * - `"leased"`: on one instance at a time, under a lease. For a channel that holds a connection or
+ *   a poll (Telegram polling, Discord's gateway socket, Matrix sync, Slack Socket Mode, Signal,
+ *   WhatsApp Web): two instances would both receive every message. The other instances stand by
+ *   and take over when the holder dies or loses the cluster's backend.
+ * - `"everywhere"`: on every instance. For a channel that only receives webhooks (and sends): a
+ *   webhook may reach any instance behind the load balancer, and each handles it.
+ */
+export type ChannelPlacement = "leased" | "everywhere";
+
 /** What an extension package exports: makes plugin instances and describes their config. */
 export interface ChannelPluginFactory<C = unknown> {
   readonly name: string;
   readonly capabilities: readonly ChannelCapability[];
   /** Validates a channel's settings (the gateway runs it on config load and reload). */
   readonly configSchema: v.GenericSchema<unknown, C>;
+  /**
+   * Where a channel of this plugin runs in a cluster, from its validated settings (so that a plugin
+   * with both kinds of mode can tell: Telegram's `polling` is leased, its `webhook` mode runs
+   * everywhere). Ignored by a single gateway.
+   *
+   * @param config - The channel's validated settings.
+   * @returns Its placement. Without this method: `"leased"` (safe for any plugin: never two
+   *   connections to one account).
+   */
+  placement?(config: C): ChannelPlacement;
   /** A new, uninitialized instance. */
   create(): ChannelPlugin<C>;
 }

@@ -8,6 +8,12 @@ export const REDIS_LEASES_DEFAULTS = {
   ttlMs: 10_000,
   /** How often a holder renews its leases (a third of the TTL leaves two retries). */
   renewMs: 3_000,
+  /**
+   * How much earlier than the TTL a holder that could not renew gives its lease up (at most a tenth
+   * of the TTL), so that its work has stopped before the key expires in Redis, whatever the timers'
+   * lateness.
+   */
+  lossMarginMs: 500,
 } as const;
 
 /** Options of {@link RedisLeases}. */
@@ -31,6 +37,12 @@ export interface RedisLeasesOptions {
    * @defaultValue `REDIS_LEASES_DEFAULTS.renewMs` (3 s)
    */
   renewMs?: number;
+  /**
+   * How much earlier than `ttlMs` after its last renewal a holder that could not renew treats the
+   * lease as lost.
+   * @defaultValue `REDIS_LEASES_DEFAULTS.lossMarginMs` (500 ms), at most a tenth of `ttlMs`
+   */
+  lossMarginMs?: number;
 }
 
 /** Takes a free lease with the next fencing token. KEYS: lease, fence counter. ARGV: holder, ttl. */
@@ -60,14 +72,17 @@ interface Held {
   value: string;
   /** When the last renewal that succeeded was sent (local clock). */
   renewedAt: number;
+  /** Fires when the lease must be taken as lost unless renewed before. */
+  deadline?: NodeJS.Timeout | undefined;
 }
 
 /**
  * Leases on Redis: the key `openclaw:<namespace>:lease:<name>` holds `<instanceId>|<token>` with a
  * TTL, and `…:fence` counts the holders, so every new holder gets a larger fencing token. A holder
  * renews every `renewMs`; when it cannot (Redis down, or the lease was taken), it treats the lease
- * as lost once `ttlMs` has passed since the last renewal it sent, which is before any other
- * instance can take it (their TTL counts from when Redis applied that renewal).
+ * as lost once `ttlMs - lossMarginMs` has passed since the last renewal it sent (by a timer of its
+ * own, not at the next renewal), which is before any other instance can take it (their TTL counts
+ * from when Redis applied that renewal).
  */
 export class RedisLeases implements LeaseProvider {
   readonly ttlMs: number;
@@ -75,6 +90,7 @@ export class RedisLeases implements LeaseProvider {
   readonly #instanceId: string;
   readonly #prefix: string;
   readonly #renewMs: number;
+  readonly #lossMarginMs: number;
   readonly #held = new Map<string, Held>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -85,6 +101,10 @@ export class RedisLeases implements LeaseProvider {
     this.#prefix = `${keyPrefix(options.namespace)}lease:`;
     this.ttlMs = options.ttlMs ?? REDIS_LEASES_DEFAULTS.ttlMs;
     this.#renewMs = options.renewMs ?? Math.min(REDIS_LEASES_DEFAULTS.renewMs, Math.floor(this.ttlMs / 3));
+    this.#lossMarginMs = Math.min(
+      options.lossMarginMs ?? REDIS_LEASES_DEFAULTS.lossMarginMs,
+      Math.floor(this.ttlMs / 10),
+    );
   }
 
   /** The Redis key of a lease. */
@@ -108,8 +128,15 @@ export class RedisLeases implements LeaseProvider {
       return undefined;
     }
     this.#held.set(name, held);
+    this.#armDeadline(name, held);
     this.#arm();
     return { name, token, lost: controller.signal, release: () => this.#release(name, held) };
+  }
+
+  async holder(name: string): Promise<string | undefined> {
+    const value = await viaRedis(`reading the lease ${name}`, () => this.#redis.get(this.key(name)));
+    if (value === null) return undefined;
+    return value.slice(0, value.lastIndexOf("|"));
   }
 
   async close(): Promise<void> {
@@ -139,21 +166,35 @@ export class RedisLeases implements LeaseProvider {
       const kept = await this.#redis.eval(RENEW, 1, this.key(name), held.value, this.ttlMs);
       if (kept === 1) {
         held.renewedAt = sentAt;
+        if (this.#held.get(name) === held) this.#armDeadline(name, held);
         return;
       }
       this.#lose(name, held, "taken over");
     } catch {
-      if (Date.now() - held.renewedAt >= this.ttlMs) this.#lose(name, held, "not renewed in time");
+      if (Date.now() - held.renewedAt >= this.ttlMs - this.#lossMarginMs)
+        this.#lose(name, held, "not renewed in time");
     }
+  }
+
+  #armDeadline(name: string, held: Held): void {
+    clearTimeout(held.deadline);
+    const at = held.renewedAt + this.ttlMs - this.#lossMarginMs;
+    held.deadline = setTimeout(
+      () => this.#lose(name, held, "not renewed in time"),
+      Math.max(0, at - Date.now()),
+    );
+    held.deadline.unref();
   }
 
   #lose(name: string, held: Held, why: string): void {
     if (this.#held.get(name) !== held) return;
+    clearTimeout(held.deadline);
     this.#held.delete(name);
     held.controller.abort(new Error(`the lease ${name} was lost: ${why}`));
   }
 
   async #release(name: string, held: Held): Promise<void> {
+    clearTimeout(held.deadline);
     if (this.#held.get(name) === held) this.#held.delete(name);
     try {
       await this.#redis.eval(RELEASE, 1, this.key(name), held.value);

@@ -4,6 +4,7 @@ import { DueHeap } from "./DueHeap";
 import { MAX_TIMER_MS, nextOccurrence, planSchedule } from "./schedule";
 import { MemoryTaskStore } from "./stores/MemoryTaskStore";
 import type { TaskStore } from "./stores/TaskStore";
+import type { TaskClaims } from "./TaskClaims";
 import { TaskQueueError } from "./TaskQueueError";
 import type { ScheduleOptions, Task, TaskErrorInfo, TaskFilters, TaskRecord, TaskResult } from "./types";
 
@@ -30,6 +31,14 @@ export interface TaskQueueOptions {
    * @defaultValue a new {@link MemoryTaskStore}
    */
   store?: TaskStore;
+  /**
+   * Claims of task occurrences shared with other queues (cluster mode): each occurrence of a
+   * scheduled task runs only on the queue that claims it; the others skip it (a recurring task
+   * moves on to its next occurrence, a one-off task is forgotten here). Retries of an occurrence
+   * and `execute` need no claim.
+   * @defaultValue none: every task of this queue runs here
+   */
+  claims?: TaskClaims;
   /**
    * Attempts running at once.
    * @defaultValue 4
@@ -122,7 +131,9 @@ interface Running {
  * failures retry with exponential backoff up to `maxAttempts`; at most `concurrency` attempts run at
  * once. With a persistent store (`FileTaskStore`) an acknowledged `schedule` survives a crash, a task
  * that was running when the process died runs once more at start (never twice at once), cancelled
- * tasks never run, and missed recurring runs do not burst (see {@link CatchUpPolicy}).
+ * tasks never run, and missed recurring runs do not burst (see {@link CatchUpPolicy}). Queues that
+ * share their tasks (instances of a gateway cluster) share {@link TaskClaims} too: each occurrence
+ * then runs on one of them.
  *
  * @example
  * ```ts
@@ -133,8 +144,11 @@ interface Running {
  * ```
  */
 export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
-  readonly #options: Required<Omit<TaskQueueOptions, "store">>;
+  readonly #options: Required<Omit<TaskQueueOptions, "store" | "claims">>;
   readonly #store: TaskStore;
+  readonly #claims: TaskClaims | undefined;
+  /** The occurrence a task is claiming again after a claim that could not be made, by task id. */
+  readonly #claimRetries = new Map<string, string>();
   readonly #handlers = new Map<string, TaskHandler>();
   readonly #tasks = new Map<string, TaskRecord>();
   readonly #byKey = new Map<string, string>();
@@ -154,8 +168,9 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
    */
   constructor(options: TaskQueueOptions = {}) {
     super();
-    const { store, ...rest } = options;
+    const { store, claims, ...rest } = options;
     this.#store = store ?? new MemoryTaskStore();
+    this.#claims = claims;
     this.#options = {
       ...DEFAULT_TASK_QUEUE_OPTIONS,
       now: Date.now,
@@ -495,11 +510,85 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
   }
 
   async #run(record: TaskRecord): Promise<void> {
-    const handler = this.#handlers.get(record.type)!;
-    const ephemeral = this.#ephemeral.has(record.id);
     const controller = new AbortController();
     this.#running.set(record.id, { controller });
     this.#active += 1;
+    try {
+      const ephemeral = this.#ephemeral.has(record.id);
+      // A new occurrence (not a retry, not a crash recovery) runs only where it is claimed.
+      if (this.#claims !== undefined && !ephemeral && record.attempts === 0) {
+        if (!(await this.#claim(record, this.#claims))) return;
+      }
+      await this.#attempt(record, controller, ephemeral);
+    } finally {
+      this.#running.delete(record.id);
+      this.#active -= 1;
+      if (TERMINAL.has(record.status)) this.#answerWaiter(record);
+      if (this.#active === 0) this.#drained?.();
+      this.#kick();
+    }
+  }
+
+  /**
+   * Claims the occurrence a task is due for.
+   *
+   * @returns Whether this queue runs it. When not, the task has been moved on: past this
+   *   occurrence (claimed elsewhere), or to a later try of the same claim (the claim failed).
+   */
+  async #claim(record: TaskRecord, claims: TaskClaims): Promise<boolean> {
+    const dueAt = record.nextRunAt!;
+    const recurring = record.schedule.kind !== "once";
+    const occurrence =
+      this.#claimRetries.get(record.id) ??
+      (recurring ? `${record.idempotencyKey ?? record.id}@${dueAt}` : `${record.id}@once`);
+    let won: boolean;
+    try {
+      won = await claims.claim(occurrence);
+    } catch (error) {
+      if (record.status !== "scheduled" || record.nextRunAt !== dueAt) return false; // cancelled meanwhile
+      // Never run unclaimed: the same occurrence is claimed again later (a tick runs late, once).
+      this.#claimRetries.set(record.id, occurrence);
+      record.nextRunAt = this.#options.now() + this.#options.retryDelayMs;
+      this.#due.push(record.nextRunAt, record.id);
+      this.emit(
+        "error",
+        new TaskQueueError("CONFLICT", `could not claim task ${record.id}; it is claimed again later`, {
+          details: { reason: "claim_failed", taskId: record.id, occurrence },
+          cause: error,
+        }),
+      );
+      return false;
+    }
+    this.#claimRetries.delete(record.id);
+    if (record.status !== "scheduled" || record.nextRunAt !== dueAt) return false; // cancelled meanwhile
+    if (won) return true;
+    if (!recurring) {
+      // Another queue runs it and records its outcome in the store they share; nothing to write here.
+      this.#tasks.delete(record.id);
+      if (record.idempotencyKey !== undefined && this.#byKey.get(record.idempotencyKey) === record.id)
+        this.#byKey.delete(record.idempotencyKey);
+      return false;
+    }
+    const now = this.#options.now();
+    record.nextRunAt = nextOccurrence(record.schedule, Math.max(now, dueAt));
+    record.updatedAt = now;
+    if (record.nextRunAt !== null) this.#due.push(record.nextRunAt, record.id);
+    // Kept in the store, so that a restart does not take the skipped occurrence for a missed one.
+    this.#store.put(structuredClone(record)).catch((error: unknown) =>
+      this.emit(
+        "error",
+        new TaskQueueError("CONFLICT", `could not record that task ${record.id} ran elsewhere`, {
+          details: { reason: "store_failed", taskId: record.id },
+          cause: error,
+        }),
+      ),
+    );
+    return false;
+  }
+
+  /** Runs one attempt of a task and records its outcome. */
+  async #attempt(record: TaskRecord, controller: AbortController, ephemeral: boolean): Promise<void> {
+    const handler = this.#handlers.get(record.type)!;
     record.status = "running";
     record.attempts += 1;
     record.lastRunAt = this.#options.now();
@@ -546,11 +635,6 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
       this.#complete(record, attempt, outcome, marked, ephemeral);
     } finally {
       clearTimeout(timer);
-      this.#running.delete(record.id);
-      this.#active -= 1;
-      if (TERMINAL.has(record.status)) this.#answerWaiter(record);
-      if (this.#active === 0) this.#drained?.();
-      this.#kick();
     }
   }
 
@@ -616,6 +700,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
   }
 
   #finish(record: TaskRecord): void {
+    this.#claimRetries.delete(record.id);
     // A running attempt's waiter is answered once its slot is free (in #run), so that a caller
     // never sees its result while the queue still counts the attempt as running.
     if (!this.#running.has(record.id)) this.#answerWaiter(record);

@@ -12,6 +12,9 @@ export { FileTaskStore } from "./stores/FileTaskStore";
 export { MemoryTaskStore } from "./stores/MemoryTaskStore";
 // Stores
 export type { TaskStore } from "./stores/TaskStore";
+// Claims of task occurrences (several queues sharing their tasks)
+export type { TaskClaims } from "./TaskClaims";
+export { MemoryTaskClaims } from "./TaskClaims";
 export type {
   CatchUpPolicy,
   TaskContext,

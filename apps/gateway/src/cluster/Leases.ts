@@ -30,6 +30,15 @@ export interface LeaseProvider {
    * @throws A `ProtocolError` `UNAVAILABLE` when the backing store cannot be reached.
    */
   tryAcquire(name: string): Promise<Lease | undefined>;
+  /**
+   * Which instance holds a lease now, for status reports (optional: a provider without it reports
+   * no holder).
+   *
+   * @param name - The lease's name.
+   * @returns The holder's instance id, or `undefined` when nobody holds it.
+   * @throws A `ProtocolError` `UNAVAILABLE` when the backing store cannot be reached.
+   */
+  holder?(name: string): Promise<string | undefined>;
   /** How long a holder that died keeps a lease before another instance may take it, in ms. */
   readonly ttlMs: number;
   /** Releases every lease held and stops renewing. */

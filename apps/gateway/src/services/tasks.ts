@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { parseParams } from "@openclaw/protocol";
-import { FileTaskStore, TaskQueue } from "@openclaw/task-queue";
+import { FileTaskStore, type TaskClaims, TaskQueue } from "@openclaw/task-queue";
 import type { EventSink } from "../broadcast/Broadcaster";
 import type { Logger } from "../logging";
 import type { AgentRunner } from "./AgentRunner";
@@ -13,16 +13,25 @@ export interface TaskQueueContext {
   readonly events: EventSink;
   readonly messaging: Pick<Messaging, "sendMessage">;
   readonly agents: Pick<AgentRunner, "runAgent">;
+  /**
+   * Claims shared with the other instances of a cluster: each cron tick and scheduled task runs on
+   * the instance that claims it.
+   * @defaultValue none: every task runs here
+   */
+  readonly claims?: TaskClaims | undefined;
 }
 
 /**
  * Opens the task queue under `<state dir>/tasks` with the built-in task types (`message.send`,
- * `agent.run`, `noop`), relays its events to the clients, and starts it.
+ * `agent.run`, `noop`), relays its events to the clients, and starts it. In a cluster each instance
+ * keeps its own queue (and schedules every cron job in it); the shared `claims` make each cron tick
+ * run on one instance.
  *
  * @returns The running queue.
  */
 export async function startTaskQueue(context: TaskQueueContext): Promise<TaskQueue> {
-  const queue = new TaskQueue({ store: await FileTaskStore.open({ dir: join(context.stateDir, "tasks") }) });
+  const store = await FileTaskStore.open({ dir: join(context.stateDir, "tasks") });
+  const queue = new TaskQueue(context.claims === undefined ? { store } : { store, claims: context.claims });
   queue.register("message.send", async (payload) => {
     const parsed = parseParams("message.send", payload);
     if (!parsed.ok) throw parsed.error;

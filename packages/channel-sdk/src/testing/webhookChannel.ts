@@ -34,6 +34,8 @@ export const webhookChannel = defineChannel({
   capabilities: ["text"],
   limits: { maxTextLength: 500 },
   webhooks: true,
+  // Webhooks in, HTTP calls out, no connection held: every instance of a cluster runs it.
+  placement: "everywhere",
   config: ConfigSchema,
   create() {
     let context: ChannelContext<WebhookChannelConfig>;

@@ -67,8 +67,18 @@ export const PingResultSchema = v.object({
   echo: v.optional(TimestampSchema),
 });
 
-/** A channel's health. */
-export const ChannelStateSchema = v.picklist(["stopped", "connecting", "ready", "degraded", "down"]);
+/**
+ * A channel's health. `standby` (cluster mode): the channel runs on another instance, under a lease
+ * this instance takes over when that instance dies.
+ */
+export const ChannelStateSchema = v.picklist([
+  "stopped",
+  "connecting",
+  "ready",
+  "degraded",
+  "down",
+  "standby",
+]);
 
 /** What a channel supports. */
 export const ChannelCapabilitySchema = v.picklist([
@@ -89,6 +99,11 @@ export const ChannelStatusSchema = v.object({
   /** The plugin implementing it, e.g. `telegram`. */
   plugin: v.string(),
   state: ChannelStateSchema,
+  /**
+   * Cluster mode, a channel that runs on one instance at a time: the instance running it (this one,
+   * or, in state `standby`, the holder of its lease when known).
+   */
+  instance: v.optional(v.string()),
   /** When the channel entered its current state. */
   since: TimestampSchema,
   capabilities: v.array(ChannelCapabilitySchema),
@@ -104,7 +119,9 @@ export const SystemStatusResultSchema = v.object({
   startedAt: TimestampSchema,
   uptimeMs: v.number(),
   connections: v.object({ total: v.number(), operators: v.number(), nodes: v.number() }),
-  channels: v.array(v.object({ name: ChannelNameSchema, state: ChannelStateSchema })),
+  channels: v.array(
+    v.object({ name: ChannelNameSchema, state: ChannelStateSchema, instance: v.optional(v.string()) }),
+  ),
   nodes: v.number(),
   tasks: v.object({ scheduled: v.number(), running: v.number() }),
   /**

@@ -44,7 +44,11 @@ export function systemHandlers(
         startedAt: context.startedAt,
         uptimeMs: Date.now() - context.startedAt,
         connections: { total, operators, nodes },
-        channels: context.channels.statuses().map(({ name, state }) => ({ name, state })),
+        channels: context.channels
+          .statuses()
+          .map(({ name, state, instance }) =>
+            instance === undefined ? { name, state } : { name, state, instance },
+          ),
         nodes: context.registry.size,
         tasks: { scheduled: tasks.list({ status: "scheduled" }).length, running: tasks.runningCount },
       };
