@@ -14,9 +14,14 @@ import { PairingManager } from "./auth/PairingManager";
 import type { Adapter } from "./broadcast/Adapter";
 import type { BroadcastOptions } from "./broadcast/Broadcaster";
 import { InMemoryAdapter } from "./broadcast/InMemoryAdapter";
-import { ChannelManager, DEFAULT_CHANNEL_START_WAIT_MS } from "./channels/ChannelManager";
+import {
+  ChannelManager,
+  DEFAULT_CHANNEL_LEASE_RETRY_MS,
+  DEFAULT_CHANNEL_START_WAIT_MS,
+} from "./channels/ChannelManager";
 import type { ClusterHealth } from "./cluster/ClusterHealth";
-import type { DeliveryQueue } from "./delivery/DeliveryQueue";
+import { LocalNodes, type RemoteNodes } from "./cluster/RemoteNodes";
+import type { OutboundQueue } from "./delivery/OutboundQueue";
 import { GATEWAY_DEFAULTS, type GatewayOptions, type StopOptions } from "./GatewayOptions";
 import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
@@ -28,7 +33,7 @@ import { Heartbeat } from "./server/Heartbeat";
 import { listen } from "./server/listen";
 import { ConfigReactions } from "./services/ConfigReactions";
 import { GatewayServices } from "./services/GatewayServices";
-import { type BindingStore, FileBindingStore } from "./state/BindingStore";
+import { applyBindingChange, type BindingStore, FileBindingStore } from "./state/BindingStore";
 import { ConversationStore } from "./state/ConversationStore";
 import { conversationLimitsOf } from "./state/conversationLimits";
 import { FileDeviceStore } from "./state/DeviceStore";
@@ -54,6 +59,8 @@ export class Gateway {
   readonly authFailures: AuthFailures;
   /** Rooms and fan-out of the connections. */
   readonly adapter: Adapter;
+  /** The other instances' nodes, and calls to any node. */
+  readonly remoteNodes: RemoteNodes;
   /** The cluster link's health, in cluster mode. */
   readonly cluster: ClusterHealth | undefined;
   readonly #tokens: OperatorTokens;
@@ -64,6 +71,7 @@ export class Gateway {
   readonly #heartbeat: Heartbeat;
   readonly #reactions: ConfigReactions;
   #server: Server | undefined;
+  #unwatchBindings: (() => void) | undefined;
   #state: "idle" | "running" | "stopping" | "stopped" = "idle";
 
   constructor(options: GatewayOptions) {
@@ -77,6 +85,12 @@ export class Gateway {
     this.pairing = new PairingManager({
       ...config().security.pairing,
       store: options.deviceStore ?? new FileDeviceStore(this.stateDir),
+      // Revoked on another instance (a shared store): refused from now on, and closed here.
+      onRevokedElsewhere: (nodeId) => {
+        this.registry.unregister(nodeId, "revoked");
+        for (const connection of this.#hub.values())
+          if (connection.nodeId === nodeId) connection.close(CloseCode.PolicyViolation, "device revoked");
+      },
     });
     this.authFailures = new AuthFailures(() => config().security.authFailures, logger);
     this.#tokens = new OperatorTokens(config);
@@ -87,14 +101,22 @@ export class Gateway {
       options.historyStore,
     );
     this.adapter = options.adapter ?? new InMemoryAdapter();
+    this.remoteNodes = options.remoteNodes ?? new LocalNodes();
     this.cluster = options.cluster;
     const { router, registry, pairing, conversations, adapter, stateDir, authFailures } = this;
     const services = new GatewayServices({
       ...{ config, logger, stateDir, registry, router, conversations, adapter },
-      channels: { get: (name) => this.channels.get(name) },
+      remoteNodes: this.remoteNodes,
+      channels: {
+        get: (name) => this.channels.get(name),
+        has: (name) => this.channels.has(name),
+        holdsLease: (name) => this.channels.holdsLease(name),
+      },
       idempotencyStore: options.idempotencyStore,
       dedupeStore: options.dedupeStore,
       deliveryStore: options.deliveryStore,
+      deliveryQueue: options.deliveryQueue,
+      taskClaims: options.taskClaims,
     });
     this.#services = services;
     const { events, agents, messaging, inbound } = services;
@@ -106,6 +128,13 @@ export class Gateway {
       },
       logger,
       options.channelStartWaitMs ?? DEFAULT_CHANNEL_START_WAIT_MS,
+      options.leases === undefined
+        ? undefined
+        : {
+            leases: options.leases,
+            instanceId: this.adapter.instanceId,
+            retryMs: options.channelLeaseRetryMs ?? DEFAULT_CHANNEL_LEASE_RETRY_MS,
+          },
     );
     const { channels } = this;
     const isRunning = () => this.#state === "running";
@@ -121,6 +150,7 @@ export class Gateway {
     this.#hub = hub;
     this.#frames = createRpc({
       ...{ config: this.config, logger, registry, agents, messaging, events, adapter, router, conversations },
+      remoteNodes: this.remoteNodes,
       ...{ pairing, devices: pairing, hub, channels, authFailures, startedAt: this.startedAt, isRunning },
       ...{ deliveries: () => services.deliveries, tasks: () => services.tasks, cluster: this.cluster },
       isOperatorToken: (token) => this.#tokens.level(token),
@@ -150,7 +180,7 @@ export class Gateway {
   }
 
   /** The outbound delivery queue (available once started). */
-  get deliveries(): DeliveryQueue {
+  get deliveries(): OutboundQueue {
     return this.#services.deliveries;
   }
 
@@ -181,7 +211,16 @@ export class Gateway {
     await this.pairing.load();
     await this.conversations.load();
     for (const binding of (await this.#bindings.load())?.bindings ?? []) this.router.bind(binding);
+    // A shared store (cluster mode) reports the bindings other instances add and remove.
+    this.#unwatchBindings = this.#bindings.watch?.((change) => {
+      for (const { binding, error } of applyBindingChange(this.router, change))
+        this.logger.warn({ err: error, bindingId: binding.id }, "could not apply another instance's binding");
+    });
     await this.#services.start();
+    await this.remoteNodes.start({
+      registry: this.registry,
+      reconnectGraceMs: () => this.config.get().gateway.nodeReconnectGraceMs,
+    });
     const server = createServer(createHttpApp(this));
     this.#server = server;
     this.#hub.attach(server);
@@ -219,8 +258,12 @@ export class Gateway {
     server?.closeAllConnections();
     await closed;
     this.registry.close();
+    // After the registry: the calls other instances forwarded here have had their answers sent.
+    await this.remoteNodes.close();
     await this.channels.stopAll();
     await this.#services.stop(drainTimeoutMs);
+    this.#unwatchBindings?.();
+    this.pairing.close();
     await this.conversations.close();
     await this.adapter.close();
     this.#state = "stopped";

@@ -1,9 +1,13 @@
 import type { ChannelPluginFactory } from "@openclaw/channel-sdk";
 import type { ConfigManager } from "@openclaw/config";
+import type { TaskClaims } from "@openclaw/task-queue";
 import type { Adapter } from "./broadcast/Adapter";
 import type { ClusterHealth } from "./cluster/ClusterHealth";
+import type { LeaseProvider } from "./cluster/Leases";
+import type { RemoteNodes } from "./cluster/RemoteNodes";
 import type { DeliveryRecord } from "./delivery/DeliveryQueue";
 import type { KeyStoreFactory } from "./delivery/KeyStore";
+import type { DeliveryQueueFactory } from "./delivery/OutboundQueue";
 import type { Logger } from "./logging";
 import type { BindingStore } from "./state/BindingStore";
 import type { ConversationRecord } from "./state/ConversationStore";
@@ -50,6 +54,32 @@ export interface GatewayOptions {
    */
   cluster?: ClusterHealth;
   /**
+   * Leases of the channels that hold a connection or a poll (plugin placement `leased`): such a
+   * channel runs only on the instance holding its lease `channel:<name>` and stands by (state
+   * `standby`) elsewhere, taking over when the holder dies. A cluster passes `RedisLeases`.
+   * @defaultValue none: every channel runs here (a single gateway)
+   */
+  leases?: LeaseProvider;
+  /**
+   * How often an instance standing by for a leased channel tries to take its lease; a channel whose
+   * holder died runs again within the lease TTL plus this.
+   * @defaultValue 1000 (`DEFAULT_CHANNEL_LEASE_RETRY_MS`)
+   */
+  channelLeaseRetryMs?: number;
+  /**
+   * Claims of task occurrences shared with the other instances, so that each cron tick and each
+   * scheduled task runs on one instance of the cluster. A cluster passes `RedisTaskClaims`.
+   * @defaultValue none: every task of this instance's queue runs here
+   */
+  taskClaims?: TaskClaims;
+  /**
+   * The nodes of the other gateway instances: `node.list` shows them, and `node.invoke` /
+   * `agent.run` with a `target` another instance holds are forwarded there (the call follows the node
+   * when it reconnects elsewhere within `gateway.nodeReconnectGraceMs`).
+   * @defaultValue a `LocalNodes`: this instance's nodes only, called through the registry directly
+   */
+  remoteNodes?: RemoteNodes;
+  /**
    * Where the router's bindings persist.
    * @defaultValue a `FileBindingStore`: `bindings.json` in the state dir
    */
@@ -76,6 +106,12 @@ export interface GatewayOptions {
    * @defaultValue `FileRecordStore.open`: `deliveries.log` in the state dir
    */
   deliveryStore?: RecordStoreFactory<DeliveryRecord>;
+  /**
+   * Opens the outbound delivery queue, at start. A cluster passes one whose queue every instance
+   * shares (`RedisDeliveryQueue` of `@openclaw/redis`); `deliveryStore` is then unused.
+   * @defaultValue `DeliveryQueue.open` on `deliveryStore`: the queue is worked in this process
+   */
+  deliveryQueue?: DeliveryQueueFactory;
   /**
    * Opens the store of the conversation history (bounded by the config's `conversations`), at start.
    * @defaultValue `FileRecordStore.open`: `conversations.log` in the state dir

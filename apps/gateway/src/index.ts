@@ -16,10 +16,23 @@ export { connectionRoom, nodeRoom, scopeRoom } from "./broadcast/Adapter";
 export type { BroadcastOptions } from "./broadcast/Broadcaster";
 export type { InMemoryAdapterOptions } from "./broadcast/InMemoryAdapter";
 export { InMemoryAdapter } from "./broadcast/InMemoryAdapter";
+export type {
+  ChannelClusterOptions,
+  ChannelLeaseChange,
+  ChannelManager,
+  ChannelManagerEventMap,
+} from "./channels/ChannelManager";
+export {
+  ChannelManagerEvents,
+  channelLeaseName,
+  DEFAULT_CHANNEL_LEASE_RETRY_MS,
+} from "./channels/ChannelManager";
 export type { ClusterHealth, ClusterHealthReport } from "./cluster/ClusterHealth";
 export type { ClusterMode, ClusterModeContext, ClusterModeLoader } from "./cluster/ClusterMode";
 export type { Lease, LeaseProvider } from "./cluster/Leases";
 export { LocalLeases } from "./cluster/Leases";
+export type { ClusterNode, NodeCallOptions, NodeHost, RemoteNodes } from "./cluster/RemoteNodes";
+export { LocalNodes } from "./cluster/RemoteNodes";
 export type {
   DeliveryInput,
   DeliveryQueueHost,
@@ -29,6 +42,13 @@ export type {
 export { DeliveryQueue } from "./delivery/DeliveryQueue";
 export { FileKeyStore } from "./delivery/FileKeyStore";
 export type { KeyStore, KeyStoreFactory, KeyStoreLimits, KeyStoreOpenOptions } from "./delivery/KeyStore";
+export type {
+  DeliveryCounts,
+  DeliveryListFilter,
+  DeliveryQueueFactory,
+  DeliveryQueueOpenOptions,
+  OutboundQueue,
+} from "./delivery/OutboundQueue";
 export { Gateway } from "./Gateway";
 export type { GatewayOptions, StopOptions } from "./GatewayOptions";
 export { GATEWAY_DEFAULTS } from "./GatewayOptions";
@@ -50,11 +70,16 @@ export {
   loadChannelPlugins,
   runGateway,
 } from "./runGateway";
-export type { BindingStore } from "./state/BindingStore";
-export { BINDINGS_FILE, FileBindingStore } from "./state/BindingStore";
+export type { BindingStore, BindingStoreChange } from "./state/BindingStore";
+export { applyBindingChange, BINDINGS_FILE, FileBindingStore } from "./state/BindingStore";
 export type { ConversationRecord } from "./state/ConversationStore";
-export type { DeviceStore, PairedDevice } from "./state/DeviceStore";
+export type { DeviceStore, DeviceStoreChange, PairedDevice } from "./state/DeviceStore";
 export { DEVICES_FILE, FileDeviceStore } from "./state/DeviceStore";
 export { FileRecordStore } from "./state/FileRecordStore";
-export type { RecordStore, RecordStoreFactory, RecordStoreOpenOptions } from "./state/RecordStore";
+export type {
+  RecordStore,
+  RecordStoreChange,
+  RecordStoreFactory,
+  RecordStoreOpenOptions,
+} from "./state/RecordStore";
 export { GATEWAY_NAME, GATEWAY_VERSION } from "./version";

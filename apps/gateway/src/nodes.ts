@@ -1,20 +1,40 @@
 import type { NodeRegistry } from "@openclaw/node-registry";
 import { type NodeInfo, ProtocolError } from "@openclaw/protocol";
+import type { ClusterNode, RemoteNodes } from "./cluster/RemoteNodes";
+
+/** The nodes a gateway can reach: its own registry's, and (in cluster mode) the other instances'. */
+export interface NodeAccess {
+  /** This instance's nodes. */
+  readonly registry: Pick<NodeRegistry, "resolve" | "list">;
+  /** The other instances' nodes, and calls to any node. */
+  readonly remoteNodes: Pick<RemoteNodes, "resolve" | "list">;
+}
+
+/** No other instance: what a bare registry is paired with. */
+const NO_REMOTE: NodeAccess["remoteNodes"] = { resolve: () => null, list: () => [] };
 
 /**
  * The node that should run `command`, or a typed error saying why there is none: `NOT_FOUND`
  * (`capability_missing`) when the named node is connected but does not advertise the command,
- * `NODE_OFFLINE` (`not_connected`) otherwise.
+ * `NODE_OFFLINE` (`not_connected`) otherwise. A node of this instance is preferred; the other
+ * instances are asked only when none matches here.
  *
- * @param registry - The node registry.
+ * @param nodes - This instance's registry and the other instances' nodes (or the registry alone:
+ *   this instance's nodes only).
  * @param target - Node id or display name; omitted → any node advertising `command`.
  * @param command - What the node must be able to run.
- * @returns The chosen node.
+ * @returns The chosen node (with `instanceId` when another instance holds it).
+ * @throws `UNAVAILABLE` (`redis_unavailable`) when the node is not here and the cluster cannot be asked.
  */
-export function requireNode(registry: NodeRegistry, target: string | undefined, command: string): NodeInfo {
-  const node = registry.resolve(target, command);
+export function requireNode(
+  nodes: NodeAccess | NodeAccess["registry"],
+  target: string | undefined,
+  command: string,
+): ClusterNode {
+  const { registry, remoteNodes } = "registry" in nodes ? nodes : { registry: nodes, remoteNodes: NO_REMOTE };
+  const node = registry.resolve(target, command) ?? remoteNodes.resolve(target, command);
   if (node !== null) return node;
-  if (target !== undefined && registry.resolve(target) !== null) {
+  if (target !== undefined && (registry.resolve(target) ?? remoteNodes.resolve(target)) !== null) {
     throw new ProtocolError("NOT_FOUND", `node ${target} does not advertise ${command}`, {
       details: { reason: "capability_missing", capability: command },
     });
@@ -32,3 +52,22 @@ export function requireNode(registry: NodeRegistry, target: string | undefined, 
     },
   );
 }
+
+/**
+ * Every node of the cluster, most recently connected first; a node seen both here and elsewhere
+ * (it is moving) is listed once, as this instance sees it.
+ *
+ * @param nodes - This instance's registry and the other instances' nodes.
+ * @returns Copies of their info.
+ * @throws `UNAVAILABLE` (`redis_unavailable`) when the other instances cannot be known.
+ */
+export function listNodes(nodes: NodeAccess): NodeInfo[] {
+  const local = nodes.registry.list();
+  const remote = nodes.remoteNodes.list();
+  if (remote.length === 0) return local;
+  const seen = new Set(local.map((node) => node.nodeId));
+  return [...local, ...remote.filter((node) => !seen.has(node.nodeId))].sort(
+    (a, b) => b.connectedAt - a.connectedAt || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0),
+  );
+}
+

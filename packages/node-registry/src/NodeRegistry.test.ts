@@ -274,6 +274,25 @@ describe("NodeRegistry in memory", () => {
     });
     expect(registry.pendingCount()).toBe(0);
   });
+
+  it("sends a call under the id it is given, and refuses an id already pending or out of bounds", async () => {
+    const socket = new MemorySocket();
+    registry.register("phone", socket, []);
+    const call = registry.invoke("phone", "agent.run", { input: "hi" }, { id: "inv-from-a-7" });
+    expect(socket.last.id).toBe("inv-from-a-7");
+    await expect(registry.invoke("phone", "agent.run", {}, { id: "inv-from-a-7" })).rejects.toMatchObject({
+      code: "INVALID_PARAMS",
+      details: { reason: "invalid_call_id" },
+    });
+    for (const id of ["", "x".repeat(300)]) {
+      await expect(registry.invoke("phone", "agent.run", {}, { id })).rejects.toMatchObject({
+        details: { reason: "invalid_call_id" },
+      });
+    }
+    expect(registry.receive("phone", encodeResult("inv-from-a-7", { output: "ok" }))).toBe("settled");
+    await expect(call).resolves.toEqual({ output: "ok" });
+    expect(registry.pendingCount()).toBe(0);
+  });
 });
 
 describe("NodeRegistry with a reconnect grace period", () => {

@@ -87,6 +87,14 @@ export interface InvokeOptions {
   timeoutMs?: number;
   /** Aborting rejects the call with the signal's reason and forgets it. */
   signal?: AbortSignal;
+  /**
+   * The request id to send instead of a fresh one (1 to `MAX_ID_LENGTH` characters, not pending on
+   * this node already). A gateway instance that forwards a call made on another instance keeps its
+   * caller's id, so a node that moved between instances sees a repeated call under the same id and
+   * can tell it is one.
+   * @defaultValue a fresh id, unique across registries
+   */
+  id?: string;
 }
 
 /** Why a node went offline. */
@@ -402,8 +410,23 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEventMap> {
       );
     }
     if (options.signal?.aborted === true) return Promise.reject(options.signal.reason);
+    if (
+      options.id !== undefined &&
+      (typeof options.id !== "string" ||
+        options.id.length === 0 ||
+        options.id.length > MAX_ID_LENGTH ||
+        entry.pending.has(options.id))
+    ) {
+      return Promise.reject(
+        new NodeRegistryError(
+          "INVALID_PARAMS",
+          `a call id must be 1-${MAX_ID_LENGTH} characters and not pending on the node already`,
+          { details: { reason: "invalid_call_id" } },
+        ),
+      );
+    }
 
-    const id = `${this.#callPrefix}${++this.#nextCallId}`;
+    const id = options.id ?? `${this.#callPrefix}${++this.#nextCallId}`;
     let frame: string;
     try {
       frame = encodeRequest(id, method, data);

@@ -3,11 +3,12 @@
  * Cluster mode for the OpenClaw Gateway on Redis.
  */
 // Cluster mode from the config's `cluster` section
-export type { RedisCluster } from "./cluster";
-export { createCluster, defaultInstanceId } from "./cluster";
+
 // Which instances are alive
 export type { ClusterMembershipEventMap, ClusterMembershipOptions } from "./ClusterMembership";
 export { CLUSTER_MEMBERSHIP_DEFAULTS, ClusterMembership } from "./ClusterMembership";
+export type { RedisCluster } from "./cluster";
+export { createCluster, defaultInstanceId } from "./cluster";
 // The broadcast adapter (events everywhere, node presence)
 export type {
   RedisAdapterEventMap,
@@ -16,12 +17,33 @@ export type {
   RedisAdapterState,
 } from "./RedisAdapter";
 export { REDIS_ADAPTER_DEFAULTS, RedisAdapter, RedisAdapterEvents } from "./RedisAdapter";
+// One state: the change notices that keep every instance's store mirrors current
+export type {
+  ChangeFeedSubscriber,
+  ChangeNotice,
+  RedisChangeFeedLogger,
+  RedisChangeFeedOptions,
+} from "./RedisChangeFeed";
+export { changeChannel, REDIS_CHANGE_FEED_DEFAULTS, RedisChangeFeed } from "./RedisChangeFeed";
+// The outbound delivery queue of a cluster (every message once)
+export type { RedisDeliveryQueueOptions } from "./RedisDeliveryQueue";
+export { REDIS_DELIVERY_QUEUE_DEFAULTS, RedisDeliveryQueue } from "./RedisDeliveryQueue";
 // Leases with fencing tokens
 export type { RedisLeasesOptions } from "./RedisLeases";
 export { REDIS_LEASES_DEFAULTS, RedisLeases } from "./RedisLeases";
-export { RedisBindingStore } from "./stores/RedisBindingStore";
-export { RedisDeviceStore } from "./stores/RedisDeviceStore";
+// Nodes anywhere: presence of every instance's nodes, calls forwarded to them
+export type { RedisNodeBusLogger, RedisNodeBusOptions } from "./RedisNodeBus";
+export { REDIS_NODE_BUS_DEFAULTS, RedisNodeBus } from "./RedisNodeBus";
+// Claims of task occurrences (each cron tick and scheduled task once across the cluster)
+export type { RedisTaskClaimsOptions } from "./RedisTaskClaims";
+export { REDIS_TASK_CLAIMS_DEFAULTS, RedisTaskClaims } from "./RedisTaskClaims";
 // Redis stores (the gateway's store interfaces)
+export type { RedisBindingStoreOptions } from "./stores/RedisBindingStore";
+export { RedisBindingStore } from "./stores/RedisBindingStore";
+export type { RedisDeviceStoreOptions } from "./stores/RedisDeviceStore";
+export { RedisDeviceStore } from "./stores/RedisDeviceStore";
+export type { HashChange, RedisHashStateOptions } from "./stores/RedisHashState";
+export { RedisHashState } from "./stores/RedisHashState";
 export type { RedisKeyStoreOptions } from "./stores/RedisKeyStore";
 export { REDIS_KEY_STORE_DEFAULTS, RedisKeyStore } from "./stores/RedisKeyStore";
 export type { RedisRecordStoreOptions } from "./stores/RedisRecordStore";

@@ -10,6 +10,7 @@ import {
 } from "@openclaw/protocol";
 import { type AgentRunContext, type ChatTurn, streamAgent } from "../agents";
 import type { EventSink } from "../broadcast/Broadcaster";
+import { LocalNodes, type RemoteNodes } from "../cluster/RemoteNodes";
 import { requireNode } from "../nodes";
 
 /**
@@ -24,6 +25,11 @@ export interface AgentRunnerContext {
   config(): Config;
   /** Nodes, for forwarded runs and node-backed agents. */
   readonly registry: NodeRegistry;
+  /**
+   * The other instances' nodes, for runs forwarded to a node another instance holds.
+   * @defaultValue none (a started `LocalNodes`: this instance's nodes only)
+   */
+  readonly remoteNodes?: RemoteNodes | undefined;
   /** Where nodes' `agent.chunk` events are relayed. */
   readonly events: EventSink;
 }
@@ -31,10 +37,13 @@ export interface AgentRunnerContext {
 /** Runs agents: on a node (`target`), or by name (echo, an OpenAI-compatible upstream, a node). */
 export class AgentRunner {
   readonly #context: AgentRunnerContext;
+  readonly #remoteNodes: RemoteNodes;
   readonly #runListeners = new Map<string, (delta: string, done: boolean) => void>();
 
   constructor(context: AgentRunnerContext) {
     this.#context = context;
+    this.#remoteNodes =
+      context.remoteNodes ?? new LocalNodes({ registry: context.registry, reconnectGraceMs: () => 0 });
   }
 
   /**
@@ -47,10 +56,10 @@ export class AgentRunner {
     params: MethodParams<"agent.run">,
     target: string | undefined,
   ): Promise<MethodResult<"agent.run">> {
-    const { registry } = this.#context;
     if (target !== undefined) {
-      const node = requireNode(registry, target, "agent.run");
-      const result = (await registry.invoke(node.nodeId, "agent.run", params, {
+      const remoteNodes = this.#remoteNodes;
+      const node = requireNode({ registry: this.#context.registry, remoteNodes }, target, "agent.run");
+      const result = (await remoteNodes.invoke(node, "agent.run", params, {
         timeoutMs: params.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
       })) as Record<string, unknown> | null;
       const output = typeof result?.output === "string" ? result.output : JSON.stringify(result ?? null);

@@ -2,12 +2,14 @@ import type { Config } from "@openclaw/config";
 import type { NodeRegistry } from "@openclaw/node-registry";
 import { ProtocolError } from "@openclaw/protocol";
 import type { Router } from "@openclaw/router";
-import type { TaskQueue } from "@openclaw/task-queue";
+import type { TaskClaims, TaskQueue } from "@openclaw/task-queue";
 import type { Adapter } from "../broadcast/Adapter";
 import { Broadcaster } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
-import type { DeliveryQueue, DeliveryRecord } from "../delivery/DeliveryQueue";
+import type { RemoteNodes } from "../cluster/RemoteNodes";
+import type { DeliveryRecord } from "../delivery/DeliveryQueue";
 import type { KeyStore, KeyStoreFactory } from "../delivery/KeyStore";
+import type { DeliveryQueueFactory, OutboundQueue } from "../delivery/OutboundQueue";
 import type { Logger } from "../logging";
 import type { ConversationStore } from "../state/ConversationStore";
 import type { RecordStoreFactory } from "../state/RecordStore";
@@ -25,17 +27,23 @@ export interface GatewayServicesContext {
   readonly logger: Logger;
   readonly stateDir: string;
   readonly registry: NodeRegistry;
+  /** The other instances' nodes, for runs forwarded to them. @defaultValue this instance's only */
+  readonly remoteNodes?: RemoteNodes | undefined;
   readonly router: Router;
   readonly conversations: ConversationStore;
   readonly adapter: Adapter;
   /** The channel plugins (created after the services: they deliver inbound messages to them). */
-  readonly channels: Pick<ChannelManager, "get">;
+  readonly channels: Pick<ChannelManager, "get" | "has" | "holdsLease">;
   /** Opens the store of idempotent results. @defaultValue `FileKeyStore.open` */
   readonly idempotencyStore?: KeyStoreFactory<unknown> | undefined;
   /** Opens the store of inbound ids seen. @defaultValue `FileKeyStore.open` */
   readonly dedupeStore?: KeyStoreFactory<1> | undefined;
   /** Opens the store of the outbound queue. @defaultValue `FileRecordStore.open` */
   readonly deliveryStore?: RecordStoreFactory<DeliveryRecord> | undefined;
+  /** Opens the outbound queue. @defaultValue `DeliveryQueue.open` on `deliveryStore` */
+  readonly deliveryQueue?: DeliveryQueueFactory | undefined;
+  /** Claims of task occurrences shared with other instances. @defaultValue none */
+  readonly taskClaims?: TaskClaims | undefined;
 }
 
 /**
@@ -56,7 +64,7 @@ export class GatewayServices {
     const { config, logger, registry, router, conversations, channels } = context;
     const events = new Broadcaster(context.adapter);
     this.events = events;
-    this.agents = new AgentRunner({ config, registry, events });
+    this.agents = new AgentRunner({ config, registry, events, remoteNodes: context.remoteNodes });
     const deliveries = () => this.deliveries;
     this.messaging = new Messaging({ logger, router, channels, deliveries, conversations, events });
     const seen = () => this.#delivery?.inboundSeen;
@@ -71,7 +79,7 @@ export class GatewayServices {
   }
 
   /** The outbound delivery queue (available once started). */
-  get deliveries(): DeliveryQueue {
+  get deliveries(): OutboundQueue {
     if (this.#delivery === undefined)
       throw new ProtocolError("SHUTTING_DOWN", "the delivery queue is not running");
     return this.#delivery.deliveries;
@@ -90,15 +98,16 @@ export class GatewayServices {
   /** Opens the delivery state and the task queue, schedules the cron jobs, reports skipped records. */
   async start(): Promise<void> {
     const { stateDir, logger, config, channels, conversations } = this.#context;
-    const { idempotencyStore, dedupeStore, deliveryStore } = this.#context;
+    const { idempotencyStore, dedupeStore, deliveryStore, deliveryQueue } = this.#context;
     const { events, messaging, agents } = this;
     this.#delivery = await openDeliveryState({
       ...{ stateDir, logger, config, channels, events },
-      ...{ idempotencyStore, dedupeStore, deliveryStore },
+      ...{ idempotencyStore, dedupeStore, deliveryStore, deliveryQueue },
       onSentLater: (record, id) =>
         void messaging.recordSent(record.channel, record.address, record.content, id),
     });
-    this.#tasks = await startTaskQueue({ stateDir, logger, events, messaging, agents });
+    const { taskClaims: claims } = this.#context;
+    this.#tasks = await startTaskQueue({ stateDir, logger, events, messaging, agents, claims });
     await this.reconcileCron(config());
     const { deliveries, idempotency, inboundSeen } = this.#delivery;
     for (const journal of [

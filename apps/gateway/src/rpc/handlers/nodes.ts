@@ -1,11 +1,14 @@
 import type { NodeRegistry } from "@openclaw/node-registry";
-import { requireNode } from "../../nodes";
+import type { RemoteNodes } from "../../cluster/RemoteNodes";
+import { listNodes, requireNode } from "../../nodes";
 import type { AgentRunner } from "../../services/AgentRunner";
 import type { MethodHandlers } from "../types";
 
 /** What `node.*` and `agent.run` need. */
 export interface NodeHandlerContext {
   readonly registry: NodeRegistry;
+  /** The other instances' nodes, and calls to any node (a single gateway's `LocalNodes`). */
+  readonly remoteNodes: RemoteNodes;
   readonly agents: Pick<AgentRunner, "runAgent">;
 }
 
@@ -13,16 +16,16 @@ export interface NodeHandlerContext {
 export function nodeHandlers(
   context: NodeHandlerContext,
 ): Pick<MethodHandlers, "node.list" | "node.invoke" | "agent.run"> {
-  const { registry } = context;
+  const { remoteNodes } = context;
   return {
     "agent.run": (params, { frame }) => context.agents.runAgent(params, frame.target),
 
-    "node.list": () => ({ nodes: registry.list() }),
+    "node.list": () => ({ nodes: listNodes(context) }),
 
     "node.invoke": async (params) => {
-      const node = requireNode(registry, params.node, params.method);
+      const node = requireNode(context, params.node, params.method);
       const options = params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs };
-      const result = await registry.invoke(node.nodeId, params.method, params.data, options);
+      const result = await remoteNodes.invoke(node, params.method, params.data, options);
       return { nodeId: node.nodeId, result };
     },
   };
