@@ -1,5 +1,6 @@
 // A benchmark server process: `bare` (a ws server speaking the same frames with no gateway logic)
-// or `gateway` (the real Gateway, built, with a bench channel). Both listen on 127.0.0.1, print
+// or `gateway` (the real Gateway, built, with a bench channel; in cluster mode on Redis when
+// BENCH_REDIS_URL is set). Both listen on 127.0.0.1, print
 // `{"port":…}` on stdout when ready, and answer:
 // - WebSocket: `connect` (operator token checked; a node connects with `role: "node"`: bare takes
 //   it as it is, the gateway wants a paired device token), `ping`, and `node.invoke`, forwarded to
@@ -290,7 +291,23 @@ async function gateway() {
     },
   });
   await config.load();
-  const gw = new Gateway({ config, channels: [benchChannel], logger: createLogger("error") });
+  const logger = createLogger("error");
+  // Cluster mode (bench/cluster.mjs): BENCH_REDIS_URL, BENCH_NAMESPACE and BENCH_INSTANCE_ID.
+  let cluster;
+  if (process.env.BENCH_REDIS_URL !== undefined) {
+    const { createCluster } = await import("@openclaw/redis");
+    cluster = await createCluster(
+      {
+        redisUrl: process.env.BENCH_REDIS_URL,
+        instanceId: process.env.BENCH_INSTANCE_ID ?? `bench-${process.pid}`,
+        namespace: process.env.BENCH_NAMESPACE ?? "bench",
+        leaseTtlMs: 10_000,
+        instanceTtlMs: 5_000,
+      },
+      { logger },
+    );
+  }
+  const gw = new Gateway({ config, channels: [benchChannel], logger, ...cluster?.options });
   await gw.start();
   return gw.address.port;
 }

@@ -1,12 +1,12 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type EventName, GatewayClient, isProtocolError } from "@openclaw/protocol";
+import { type GatewayClient, isProtocolError } from "@openclaw/protocol";
 import { type RedisServer, redisAvailable, startRedisServer } from "@openclaw/redis/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
-import { type GatewayProcess, kill9, startGatewayProcess, until } from "./gateway-process";
+import { ADMIN, type ClusterSetup, collect, connect, ready, startInstance } from "./cluster-process";
+import { kill9, until } from "./gateway-process";
 
 // Issue 17, cluster mode, end to end: real `openclaw gateway` processes (the CLI, which loads
 // @openclaw/redis when the config has `cluster`) sharing one real redis-server.
@@ -16,9 +16,6 @@ if (!available) {
   if (process.env.CI) throw new Error("redis-server is required in CI (the cluster tests never skip there)");
   console.warn("redis-server not found: the cluster e2e tests are skipped");
 }
-
-const TOKEN = "operator-token-0123456789";
-const ADMIN = "admin-token-0123456789abc";
 
 let redis: RedisServer;
 let root: string;
@@ -39,66 +36,15 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** The config every instance of one test shares (each has its own state dir). */
-interface ClusterSetup {
-  namespace: string;
-  config: object;
-}
-
 function newCluster(config: object = {}): ClusterSetup {
-  return { namespace: `e2e-${process.pid}-${++run}`, config };
-}
-
-/** Starts instance `id` of the cluster as its own `openclaw gateway` process. */
-async function startInstance(setup: ClusterSetup, id: string): Promise<GatewayProcess> {
-  const dir = join(root, `${setup.namespace}-${id}`);
-  await mkdir(dir, { recursive: true });
-  await writeFile(
-    join(dir, "openclaw.json"),
-    JSON.stringify({
-      logging: { level: "info" },
-      security: { rateLimit: { requestsPerSecond: 10_000, burst: 10_000 } },
-      ...setup.config,
-      cluster: {
-        redisUrl: redis.url,
-        instanceId: id,
-        namespace: setup.namespace,
-        instanceTtlMs: 2000,
-        leaseTtlMs: 3000,
-      },
-    }),
-  );
-  return startGatewayProcess(dir, { OPENCLAW_GATEWAY_TOKEN: TOKEN, OPENCLAW_ADMIN_TOKEN: ADMIN }, children, {
-    cli: true,
-  });
-}
-
-async function connect(instance: GatewayProcess, token = TOKEN): Promise<GatewayClient> {
-  const client = new GatewayClient({ url: instance.url, token, WebSocket, reconnect: false });
-  await client.connect();
-  clients.push(client);
-  return client;
-}
-
-/** Collects the events of one name a client receives. */
-function collect(client: GatewayClient, event: EventName): unknown[] {
-  const seen: unknown[] = [];
-  client.on(event as never, ((data: unknown) => seen.push(data)) as never);
-  return seen;
-}
-
-const httpOf = (instance: GatewayProcess) => instance.url.replace(/^ws/, "http");
-
-async function ready(instance: GatewayProcess): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${httpOf(instance)}/ready`);
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  return { root, redisUrl: redis.url, namespace: `e2e-${process.pid}-${++run}`, config, children, clients };
 }
 
 describe.skipIf(!available)("cluster mode: three gateway processes on one Redis", () => {
   it("the instances see each other, in system.status and /ready", async () => {
     const setup = newCluster();
     const instances = await Promise.all(["a", "b", "c"].map((id) => startInstance(setup, id)));
-    const client = await connect(instances[0]!);
+    const client = await connect(setup, instances[0]!);
     let status = (await client.request("system.status", {})) as { cluster?: { instances: string[] } };
     for (let attempt = 0; attempt < 100 && (status.cluster?.instances.length ?? 0) < 3; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -114,11 +60,11 @@ describe.skipIf(!available)("cluster mode: three gateway processes on one Redis"
   it("an event raised on one instance reaches the clients of the others, once each", async () => {
     const setup = newCluster();
     const [a, b, c] = await Promise.all(["a", "b", "c"].map((id) => startInstance(setup, id)));
-    const clientB = await connect(b!);
-    const clientC = await connect(c!);
+    const clientB = await connect(setup, b!);
+    const clientC = await connect(setup, c!);
     const onB = collect(clientB, "task.completed");
     const onC = collect(clientC, "task.completed");
-    const onA = await connect(a!);
+    const onA = await connect(setup, a!);
     const { taskId } = await onA.request("task.schedule", { type: "noop", delayMs: 0 });
     const mine = (seen: unknown[]) =>
       seen.filter((event) => (event as { taskId?: string }).taskId === taskId);
@@ -133,9 +79,9 @@ describe.skipIf(!available)("cluster mode: three gateway processes on one Redis"
   it("survives Redis stopping mid-traffic: local clients stay, /ready says degraded, Redis work is refused retryably, all comes back", async () => {
     const setup = newCluster();
     const [a, b] = await Promise.all(["a", "b"].map((id) => startInstance(setup, id)));
-    const onA = await connect(a!);
-    const onB = await connect(b!);
-    const adminA = await connect(a!, ADMIN);
+    const onA = await connect(setup, a!);
+    const onB = await connect(setup, b!);
+    const adminA = await connect(setup, a!, ADMIN);
     await redis.kill9();
     // Local clients stay connected and served.
     await expect(onA.request("ping", {})).resolves.toMatchObject({ ts: expect.any(Number) });

@@ -10,7 +10,10 @@ import type {
 import type { Redis } from "ioredis";
 import { ClusterMembership } from "./ClusterMembership";
 import { RedisAdapter } from "./RedisAdapter";
+import { RedisChangeFeed } from "./RedisChangeFeed";
+import { RedisDeliveryQueue } from "./RedisDeliveryQueue";
 import { RedisLeases } from "./RedisLeases";
+import { RedisTaskClaims } from "./RedisTaskClaims";
 import { RedisBindingStore } from "./stores/RedisBindingStore";
 import { RedisDeviceStore } from "./stores/RedisDeviceStore";
 import { RedisKeyStore } from "./stores/RedisKeyStore";
@@ -86,15 +89,24 @@ export async function createCluster(config: ClusterConfig, context: ClusterModeC
       }
       return { instanceId, state: "ready", instances };
     };
-    const stores = { namespace };
+    // Other instances' writes reach this one's mirrors (devices, bindings, history, keys) here.
+    const feed = new RedisChangeFeed(redis, { namespace, logger });
+    opened.push(() => feed.close());
+    await feed.ready();
+    const stores = { namespace, feed };
     const options: RedisCluster["options"] = {
       adapter,
       cluster: { health },
+      // Channels that hold a connection run on the lease holder only; cron ticks are claimed once.
+      leases,
+      taskClaims: new RedisTaskClaims({ redis, instanceId, namespace }),
       bindingStore: new RedisBindingStore(redis, stores),
       deviceStore: new RedisDeviceStore(redis, stores),
       idempotencyStore: ({ name, limits }) => RedisKeyStore.open(redis, { ...stores, name, limits }),
       dedupeStore: ({ name, limits }) => RedisKeyStore.open(redis, { ...stores, name, limits }),
       historyStore: ({ name }) => RedisRecordStore.open<ConversationRecord>(redis, { ...stores, name }),
+      // The queue has its own records and notices (not the feed): see RedisDeliveryQueue.
+      deliveryQueue: RedisDeliveryQueue.factory({ redis, instanceId, namespace, leases }),
     } satisfies Partial<GatewayOptions>;
     return {
       instanceId,

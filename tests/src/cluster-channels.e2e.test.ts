@@ -1,0 +1,218 @@
+import type { ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FAKE_BOT_USER, FAKE_ROOM, FAKE_SERVER, FakeMatrix } from "@openclaw/channel-matrix/testing";
+import type { GatewayClient } from "@openclaw/protocol";
+import { type RedisServer, redisAvailable, startRedisServer } from "@openclaw/redis/testing";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type ClusterSetup, collect, connect, poll, ready, startInstance } from "./cluster-process";
+import { type GatewayProcess, kill9, until } from "./gateway-process";
+
+// Issue 17, "each channel once", "every message once" and "every job once", end to end: three
+// `openclaw gateway` processes on one redis-server, with the real Matrix plugin (matrix-js-sdk) on a
+// loopback fake homeserver that records every sync and send. Matrix holds a /sync long poll, so it
+// runs on one instance at a time, under a lease.
+
+const available = await redisAvailable();
+if (!available) {
+  if (process.env.CI) throw new Error("redis-server is required in CI (the cluster tests never skip there)");
+  console.warn("redis-server not found: the cluster e2e tests are skipped");
+}
+
+const ACCESS_TOKEN = "syt_b3BlbmNsYXc_fake_access_token";
+const SECOND_ROOM = `!second:${FAKE_SERVER}`;
+
+let redis: RedisServer;
+let root: string;
+let fake: FakeMatrix;
+let run = 0;
+const children: ChildProcess[] = [];
+const clients: GatewayClient[] = [];
+
+beforeAll(async () => {
+  if (available) redis = await startRedisServer();
+  root = await mkdtemp(join(tmpdir(), "openclaw-cluster-channels-"));
+});
+beforeEach(async () => {
+  fake = await FakeMatrix.start({ accessToken: ACCESS_TOKEN });
+  fake.invite(SECOND_ROOM);
+});
+afterEach(async () => {
+  for (const client of clients.splice(0)) await client.close().catch(() => {});
+  await Promise.all(children.splice(0).map((child) => kill9(child)));
+  await fake.close();
+});
+afterAll(async () => {
+  await redis?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+function newCluster(config: object = {}): ClusterSetup {
+  return {
+    root,
+    redisUrl: redis.url,
+    namespace: `channels-${process.pid}-${++run}`,
+    config: {
+      channels: {
+        matrix: { homeserverUrl: fake.baseUrl, userId: FAKE_BOT_USER, accessToken: ACCESS_TOKEN },
+      },
+      delivery: { backoffBaseMs: 50, backoffMaxMs: 200, maxAttempts: 1000, maxQueued: 5000 },
+      ...config,
+    },
+    children,
+    clients,
+  };
+}
+
+interface ChannelStatus {
+  name: string;
+  state: string;
+  instance?: string;
+}
+
+/** The Matrix channel's state on every live instance, by instance id. */
+async function matrixStates(instances: Map<string, GatewayProcess>): Promise<Map<string, ChannelStatus>> {
+  const states = new Map<string, ChannelStatus>();
+  for (const [id, instance] of instances) {
+    if (instance.child.exitCode !== null || instance.child.signalCode !== null) continue;
+    const { body } = await ready(instance);
+    const matrix = (body.channels as ChannelStatus[]).find((channel) => channel.name === "matrix");
+    if (matrix !== undefined) states.set(id, matrix);
+  }
+  return states;
+}
+
+/** Waits until exactly one live instance runs Matrix and the others stand by for it; returns its id. */
+async function holderOf(instances: Map<string, GatewayProcess>, timeoutMs = 30_000): Promise<string> {
+  const settled = (states: Map<string, ChannelStatus>) => {
+    const running = [...states].filter(([, status]) => status.state === "ready");
+    const standing = [...states].filter(([, status]) => status.state === "standby");
+    return (
+      running.length === 1 &&
+      standing.length === states.size - 1 &&
+      standing.every(([, status]) => status.instance === running[0]![0])
+    );
+  };
+  const states = await poll(() => matrixStates(instances), settled, timeoutMs);
+  expect(settled(states), JSON.stringify([...states])).toBe(true);
+  return [...states].find(([, status]) => status.state === "ready")![0];
+}
+
+async function startThree(setup: ClusterSetup): Promise<Map<string, GatewayProcess>> {
+  const started = await Promise.all(["a", "b", "c"].map((id) => startInstance(setup, id)));
+  return new Map(started.map((instance, i) => [["a", "b", "c"][i]!, instance]));
+}
+
+interface HistoryPage {
+  messages: Array<{ seq: number; direction: string; content: { text?: string } }>;
+}
+
+describe.skipIf(!available)("cluster mode: one Matrix connection, every message and job once", () => {
+  it("runs the Matrix sync on one instance; SIGKILL of the holder moves it, and history is one", async () => {
+    const setup = newCluster();
+    const instances = await startThree(setup);
+    const holder = await holderOf(instances);
+    const survivors = [...instances.keys()].filter((id) => id !== holder);
+
+    // An inbound message, taken by the holder, is in the history of every instance.
+    fake.inject("first");
+    const historyOn = async (id: string) =>
+      (
+        (await (
+          await connect(setup, instances.get(id)!)
+        ).request("conversation.history", {
+          channel: "matrix",
+          conversationId: FAKE_ROOM,
+        })) as HistoryPage
+      ).messages.map((message) => message.content.text);
+    for (const id of instances.keys()) {
+      expect(
+        await poll(
+          () => historyOn(id),
+          (texts) => texts.includes("first"),
+        ),
+      ).toEqual(["first"]);
+    }
+
+    await kill9(instances.get(holder)!.child);
+    instances.delete(holder);
+    const next = await holderOf(instances);
+    expect(survivors).toContain(next);
+    fake.inject("second");
+    for (const id of instances.keys()) {
+      expect(
+        await poll(
+          () => historyOn(id),
+          (texts) => texts.includes("second"),
+        ),
+      ).toEqual(["first", "second"]);
+    }
+  }, 120_000);
+
+  it("delivers 1,000 sends accepted by the holder exactly once and in order per room, through two SIGKILLs", async () => {
+    const setup = newCluster();
+    const instances = await startThree(setup);
+    const holder = await holderOf(instances);
+    await until(() => fake.membership(SECOND_ROOM) === "join", "the bot to join the second room", 20_000);
+    // The homeserver refuses every send: all 1,000 are queued, in Redis, by the holder.
+    fake.failAllSends = { status: 500, body: { errcode: "M_UNKNOWN", error: "Internal server error" } };
+    const client = await connect(setup, instances.get(holder)!);
+    const results = [];
+    for (let batch = 0; batch < 10; batch++) {
+      results.push(
+        ...(await Promise.all(
+          Array.from({ length: 100 }, (_, i) => {
+            const n = batch * 100 + i;
+            const room = n % 2 === 0 ? FAKE_ROOM : SECOND_ROOM;
+            return client.request("message.send", { recipient: room, channel: "matrix", text: `m${n}` });
+          }),
+        )),
+      );
+    }
+    expect(results.every((result) => result.status === "queued")).toBe(true);
+    expect(fake.sentTexts()).toEqual([]);
+
+    // The accepting instance, which also works the queue, dies; the homeserver recovers.
+    await kill9(instances.get(holder)!.child);
+    instances.delete(holder);
+    fake.failAllSends = undefined;
+    const second = await holderOf(instances);
+    await until(() => fake.sentTexts().length >= 200, "part of the messages", 60_000);
+    // The next worker dies mid-delivery too; the last instance finishes.
+    await kill9(instances.get(second)!.child);
+    instances.delete(second);
+    await until(() => fake.sentTexts().length >= 1000, "every message", 90_000);
+
+    const texts = fake.sentTexts();
+    expect(texts).toHaveLength(1000);
+    expect(new Set(texts).size).toBe(1000);
+    for (const room of [FAKE_ROOM, SECOND_ROOM]) {
+      const order = fake.sent
+        .filter((event) => event.roomId === room)
+        .map((event) => Number(String(event.content.body).slice(1)));
+      expect(order).toHaveLength(500);
+      expect(order).toEqual([...order].sort((x, y) => x - y));
+    }
+    // Nothing is left behind, on the instance that is left.
+    const last = await connect(setup, [...instances.values()][0]!);
+    const listed = (await last.request("delivery.list", {})) as { deliveries: unknown[] };
+    expect(listed.deliveries).toEqual([]);
+  }, 240_000);
+
+  it("runs a cron job once per tick across three instances, also after one is killed", async () => {
+    const setup = newCluster({ cron: [{ id: "tick", schedule: "* * * * * *", type: "noop" }] });
+    const instances = await startThree(setup);
+    const observer = await connect(setup, instances.get("a")!);
+    const started = collect(observer, "task.started");
+    const at: number[] = [];
+    observer.on("task.started", () => at.push(Date.now()));
+    await until(() => started.length >= 4, "four ticks", 30_000);
+    await kill9(instances.get("c")!.child);
+    await until(() => started.length >= 10, "ten ticks", 30_000);
+    // Each tick ran once: the runs are no more than the seconds they span (plus one for the
+    // first tick and one for scheduling jitter). Run by all three, they would be three per second.
+    const spanSeconds = (at[at.length - 1]! - at[0]!) / 1000;
+    expect(at.length).toBeLessThanOrEqual(Math.round(spanSeconds) + 2);
+  }, 120_000);
+});
