@@ -200,6 +200,65 @@ describe.skipIf(!available)("cluster mode: one Matrix connection, every message 
     expect(listed.deliveries).toEqual([]);
   }, 240_000);
 
+  it("loses no acknowledged send when Redis is killed and restarted mid-traffic", async () => {
+    const setup = newCluster();
+    const instances = await startThree(setup);
+    const holder = await holderOf(instances);
+    await until(() => fake.membership(SECOND_ROOM) === "join", "the bot to join the second room", 20_000);
+    // Senders on every instance, one message at a time each, while Redis dies and comes back.
+    const senders = await Promise.all([...instances.values()].map((instance) => connect(setup, instance)));
+    const acknowledged: string[] = [];
+    const refused: unknown[] = [];
+    let next = 0;
+    let sending = true;
+    const bySender: string[][] = senders.map(() => []);
+    const loops = senders.map(async (client, sender) => {
+      while (sending) {
+        const n = next++;
+        const text = `r${n}`;
+        const room = n % 2 === 0 ? FAKE_ROOM : SECOND_ROOM;
+        try {
+          await client.request("message.send", { recipient: room, channel: "matrix", text });
+          acknowledged.push(text);
+          bySender[sender]!.push(text);
+        } catch (error) {
+          refused.push(error);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    });
+    await until(() => acknowledged.length >= 100, "100 acknowledged sends", 30_000);
+    await redis.kill9();
+    await until(() => refused.length >= 10, "sends refused while Redis is down", 30_000);
+    await redis.restart();
+    await until(() => acknowledged.length >= 300, "300 acknowledged sends after Redis came back", 60_000);
+    sending = false;
+    await Promise.all(loops);
+    // Refusals were typed and retryable.
+    for (const error of refused) {
+      expect(error).toMatchObject({ code: expect.stringMatching(/^(UNAVAILABLE|NOT_READY)$/) });
+    }
+    // Every acknowledged send is delivered, once; the order per room holds among what was sent.
+    await until(
+      () => acknowledged.every((text) => fake.sentTexts().includes(text)),
+      "every acknowledged send delivered",
+      90_000,
+    );
+    const texts = fake.sentTexts();
+    expect(new Set(texts).size).toBe(texts.length);
+    // Each sender waited for every answer, so its sends to a room arrive in the order it made them.
+    for (const room of [FAKE_ROOM, SECOND_ROOM]) {
+      const delivered = fake.sent
+        .filter((event) => event.roomId === room)
+        .map((event) => String(event.content.body));
+      for (const sent of bySender) {
+        const mine = delivered.filter((text) => sent.includes(text));
+        expect(mine).toEqual(sent.filter((text) => mine.includes(text)));
+      }
+    }
+    expect(holder).toBeDefined();
+  }, 240_000);
+
   it("runs a cron job once per tick across three instances, also after one is killed", async () => {
     const setup = newCluster({ cron: [{ id: "tick", schedule: "* * * * * *", type: "noop" }] });
     const instances = await startThree(setup);
