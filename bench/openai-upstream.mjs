@@ -94,12 +94,41 @@ async function gateway(upstreamPort) {
   process.send({ port: gw.address.port });
 }
 
+// ---------------------------------------------------------------------------------------------
+// A reference point, not the subject: the least a proxy can do (`BENCH_SUBJECT=proxy`). A bare
+// node:http server that forwards each request to the fake over keep-alive connections and pipes
+// the answer's bytes back unchanged (no auth, no parsing, no checks).
+
+function proxy(upstreamPort) {
+  const agent = new Agent({ keepAlive: true });
+  const server = createServer((req, res) => {
+    const out = httpRequest(
+      {
+        host: "127.0.0.1",
+        port: upstreamPort,
+        path: req.url,
+        method: req.method,
+        agent,
+        headers: { "content-type": "application/json" },
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, { "content-type": up.headers["content-type"] ?? "text/plain" });
+        up.pipe(res);
+      },
+    );
+    out.setNoDelay(true);
+    req.pipe(out);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, "127.0.0.1", () => process.send({ port: server.address().port }));
+}
+
 /** Starts this script in `mode` as a child process; resolves with it and the port it reports. */
 function spawn(mode, ...args) {
   return new Promise((resolve, reject) => {
     // BENCH_PROFILE=<dir>: the gateway writes a CPU profile there (`node --cpu-prof`).
     const profile =
-      mode === "gateway" && process.env.BENCH_PROFILE
+      mode !== "upstream" && process.env.BENCH_PROFILE
         ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
         : [];
     const child = fork(SCRIPT, [mode, ...args], {
@@ -132,11 +161,12 @@ function percentile(sorted, p) {
 async function load(variant, caseName) {
   const { concurrency, tokens } = CASES[caseName];
   const up = await spawn("upstream");
-  const gw = variant === "subject" ? await spawn("gateway", String(up.port)) : undefined;
+  const subject = process.env.BENCH_SUBJECT === "proxy" ? "proxy" : "gateway";
+  const gw = variant === "subject" ? await spawn(subject, String(up.port)) : undefined;
   const port = gw?.port ?? up.port;
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const body = JSON.stringify({
-    model: gw === undefined ? "fake-1" : "gpt",
+    model: gw === undefined || process.env.BENCH_SUBJECT === "proxy" ? "fake-1" : "gpt",
     stream: true,
     stream_options: { include_usage: true },
     messages: [{ role: "user", content: `tokens ${tokens}` }],
@@ -173,6 +203,8 @@ async function load(variant, caseName) {
         },
       );
       req.on("error", reject);
+      // A stalled stream fails the run instead of hanging it.
+      req.setTimeout(10_000, () => req.destroy(new Error("a stream stalled for 10 s")));
       req.end(body);
     });
   const run = async (until, firsts) => {
@@ -193,10 +225,14 @@ async function load(variant, caseName) {
   await run(performance.now() + 300); // warm-up
   const firsts = [];
   const cpuBefore = [up.child.pid, gw?.child.pid].map((pid) => (pid === undefined ? 0 : cpuMs(pid)));
+  const clientBefore = process.cpuUsage();
   const startedAt = performance.now();
   const { tokensSeen, requests } = await run(startedAt + DURATION_MS, firsts);
   const elapsed = (performance.now() - startedAt) / 1000;
   const cpuAfter = [up.child.pid, gw?.child.pid].map((pid) => (pid === undefined ? 0 : cpuMs(pid)));
+  const client = process.cpuUsage(clientBefore);
+  const clientMs = (client.user + client.system) / 1000;
+  const cpuMsTotal = clientMs + (cpuAfter[0] - cpuBefore[0]) + (cpuAfter[1] - cpuBefore[1]);
   firsts.sort((a, b) => a - b);
   agent.destroy();
   for (const child of [gw?.child, up.child]) {
@@ -211,6 +247,11 @@ async function load(variant, caseName) {
     ttftP99Ms: percentile(firsts, 0.99),
     upstreamCpuUsPerReq: ((cpuAfter[0] - cpuBefore[0]) * 1000) / requests,
     gatewayCpuUsPerReq: ((cpuAfter[1] - cpuBefore[1]) * 1000) / requests,
+    clientCpuUsPerReq: (clientMs * 1000) / requests,
+    /** Tokens per CPU-second of all the processes (client, fake, gateway): cost, not core count. */
+    tokensPerCpuSec: tokensSeen / (cpuMsTotal / 1000),
+    /** Cores busy on average during the run (2 is the whole machine). */
+    coresBusy: cpuMsTotal / (elapsed * 1000),
   };
 }
 
@@ -218,9 +259,11 @@ async function load(variant, caseName) {
 
 const mode = process.argv[2];
 // The fake and the gateway exit on SIGINT (a profiled gateway writes its profile then).
-if (mode === "upstream" || mode === "gateway") process.once("SIGINT", () => process.exit(0));
+if (mode === "upstream" || mode === "gateway" || mode === "proxy")
+  process.once("SIGINT", () => process.exit(0));
 if (mode === "upstream") upstream();
 else if (mode === "gateway") await gateway(Number(process.argv[3]));
+else if (mode === "proxy") proxy(Number(process.argv[3]));
 else if (mode === "bare" || mode === "subject")
   await worker({ bare: (c) => load("bare", c), subject: (c) => load("subject", c) });
 else {
@@ -231,6 +274,11 @@ else {
   const ttft = rows.map((row) => {
     const added = row.subject.ttftP50Ms - row.bare.ttftP50Ms;
     return `| ${row.case} | ${fmt(row.bare.ttftP50Ms)} / ${fmt(row.bare.ttftP99Ms)} | ${fmt(row.subject.ttftP50Ms)} / ${fmt(row.subject.ttftP99Ms)} | **${fmt(added)}** ${added < 2 ? "✓" : "✗"} | ${Math.round(row.bare.requestsPerSec).toLocaleString("en-US")} / ${Math.round(row.subject.requestsPerSec).toLocaleString("en-US")} | ${Math.round(row.subject.upstreamCpuUsPerReq)} / ${Math.round(row.subject.gatewayCpuUsPerReq)} |`;
+  });
+  const cpu = rows.map((row) => {
+    const per = (run, key) => (run[key] * run.requestsPerSec) / run.tokensPerSec; // µs a token
+    const { bare: b, subject: g } = row;
+    return `| ${row.case} | ${fmt(per(b, "clientCpuUsPerReq"))} / ${fmt(per(b, "upstreamCpuUsPerReq"))} | ${fmt(per(g, "clientCpuUsPerReq"))} / ${fmt(per(g, "upstreamCpuUsPerReq"))} / **${fmt(per(g, "gatewayCpuUsPerReq"))}** | ${fmt(b.coresBusy)} / ${fmt(g.coresBusy)} | ${Math.round(b.tokensPerCpuSec).toLocaleString("en-US")} / ${Math.round(g.tokensPerCpuSec).toLocaleString("en-US")} | **${(g.tokensPerCpuSec / b.tokensPerCpuSec).toFixed(2)}x** |`;
   });
   const ok = await report("openai-upstream", {
     title:
@@ -246,6 +294,12 @@ else {
       "| case | direct first token p50 / p99 ms | gateway first token p50 / p99 ms | added p50 ms (target < 2) | requests/s direct / gateway | CPU µs/request, upstream / gateway |",
       "|---|---:|---:|---:|---:|---:|",
       ...ttft,
+      "",
+      "CPU per token (µs, `/proc/<pid>/stat` of the fake and the gateway, `process.cpuUsage()` of the load client) and tokens per CPU-second of all the processes together: what a token costs, whatever the number of cores. Not the target's measure (that is tokens/s above); shown because the gateway run has three processes on two cores where the direct run has two.",
+      "",
+      "| case | µs/token direct: client / fake | µs/token gateway: client / fake / gateway | cores busy direct / gateway | tokens per CPU-second direct / gateway | ratio |",
+      "|---|---:|---:|---:|---:|---:|",
+      ...cpu,
       "",
       `Per-run medians of ${PAIRS} pairs, ${DURATION_MS} ms each (after 300 ms of warm-up). The load client, the fake and the gateway share the machine's 2 cores.`,
     ],

@@ -57,6 +57,12 @@ export interface ChatAgent {
    * upstream's own chunks, forwarded unparsed); {@link ChatAgent.stream} otherwise.
    */
   streamText?(request: ChatRequest, context: AgentRunContext): AsyncGenerator<string[]>;
+  /**
+   * The streamed chunks as server-sent events ready to send (`data: <chunk>\n\n` each, no
+   * `[DONE]`), when the agent has them framed already (an upstream's own event bytes, passed on);
+   * preferred over {@link ChatAgent.streamText} and {@link ChatAgent.stream}.
+   */
+  streamEvents?(request: ChatRequest, context: AgentRunContext): AsyncGenerator<Buffer | string>;
 }
 
 /**
@@ -143,8 +149,8 @@ function upstreamAgent(agent: Extract<AgentConfig, { provider: "openai" }>, name
     stream(request, context) {
       return upstreamClient(agent).stream({ ...request, model: agent.model, stream: true }, context.signal);
     },
-    streamText(request, context) {
-      return upstreamClient(agent).streamText(
+    streamEvents(request, context) {
+      return upstreamClient(agent).streamEvents(
         { ...request, model: agent.model, stream: true },
         context.signal,
       );

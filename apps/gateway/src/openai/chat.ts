@@ -26,7 +26,10 @@ export async function chatCompletions(c: Context, host: OpenAiHost): Promise<Res
   // Aborted when the client goes away: the agent (and its upstream request) stops too.
   const context = host.agentContext(clientGone(outgoing));
   if (request.stream !== true) return c.json(await agent.complete(request, context));
-  const chunks = agent.streamText?.(request, context) ?? encode(agent.stream(request, context));
+  const chunks: AsyncGenerator<string[] | Buffer | string> =
+    agent.streamEvents?.(request, context) ??
+    agent.streamText?.(request, context) ??
+    encode(agent.stream(request, context));
   // Start the agent before answering, so that an immediate failure is a plain JSON error.
   const first = await chunks.next();
   const sse = new SseWriter(outgoing);
@@ -36,7 +39,8 @@ export async function chatCompletions(c: Context, host: OpenAiHost): Promise<Res
         await chunks.return(undefined);
         return RESPONSE_ALREADY_SENT;
       }
-      await sse.sendAll(step.value);
+      const batch = step.value;
+      await (Array.isArray(batch) ? sse.sendAll(batch) : sse.sendEvents(batch));
     }
     await sse.send("[DONE]");
   } catch (error) {

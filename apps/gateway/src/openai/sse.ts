@@ -12,9 +12,12 @@ export const SSE_FLUSH_CHARS = 64 * 1024;
  * (and a syscall) per event. A full socket buffer makes `send` wait for drain.
  */
 export class SseWriter {
+  /** Pending text after {@link SseWriter.#parts}. */
   #pending = "";
+  /** Pending bytes given as buffers (and the text before them), in order; usually none. */
+  #parts: Buffer[] = [];
+  #partsSize = 0;
   #scheduled = false;
-  #full = false;
 
   /**
    * Sends the response head (200, `text/event-stream`).
@@ -57,15 +60,39 @@ export class SseWriter {
     return this.#schedule();
   }
 
-  /** Flushes now or at the end of the turn; waits for drain when the socket's buffer is full. */
+  /**
+   * Sends events already framed (`data: …\n\n` each), as bytes or text; resolves at once unless
+   * the socket's buffer is full.
+   *
+   * @param events - Whole events.
+   */
+  sendEvents(events: Buffer | string): Promise<void> {
+    if (this.closed) return RESOLVED;
+    if (typeof events === "string") this.#pending += events;
+    else {
+      if (this.#pending !== "") this.#part(Buffer.from(this.#pending));
+      this.#pending = "";
+      this.#part(events);
+    }
+    return this.#schedule();
+  }
+
+  #part(bytes: Buffer): void {
+    this.#parts.push(bytes);
+    this.#partsSize += bytes.length;
+  }
+
+  /**
+   * Flushes now or at the end of the turn; waits for drain while the response's buffer is over its
+   * high-water mark (checked now, so a drain that already happened is not waited for).
+   */
   #schedule(): Promise<void> {
-    if (this.#pending.length >= SSE_FLUSH_CHARS) this.#flush();
+    if (this.#pending.length + this.#partsSize >= SSE_FLUSH_CHARS) this.#flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
     }
-    if (!this.#full) return RESOLVED;
-    this.#full = false;
+    if (!this.res.writableNeedDrain) return RESOLVED;
     return Promise.race([once(this.res, "drain"), once(this.res, "close")]).then(() => {});
   }
 
@@ -73,17 +100,28 @@ export class SseWriter {
   end(): void {
     this.#scheduled = false;
     if (this.closed) return;
-    const text = this.#pending;
-    this.#pending = "";
-    if (text === "") this.res.end();
-    else this.res.end(text);
+    const pending = this.#take();
+    if (pending === "") this.res.end();
+    else this.res.end(pending);
   }
 
   #flush(): void {
     this.#scheduled = false;
-    if (this.#pending === "" || this.closed) return;
+    if (this.closed) return;
+    const pending = this.#take();
+    if (pending !== "") this.res.write(pending);
+  }
+
+  /** What is pending, as one string or one buffer; none left. */
+  #take(): string | Buffer {
     const text = this.#pending;
     this.#pending = "";
-    if (!this.res.write(text)) this.#full = true;
+    if (this.#parts.length === 0) return text;
+    if (text !== "") this.#part(Buffer.from(text));
+    const parts = this.#parts;
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#partsSize);
+    this.#parts = [];
+    this.#partsSize = 0;
+    return bytes;
   }
 }

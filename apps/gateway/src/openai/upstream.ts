@@ -1,8 +1,8 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { createParser, type EventSourceMessage } from "eventsource-parser";
+import type { IncomingHttpHeaders } from "node:http";
 import type { ChatCompletion, ChatCompletionChunk } from "openai/resources/chat/completions";
+import { type Dispatcher, Pool } from "undici";
 import { OpenAiError } from "./errors";
+import { eventData, parseJson, UpstreamEvents } from "./UpstreamEvents";
 
 /** Limits of an {@link UpstreamClient}. */
 export interface UpstreamLimits {
@@ -10,8 +10,17 @@ export interface UpstreamLimits {
   maxResponseBytes: number;
   /** Largest error body read from the upstream, in bytes (the rest is dropped). @defaultValue 65536 */
   maxErrorBytes: number;
-  /** Largest single server-sent event, in characters. @defaultValue 16777216 (16 MiB) */
+  /**
+   * Largest single server-sent event, in characters (in bytes for the events passed on unparsed).
+   * @defaultValue 16777216 (16 MiB)
+   */
   maxEventChars: number;
+  /**
+   * Bytes of the upstream's answer held for a consumer that reads slower than the upstream writes
+   * (a client with a full socket); past them the upstream connection is paused until the consumer
+   * catches up. @defaultValue 262144 (256 KiB)
+   */
+  maxBufferedBytes: number;
 }
 
 /** Default {@link UpstreamLimits}. */
@@ -19,6 +28,7 @@ export const UPSTREAM_DEFAULTS: UpstreamLimits = {
   maxResponseBytes: 64 * 1024 * 1024,
   maxErrorBytes: 64 * 1024,
   maxEventChars: 16 * 1024 * 1024,
+  maxBufferedBytes: 256 * 1024,
 };
 
 /** Where an upstream is and how to reach it: an `openai` agent's config. */
@@ -34,24 +44,22 @@ export interface UpstreamTarget {
 /** The upstream's event text, kept on each parsed chunk so that it can be passed on unchanged. */
 export const RAW_CHUNK: unique symbol = Symbol("openclaw.rawChunk");
 
-/** A chunk text with a finish reason (`"finish_reason":"stop"`, …; null is not one). */
-const FINISHED = /"finish_reason"\s*:\s*"/;
-
 /** A chunk as parsed from the upstream, with its original text. */
 export type UpstreamChunk = ChatCompletionChunk & { [RAW_CHUNK]?: string };
 
 /**
- * A client of an OpenAI-compatible chat completions API: `node:http(s)` with keep-alive
- * connections, and `eventsource-parser` for the streamed answer. Chunks are parsed once and keep
- * their original text, so the gateway forwards them without serialising them again (the official
- * `openai` client spent about 25 µs of CPU per chunk here, more than the rest of the proxy).
- * Failures are {@link OpenAiError}s in OpenAI's shape: the upstream's 4xx as they are (401/403,
- * which are about the gateway's key, and 5xx as a 502), a timeout as a 504, a broken connection
- * or a stream that stops before its end as a 502.
+ * A client of an OpenAI-compatible chat completions API: `undici` (a pool of keep-alive
+ * connections to the upstream's origin) and, for streamed answers, {@link UpstreamEvents}, which
+ * passes the upstream's event bytes on as they are when they need no change and reads the rest
+ * with `eventsource-parser`. (The official `openai` client spent about 25 µs of CPU per chunk here,
+ * and `node:http`'s client about 1 µs per chunk of a chunked answer, more than the rest of the
+ * proxy.) Failures are {@link OpenAiError}s in OpenAI's shape: the upstream's 4xx as they are
+ * (401/403, which are about the gateway's key, and 5xx as a 502), a timeout as a 504, a broken
+ * connection or a stream that stops before its end as a 502.
  */
 export class UpstreamClient {
-  readonly #url: URL;
-  readonly #agent: HttpAgent;
+  readonly #pool: Pool;
+  readonly #path: string;
   readonly #headers: Record<string, string>;
 
   /**
@@ -62,11 +70,9 @@ export class UpstreamClient {
     private readonly target: UpstreamTarget,
     private readonly limits: UpstreamLimits = UPSTREAM_DEFAULTS,
   ) {
-    this.#url = new URL(`${target.baseUrl.replace(/\/+$/, "")}/chat/completions`);
-    this.#agent =
-      this.#url.protocol === "https:"
-        ? new HttpsAgent({ keepAlive: true })
-        : new HttpAgent({ keepAlive: true });
+    const url = new URL(`${target.baseUrl.replace(/\/+$/, "")}/chat/completions`);
+    this.#pool = new Pool(url.origin);
+    this.#path = `${url.pathname}${url.search}`;
     this.#headers = {
       "content-type": "application/json",
       ...(target.apiKey === undefined ? {} : { authorization: `Bearer ${target.apiKey}` }),
@@ -83,17 +89,14 @@ export class UpstreamClient {
   async complete(body: object, signal: AbortSignal): Promise<ChatCompletion> {
     const call = await this.#send(body, "application/json", signal);
     try {
-      const text = await readText(call.res, this.limits.maxResponseBytes);
+      const text = await call.text(this.limits.maxResponseBytes);
       if (text === undefined)
         throw new OpenAiError(
           "api_error",
           `the upstream's answer is over ${this.limits.maxResponseBytes} bytes`,
-          {
-            status: 502,
-            code: "upstream_too_large",
-          },
+          { status: 502, code: "upstream_too_large" },
         );
-      return parseJson(text) as ChatCompletion;
+      return parseJson<ChatCompletion>(text);
     } catch (error) {
       throw call.failure(error);
     } finally {
@@ -113,7 +116,7 @@ export class UpstreamClient {
   async *stream(body: object, signal: AbortSignal): AsyncGenerator<UpstreamChunk> {
     for await (const texts of this.streamText(body, signal))
       for (const text of texts) {
-        const chunk = parseJson(text) as UpstreamChunk;
+        const chunk = parseJson<UpstreamChunk>(text);
         chunk[RAW_CHUNK] = text;
         yield chunk;
       }
@@ -121,8 +124,7 @@ export class UpstreamClient {
 
   /**
    * A streamed completion as the upstream's chunk texts, unparsed (an error event is parsed, and a
-   * finish reason is recognised in the text): what a proxy forwards. The chunks that arrived
-   * together come as one batch, so that they cost one step of the consumer, not one each.
+   * finish reason is recognised in the text). The chunks that arrived together come as one batch.
    *
    * @param body - The request body (`stream` true).
    * @param signal - Aborts the request.
@@ -130,62 +132,43 @@ export class UpstreamClient {
    * @throws {@link OpenAiError} as {@link UpstreamClient.stream}.
    */
   async *streamText(body: object, signal: AbortSignal): AsyncGenerator<string[]> {
+    for await (const events of this.streamEvents(body, signal)) yield eventData(events);
+  }
+
+  /**
+   * A streamed completion as server-sent events ready to pass on (`data: <chunk>\n\n` each,
+   * without `[DONE]`): what a proxy forwards. Each batch is what one read of the upstream
+   * connection gave (or several, when the consumer was slower), mostly the upstream's own bytes.
+   *
+   * @param body - The request body (`stream` true).
+   * @param signal - Aborts the request.
+   * @returns Batches of framed events.
+   * @throws {@link OpenAiError} as {@link UpstreamClient.stream}, after the events that came before
+   * an error event.
+   */
+  async *streamEvents(body: object, signal: AbortSignal): AsyncGenerator<Buffer | string> {
     const call = await this.#send(body, "text/event-stream", signal);
-    const { res } = call;
-    const events: EventSourceMessage[] = [];
-    let size = 0;
-    const parser = createParser({ onEvent: (event) => events.push(event) });
-    let done = false;
-    let finished = false;
     try {
-      if (!String(res.headers["content-type"] ?? "").includes("text/event-stream")) {
+      if (!String(call.headers["content-type"] ?? "").includes("text/event-stream")) {
         // An upstream that ignored `stream: true`: its whole answer, as one chunk per choice.
-        const text = await readText(res, this.limits.maxResponseBytes);
+        const text = await call.text(this.limits.maxResponseBytes);
         if (text === undefined)
           throw new OpenAiError("api_error", "the upstream's answer is too large", { status: 502 });
-        yield [...asChunks(parseJson(text) as ChatCompletion)].map((chunk) => JSON.stringify(chunk));
+        let events = "";
+        for (const chunk of asChunks(parseJson<ChatCompletion>(text)))
+          events += `data: ${JSON.stringify(chunk)}\n\n`;
+        yield events;
         return;
       }
-      res.setEncoding("utf8");
-      // Read to the end even after [DONE] (leaving a `for await` destroys the response, and with it
-      // a keep-alive connection the next request would have reused).
-      for await (const text of res as AsyncIterable<string>) {
-        if (done) continue;
-        size += text.length;
-        parser.feed(text);
-        if (events.length === 0) {
-          if (size > this.limits.maxEventChars)
-            throw new OpenAiError("api_error", "an event from the upstream is too large", {
-              status: 502,
-              code: "upstream_too_large",
-            });
-          continue;
-        }
-        size = 0;
-        const batch: string[] = [];
-        let failure: OpenAiError | undefined;
-        for (const event of events) {
-          const data = event.data;
-          if (data === "[DONE]") {
-            done = true;
-            break;
-          }
-          if (event.event === "error")
-            failure = midStreamError((parseJson(data) as { error?: unknown }).error ?? {});
-          else if (data.includes('"error"')) {
-            const error = (parseJson(data) as { error?: unknown }).error;
-            if (error !== undefined && error !== null) failure = midStreamError(error);
-          }
-          if (failure !== undefined) break;
-          if (!finished && FINISHED.test(data)) finished = true;
-          batch.push(data);
-        }
-        events.length = 0;
-        // What came before an error event still goes out, then the error.
-        if (batch.length > 0) yield batch;
-        if (failure !== undefined) throw failure;
+      const events = new UpstreamEvents(this.limits.maxEventChars);
+      for (let bytes = await call.next(); bytes !== undefined; bytes = await call.next()) {
+        // Read to the end even after [DONE]: the connection is then reused.
+        if (events.done) continue;
+        const batch = events.push(bytes);
+        if (batch.events.length > 0) yield batch.events;
+        if (batch.failure !== undefined) throw batch.failure;
       }
-      if (!done && !finished)
+      if (!events.done && !events.finished)
         throw new OpenAiError("api_error", "the upstream's stream ended before the answer did", {
           status: 502,
           code: "upstream_incomplete",
@@ -194,117 +177,216 @@ export class UpstreamClient {
       throw call.failure(error);
     } finally {
       call.done();
-      // Left before its end (the caller went away): the connection is not reusable.
-      if (!res.complete) res.destroy();
     }
   }
 
-  /** Closes the idle keep-alive connections. */
+  /** Closes the upstream connections. */
   close(): void {
-    this.#agent.destroy();
+    this.#pool.destroy().catch(() => {});
   }
 
   /** Sends the request; resolves with a 2xx response, or rejects with the upstream's error. */
-  #send(body: object, accept: string, signal: AbortSignal) {
-    const payload = JSON.stringify(body);
-    const send = this.#url.protocol === "https:" ? httpsRequest : httpRequest;
-    return new Promise<{ res: IncomingMessage; done: () => void; failure: (error: unknown) => OpenAiError }>(
-      (resolve, reject) => {
-        let timedOut = false;
-        const req = send(this.#url, {
-          method: "POST",
-          agent: this.#agent,
-          headers: { ...this.#headers, accept, "content-length": Buffer.byteLength(payload) },
-        });
-        // Small writes (the request, then nothing until the answer) must not wait for Nagle's ACK.
-        req.setNoDelay(true);
-        const timer = setTimeout(() => {
-          timedOut = true;
-          req.destroy();
-        }, this.target.timeoutMs);
-        const onAbort = () => req.destroy();
-        signal.addEventListener("abort", onAbort, { once: true });
-        const done = () => {
-          clearTimeout(timer);
-          signal.removeEventListener("abort", onAbort);
-        };
-        const failure = (error: unknown): OpenAiError => {
-          if (error instanceof OpenAiError) return error;
-          if (timedOut)
-            return new OpenAiError(
-              "api_error",
-              `the upstream did not answer within ${this.target.timeoutMs} ms`,
-              {
-                status: 504,
-                code: "upstream_timeout",
-                cause: error,
-              },
-            );
-          if (signal.aborted)
-            return new OpenAiError("api_error", "the request was aborted", { code: "aborted", cause: error });
-          return new OpenAiError("api_error", "the upstream could not be reached or broke off", {
-            status: 502,
-            code: "upstream_unreachable",
-            cause: error,
-          });
-        };
-        req.once("error", (error) => {
-          done();
-          reject(failure(error));
-        });
-        req.once("response", (res) => {
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) {
-            resolve({ res, done, failure });
-            return;
-          }
-          readText(res, this.limits.maxErrorBytes, true).then(
-            (text) => {
-              done();
-              reject(upstreamError(status, text ?? "", res.headers["retry-after"]));
-            },
-            (error: unknown) => {
-              done();
-              reject(failure(error));
-            },
-          );
-        });
-        if (signal.aborted) req.destroy();
-        req.end(payload);
+  async #send(body: object, accept: string, signal: AbortSignal): Promise<UpstreamCall> {
+    const call = new UpstreamCall(this.target.timeoutMs, signal, this.limits.maxBufferedBytes);
+    this.#pool.dispatch(
+      {
+        path: this.#path,
+        method: "POST",
+        headers: { ...this.#headers, accept },
+        body: JSON.stringify(body),
+        // The call's own timer bounds the whole request.
+        headersTimeout: 0,
+        bodyTimeout: 0,
       },
+      call,
     );
-  }
-}
-
-/** A response body as text; `undefined` past `maxBytes` (or, with `truncate`, its first `maxBytes`). */
-async function readText(
-  res: IncomingMessage,
-  maxBytes: number,
-  truncate = false,
-): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      res.destroy();
-      if (!truncate) return undefined;
-      chunks.push(chunk.subarray(0, chunk.length - (size - maxBytes)));
-      break;
+    try {
+      await call.started;
+    } catch (error) {
+      call.done();
+      throw call.failure(error);
     }
-    chunks.push(chunk);
+    if (call.status >= 200 && call.status < 300) return call;
+    try {
+      const text = await call.text(this.limits.maxErrorBytes, true);
+      const retryAfter = call.headers["retry-after"];
+      throw upstreamError(call.status, text ?? "", retryAfter);
+    } catch (error) {
+      throw call.failure(error);
+    } finally {
+      call.done();
+    }
   }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new OpenAiError("api_error", "the upstream answered with malformed JSON", {
+/**
+ * One request to the upstream, as an `undici` dispatch handler: its answer's bytes are queued as
+ * they come and handed to the consumer by {@link UpstreamCall.next}, the bytes of one connection
+ * read at once (handed over in a microtask, so no later than the read's own callback). Past
+ * `maxBufferedBytes` queued the connection is paused until the consumer takes them.
+ */
+class UpstreamCall implements Dispatcher.DispatchHandler {
+  status = 0;
+  headers: IncomingHttpHeaders = {};
+  /** Settles when the answer's head arrived (or the request failed before). */
+  readonly started: Promise<void>;
+  #start!: { resolve: () => void; reject: (error: unknown) => void };
+  #controller: Dispatcher.DispatchController | undefined;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #ended = false;
+  #error: unknown;
+  #waiter: { resolve: (bytes: Buffer | undefined) => void; reject: (error: unknown) => void } | undefined;
+  #scheduled = false;
+  #abortReason: Error | undefined;
+  #timedOut = false;
+  readonly #timer: NodeJS.Timeout;
+  readonly #onAbort = () => this.#abort(new Error("aborted"));
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly signal: AbortSignal,
+    private readonly maxBufferedBytes: number,
+  ) {
+    this.started = new Promise((resolve, reject) => {
+      this.#start = { resolve, reject };
+    });
+    // Handled by #send; a failure after the start is reported by next().
+    this.started.catch(() => {});
+    this.#timer = setTimeout(() => {
+      this.#timedOut = true;
+      this.#abort(new Error("timed out"));
+    }, timeoutMs);
+    if (signal.aborted) this.#abortReason = new Error("aborted");
+    else signal.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#abortReason !== undefined) controller.abort(this.#abortReason);
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    this.status = statusCode;
+    this.headers = headers;
+    this.#start.resolve();
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    if (this.#size > this.maxBufferedBytes && !controller.paused) controller.pause();
+    this.#schedule();
+  }
+
+  onResponseEnd(): void {
+    this.#ended = true;
+    this.#schedule();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#error = error;
+    this.#start.reject(error);
+    this.#schedule();
+  }
+
+  /**
+   * The answer's next bytes: all that arrived since the last call, or (when none did) those of the
+   * next read; `undefined` at its end.
+   *
+   * @throws the connection's error.
+   */
+  next(): Promise<Buffer | undefined> {
+    if (this.#chunks.length > 0) return Promise.resolve(this.#take());
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve(undefined);
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  /**
+   * The whole answer as text.
+   *
+   * @param maxBytes - Past it: `undefined`, or with `truncate` its first `maxBytes`.
+   */
+  async text(maxBytes: number, truncate = false): Promise<string | undefined> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for (let bytes = await this.next(); bytes !== undefined; bytes = await this.next()) {
+      size += bytes.length;
+      if (size > maxBytes) {
+        this.#abort(new Error("too large"));
+        if (!truncate) return undefined;
+        chunks.push(bytes.subarray(0, bytes.length - (size - maxBytes)));
+        break;
+      }
+      chunks.push(bytes);
+    }
+    return Buffer.concat(chunks).toString("utf8");
+  }
+
+  /** Ends the call: stops its timer, and aborts the request if its answer did not end. */
+  done(): void {
+    clearTimeout(this.#timer);
+    this.signal.removeEventListener("abort", this.#onAbort);
+    if (!this.#ended && this.#error === undefined) this.#abort(new Error("left before the end"));
+  }
+
+  /** The failure to report for `error`, in OpenAI's shape. */
+  failure(error: unknown): OpenAiError {
+    if (error instanceof OpenAiError) return error;
+    if (this.#timedOut)
+      return new OpenAiError("api_error", `the upstream did not answer within ${this.timeoutMs} ms`, {
+        status: 504,
+        code: "upstream_timeout",
+        cause: error,
+      });
+    if (this.signal.aborted)
+      return new OpenAiError("api_error", "the request was aborted", { code: "aborted", cause: error });
+    return new OpenAiError("api_error", "the upstream could not be reached or broke off", {
       status: 502,
-      code: "upstream_malformed",
+      code: "upstream_unreachable",
       cause: error,
+    });
+  }
+
+  #take(): Buffer {
+    const bytes = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
+    this.#chunks = [];
+    this.#size = 0;
+    if (this.#controller?.paused === true) this.#controller.resume();
+    return bytes;
+  }
+
+  #abort(reason: Error): void {
+    if (this.#ended || this.#error !== undefined) return;
+    this.#abortReason ??= reason;
+    if (this.#controller === undefined) {
+      // Not sent yet: it is aborted when it is (onRequestStart); the caller need not wait for it.
+      this.#error = reason;
+      this.#start.reject(reason);
+      this.#schedule();
+    } else this.#controller.abort(reason);
+  }
+
+  /** Hands what arrived to a waiting consumer once the current read is over. */
+  #schedule(): void {
+    if (this.#scheduled || this.#waiter === undefined) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      const waiter = this.#waiter;
+      if (waiter === undefined) return;
+      if (this.#chunks.length > 0) waiter.resolve(this.#take());
+      else if (this.#error !== undefined) waiter.reject(this.#error);
+      else if (this.#ended) waiter.resolve(undefined);
+      else return;
+      this.#waiter = undefined;
     });
   }
 }
@@ -356,16 +438,6 @@ export function upstreamError(status: number, text: string, retryAfter?: string 
     code: typeof fields.code === "string" ? fields.code : null,
     ...(header === undefined ? {} : { headers: { "retry-after": header } }),
   });
-}
-
-/** An error event inside the upstream's stream. */
-function midStreamError(error: unknown): OpenAiError {
-  const fields = (typeof error === "object" && error !== null ? error : {}) as UpstreamErrorFields;
-  return new OpenAiError(
-    "api_error",
-    `the upstream failed mid-stream: ${typeof fields.message === "string" ? fields.message : "unknown error"}`,
-    { status: 502, code: typeof fields.code === "string" ? fields.code : "upstream_error" },
-  );
 }
 
 /** A whole completion as the chunks that would have streamed it. */
