@@ -70,4 +70,3 @@ export function listNodes(nodes: NodeAccess): NodeInfo[] {
     (a, b) => b.connectedAt - a.connectedAt || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0),
   );
 }
-

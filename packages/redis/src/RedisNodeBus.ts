@@ -407,9 +407,13 @@ export class RedisNodeBus implements RemoteNodes {
     for (const call of [...this.#calls.values()]) {
       this.#settle(call);
       call.reject(
-        new ProtocolError("NODE_OFFLINE", `this gateway is shutting down before node ${call.nodeId} answered`, {
-          details: { reason: "shutdown", nodeId: call.nodeId },
-        }),
+        new ProtocolError(
+          "NODE_OFFLINE",
+          `this gateway is shutting down before node ${call.nodeId} answered`,
+          {
+            details: { reason: "shutdown", nodeId: call.nodeId },
+          },
+        ),
       );
     }
     // Answers settled in this turn are still in the outbox.
@@ -498,9 +502,13 @@ export class RedisNodeBus implements RemoteNodes {
       call.reject(
         error !== undefined && graceMs === 0
           ? error
-          : new ProtocolError("NODE_OFFLINE", `node ${call.nodeId} went offline before answering ${call.method}`, {
-              details: { reason, nodeId: call.nodeId, instanceId: from, reconnectGraceMs: graceMs },
-            }),
+          : new ProtocolError(
+              "NODE_OFFLINE",
+              `node ${call.nodeId} went offline before answering ${call.method}`,
+              {
+                details: { reason, nodeId: call.nodeId, instanceId: from, reconnectGraceMs: graceMs },
+              },
+            ),
       );
     };
     if (graceMs <= 0) {
@@ -748,10 +756,14 @@ export class RedisNodeBus implements RemoteNodes {
       try {
         text = JSON.stringify(message);
       } catch (error) {
-        this.#failRequests(requests, instanceId, new ProtocolError("INVALID_PARAMS", "data is not JSON-serialisable", {
-          details: { reason: "unserialisable" },
-          cause: error,
-        }));
+        this.#failRequests(
+          requests,
+          instanceId,
+          new ProtocolError("INVALID_PARAMS", "data is not JSON-serialisable", {
+            details: { reason: "unserialisable" },
+            cause: error,
+          }),
+        );
         continue;
       }
       const published = this.#pub.publish(`${this.#prefix}rpc:${instanceId}`, text).then(
@@ -766,7 +778,11 @@ export class RedisNodeBus implements RemoteNodes {
         },
         (error: unknown) => {
           this.#warn({ err: String(error), instanceId }, "node bus: publish failed");
-          this.#failRequests(requests, instanceId, redisUnavailable(`forwarding calls to ${instanceId}`, error));
+          this.#failRequests(
+            requests,
+            instanceId,
+            redisUnavailable(`forwarding calls to ${instanceId}`, error),
+          );
         },
       );
       this.#track(published, "publish");
@@ -795,7 +811,9 @@ export class RedisNodeBus implements RemoteNodes {
   }
 
   #track(write: Promise<unknown>, what: string): void {
-    const tracked = write.catch((error: unknown) => this.#warn({ err: String(error) }, `node bus: ${what} failed`));
+    const tracked = write.catch((error: unknown) =>
+      this.#warn({ err: String(error) }, `node bus: ${what} failed`),
+    );
     this.#writes.add(tracked);
     void tracked.finally(() => this.#writes.delete(tracked));
   }
@@ -808,7 +826,11 @@ export class RedisNodeBus implements RemoteNodes {
 function parseEntry(text: string): Entry | undefined {
   try {
     const entry = JSON.parse(text) as Partial<Entry> | null;
-    if (typeof entry?.i !== "string" || typeof entry.n?.nodeId !== "string" || !Array.isArray(entry.n.capabilities))
+    if (
+      typeof entry?.i !== "string" ||
+      typeof entry.n?.nodeId !== "string" ||
+      !Array.isArray(entry.n.capabilities)
+    )
       return undefined;
     return entry as Entry;
   } catch {

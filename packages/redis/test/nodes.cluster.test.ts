@@ -195,7 +195,9 @@ describe.skipIf(skipRedis)("nodes anywhere: node calls across gateway instances"
     await expect(
       cli.request("node.invoke", { node: "phone-b", method: "agent.run", data: { input: "hello" } }),
     ).resolves.toEqual({ nodeId: "phone-b", result: { output: "B ran hello", runId: "run-1" } });
-    await expect(cli.request("agent.run", { input: "summary" }, { target: "phone-b" })).resolves.toMatchObject({
+    await expect(
+      cli.request("agent.run", { input: "summary" }, { target: "phone-b" }),
+    ).resolves.toMatchObject({
       nodeId: "phone-b",
       output: "B ran summary",
       runId: "run-1",
@@ -217,7 +219,10 @@ describe.skipIf(skipRedis)("nodes anywhere: node calls across gateway instances"
     // A node nowhere, and a node elsewhere that lacks the capability.
     await expect(
       cli.request("node.invoke", { node: "phone-z", method: "agent.run", data: {} }),
-    ).rejects.toMatchObject({ code: "NODE_OFFLINE", details: { reason: "not_connected", target: "phone-z" } });
+    ).rejects.toMatchObject({
+      code: "NODE_OFFLINE",
+      details: { reason: "not_connected", target: "phone-z" },
+    });
     await expect(
       cli.request("node.invoke", { node: "phone-b", method: "camera.snap", data: {} }),
     ).rejects.toMatchObject({ code: "NOT_FOUND", details: { reason: "capability_missing" } });
@@ -239,7 +244,8 @@ describe.skipIf(skipRedis)("nodes anywhere: node calls across gateway instances"
     const token = await pairDevice(b, "phone-b");
     await connectNode(b.h.url, token, (data) => {
       const { input } = data as { input: string };
-      if (input === "fail") throw new ProtocolError("CONFLICT", "camera busy", { details: { reason: "busy" } });
+      if (input === "fail")
+        throw new ProtocolError("CONFLICT", "camera busy", { details: { reason: "busy" } });
       return new Promise(() => {}); // never answers
     });
     await eventually(() => a.bus.list().length === 1);
@@ -248,7 +254,12 @@ describe.skipIf(skipRedis)("nodes anywhere: node calls across gateway instances"
       cli.request("node.invoke", { node: "phone-b", method: "agent.run", data: { input: "fail" } }),
     ).rejects.toMatchObject({ code: "CONFLICT", message: "camera busy", details: { reason: "busy" } });
     await expect(
-      cli.request("node.invoke", { node: "phone-b", method: "agent.run", data: { input: "hang" }, timeoutMs: 300 }),
+      cli.request("node.invoke", {
+        node: "phone-b",
+        method: "agent.run",
+        data: { input: "hang" },
+        timeoutMs: 300,
+      }),
     ).rejects.toMatchObject({ code: "TIMEOUT", details: { reason: "node_timeout", nodeId: "phone-b" } });
     expect(a.bus.pendingCount).toBe(0);
   });
@@ -270,7 +281,12 @@ describe.skipIf(skipRedis)("nodes anywhere: node calls across gateway instances"
     await eventually(() => a.bus.list().length === 1);
     const cli = await a.h.client();
     const call = settled(
-      cli.request("node.invoke", { node: "phone-b", method: "agent.run", data: { input: "x" }, timeoutMs: 60_000 }),
+      cli.request("node.invoke", {
+        node: "phone-b",
+        method: "agent.run",
+        data: { input: "x" },
+        timeoutMs: 60_000,
+      }),
     );
     await reached;
     const killedAt = Date.now();
@@ -301,7 +317,12 @@ describe.skipIf(skipRedis)("nodes anywhere: node calls across gateway instances"
     await eventually(() => a.bus.list().length === 1);
     const cli = await a.h.client();
     const call = settled(
-      cli.request("node.invoke", { node: "phone-b", method: "agent.run", data: { input: "once" }, timeoutMs: 60_000 }),
+      cli.request("node.invoke", {
+        node: "phone-b",
+        method: "agent.run",
+        data: { input: "once" },
+        timeoutMs: 60_000,
+      }),
     );
     await reached;
     b.child.kill("SIGKILL");
@@ -353,7 +374,10 @@ describe.skipIf(skipRedis)("nodes anywhere: node calls across gateway instances"
       ).resolves.toMatchObject({ result: { output: "local" } });
       await expect(
         cli.request("node.invoke", { node: "phone-z", method: "agent.run", data: {} }),
-      ).rejects.toMatchObject({ code: "UNAVAILABLE", details: { reason: "redis_unavailable", retryable: true } });
+      ).rejects.toMatchObject({
+        code: "UNAVAILABLE",
+        details: { reason: "redis_unavailable", retryable: true },
+      });
       await expect(cli.request("node.list", {})).rejects.toMatchObject({
         code: "UNAVAILABLE",
         details: { reason: "redis_unavailable" },
@@ -363,7 +387,9 @@ describe.skipIf(skipRedis)("nodes anywhere: node calls across gateway instances"
     }
     // Back: the node is published again (a restarted Redis may have lost it) and listed.
     await eventually(() => !a.bus.degraded);
-    await eventually(async () => (await redisFixture.redis.hexists(a.bus.nodesKey, "phone-a").catch(() => 0)) === 1);
+    await eventually(
+      async () => (await redisFixture.redis.hexists(a.bus.nodesKey, "phone-a").catch(() => 0)) === 1,
+    );
     expect((await cli.request("node.list", {})).nodes.map((node) => node.nodeId)).toEqual(["phone-a"]);
   });
 });
