@@ -13,6 +13,7 @@ import { RedisAdapter } from "./RedisAdapter";
 import { RedisChangeFeed } from "./RedisChangeFeed";
 import { RedisDeliveryQueue } from "./RedisDeliveryQueue";
 import { RedisLeases } from "./RedisLeases";
+import { RedisNodeBus } from "./RedisNodeBus";
 import { RedisTaskClaims } from "./RedisTaskClaims";
 import { RedisBindingStore } from "./stores/RedisBindingStore";
 import { RedisDeviceStore } from "./stores/RedisDeviceStore";
@@ -58,7 +59,10 @@ export function defaultInstanceId(): string {
  * const gateway = new Gateway({ config, logger, ...cluster.options });
  * ```
  */
-export async function createCluster(config: ClusterConfig, context: ClusterModeContext): Promise<RedisCluster> {
+export async function createCluster(
+  config: ClusterConfig,
+  context: ClusterModeContext,
+): Promise<RedisCluster> {
   const { logger } = context;
   const instanceId = config.instanceId ?? defaultInstanceId();
   const namespace = config.namespace;
@@ -100,6 +104,8 @@ export async function createCluster(config: ClusterConfig, context: ClusterModeC
       // Channels that hold a connection run on the lease holder only; cron ticks are claimed once.
       leases,
       taskClaims: new RedisTaskClaims({ redis, instanceId, namespace }),
+      // Node calls with a target on another instance are forwarded there (the gateway closes it).
+      remoteNodes: new RedisNodeBus({ redis, instanceId, namespace, membership, logger }),
       bindingStore: new RedisBindingStore(redis, stores),
       deviceStore: new RedisDeviceStore(redis, stores),
       idempotencyStore: ({ name, limits }) => RedisKeyStore.open(redis, { ...stores, name, limits }),
