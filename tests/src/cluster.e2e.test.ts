@@ -2,11 +2,12 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type GatewayClient, isProtocolError } from "@openclaw/protocol";
+import { GatewayClient, isProtocolError } from "@openclaw/protocol";
 import { type RedisServer, redisAvailable, startRedisServer } from "@openclaw/redis/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, type ClusterSetup, collect, connect, ready, startInstance } from "./cluster-process";
-import { kill9, until } from "./gateway-process";
+import { WebSocket } from "ws";
+import { ADMIN, type ClusterSetup, collect, connect, poll, ready, startInstance } from "./cluster-process";
+import { type GatewayProcess, kill9, until } from "./gateway-process";
 
 // Issue 17, cluster mode, end to end: real `openclaw gateway` processes (the CLI, which loads
 // @openclaw/redis when the config has `cluster`) sharing one real redis-server.
@@ -16,6 +17,9 @@ if (!available) {
   if (process.env.CI) throw new Error("redis-server is required in CI (the cluster tests never skip there)");
   console.warn("redis-server not found: the cluster e2e tests are skipped");
 }
+
+const DEVICE = { name: "ios", version: "1.0.0", platform: "ios" };
+const PUBLIC_KEY = "MCowBQYDK2VwAyEAexamplekey1234567890";
 
 let redis: RedisServer;
 let root: string;
@@ -75,6 +79,86 @@ describe.skipIf(!available)("cluster mode: three gateway processes on one Redis"
     expect(mine(onB)).toHaveLength(1);
     expect(mine(onC)).toHaveLength(1);
   });
+
+  it("pairs a device on A, serves it on B, forwards calls to it from C, and follows it through B's SIGKILL", async () => {
+    const setup = newCluster({ gateway: { nodeReconnectGraceMs: 20_000 } });
+    const [a, b, c] = await Promise.all(["a", "b", "c"].map((id) => startInstance(setup, id)));
+    // Pairing on A.
+    const admin = await connect(setup, a!, ADMIN);
+    const device = new GatewayClient({
+      url: a!.url,
+      role: "node",
+      WebSocket,
+      reconnect: false,
+      client: DEVICE,
+    });
+    clients.push(device);
+    await device.connect();
+    const approved = new Promise<string | undefined>((resolve) =>
+      device.once("pairing.approved", (data) => resolve(data.deviceToken)),
+    );
+    await device.request("pairing.start", { code: "4821", publicKey: PUBLIC_KEY, nodeId: "phone" });
+    await admin.request("pairing.approve", { code: "4821" });
+    const deviceToken = await approved;
+    await device.close();
+
+    // The device connects to B with its token; its calls wait for a release we control.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const calls: unknown[] = [];
+    const nodeOn = async (instance: GatewayProcess) => {
+      const node = new GatewayClient({
+        url: instance.url,
+        role: "node",
+        deviceToken: deviceToken!,
+        capabilities: ["echo"],
+        WebSocket,
+        reconnect: false,
+        client: DEVICE,
+      });
+      clients.push(node);
+      node.handle("echo", async (data) => {
+        calls.push(data);
+        await released;
+        return { echoed: data };
+      });
+      await node.connect();
+      return node;
+    };
+    await nodeOn(b!);
+    const cli = await connect(setup, c!);
+    const listed = await poll(
+      async () => ((await cli.request("node.list", {})) as { nodes: Array<{ nodeId: string }> }).nodes,
+      (nodes) => nodes.some((node) => node.nodeId === "phone"),
+    );
+    expect(listed.map((node) => node.nodeId)).toEqual(["phone"]);
+
+    // A call from C is forwarded to B; B dies with it pending; the node comes back on C in the grace.
+    const pending = cli.request("node.invoke", {
+      node: "phone",
+      method: "echo",
+      data: { n: 1 },
+      timeoutMs: 60_000,
+    });
+    await until(() => calls.length === 1, "the call to reach the node on B", 20_000);
+    await kill9(b!.child);
+    const moved = await nodeOn(c!);
+    await until(() => calls.length === 2, "the pending call to be sent again to the node on C", 30_000);
+    release();
+    await expect(pending).resolves.toMatchObject({ nodeId: "phone", result: { echoed: { n: 1 } } });
+
+    // A node offline everywhere is NODE_OFFLINE.
+    await expect(
+      cli.request("node.invoke", { node: "tablet", method: "echo", data: {} }),
+    ).rejects.toMatchObject({ code: "NODE_OFFLINE" });
+
+    // Revoked on A, the device is closed on C.
+    const closed = new Promise<number>((resolve) => moved.once("disconnected", (info) => resolve(info.code)));
+    await admin.request("device.revoke", { nodeId: "phone" });
+    expect(await closed).toBe(1008);
+  }, 120_000);
 
   it("survives Redis stopping mid-traffic: local clients stay, /ready says degraded, Redis work is refused retryably, all comes back", async () => {
     const setup = newCluster();
