@@ -9,7 +9,7 @@ import type {
 import { InMemoryAdapter, nodeRoom } from "@openclaw/gateway";
 import { EventEmitter } from "eventemitter3";
 import { Redis } from "ioredis";
-import { DEFAULT_REDIS_NAMESPACE } from "./stores/redisStoreClient";
+import { DEFAULT_REDIS_NAMESPACE, quitClient } from "./stores/redisStoreClient";
 
 /** Defaults of {@link RedisAdapterOptions}. */
 export const REDIS_ADAPTER_DEFAULTS = {
@@ -284,7 +284,7 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
       );
     }
     this.#state = "closed";
-    await Promise.allSettled([quit(this.#pub), quit(this.#sub)]);
+    await Promise.allSettled([quitClient(this.#pub), quitClient(this.#sub)]);
     this.emit(RedisAdapterEvents.State, "closed");
     this.removeAllListeners();
   }
@@ -389,17 +389,4 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
 
 function isDown(client: Redis): boolean {
   return client.status === "reconnecting" || client.status === "close" || client.status === "end";
-}
-
-async function quit(client: Redis): Promise<void> {
-  if (client.status === "end") return;
-  if (client.status !== "ready") {
-    client.disconnect();
-    return;
-  }
-  try {
-    await client.quit();
-  } catch {
-    client.disconnect();
-  }
 }

@@ -3,7 +3,7 @@ import type { ClusterNode, NodeCallOptions, NodeHost, RemoteNodes } from "@openc
 import { type ErrorShape, type NodeInfo, ProtocolError, toProtocolError } from "@openclaw/protocol";
 import { Redis } from "ioredis";
 import type { ClusterMembership } from "./ClusterMembership";
-import { DEFAULT_REDIS_NAMESPACE, keyPrefix, redisUnavailable } from "./stores/redisStoreClient";
+import { DEFAULT_REDIS_NAMESPACE, keyPrefix, quitClient, redisUnavailable } from "./stores/redisStoreClient";
 
 /** Defaults of {@link RedisNodeBusOptions}. */
 export const REDIS_NODE_BUS_DEFAULTS = {
@@ -433,7 +433,7 @@ export class RedisNodeBus implements RemoteNodes {
       );
     }
     while (this.#writes.size > 0) await Promise.allSettled([...this.#writes]);
-    await Promise.allSettled([quit(this.#pub), quit(this.#sub)]);
+    await Promise.allSettled([quitClient(this.#pub), quitClient(this.#sub)]);
   }
 
   /** Sends a call's next attempt to `instanceId` (this one: its own registry). */
@@ -844,17 +844,4 @@ function isNewer(a: NodeInfo, b: NodeInfo): boolean {
 
 function copyInfo(info: NodeInfo): NodeInfo {
   return { ...info, capabilities: [...info.capabilities], client: { ...info.client } };
-}
-
-async function quit(client: Redis): Promise<void> {
-  if (client.status === "end") return;
-  if (client.status !== "ready") {
-    client.disconnect();
-    return;
-  }
-  try {
-    await client.quit();
-  } catch {
-    client.disconnect();
-  }
 }

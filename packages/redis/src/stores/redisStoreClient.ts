@@ -164,3 +164,22 @@ export class PendingWrites {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
 }
+
+/**
+ * Closes a connection this package opened: `QUIT` when it is up (pending replies arrive first),
+ * a plain disconnect otherwise (a `QUIT` to a down server would wait for the reconnect).
+ *
+ * @param client - The connection; closing one that has ended does nothing.
+ */
+export async function quitClient(client: Redis): Promise<void> {
+  if (client.status === "end") return;
+  if (client.status !== "ready") {
+    client.disconnect();
+    return;
+  }
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}
