@@ -7,6 +7,9 @@
 //
 //   node bench/openai-upstream.mjs                         # every case (after a build)
 //   BENCH_CASES="first token" node bench/openai-upstream.mjs
+//   BENCH_PROFILE=/tmp/prof node bench/openai-upstream.mjs  # CPU profile of the gateway process
+//   BENCH_SUBJECT=proxy …                                  # a bare node:http proxy instead
+//   BENCH_GATEWAY=/path/to/dist/index.js …                 # another build of the gateway (A/B)
 import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -68,7 +71,8 @@ function upstream() {
 
 async function gateway(upstreamPort) {
   const { ConfigManager } = await import("@openclaw/config");
-  const { createLogger, Gateway } = await import("@openclaw/gateway");
+  // BENCH_GATEWAY=<path of a built index.js>: another build of the gateway (A/B of a change).
+  const { createLogger, Gateway } = await import(process.env.BENCH_GATEWAY ?? "@openclaw/gateway");
   const dir = await mkdtemp(join(tmpdir(), "openclaw-bench-openai-"));
   await writeFile(
     join(dir, "openclaw.json"),

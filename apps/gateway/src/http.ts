@@ -5,6 +5,9 @@ import { type Context, Hono } from "hono";
 import { bearerToken, isAllowedHost } from "./auth/guards";
 import type { HttpContext } from "./httpContext";
 import { createOpenAiApp, openAiErrorShape } from "./openai/app";
+import { serveChatCompletions, writeJson } from "./openai/chat";
+import { fromGatewayError } from "./openai/errors";
+import type { OpenAiHost } from "./openai/host";
 import { readNodeBody } from "./readBody";
 import { readUiFile } from "./ui";
 
@@ -150,44 +153,86 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
 
   // Everything below needs the gateway (or admin) token.
   app.use("*", async (c, next) => {
-    const token = bearerToken(c.req.header("authorization"));
-    const address = node(c).incoming.socket.remoteAddress ?? "";
-    const blockedFor = core.authFailures.blockedFor(address);
-    if (blockedFor > 0) {
-      c.header("retry-after", String(Math.ceil(blockedFor / 1000)));
-      return fail(c, "RATE_LIMITED", "too many failed logins from this address", {
-        reason: "too_many_failed_logins",
-        retryAfterMs: blockedFor,
-      });
-    }
-    if (core.isOperatorToken(token) === undefined) {
-      core.authFailures.refuse(address, token === undefined ? "token_missing" : "token_mismatch", "http");
-      return fail(c, "UNAUTHORIZED", token === undefined ? "a Bearer token is required" : "token rejected", {
-        reason: token === undefined ? "token_missing" : "token_mismatch",
-        nextStep: "send Authorization: Bearer <gateway token>",
-      });
-    }
-    return next();
+    const refused = refusal(core, node(c).incoming);
+    if (refused === undefined) return next();
+    if (refused.retryAfterMs !== undefined)
+      c.header("retry-after", String(Math.ceil(refused.retryAfterMs / 1000)));
+    return fail(c, refused.code, refused.message, refused.details);
   });
 
   // The OpenAI-compatible API (apps/gateway/src/openai/).
-  app.route(
-    "/v1",
-    createOpenAiApp({
-      config: () => core.config.get(),
-      get logger() {
-        return core.logger;
-      },
-      startedAt: core.startedAt,
-      agentContext: (signal) => core.agentContext(signal),
-    }),
-  );
+  const openAiHost: OpenAiHost = {
+    config: () => core.config.get(),
+    get logger() {
+      return core.logger;
+    },
+    startedAt: core.startedAt,
+    agentContext: (signal) => core.agentContext(signal),
+  };
+  app.route("/v1", createOpenAiApp(openAiHost));
 
   app.notFound((c) =>
     fail(c, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`, { reason: "no_route" }),
   );
 
-  return getRequestListener(app.fetch);
+  const listener = getRequestListener(app.fetch);
+  return (req, res) => {
+    // The hottest route skips hono (its router, context and web Request/Response cost more than
+    // the rest of a streamed completion): the same token check, then the same handler.
+    if (req.method === "POST" && req.url === "/v1/chat/completions" && !isWebhookPath(core, req.url)) {
+      const refused = refusal(core, req);
+      if (refused === undefined) void serveChatCompletions(req, res, openAiHost);
+      else {
+        const failure = fromGatewayError(refused.code, refused.message, refused.details);
+        writeJson(res, failure.status, failure.toJSON(), failure.headers);
+      }
+      return;
+    }
+    listener(req, res);
+  };
+}
+
+/** Whether a path is under `webhooks.basePath` (webhooks are matched before the token check). */
+function isWebhookPath(core: HttpContext, path: string): boolean {
+  return path.startsWith(`${core.config.get().webhooks.basePath}/`);
+}
+
+/** Why a request that needs the gateway (or admin) token is refused, if it is. */
+interface Refusal {
+  code: "RATE_LIMITED" | "UNAUTHORIZED";
+  message: string;
+  details: Record<string, unknown>;
+  retryAfterMs?: number;
+}
+
+/**
+ * The token check of every route behind it: an address blocked after too many failed logins is
+ * refused (429), and a missing or wrong Bearer token is refused (401) and counted against it.
+ *
+ * @returns The refusal, or `undefined` when the token grants access.
+ */
+function refusal(core: HttpContext, incoming: IncomingMessage): Refusal | undefined {
+  const header = incoming.headers.authorization;
+  const token = bearerToken(header);
+  const address = incoming.socket.remoteAddress ?? "";
+  const blockedFor = core.authFailures.blockedFor(address);
+  if (blockedFor > 0)
+    return {
+      code: "RATE_LIMITED",
+      message: "too many failed logins from this address",
+      details: { reason: "too_many_failed_logins", retryAfterMs: blockedFor },
+      retryAfterMs: blockedFor,
+    };
+  if (core.isOperatorToken(token) !== undefined) return undefined;
+  core.authFailures.refuse(address, token === undefined ? "token_missing" : "token_mismatch", "http");
+  return {
+    code: "UNAUTHORIZED",
+    message: token === undefined ? "a Bearer token is required" : "token rejected",
+    details: {
+      reason: token === undefined ? "token_missing" : "token_mismatch",
+      nextStep: "send Authorization: Bearer <gateway token>",
+    },
+  };
 }
 
 /** The Node request and response behind a request: `getRequestListener` puts them in `c.env`. */

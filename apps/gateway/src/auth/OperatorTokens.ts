@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import type { Config } from "@openclaw/config";
 import { loadOrCreateToken } from "./tokens";
 
@@ -59,7 +59,8 @@ export class OperatorTokens {
 }
 
 function sha256(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
+  // One-shot `crypto.hash` (Node ≥ 20.12): half the CPU of a `createHash` object per request.
+  return hash("sha256", text, "buffer");
 }
 
 /** The digest of one secret, kept until the secret changes (a reload). */

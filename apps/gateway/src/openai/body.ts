@@ -23,7 +23,7 @@ export async function readJsonBody(
 ): Promise<unknown> {
   const tooLarge = () => {
     outgoing.setHeader("connection", "close");
-    discard(incoming, maxBytes);
+    discard(incoming, outgoing, maxBytes);
     return new OpenAiError("invalid_request_error", `request bodies are limited to ${maxBytes} bytes`, {
       status: 413,
       code: "request_too_large",
@@ -48,12 +48,20 @@ export async function readJsonBody(
   }
 }
 
-/** Reads and drops the rest of a refused body; closes the connection past another `maxBytes`. */
-function discard(incoming: IncomingMessage, maxBytes: number): void {
+/**
+ * Reads and drops the rest of a refused body; past another `maxBytes` the connection is closed, once
+ * the 413 has been written (closing it before would leave the client without an answer).
+ */
+function discard(incoming: IncomingMessage, outgoing: ServerResponse, maxBytes: number): void {
   let dropped = 0;
-  incoming.on("data", (chunk: Buffer) => {
+  const onData = (chunk: Buffer) => {
     dropped += chunk.length;
-    if (dropped > maxBytes) incoming.socket.destroySoon();
-  });
+    if (dropped <= maxBytes) return;
+    incoming.off("data", onData);
+    incoming.pause();
+    if (outgoing.writableFinished) incoming.socket.destroySoon();
+    else outgoing.once("finish", () => incoming.socket.destroySoon());
+  };
+  incoming.on("data", onData);
   incoming.resume();
 }

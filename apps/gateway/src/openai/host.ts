@@ -30,7 +30,7 @@ export function resolveAgent(config: Config, model: string): ChatAgent {
   const agent = Object.hasOwn(config.agents.list, model)
     ? config.agents.list[model]
     : model === "echo"
-      ? ({ provider: "echo" } as const)
+      ? ECHO
       : undefined;
   if (agent === undefined)
     throw new OpenAiError(
@@ -42,8 +42,22 @@ export function resolveAgent(config: Config, model: string): ChatAgent {
         details: { models: agentNames(config) },
       },
     );
-  return chatAgent(agent, model);
+  // One ChatAgent per config entry and name, made once: a config reload makes new entries.
+  let byName = resolved.get(agent);
+  if (byName === undefined) {
+    byName = new Map();
+    resolved.set(agent, byName);
+  }
+  let chat = byName.get(model);
+  if (chat === undefined) {
+    chat = chatAgent(agent, model);
+    byName.set(model, chat);
+  }
+  return chat;
 }
+
+const ECHO = Object.freeze({ provider: "echo" } as const);
+const resolved = new WeakMap<object, Map<string, ChatAgent>>();
 
 /** The Node request and response behind a request: `getRequestListener` puts them in `c.env`. */
 export function nodeOf(c: Context): { incoming: IncomingMessage; outgoing: ServerResponse } {

@@ -14,8 +14,8 @@ export const SSE_FLUSH_CHARS = 64 * 1024;
 export class SseWriter {
   /** Pending text after {@link SseWriter.#parts}. */
   #pending = "";
-  /** Pending bytes given as buffers (and the text before them), in order; usually none. */
-  #parts: Buffer[] = [];
+  /** Pending events given as buffers (and the text before them), in order; usually none. */
+  #parts: Array<Buffer | string> = [];
   #partsSize = 0;
   #scheduled = false;
 
@@ -70,14 +70,14 @@ export class SseWriter {
     if (this.closed) return RESOLVED;
     if (typeof events === "string") this.#pending += events;
     else {
-      if (this.#pending !== "") this.#part(Buffer.from(this.#pending));
+      if (this.#pending !== "") this.#part(this.#pending);
       this.#pending = "";
       this.#part(events);
     }
     return this.#schedule();
   }
 
-  #part(bytes: Buffer): void {
+  #part(bytes: Buffer | string): void {
     this.#parts.push(bytes);
     this.#partsSize += bytes.length;
   }
@@ -100,28 +100,34 @@ export class SseWriter {
   end(): void {
     this.#scheduled = false;
     if (this.closed) return;
-    const pending = this.#take();
-    if (pending === "") this.res.end();
-    else this.res.end(pending);
+    this.#write(true);
   }
 
   #flush(): void {
     this.#scheduled = false;
     if (this.closed) return;
-    const pending = this.#take();
-    if (pending !== "") this.res.write(pending);
+    this.#write(false);
   }
 
-  /** What is pending, as one string or one buffer; none left. */
-  #take(): string | Buffer {
+  /**
+   * Writes what is pending, the buffers and the text after them, without joining them into one
+   * buffer (a copy of the whole batch): several writes to a corked response leave in one `writev`.
+   */
+  #write(end: boolean): void {
     const text = this.#pending;
-    this.#pending = "";
-    if (this.#parts.length === 0) return text;
-    if (text !== "") this.#part(Buffer.from(text));
     const parts = this.#parts;
-    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#partsSize);
+    this.#pending = "";
+    if (parts.length === 0) {
+      if (end) this.res.end(text === "" ? undefined : text);
+      else if (text !== "") this.res.write(text);
+      return;
+    }
     this.#parts = [];
     this.#partsSize = 0;
-    return bytes;
+    this.res.cork();
+    for (const part of parts) this.res.write(part);
+    if (end) this.res.end(text === "" ? undefined : text);
+    else if (text !== "") this.res.write(text);
+    this.res.uncork();
   }
 }
