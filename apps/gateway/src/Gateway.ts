@@ -117,6 +117,7 @@ export class Gateway {
       deliveryStore: options.deliveryStore,
       deliveryQueue: options.deliveryQueue,
       taskClaims: options.taskClaims,
+      taskStore: options.taskStore,
     });
     this.#services = services;
     const { events, agents, messaging, inbound } = services;

@@ -9,6 +9,7 @@ import type { DeliveryRecord } from "./delivery/DeliveryQueue";
 import type { KeyStoreFactory } from "./delivery/KeyStore";
 import type { DeliveryQueueFactory } from "./delivery/OutboundQueue";
 import type { Logger } from "./logging";
+import type { TaskStoreFactory } from "./services/tasks";
 import type { BindingStore } from "./state/BindingStore";
 import type { ConversationRecord } from "./state/ConversationStore";
 import type { DeviceStore } from "./state/DeviceStore";
@@ -72,6 +73,14 @@ export interface GatewayOptions {
    * @defaultValue none: every task of this instance's queue runs here
    */
   taskClaims?: TaskClaims;
+  /**
+   * Opens the store of the task queue, at start. A cluster passes one every instance shares
+   * (`RedisTaskStore` of `@openclaw/redis`, with the change feed): a task scheduled on any instance
+   * then runs once on some live instance (also after the accepting one died), `task.list` and
+   * `task.cancel` see every instance's tasks, and each cron job is one task. Needs `taskClaims`.
+   * @defaultValue `FileTaskStore.open`: `tasks/` in the state dir, this instance's tasks only
+   */
+  taskStore?: TaskStoreFactory;
   /**
    * The nodes of the other gateway instances: `node.list` shows them, and `node.invoke` /
    * `agent.run` with a `target` another instance holds are forwarded there (the call follows the node

@@ -70,6 +70,7 @@ export {
   loadChannelPlugins,
   runGateway,
 } from "./runGateway";
+export type { TaskStoreFactory } from "./services/tasks";
 export type { BindingStore, BindingStoreChange } from "./state/BindingStore";
 export { applyBindingChange, BINDINGS_FILE, FileBindingStore } from "./state/BindingStore";
 export type { ConversationRecord } from "./state/ConversationStore";

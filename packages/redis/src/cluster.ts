@@ -19,7 +19,11 @@ import { RedisBindingStore } from "./stores/RedisBindingStore";
 import { RedisDeviceStore } from "./stores/RedisDeviceStore";
 import { RedisKeyStore } from "./stores/RedisKeyStore";
 import { RedisRecordStore } from "./stores/RedisRecordStore";
+import { RedisTaskStore } from "./stores/RedisTaskStore";
 import { connectRedisStoreClient } from "./stores/redisStoreClient";
+
+/** The task queue's record (this package types its task store structurally, see `RedisTaskStore`). */
+type TaskRecordOf = Parameters<Awaited<ReturnType<NonNullable<GatewayOptions["taskStore"]>>>["put"]>[0];
 
 /** The cluster mode {@link createCluster} builds, with its parts for tests and embedders. */
 export interface RedisCluster extends ClusterMode {
@@ -104,6 +108,8 @@ export async function createCluster(
       // Channels that hold a connection run on the lease holder only; cron ticks are claimed once.
       leases,
       taskClaims: new RedisTaskClaims({ redis, instanceId, namespace }),
+      // One task store for all: a task runs on some live instance whichever accepted it.
+      taskStore: () => new RedisTaskStore<TaskRecordOf>(redis, stores),
       // Node calls with a target on another instance are forwarded there (the gateway closes it).
       remoteNodes: new RedisNodeBus({ redis, instanceId, namespace, membership, logger }),
       bindingStore: new RedisBindingStore(redis, stores),

@@ -48,7 +48,7 @@ export type { RedisKeyStoreOptions } from "./stores/RedisKeyStore";
 export { REDIS_KEY_STORE_DEFAULTS, RedisKeyStore } from "./stores/RedisKeyStore";
 export type { RedisRecordStoreOptions } from "./stores/RedisRecordStore";
 export { REDIS_RECORD_STORE_DEFAULTS, RedisRecordStore } from "./stores/RedisRecordStore";
-export type { RedisTaskStoreOptions } from "./stores/RedisTaskStore";
+export type { RedisTaskStoreChange, RedisTaskStoreOptions } from "./stores/RedisTaskStore";
 export { REDIS_TASK_STORE_DEFAULTS, RedisTaskStore } from "./stores/RedisTaskStore";
 export type { RedisStoreClientOptions, RedisStoreOptions } from "./stores/redisStoreClient";
 export {

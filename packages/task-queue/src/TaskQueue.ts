@@ -3,7 +3,7 @@ import { EventEmitter } from "eventemitter3";
 import { DueHeap } from "./DueHeap";
 import { MAX_TIMER_MS, nextOccurrence, planSchedule } from "./schedule";
 import { MemoryTaskStore } from "./stores/MemoryTaskStore";
-import type { TaskStore } from "./stores/TaskStore";
+import type { TaskStore, TaskStoreChange } from "./stores/TaskStore";
 import type { TaskClaims } from "./TaskClaims";
 import { TaskQueueError } from "./TaskQueueError";
 import type { ScheduleOptions, Task, TaskErrorInfo, TaskFilters, TaskRecord, TaskResult } from "./types";
@@ -35,10 +35,26 @@ export interface TaskQueueOptions {
    * Claims of task occurrences shared with other queues (cluster mode): each occurrence of a
    * scheduled task runs only on the queue that claims it; the others skip it (a recurring task
    * moves on to its next occurrence, a one-off task is forgotten here). Retries of an occurrence
-   * and `execute` need no claim.
+   * and `execute` need no claim. With a shared store (one with `watch`) claims are required, and
+   * every attempt is claimed, retries and take-overs included (see `staleRunGraceMs`).
    * @defaultValue none: every task of this queue runs here
    */
   claims?: TaskClaims;
+  /**
+   * Shared store only: a task whose attempt began more than its `timeoutMs` plus this long ago and
+   * is still `running`, or whose occurrence another queue claimed that long ago without starting
+   * it, is taken to belong to a queue that died: one of the other queues (the one that claims the
+   * take-over) runs it once more, as a restart recovers a crashed run. The grace absorbs clock skew
+   * between instances and a slow store write; a live but cut-off queue's run can thus be repeated
+   * after it (at least once, never lost).
+   * @defaultValue 30000
+   */
+  staleRunGraceMs?: number;
+  /**
+   * Shared store only: how often the queue looks for such stale tasks.
+   * @defaultValue 5000
+   */
+  staleCheckMs?: number;
   /**
    * Attempts running at once.
    * @defaultValue 4
@@ -96,6 +112,8 @@ export const DEFAULT_TASK_QUEUE_OPTIONS = Object.freeze({
   maxTasks: 100_000,
   maxFinishedTasks: 1000,
   catchUp: "once" as CatchUpPolicy,
+  staleRunGraceMs: 30_000,
+  staleCheckMs: 5_000,
 });
 
 /** Payload of the lifecycle events. */
@@ -147,6 +165,14 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
   readonly #options: Required<Omit<TaskQueueOptions, "store" | "claims">>;
   readonly #store: TaskStore;
   readonly #claims: TaskClaims | undefined;
+  /** The store is shared with other queues (it has `watch`): their writes are merged in here. */
+  readonly #shared: boolean;
+  /** Shared store: the due time of the occurrence another queue claimed, and when, by task id. */
+  readonly #lostClaims = new Map<string, { dueAt: number; at: number }>();
+  /** Shared store: the newest state another queue wrote while the task was claimed or ran here. */
+  readonly #deferred = new Map<string, TaskRecord>();
+  #unwatch: (() => void) | undefined;
+  #staleTimer: ReturnType<typeof setInterval> | undefined;
   /** The occurrence a task is claiming again after a claim that could not be made, by task id. */
   readonly #claimRetries = new Map<string, string>();
   readonly #handlers = new Map<string, TaskHandler>();
@@ -171,6 +197,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
     const { store, claims, ...rest } = options;
     this.#store = store ?? new MemoryTaskStore();
     this.#claims = claims;
+    this.#shared = this.#store.watch !== undefined;
     this.#options = {
       ...DEFAULT_TASK_QUEUE_OPTIONS,
       now: Date.now,
@@ -204,14 +231,40 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
   /**
    * Loads the store and starts running due tasks. Tasks that were running when the process died
    * are scheduled to run once more now; missed recurring runs follow the {@link CatchUpPolicy}.
+   * With a shared store the queue follows the other queues' writes from now on, and a task left
+   * `running` is run once more only when it is stale (see `staleRunGraceMs`): it may be running on
+   * a live queue.
+   *
+   * @throws {@link TaskQueueError} `INVALID_PARAMS` (`claims_required`) for a shared store without
+   *   `claims`; the store's error when it cannot be loaded.
    */
   async start(): Promise<void> {
     if (this.#state !== "idle") return;
+    if (this.#shared && this.#claims === undefined) {
+      throw new TaskQueueError("INVALID_PARAMS", "a task queue on a shared store needs claims", {
+        details: { reason: "claims_required" },
+      });
+    }
+    // Watched before loading, so that no write after the snapshot is missed; applied after it.
+    let early: TaskStoreChange[] | undefined = [];
+    this.#unwatch = this.#store.watch?.((change) => {
+      if (early === undefined) this.#onStoreChange(change);
+      else early.push(change);
+    });
     const now = this.#options.now();
-    const records = await this.#store.load();
+    let records: TaskRecord[];
+    try {
+      records = await this.#store.load();
+    } catch (error) {
+      this.#unwatch?.();
+      this.#unwatch = undefined;
+      throw error;
+    }
     const recovered: TaskRecord[] = [];
     for (const record of records) {
-      if (record.status === "running") {
+      if (this.#shared && record.status !== "scheduled") {
+        // Running here or elsewhere: left to the stale check. Finished: listed.
+      } else if (record.status === "running") {
         // Interrupted by a crash: one more attempt, even if that exceeds maxAttempts.
         record.status = "scheduled";
         record.nextRunAt = now;
@@ -226,7 +279,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
       ) {
         if (this.#options.catchUp === "skip") {
           record.nextRunAt = nextOccurrence(record.schedule, now);
-          recovered.push(record);
+          // Shared: only this queue's view; the store's record may be running elsewhere.
+          if (!this.#shared) recovered.push(record);
         }
         // "once": left due now; after it runs the next time is computed from then, so no burst.
       }
@@ -238,6 +292,13 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
     await Promise.all(recovered.map((record) => this.#store.put(record)));
     this.#pruneFinished();
     this.#state = "started";
+    const buffered = early;
+    early = undefined;
+    for (const change of buffered) this.#onStoreChange(change);
+    if (this.#shared) {
+      this.#staleTimer = setInterval(() => this.#takeOverStale(), this.#options.staleCheckMs);
+      this.#staleTimer.unref?.();
+    }
     this.#kick();
   }
 
@@ -256,13 +317,29 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
       if (existing !== undefined && this.#tasks.has(existing)) return existing;
     }
     const record = this.#newRecord(task, options);
+    // Shared store: the key names the task, so that queues scheduling one key at once make one task.
+    const insert =
+      this.#shared && task.idempotencyKey !== undefined
+        ? this.#store.putIfAbsent?.bind(this.#store)
+        : undefined;
+    if (insert !== undefined) record.id = `key:${task.idempotencyKey}`;
     if (task.idempotencyKey !== undefined) this.#byKey.set(task.idempotencyKey, record.id);
     this.#tasks.set(record.id, record);
-    try {
-      await this.#store.put(record);
-    } catch (error) {
+    const forget = () => {
+      // Unless another queue's write of the same id was merged in meanwhile.
+      if (this.#tasks.get(record.id) !== record) return;
       this.#tasks.delete(record.id);
-      if (task.idempotencyKey !== undefined) this.#byKey.delete(task.idempotencyKey);
+      if (task.idempotencyKey !== undefined && this.#byKey.get(task.idempotencyKey) === record.id)
+        this.#byKey.delete(task.idempotencyKey);
+    };
+    try {
+      if (insert === undefined) await this.#store.put(record);
+      else if (!(await insert(record))) {
+        forget(); // another queue made it first: its record reaches this one through the store
+        return record.id;
+      }
+    } catch (error) {
+      forget();
       throw error;
     }
     this.#due.push(record.nextRunAt!, record.id);
@@ -364,6 +441,9 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
   async stop(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     if (this.#state === "stopped" || this.#state === "stopping") return;
     this.#state = "stopping";
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    clearInterval(this.#staleTimer);
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#active > 0) {
@@ -509,20 +589,35 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
     }, delay);
   }
 
-  async #run(record: TaskRecord): Promise<void> {
+  /**
+   * Claims (when needed) and runs one attempt of a task.
+   *
+   * @param takeOver - The task is stale (shared store): run it once more if the take-over is won.
+   */
+  async #run(record: TaskRecord, takeOver = false): Promise<void> {
     const controller = new AbortController();
     this.#running.set(record.id, { controller });
     this.#active += 1;
+    let attempted = false;
     try {
       const ephemeral = this.#ephemeral.has(record.id);
-      // A new occurrence (not a retry, not a crash recovery) runs only where it is claimed.
-      if (this.#claims !== undefined && !ephemeral && record.attempts === 0) {
+      if (takeOver) {
+        if (!(await this.#claimTakeOver(record, this.#claims!))) return;
+      } else if (this.#claims !== undefined && !ephemeral && (record.attempts === 0 || this.#shared)) {
+        // A new occurrence runs only where it is claimed; with a shared store, every attempt.
         if (!(await this.#claim(record, this.#claims))) return;
       }
+      attempted = true;
       await this.#attempt(record, controller, ephemeral);
     } finally {
       this.#running.delete(record.id);
       this.#active -= 1;
+      if (this.#deferred.size > 0) {
+        // Another queue's write that waited for the claim: it stands unless this queue ran the task.
+        const deferred = this.#deferred.get(record.id);
+        this.#deferred.delete(record.id);
+        if (deferred !== undefined && !attempted) this.#merge(deferred);
+      }
       if (TERMINAL.has(record.status)) this.#answerWaiter(record);
       if (this.#active === 0) this.#drained?.();
       this.#kick();
@@ -538,9 +633,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
   async #claim(record: TaskRecord, claims: TaskClaims): Promise<boolean> {
     const dueAt = record.nextRunAt!;
     const recurring = record.schedule.kind !== "once";
-    const occurrence =
-      this.#claimRetries.get(record.id) ??
-      (recurring ? `${record.idempotencyKey ?? record.id}@${dueAt}` : `${record.id}@once`);
+    const occurrence = this.#claimRetries.get(record.id) ?? occurrenceOf(record);
     let won: boolean;
     try {
       won = await claims.claim(occurrence);
@@ -562,6 +655,12 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
     this.#claimRetries.delete(record.id);
     if (record.status !== "scheduled" || record.nextRunAt !== dueAt) return false; // cancelled meanwhile
     if (won) return true;
+    if (this.#shared) {
+      // The winner runs it; its writes reach this queue through the store. Should it never start
+      // the run (it died right after its claim), the stale check takes the task over.
+      this.#lostClaims.set(record.id, { dueAt, at: this.#options.now() });
+      return false;
+    }
     if (!recurring) {
       // Another queue runs it and records its outcome in the store they share; nothing to write here.
       this.#tasks.delete(record.id);
@@ -584,6 +683,134 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
       ),
     );
     return false;
+  }
+
+  /**
+   * Claims the take-over of a stale task (shared store): the key names the stale state (its last
+   * write's `updatedAt`), so that of the queues that see it one runs it once more.
+   *
+   * @returns Whether this queue runs it now.
+   */
+  async #claimTakeOver(record: TaskRecord, claims: TaskClaims): Promise<boolean> {
+    const occurrence = `${occurrenceOf(record)}~${record.updatedAt}`;
+    let won: boolean;
+    try {
+      won = await claims.claim(occurrence);
+    } catch (error) {
+      this.emit(
+        "error",
+        new TaskQueueError("CONFLICT", `could not claim stale task ${record.id}; the check tries again`, {
+          details: { reason: "claim_failed", taskId: record.id, occurrence },
+          cause: error,
+        }),
+      );
+      return false;
+    }
+    // Moved on meanwhile (another queue's write, or a cancel): no longer stale.
+    if (!won || this.#deferred.has(record.id) || TERMINAL.has(record.status)) return false;
+    this.#lostClaims.delete(record.id);
+    // As a restart recovers a crashed run: one more attempt, even if that exceeds maxAttempts.
+    record.status = "scheduled";
+    record.maxAttempts = Math.max(record.maxAttempts, record.attempts + 1);
+    return true;
+  }
+
+  /**
+   * Shared store: runs once more each task that a dead queue left behind, i.e. still `running`
+   * `timeoutMs + staleRunGraceMs` after its attempt began, or claimed by another queue that long ago
+   * and never started.
+   */
+  #takeOverStale(): void {
+    if (this.#state !== "started") return;
+    const now = this.#options.now();
+    for (const record of this.#tasks.values()) {
+      if (this.#active >= this.#options.concurrency) return;
+      if (this.#running.has(record.id) || !this.#handlers.has(record.type)) continue;
+      let since: number | undefined;
+      if (record.status === "running") since = record.lastRunAt ?? record.updatedAt;
+      else if (record.status === "scheduled") {
+        const lost = this.#lostClaims.get(record.id);
+        if (lost !== undefined && lost.dueAt === record.nextRunAt) since = lost.at;
+      }
+      if (since === undefined || now < since + record.timeoutMs + this.#options.staleRunGraceMs) continue;
+      void this.#run(record, true);
+    }
+  }
+
+  /** Applies another queue's write to a shared store. */
+  #onStoreChange(change: TaskStoreChange): void {
+    if (this.#state !== "started") return;
+    if (change.kind === "put") this.#merge(change.record);
+    else if (change.kind === "delete") this.#drop(change.id);
+    else {
+      const present = new Set<string>();
+      for (const record of change.records) {
+        present.add(record.id);
+        this.#merge(record);
+      }
+      for (const id of [...this.#tasks.keys()]) if (!present.has(id)) this.#drop(id);
+    }
+    this.#kick();
+  }
+
+  /**
+   * Takes another queue's version of a task. A task claimed or running here keeps this queue's
+   * version (its own writes follow), except that a cancel aborts it.
+   */
+  #merge(remote: TaskRecord): void {
+    const id = remote.id;
+    if (this.#ephemeral.has(id)) return;
+    this.#lostClaims.delete(id);
+    const local = this.#tasks.get(id);
+    const running = this.#running.get(id);
+    if (running !== undefined && local !== undefined) {
+      if (remote.status === "cancelled" && !TERMINAL.has(local.status)) {
+        local.status = "cancelled";
+        local.nextRunAt = null;
+        local.updatedAt = remote.updatedAt;
+        running.controller.abort(
+          new TaskQueueError("SHUTTING_DOWN", "the task was cancelled", { details: { reason: "cancelled" } }),
+        );
+        this.#finish(local); // the queue that cancelled it tells the clients
+      } else this.#deferred.set(id, remote);
+      return;
+    }
+    this.#claimRetries.delete(id);
+    this.#tasks.set(id, remote);
+    if (remote.idempotencyKey !== undefined) this.#byKey.set(remote.idempotencyKey, id);
+    const wasFinished = local !== undefined && TERMINAL.has(local.status);
+    if (TERMINAL.has(remote.status)) {
+      if (!wasFinished) {
+        this.#finished.push(id);
+        this.#pruneFinished();
+      }
+      return;
+    }
+    if (wasFinished) this.#unfinish(id);
+    if (
+      remote.status === "scheduled" &&
+      remote.nextRunAt !== null &&
+      (local?.status !== "scheduled" || local.nextRunAt !== remote.nextRunAt)
+    )
+      this.#due.push(remote.nextRunAt, id);
+  }
+
+  /** Forgets a task another queue deleted from a shared store (unless it is claimed or runs here). */
+  #drop(id: string): void {
+    if (this.#running.has(id) || this.#ephemeral.has(id)) return;
+    const local = this.#tasks.get(id);
+    if (local === undefined) return;
+    this.#tasks.delete(id);
+    this.#lostClaims.delete(id);
+    this.#claimRetries.delete(id);
+    if (local.idempotencyKey !== undefined && this.#byKey.get(local.idempotencyKey) === id)
+      this.#byKey.delete(local.idempotencyKey);
+    if (TERMINAL.has(local.status)) this.#unfinish(id);
+  }
+
+  #unfinish(id: string): void {
+    const index = this.#finished.indexOf(id);
+    if (index !== -1) this.#finished.splice(index, 1);
   }
 
   /** Runs one attempt of a task and records its outcome. */
@@ -739,6 +966,19 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
       void this.#store.delete(id).catch(() => {});
     }
   }
+}
+
+/**
+ * The claim key of a task's next attempt: `<idempotencyKey or id>@<due time>` for an occurrence of
+ * a recurring task, `<id>@once` for a one-off task, and `#<attempt>` appended for a retry (claimed
+ * only with a shared store).
+ */
+function occurrenceOf(record: TaskRecord): string {
+  const base =
+    record.schedule.kind === "once"
+      ? `${record.id}@once`
+      : `${record.idempotencyKey ?? record.id}@${record.nextRunAt}`;
+  return record.attempts === 0 ? base : `${base}#${record.attempts + 1}`;
 }
 
 function errorInfo(error: unknown): TaskErrorInfo {

@@ -11,7 +11,7 @@ export type { FileTaskStoreOptions, FileTaskStoreStats } from "./stores/FileTask
 export { FileTaskStore } from "./stores/FileTaskStore";
 export { MemoryTaskStore } from "./stores/MemoryTaskStore";
 // Stores
-export type { TaskStore } from "./stores/TaskStore";
+export type { TaskStore, TaskStoreChange } from "./stores/TaskStore";
 // Claims of task occurrences (several queues sharing their tasks)
 export type { TaskClaims } from "./TaskClaims";
 export { MemoryTaskClaims } from "./TaskClaims";

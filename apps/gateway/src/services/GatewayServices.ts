@@ -18,7 +18,7 @@ import { reconcileCron } from "./cron";
 import { type DeliveryState, openDeliveryState } from "./deliveryState";
 import { InboundPipeline } from "./InboundPipeline";
 import { Messaging } from "./Messaging";
-import { startTaskQueue } from "./tasks";
+import { startTaskQueue, type TaskStoreFactory } from "./tasks";
 
 /** What the services are built on. */
 export interface GatewayServicesContext {
@@ -44,6 +44,8 @@ export interface GatewayServicesContext {
   readonly deliveryQueue?: DeliveryQueueFactory | undefined;
   /** Claims of task occurrences shared with other instances. @defaultValue none */
   readonly taskClaims?: TaskClaims | undefined;
+  /** Opens the task queue's store. @defaultValue a `FileTaskStore` in the state dir */
+  readonly taskStore?: TaskStoreFactory | undefined;
 }
 
 /**
@@ -106,8 +108,8 @@ export class GatewayServices {
       onSentLater: (record, id) =>
         void messaging.recordSent(record.channel, record.address, record.content, id),
     });
-    const { taskClaims: claims } = this.#context;
-    this.#tasks = await startTaskQueue({ stateDir, logger, events, messaging, agents, claims });
+    const { taskClaims: claims, taskStore: store } = this.#context;
+    this.#tasks = await startTaskQueue({ stateDir, logger, events, messaging, agents, claims, store });
     await this.reconcileCron(config());
     const { deliveries, idempotency, inboundSeen } = this.#delivery;
     for (const journal of [

@@ -1,10 +1,23 @@
 import { join } from "node:path";
 import { parseParams } from "@openclaw/protocol";
-import { FileTaskStore, type TaskClaims, TaskQueue } from "@openclaw/task-queue";
+import { FileTaskStore, type TaskClaims, TaskQueue, type TaskStore } from "@openclaw/task-queue";
 import type { EventSink } from "../broadcast/Broadcaster";
 import type { Logger } from "../logging";
 import type { AgentRunner } from "./AgentRunner";
 import type { Messaging } from "./Messaging";
+
+/**
+ * Opens the store of the task queue, at start.
+ *
+ * @param options - `stateDir`: the instance's state dir (the file store's home; a shared store
+ *   ignores it).
+ * @returns The store; a store with `watch` is shared with other instances (see `TaskStore`).
+ */
+export type TaskStoreFactory = (options: { stateDir: string }) => TaskStore | Promise<TaskStore>;
+
+/** The default {@link TaskStoreFactory}: a `FileTaskStore` under `<state dir>/tasks`. */
+export const openFileTaskStore: TaskStoreFactory = ({ stateDir }) =>
+  FileTaskStore.open({ dir: join(stateDir, "tasks") });
 
 /** What the task queue's built-in task types need. */
 export interface TaskQueueContext {
@@ -19,18 +32,25 @@ export interface TaskQueueContext {
    * @defaultValue none: every task runs here
    */
   readonly claims?: TaskClaims | undefined;
+  /**
+   * Opens the queue's store. A shared one (every instance of a cluster on one Redis store) makes a
+   * task accepted by any instance run on some live instance, and `task.list` the same everywhere.
+   * @defaultValue {@link openFileTaskStore}: this instance's own file store
+   */
+  readonly store?: TaskStoreFactory | undefined;
 }
 
 /**
- * Opens the task queue under `<state dir>/tasks` with the built-in task types (`message.send`,
- * `agent.run`, `noop`), relays its events to the clients, and starts it. In a cluster each instance
- * keeps its own queue (and schedules every cron job in it); the shared `claims` make each cron tick
- * run on one instance.
+ * Opens the task queue (by default under `<state dir>/tasks`) with the built-in task types
+ * (`message.send`, `agent.run`, `noop`), relays its events to the clients, and starts it. In a
+ * cluster each instance runs its own queue over the store they share, and reconciles the cron jobs
+ * in it (one task per job: the job's key names it); the shared `claims` make each occurrence run on
+ * one instance.
  *
  * @returns The running queue.
  */
 export async function startTaskQueue(context: TaskQueueContext): Promise<TaskQueue> {
-  const store = await FileTaskStore.open({ dir: join(context.stateDir, "tasks") });
+  const store = await (context.store ?? openFileTaskStore)({ stateDir: context.stateDir });
   const queue = new TaskQueue(context.claims === undefined ? { store } : { store, claims: context.claims });
   queue.register("message.send", async (payload) => {
     const parsed = parseParams("message.send", payload);
