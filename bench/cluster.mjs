@@ -3,6 +3,7 @@
 // the inbound messages arriving at instance A. Reports deliveries/s (target ≥ 0.7x), the latency
 // of an event to a client of A and of B (the added p50/p99 of crossing instances), and the Redis
 // commands spent per inbound message and per send (`INFO commandstats`, counted around the load).
+// A last case sends one message at a time, for the added latency without queuing.
 import { spawn } from "node:child_process";
 import { createConnection } from "node:net";
 import { createInterface } from "node:readline";
@@ -39,9 +40,14 @@ function redisCommand(port, command) {
     socket.on("data", (chunk) => {
       data += chunk.toString();
       const header = /^\$(\d+)\r\n/.exec(data);
-      if ((header !== null && data.length >= header[0].length + Number(header[1]) + 2) || /^[+\-:]/.test(data)) {
+      if (
+        (header !== null && data.length >= header[0].length + Number(header[1]) + 2) ||
+        /^[+\-:]/.test(data)
+      ) {
         socket.end();
-        resolve(header === null ? data.trim() : data.slice(header[0].length, header[0].length + Number(header[1])));
+        resolve(
+          header === null ? data.trim() : data.slice(header[0].length, header[0].length + Number(header[1])),
+        );
       }
     });
     socket.on("error", reject);
@@ -114,7 +120,7 @@ async function broadcast(instances, clients, events) {
   await Promise.race([all, new Promise((resolve) => setTimeout(resolve, 60_000))]);
   const seconds = (performance.now() - t0) / 1000;
   const commandsPerInbound =
-    redis === undefined ? 0 : (await commandsProcessed(redis.port) - commands0) / events;
+    redis === undefined ? 0 : ((await commandsProcessed(redis.port)) - commands0) / events;
 
   // Sends: `message.send` through instance A to the bench channel, counted the same way.
   let commandsPerSend = 0;
@@ -161,9 +167,76 @@ async function broadcast(instances, clients, events) {
   };
 }
 
+/**
+ * The added latency of crossing instances, without queuing: one inbound message at a time (posted
+ * to A, the next once every client has it), 10 clients spread over the instances.
+ */
+async function latency(instances, messages) {
+  let redis;
+  const env = [];
+  if (instances > 1) {
+    const { startRedisServer } = await import("@openclaw/redis/testing");
+    redis = await startRedisServer();
+    for (let i = 0; i < instances; i++)
+      env.push({ BENCH_REDIS_URL: redis.url, BENCH_NAMESPACE: "bench", BENCH_INSTANCE_ID: `gw-${i}` });
+  } else {
+    env.push({});
+  }
+  const servers = [];
+  for (const e of env) servers.push(await startGateway(e));
+  const latencies = servers.map(() => []);
+  let waiting = 0;
+  let arrived;
+  const sockets = [];
+  for (let i = 0; i < 10; i++) {
+    const on = i % servers.length;
+    sockets.push(
+      await connect(servers[on].port, (data) => {
+        const text = String(data);
+        if (!text.slice(0, 80).includes('"channel.message.received"')) return;
+        latencies[on].push(performance.now() - sentAt);
+        if (--waiting === 0) arrived();
+      }),
+    );
+  }
+  let sentAt = 0;
+  const t0 = performance.now();
+  for (let n = 0; n < messages; n++) {
+    waiting = sockets.length;
+    const all = new Promise((resolve) => {
+      arrived = resolve;
+    });
+    sentAt = performance.now();
+    const response = await fetch(`http://127.0.0.1:${servers[0].port}/webhook/bench?n=1&from=${n}`, {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    await response.arrayBuffer();
+    await all;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  for (const ws of sockets) ws.terminate();
+  for (const server of servers) await server.stop();
+  await redis?.stop();
+  const sorted = latencies.map((list) => list.sort((a, b) => a - b));
+  const last = sorted[sorted.length - 1];
+  return {
+    deliveriesPerSec: (messages * sockets.length) / seconds,
+    delivered: messages * sockets.length,
+    p50AMs: percentile(sorted[0], 0.5),
+    p99AMs: percentile(sorted[0], 0.99),
+    p50BMs: percentile(last, 0.5),
+    p99BMs: percentile(last, 0.99),
+    commandsPerInbound: 0,
+    commandsPerSend: 0,
+  };
+}
+
 const scenarios = {
   "broadcast 1000 clients x 200": (instances) => broadcast(instances, 1000, 200),
   "broadcast 200 clients x 1000": (instances) => broadcast(instances, 200, 1000),
+  "latency: 1 message at a time, 10 clients x 300": (instances) => latency(instances, 300),
 };
 
 const variants = {
@@ -176,9 +249,15 @@ if (process.argv[2] !== undefined) {
 } else {
   const pairs = Number(process.env.BENCH_PAIRS ?? 3);
   const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(2));
-  const rows = await compare({ script, cases: Object.keys(scenarios), pairs, metric: "deliveriesPerSec" });
+  // BENCH_CASES="latency|200 clients" runs the cases whose names contain one of the parts.
+  const only = process.env.BENCH_CASES?.split("|");
+  const cases = Object.keys(scenarios).filter(
+    (name) => only === undefined || only.some((o) => name.includes(o)),
+  );
+  const rows = await compare({ script, cases, pairs, metric: "deliveriesPerSec" });
   const met = await report("cluster-broadcast", {
-    title: "cluster: broadcast with clients spread over 2 instances on Redis vs the same clients on 1 instance",
+    title:
+      "cluster: broadcast with clients spread over 2 instances on Redis vs the same clients on 1 instance",
     metric: "deliveriesPerSec",
     unit: "deliveries/s",
     target: 0.7,
