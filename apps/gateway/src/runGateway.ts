@@ -155,7 +155,10 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
       await config.close();
       return GATEWAY_EXIT.ERROR;
     }
-    logger.info({ instanceId: cluster.instanceId, namespace: clusterConfig.namespace }, "cluster mode on Redis");
+    logger.info(
+      { instanceId: cluster.instanceId, namespace: clusterConfig.namespace },
+      "cluster mode on Redis",
+    );
   }
   const gateway = new Gateway({ config, channels, logger, ...cluster?.options });
 
