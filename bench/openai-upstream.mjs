@@ -9,12 +9,14 @@
 //   BENCH_CASES="first token" node bench/openai-upstream.mjs
 //   BENCH_PROFILE=/tmp/prof node bench/openai-upstream.mjs  # CPU profile of the gateway process
 //   BENCH_SUBJECT=proxy …                                  # a bare node:http proxy instead
+//   BENCH_SUBJECT=undici-proxy …                           # a bare undici proxy instead
 //   BENCH_GATEWAY=/path/to/dist/index.js …                 # another build of the gateway (A/B)
 import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { Agent, createServer, request as httpRequest } from "node:http";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -127,6 +129,63 @@ function proxy(upstreamPort) {
   server.listen(0, "127.0.0.1", () => process.send({ port: server.address().port }));
 }
 
+/**
+ * The other reference point (`BENCH_SUBJECT=undici-proxy`): the same, with the gateway's upstream
+ * client (`undici`, a dispatch handler) instead of `node:http`'s, the answer's bytes of one turn
+ * written at once. The least the gateway's own upstream path can cost.
+ */
+function undiciProxy(upstreamPort) {
+  // undici is the gateway's dependency, not the bench's.
+  const { Pool } = createRequire(import.meta.resolve("@openclaw/gateway"))("undici");
+  const pool = new Pool(`http://127.0.0.1:${upstreamPort}`);
+  const server = createServer((req, res) => {
+    const body = [];
+    req.on("data", (chunk) => body.push(chunk));
+    req.on("end", () => {
+      let pending = [];
+      let scheduled = false;
+      let ended = false;
+      const flush = () => {
+        scheduled = false;
+        const bytes = pending.length === 1 ? pending[0] : Buffer.concat(pending);
+        pending = [];
+        if (ended) res.end(bytes);
+        else if (bytes.length > 0) res.write(bytes);
+      };
+      pool.dispatch(
+        {
+          path: req.url,
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: Buffer.concat(body),
+        },
+        {
+          onRequestStart() {},
+          onResponseStart(_controller, status, headers) {
+            res.writeHead(status, { "content-type": headers["content-type"] ?? "text/plain" });
+          },
+          onResponseData(_controller, chunk) {
+            pending.push(chunk);
+            if (!scheduled) {
+              scheduled = true;
+              setImmediate(flush);
+            }
+          },
+          onResponseEnd() {
+            ended = true;
+            if (!scheduled) flush();
+          },
+          onResponseError() {
+            res.destroy();
+          },
+        },
+      );
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, "127.0.0.1", () => process.send({ port: server.address().port }));
+}
+
 /** Starts this script in `mode` as a child process; resolves with it and the port it reports. */
 function spawn(mode, ...args) {
   return new Promise((resolve, reject) => {
@@ -165,12 +224,14 @@ function percentile(sorted, p) {
 async function load(variant, caseName) {
   const { concurrency, tokens } = CASES[caseName];
   const up = await spawn("upstream");
-  const subject = process.env.BENCH_SUBJECT === "proxy" ? "proxy" : "gateway";
+  const subject = ["proxy", "undici-proxy"].includes(process.env.BENCH_SUBJECT)
+    ? process.env.BENCH_SUBJECT
+    : "gateway";
   const gw = variant === "subject" ? await spawn(subject, String(up.port)) : undefined;
   const port = gw?.port ?? up.port;
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const body = JSON.stringify({
-    model: gw === undefined || process.env.BENCH_SUBJECT === "proxy" ? "fake-1" : "gpt",
+    model: gw === undefined || subject !== "gateway" ? "fake-1" : "gpt",
     stream: true,
     stream_options: { include_usage: true },
     messages: [{ role: "user", content: `tokens ${tokens}` }],
@@ -263,11 +324,12 @@ async function load(variant, caseName) {
 
 const mode = process.argv[2];
 // The fake and the gateway exit on SIGINT (a profiled gateway writes its profile then).
-if (mode === "upstream" || mode === "gateway" || mode === "proxy")
+if (mode === "upstream" || mode === "gateway" || mode === "proxy" || mode === "undici-proxy")
   process.once("SIGINT", () => process.exit(0));
 if (mode === "upstream") upstream();
 else if (mode === "gateway") await gateway(Number(process.argv[3]));
 else if (mode === "proxy") proxy(Number(process.argv[3]));
+else if (mode === "undici-proxy") undiciProxy(Number(process.argv[3]));
 else if (mode === "bare" || mode === "subject")
   await worker({ bare: (c) => load("bare", c), subject: (c) => load("subject", c) });
 else {

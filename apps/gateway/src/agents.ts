@@ -8,7 +8,7 @@ import { requireNode } from "./nodes";
 import { ChunkEncoder } from "./openai/ChunkEncoder";
 import { invalidParam, OpenAiError, toOpenAiError } from "./openai/errors";
 import { type ChatRequest, type ChatRequestMessage, firstNonTextPart, textOf } from "./openai/params";
-import { UpstreamClient } from "./openai/upstream";
+import { type AbortWatch, UpstreamClient } from "./openai/upstream";
 
 /** One chat message, as the WebSocket `agent.run` and channel conversations give it. */
 export interface ChatTurn {
@@ -23,6 +23,11 @@ export interface AgentRunContext {
   onChunks(runId: string, listener: (delta: string, done: boolean) => void): () => void;
   /** Aborted when the caller goes away: the upstream request (or the node's run) stops too. */
   signal: AbortSignal;
+  /**
+   * The same as {@link AgentRunContext.signal} without making one, when the caller has something
+   * cheaper (the `/v1` routes: a signal costs a few µs a request); upstream agents watch it.
+   */
+  abortWatch?: AbortWatch;
 }
 
 /** A streamed chat completion chunk, in OpenAI's format. */
@@ -128,7 +133,7 @@ function toProtocol(error: unknown, name: string): ProtocolError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Upstream: a transparent proxy (node:http with keep-alive, eventsource-parser).
+// Upstream: a transparent proxy (undici, the upstream's event bytes passed on).
 
 /** One client per agent config object: a config reload makes new objects, hence new clients. */
 const clients = new WeakMap<object, UpstreamClient>();
@@ -147,18 +152,21 @@ function upstreamAgent(agent: Extract<AgentConfig, { provider: "openai" }>, name
     name,
     check() {},
     stream(request, context) {
-      return upstreamClient(agent).stream({ ...request, model: agent.model, stream: true }, context.signal);
+      return upstreamClient(agent).stream(
+        { ...request, model: agent.model, stream: true },
+        context.abortWatch ?? context.signal,
+      );
     },
     streamEvents(request, context) {
       return upstreamClient(agent).streamEvents(
         { ...request, model: agent.model, stream: true },
-        context.signal,
+        context.abortWatch ?? context.signal,
       );
     },
     complete(request, context) {
       return upstreamClient(agent).complete(
         { ...request, model: agent.model, stream: false },
-        context.signal,
+        context.abortWatch ?? context.signal,
       );
     },
   };

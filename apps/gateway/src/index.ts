@@ -59,7 +59,7 @@ export type { OpenAiErrorBody, OpenAiErrorOptions, OpenAiErrorType } from "./ope
 export { OPENAI_ERROR_TYPES, OpenAiError, toOpenAiError } from "./openai/errors";
 export type { ResponseStoreOptions } from "./openai/ResponseStore";
 export { RESPONSE_STORE_DEFAULTS, ResponseStore } from "./openai/ResponseStore";
-export type { UpstreamLimits, UpstreamTarget } from "./openai/upstream";
+export type { AbortWatch, UpstreamLimits, UpstreamTarget } from "./openai/upstream";
 export { UPSTREAM_DEFAULTS, UpstreamClient } from "./openai/upstream";
 
 export type { RunGatewayOptions } from "./runGateway";

@@ -5,7 +5,7 @@ import type { ChatChunk } from "../agents";
 import { readJsonBody } from "./body";
 import { ChunkEncoder } from "./ChunkEncoder";
 import { toOpenAiError } from "./errors";
-import { clientGone, nodeOf, type OpenAiHost, resolveAgent } from "./host";
+import { ClientGone, nodeOf, type OpenAiHost, resolveAgent, runContext } from "./host";
 import { parseChatRequest } from "./params";
 import { SseWriter } from "./sse";
 
@@ -85,7 +85,8 @@ async function complete(
   const agent = resolveAgent(config, request.model);
   agent.check(request);
   // Aborted when the client goes away: the agent (and its upstream request) stops too.
-  const context = host.agentContext(clientGone(outgoing));
+  const gone = new ClientGone(outgoing);
+  const context = runContext(host, gone);
   if (request.stream !== true) {
     writeJson(outgoing, 200, await agent.complete(request, context));
     return;
@@ -108,7 +109,7 @@ async function complete(
     }
     await sse.send("[DONE]");
   } catch (error) {
-    if (!context.signal.aborted) {
+    if (!gone.aborted) {
       const failure = toOpenAiError(error);
       host.logger.warn({ err: error, model: request.model }, "a streamed completion failed");
       await sse.send(JSON.stringify(failure.toJSON()));

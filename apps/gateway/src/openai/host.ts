@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import { type AgentRunContext, type ChatAgent, chatAgent } from "../agents";
 import type { Logger } from "../logging";
 import { OpenAiError } from "./errors";
+import type { AbortWatch } from "./upstream";
 
 /** What the `/v1` routes need from the gateway: a narrow view, not the whole server. */
 export interface OpenAiHost {
@@ -64,11 +65,107 @@ export function nodeOf(c: Context): { incoming: IncomingMessage; outgoing: Serve
   return c.env as { incoming: IncomingMessage; outgoing: ServerResponse };
 }
 
-/** An abort signal that fires when the client goes away before the response is finished. */
-export function clientGone(outgoing: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  outgoing.once("close", () => {
-    if (!outgoing.writableFinished) controller.abort();
-  });
-  return controller.signal;
+/**
+ * Notices a client that goes away before its response is finished: one `close` listener, and no
+ * `AbortController` until something asks for {@link ClientGone.signal} (Node 20 builds an
+ * `EventTarget` per signal, a few µs a request). An upstream agent watches it through
+ * {@link AbortWatch} and never makes the signal.
+ */
+export class ClientGone implements AbortWatch {
+  #aborted = false;
+  #controller: AbortController | undefined;
+  #listeners: Array<() => void> | undefined;
+
+  /** @param outgoing - The response whose early `close` means the client went away. */
+  constructor(outgoing: ServerResponse) {
+    outgoing.once("close", () => {
+      if (!outgoing.writableFinished) this.#abort();
+    });
+  }
+
+  /** Whether the client went away. */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /** An abort signal that fires when the client goes away (made on first use). */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort();
+    }
+    return this.#controller.signal;
+  }
+
+  /**
+   * Calls `listener` once when the client goes away.
+   *
+   * @param _type - `"abort"`, as on an `AbortSignal`.
+   * @param listener - Called at most once.
+   */
+  addEventListener(_type: "abort", listener: () => void): void {
+    if (this.#listeners === undefined) this.#listeners = [listener];
+    else this.#listeners.push(listener);
+  }
+
+  /**
+   * Forgets a listener.
+   *
+   * @param _type - `"abort"`.
+   * @param listener - As given to {@link ClientGone.addEventListener}.
+   */
+  removeEventListener(_type: "abort", listener: () => void): void {
+    const listeners = this.#listeners;
+    if (listeners === undefined) return;
+    const at = listeners.indexOf(listener);
+    if (at !== -1) listeners.splice(at, 1);
+  }
+
+  #abort(): void {
+    this.#aborted = true;
+    this.#controller?.abort();
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners !== undefined) for (const listener of listeners) listener();
+  }
+}
+
+/**
+ * An agent run's context for a `/v1` request: its `signal` (and the registry, for node agents)
+ * made only when an agent uses them; {@link AgentRunContext.abortWatch} is the client's
+ * {@link ClientGone}.
+ *
+ * @param host - The gateway.
+ * @param gone - The request's client watch.
+ * @returns The context.
+ */
+export function runContext(host: OpenAiHost, gone: ClientGone): AgentRunContext {
+  return new LazyRunContext(host, gone);
+}
+
+/** {@link runContext}'s context: a class, so that its getters are not made per request. */
+class LazyRunContext implements AgentRunContext {
+  #base: AgentRunContext | undefined;
+
+  constructor(
+    private readonly host: OpenAiHost,
+    readonly abortWatch: ClientGone,
+  ) {}
+
+  get registry(): AgentRunContext["registry"] {
+    return this.#full().registry;
+  }
+
+  get signal(): AbortSignal {
+    return this.abortWatch.signal;
+  }
+
+  onChunks(runId: string, listener: (delta: string, done: boolean) => void): () => void {
+    return this.#full().onChunks(runId, listener);
+  }
+
+  #full(): AgentRunContext {
+    this.#base ??= this.host.agentContext(this.abortWatch.signal);
+    return this.#base;
+  }
 }

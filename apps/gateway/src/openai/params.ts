@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { invalidParam, type OpenAiError } from "./errors";
+import { fastChatRequest } from "./fast-chat";
 
 const num = (min: number, max: number) =>
   v.optional(v.nullable(v.pipe(v.number(), v.minValue(min), v.maxValue(max))));
@@ -101,9 +102,12 @@ export type ChatRequestTool = NonNullable<ChatRequest["tools"]>[number];
 export function parseChatRequest(body: unknown): ChatRequest {
   if (typeof body !== "object" || body === null || Array.isArray(body))
     throw invalidParam(null, "the request body must be a JSON object", "invalid_body");
-  const result = v.safeParse(ChatRequestSchema, body);
-  if (!result.success) throw issueError(result.issues);
-  const request = result.output;
+  let request = fastChatRequest(body);
+  if (request === undefined) {
+    const result = v.safeParse(ChatRequestSchema, body);
+    if (!result.success) throw issueError(result.issues);
+    request = result.output;
+  }
   if (request.stream_options != null && request.stream !== true)
     throw invalidParam("stream_options", "stream_options is only allowed when stream is true");
   const choice = request.tool_choice;

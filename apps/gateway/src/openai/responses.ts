@@ -5,7 +5,7 @@ import * as v from "valibot";
 import type { ChatChunk } from "../agents";
 import { readJsonBody } from "./body";
 import { invalidParam, OpenAiError, toOpenAiError } from "./errors";
-import { clientGone, nodeOf, type OpenAiHost, resolveAgent } from "./host";
+import { ClientGone, nodeOf, type OpenAiHost, resolveAgent, runContext } from "./host";
 import { type ChatRequestMessage, issueError, parseChatRequest } from "./params";
 import { RESPONSE_STORE_DEFAULTS, ResponseStore } from "./ResponseStore";
 import { SseWriter } from "./sse";
@@ -214,7 +214,8 @@ export function createResponses(host: OpenAiHost) {
     });
     const agent = resolveAgent(config, request.model);
     agent.check(chat);
-    const context = host.agentContext(clientGone(outgoing));
+    const gone = new ClientGone(outgoing);
+    const context = runContext(host, gone);
     const chunks = agent.stream(chat, context);
     // Start the agent before answering, so that an immediate failure is a plain JSON error.
     const first = await chunks.next();
@@ -246,7 +247,7 @@ export function createResponses(host: OpenAiHost) {
       finish(response);
       await send(builder.drain());
     } catch (error) {
-      if (!context.signal.aborted) {
+      if (!gone.aborted) {
         const failure = toOpenAiError(error);
         host.logger.warn({ err: error, model: request.model }, "a streamed response failed");
         await send(builder.fail(failure));

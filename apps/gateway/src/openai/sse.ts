@@ -2,6 +2,15 @@ import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 
 const RESOLVED = Promise.resolve();
+/** An SSE response's head, as the flat list `writeHead` takes without building an object. */
+const SSE_HEADERS = [
+  "content-type",
+  "text/event-stream",
+  "cache-control",
+  "no-cache",
+  "connection",
+  "keep-alive",
+];
 
 /** Pending SSE text beyond this many characters is written at once, not at the end of the turn. */
 export const SSE_FLUSH_CHARS = 64 * 1024;
@@ -25,11 +34,7 @@ export class SseWriter {
    * @param res - The Node response.
    */
   constructor(private readonly res: ServerResponse) {
-    res.writeHead(200, {
-      "content-type": "text/event-stream",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-    });
+    res.writeHead(200, SSE_HEADERS);
   }
 
   /** Whether the client went away (or the stream was ended). */

@@ -41,6 +41,19 @@ export interface UpstreamTarget {
   timeoutMs: number;
 }
 
+/**
+ * What an upstream call watches to stop when its caller goes away: an `AbortSignal`, or something
+ * cheaper with the same `aborted` and `abort` listener (the `/v1` routes' `ClientGone`).
+ */
+export interface AbortWatch {
+  /** Whether the caller went away. */
+  readonly aborted: boolean;
+  /** Calls `listener` once when the caller goes away. */
+  addEventListener(type: "abort", listener: () => void): void;
+  /** Forgets a listener. */
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
 /** The upstream's event text, kept on each parsed chunk so that it can be passed on unchanged. */
 export const RAW_CHUNK: unique symbol = Symbol("openclaw.rawChunk");
 
@@ -60,7 +73,8 @@ export type UpstreamChunk = ChatCompletionChunk & { [RAW_CHUNK]?: string };
 export class UpstreamClient {
   readonly #pool: Pool;
   readonly #path: string;
-  readonly #headers: Record<string, string>;
+  /** The request headers for a streamed and for a whole answer, built once. */
+  readonly #headers: { stream: Record<string, string>; json: Record<string, string> };
 
   /**
    * @param target - The upstream.
@@ -73,9 +87,13 @@ export class UpstreamClient {
     const url = new URL(`${target.baseUrl.replace(/\/+$/, "")}/chat/completions`);
     this.#pool = new Pool(url.origin);
     this.#path = `${url.pathname}${url.search}`;
-    this.#headers = {
+    const headers = {
       "content-type": "application/json",
       ...(target.apiKey === undefined ? {} : { authorization: `Bearer ${target.apiKey}` }),
+    };
+    this.#headers = {
+      stream: { ...headers, accept: "text/event-stream" },
+      json: { ...headers, accept: "application/json" },
     };
   }
 
@@ -86,8 +104,8 @@ export class UpstreamClient {
    * @param signal - Aborts the request.
    * @returns The upstream's completion.
    */
-  async complete(body: object, signal: AbortSignal): Promise<ChatCompletion> {
-    const call = await this.#send(body, "application/json", signal);
+  async complete(body: object, signal: AbortWatch): Promise<ChatCompletion> {
+    const call = await this.#send(body, false, signal);
     try {
       const text = await call.text(this.limits.maxResponseBytes);
       if (text === undefined)
@@ -113,7 +131,7 @@ export class UpstreamClient {
    * @throws {@link OpenAiError} for an error event, a broken connection, or an end before `[DONE]`
    * with no finish reason.
    */
-  async *stream(body: object, signal: AbortSignal): AsyncGenerator<UpstreamChunk> {
+  async *stream(body: object, signal: AbortWatch): AsyncGenerator<UpstreamChunk> {
     for await (const texts of this.streamText(body, signal))
       for (const text of texts) {
         const chunk = parseJson<UpstreamChunk>(text);
@@ -131,7 +149,7 @@ export class UpstreamClient {
    * @returns Batches of chunk JSON texts, as the upstream sent them.
    * @throws {@link OpenAiError} as {@link UpstreamClient.stream}.
    */
-  async *streamText(body: object, signal: AbortSignal): AsyncGenerator<string[]> {
+  async *streamText(body: object, signal: AbortWatch): AsyncGenerator<string[]> {
     for await (const events of this.streamEvents(body, signal)) yield eventData(events);
   }
 
@@ -146,8 +164,8 @@ export class UpstreamClient {
    * @throws {@link OpenAiError} as {@link UpstreamClient.stream}, after the events that came before
    * an error event.
    */
-  async *streamEvents(body: object, signal: AbortSignal): AsyncGenerator<Buffer | string> {
-    const call = await this.#send(body, "text/event-stream", signal);
+  async *streamEvents(body: object, signal: AbortWatch): AsyncGenerator<Buffer | string> {
+    const call = await this.#send(body, true, signal);
     try {
       if (!String(call.headers["content-type"] ?? "").includes("text/event-stream")) {
         // An upstream that ignored `stream: true`: its whole answer, as one chunk per choice.
@@ -186,13 +204,13 @@ export class UpstreamClient {
   }
 
   /** Sends the request; resolves with a 2xx response, or rejects with the upstream's error. */
-  async #send(body: object, accept: string, signal: AbortSignal): Promise<UpstreamCall> {
+  async #send(body: object, stream: boolean, signal: AbortWatch): Promise<UpstreamCall> {
     const call = new UpstreamCall(this.target.timeoutMs, signal, this.limits.maxBufferedBytes);
     this.#pool.dispatch(
       {
         path: this.#path,
         method: "POST",
-        headers: { ...this.#headers, accept },
+        headers: stream ? this.#headers.stream : this.#headers.json,
         body: JSON.stringify(body),
         // The call's own timer bounds the whole request.
         headersTimeout: 0,
@@ -245,7 +263,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly timeoutMs: number,
-    private readonly signal: AbortSignal,
+    private readonly signal: AbortWatch,
     private readonly maxBufferedBytes: number,
   ) {
     this.started = new Promise((resolve, reject) => {
@@ -258,7 +276,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.#abort(new Error("timed out"));
     }, timeoutMs);
     if (signal.aborted) this.#abortReason = new Error("aborted");
-    else signal.addEventListener("abort", this.#onAbort, { once: true });
+    else signal.addEventListener("abort", this.#onAbort);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
