@@ -270,7 +270,7 @@ if (process.argv[2] !== undefined) {
       "|---|---:|---:|---:|---:|---:|---:|",
       ...rows.map(
         (r) =>
-          `| ${r.case} | ${fmt(r.bare.p50AMs)} / ${fmt(r.bare.p99AMs)} | ${fmt(r.subject.p50AMs)} / ${fmt(r.subject.p99AMs)} | ${fmt(r.subject.p50BMs)} / ${fmt(r.subject.p99BMs)} | ${fmt(r.subject.p50BMs - r.subject.p50AMs)} / ${fmt(r.subject.p99BMs - r.subject.p99AMs)} | ${fmt(r.subject.commandsPerInbound)} | ${fmt(r.subject.commandsPerSend)} |`,
+          `| ${r.case} | ${fmt(r.bare.p50AMs)} / ${fmt(r.bare.p99AMs)} | ${fmt(r.subject.p50AMs)} / ${fmt(r.subject.p99AMs)} | ${fmt(r.subject.p50BMs)} / ${fmt(r.subject.p99BMs)} | ${fmt(r.subject.p50BMs - r.subject.p50AMs)} / ${fmt(r.subject.p99BMs - r.subject.p99AMs)} | ${r.case.startsWith("latency") ? "–" : fmt(r.subject.commandsPerInbound)} | ${r.case.startsWith("latency") ? "–" : fmt(r.subject.commandsPerSend)} |`,
       ),
     ],
   });
