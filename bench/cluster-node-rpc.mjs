@@ -181,7 +181,7 @@ if (process.argv[2] !== undefined) {
     rows,
     labels: { bare: "same instance", subject: "A → B" },
     notes: [
-      "One redis-server and two gateway instances (each its own process, from the sources, with `RedisAdapter`, `RedisNodeBus` and `ClusterMembership`) in both runs; an operator on A sends `node.invoke` to an echo node (in the load process) connected to A (baseline) or to B (subject). A → B adds two pub/sub hops (request to B's channel, answer to A's), batched per turn of the event loop.",
+      "One redis-server and two gateway instances (each its own process, from the sources, with `RedisAdapter`, `RedisNodeBus` and `ClusterMembership`) in both runs; an operator on A sends `node.invoke` to an echo node (in the load process) connected to A (baseline) or to B (subject). A → B adds two pub/sub hops (request to B's channel, answer to A's); a message goes out at once when nothing to that instance awaits Redis's ack, else batched per turn of the event loop.",
       "",
       "| case | same instance p50 / p99 ms | A → B p50 / p99 ms | added p50 ms |",
       "|---|---:|---:|---:|",

@@ -168,7 +168,9 @@ interface OutCall {
  * - **Calls.** Request/reply over pub/sub on one channel per instance, `openclaw:<ns>:rpc:<instanceId>`:
  *   the caller publishes `[id, node, method, time left, data]` to the holder's channel, the holder
  *   runs it on its registry under the same id and publishes the answer to the caller's channel.
- *   Requests and replies to one instance within one turn of the event loop travel as one message.
+ *   A request or reply goes out at once when nothing sent to its instance awaits Redis's
+ *   acknowledgement; otherwise the requests and replies to that instance queued within the turn of
+ *   the event loop travel as one message at its end.
  *   Pub/sub (not a stream) because a call is worth nothing once its caller is gone: nothing needs
  *   to outlive the two instances, and one `PUBLISH` is the cheapest hop Redis has.
  * - **Following the node.** A call waits for its node, not for an instance: when the holder goes
@@ -217,6 +219,8 @@ export class RedisNodeBus implements RemoteNodes {
   readonly #serving = new Map<string, { replyTo: string }>();
   /** Messages to send at the end of this turn, by instance. */
   readonly #outbox = new Map<string, { q: Request[]; r: Reply[] }>();
+  /** Publishes to each instance that Redis has not acknowledged yet. */
+  readonly #unacked = new Map<string, number>();
   /** Redis writes in flight, so that `close` can wait for them. */
   readonly #writes = new Set<Promise<unknown>>();
   readonly #callPrefix = `rn-${randomBytes(4).toString("hex")}-`;
@@ -469,6 +473,7 @@ export class RedisNodeBus implements RemoteNodes {
       return;
     }
     this.#enqueue(instanceId).q.push([call.id, call.nodeId, call.method, timeoutMs, call.data]);
+    this.#flushIfIdle(instanceId);
   }
 
   /** An attempt failed: the error is the call's, unless it says the node is not there (then it is followed). */
@@ -723,10 +728,12 @@ export class RedisNodeBus implements RemoteNodes {
       (result) => {
         this.#serving.delete(id);
         this.#enqueue(entry.replyTo).r.push([id, 1, result]);
+        this.#flushIfIdle(entry.replyTo);
       },
       (error: unknown) => {
         this.#serving.delete(id);
         this.#enqueue(entry.replyTo).r.push([id, 0, toProtocolError(error).toJSON()]);
+        this.#flushIfIdle(entry.replyTo);
       },
     );
   }
@@ -744,10 +751,29 @@ export class RedisNodeBus implements RemoteNodes {
     return box;
   }
 
+  /**
+   * Sends what is queued for `instanceId` at once when nothing sent to it is still unacknowledged
+   * (one call in flight: no wait for the end of the turn); otherwise it waits for the turn's end and
+   * travels with whatever else is queued by then, so that bursts still go as one message.
+   */
+  #flushIfIdle(instanceId: string): void {
+    if ((this.#unacked.get(instanceId) ?? 0) > 0) return;
+    const box = this.#outbox.get(instanceId);
+    if (box === undefined) return;
+    this.#outbox.delete(instanceId);
+    this.#publish(instanceId, box);
+  }
+
   /** Publishes what this turn queued, one message per instance. */
   #flush(): void {
     this.#flushScheduled = false;
-    for (const [instanceId, box] of this.#outbox) {
+    for (const [instanceId, box] of this.#outbox) this.#publish(instanceId, box);
+    this.#outbox.clear();
+  }
+
+  /** Publishes one bus message with the requests and replies queued for `instanceId`. */
+  #publish(instanceId: string, box: { q: Request[]; r: Reply[] }): void {
+    {
       const message: BusMessage = { i: this.instanceId };
       if (box.q.length > 0) message.q = box.q;
       if (box.r.length > 0) message.r = box.r;
@@ -764,10 +790,17 @@ export class RedisNodeBus implements RemoteNodes {
             cause: error,
           }),
         );
-        continue;
+        return;
       }
+      this.#unacked.set(instanceId, (this.#unacked.get(instanceId) ?? 0) + 1);
+      const acked = () => {
+        const left = (this.#unacked.get(instanceId) ?? 1) - 1;
+        if (left > 0) this.#unacked.set(instanceId, left);
+        else this.#unacked.delete(instanceId);
+      };
       const published = this.#pub.publish(`${this.#prefix}rpc:${instanceId}`, text).then(
         (receivers) => {
+          acked();
           // Nobody subscribed: the instance is dead or cut off from Redis. Its calls follow their node.
           if (receivers === 0 && requests.length > 0) {
             for (const id of requests) {
@@ -777,6 +810,7 @@ export class RedisNodeBus implements RemoteNodes {
           }
         },
         (error: unknown) => {
+          acked();
           this.#warn({ err: String(error), instanceId }, "node bus: publish failed");
           this.#failRequests(
             requests,
@@ -787,7 +821,6 @@ export class RedisNodeBus implements RemoteNodes {
       );
       this.#track(published, "publish");
     }
-    this.#outbox.clear();
   }
 
   #failRequests(ids: readonly string[], instanceId: string, error: unknown): void {
