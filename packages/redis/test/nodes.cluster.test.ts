@@ -236,6 +236,32 @@ describe.skipIf(skipRedis)("nodes anywhere: node calls across gateway instances"
     expect(a.bus.pendingCount).toBe(0);
   });
 
+  it("sends a burst of calls and their answers in far fewer Redis messages than calls", async () => {
+    const namespace = freshNamespace();
+    const a = await startInstance(namespace, "gw-a");
+    const b = await startInstance(namespace, "gw-b");
+    await allSee(["gw-a", "gw-b"]);
+    await pairNode(b.h, "phone-b", (data) => ({ output: (data as { input: string }).input }));
+    const cli = await a.h.client();
+    await eventually(() => a.bus.list().some((node) => node.nodeId === "phone-b"));
+    const publishes = async () => {
+      const info = await redisFixture.redis.info("commandstats");
+      return Number(/cmdstat_publish:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    };
+    const before = await publishes();
+    const calls = 200;
+    const answers = await Promise.all(
+      Array.from({ length: calls }, (_, i) =>
+        cli.request("node.invoke", { node: "phone-b", method: "agent.run", data: { input: `n${i}` } }),
+      ),
+    );
+    expect(answers.map((answer) => (answer.result as { output: string }).output)).toEqual(
+      Array.from({ length: calls }, (_, i) => `n${i}`),
+    );
+    // One message per call and per answer would be 400; a burst shares messages.
+    expect((await publishes()) - before).toBeLessThan(calls);
+  });
+
   it("passes the node's own typed error and the call's TIMEOUT back across instances", async () => {
     const namespace = freshNamespace();
     const a = await startInstance(namespace, "gw-a");
