@@ -252,6 +252,31 @@ export function changeChannel(namespace?: string): string {
   return `${keyPrefix(namespace)}changes`;
 }
 
+/**
+ * Reads a store's state without missing a change made meanwhile: the store's notices are collected
+ * from before the read starts (once the feed is subscribed) until it ends, and returned with what
+ * was read, for the store to apply after it. Without a feed, only reads.
+ *
+ * @param feed - The feed, if the store has one.
+ * @param store - The store's main Redis key (the notices' `s`).
+ * @param read - Reads the state.
+ * @returns What was read, and the notices that arrived while it was read.
+ */
+export async function readWithNotices<T>(
+  feed: RedisChangeFeed | undefined,
+  store: string,
+  read: () => Promise<T>,
+): Promise<{ value: T; early: ChangeNotice[] }> {
+  const early: ChangeNotice[] = [];
+  const unregister = feed?.register(store, { apply: (notice) => early.push(notice), reload: async () => {} });
+  try {
+    await feed?.ready();
+    return { value: await read(), early };
+  } finally {
+    unregister?.();
+  }
+}
+
 /** A new writer id: the `w` of one store instance's notices. */
 export function newWriterId(): string {
   return randomUUID();

@@ -1,6 +1,6 @@
 import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "@openclaw/gateway";
 import type { Redis } from "ioredis";
-import { type ChangeNotice, newWriterId, type RedisChangeFeed } from "../RedisChangeFeed";
+import { type ChangeNotice, newWriterId, type RedisChangeFeed, readWithNotices } from "../RedisChangeFeed";
 import {
   keyPrefix,
   PendingWrites,
@@ -166,19 +166,11 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     const prefix = `${keyPrefix(options.namespace)}keys:${options.name}:`;
     const opts = options as RedisKeyStoreOptions;
     const batch = opts.loadBatchSize ?? REDIS_KEY_STORE_DEFAULTS.loadBatchSize;
-    // Subscribed before reading, so that no key remembered after the read is missed.
-    const early: ChangeNotice[] = [];
-    const unregisterEarly = opts.feed?.register(`${prefix}order`, {
-      apply: (notice) => early.push(notice),
-      reload: async () => {},
-    });
-    let store: RedisKeyStore<V>;
-    try {
-      await opts.feed?.ready();
-      store = new RedisKeyStore<V>(redis, prefix, opts, await readKeys<V>(redis, prefix, batch, opts.name));
-    } finally {
-      unregisterEarly?.();
-    }
+    // Listening before reading, so that no key remembered after the read is missed.
+    const { value: entries, early } = await readWithNotices(opts.feed, `${prefix}order`, () =>
+      readKeys<V>(redis, prefix, batch, opts.name),
+    );
+    const store = new RedisKeyStore<V>(redis, prefix, opts, entries);
     store.#follow();
     for (const notice of early) store.#onNotice(notice);
     return store;

@@ -1,6 +1,6 @@
 import type { RecordStore, RecordStoreChange, RecordStoreOpenOptions } from "@openclaw/gateway";
 import type { Redis } from "ioredis";
-import { type ChangeNotice, newWriterId, type RedisChangeFeed } from "../RedisChangeFeed";
+import { type ChangeNotice, newWriterId, type RedisChangeFeed, readWithNotices } from "../RedisChangeFeed";
 import {
   keyPrefix,
   PendingWrites,
@@ -136,20 +136,11 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
     const prefix = `${keyPrefix(options.namespace)}records:${options.name}:`;
     const opts = options as RedisRecordStoreOptions;
     const batch = opts.loadBatchSize ?? REDIS_RECORD_STORE_DEFAULTS.loadBatchSize;
-    // Subscribed before reading, so that no write after the snapshot is missed.
-    const early: ChangeNotice[] = [];
-    const unregisterEarly = opts.feed?.register(`${prefix}data`, {
-      apply: (notice) => early.push(notice),
-      reload: async () => {},
-    });
-    let store: RedisRecordStore<R>;
-    try {
-      await opts.feed?.ready();
-      const loaded = await readAll<R>(redis, prefix, batch, options.name);
-      store = new RedisRecordStore<R>(redis, prefix, opts, loaded);
-    } finally {
-      unregisterEarly?.();
-    }
+    // Listening before reading, so that no write after the snapshot is missed.
+    const { value: loaded, early } = await readWithNotices(opts.feed, `${prefix}data`, () =>
+      readAll<R>(redis, prefix, batch, options.name),
+    );
+    const store = new RedisRecordStore<R>(redis, prefix, opts, loaded);
     store.#follow();
     for (const notice of early) store.#onNotice(notice);
     return store;
