@@ -126,6 +126,11 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
   /** Node ids with a connection in this instance. */
   readonly #nodes = new Set<string>();
   #state: RedisAdapterState = "connecting";
+  /**
+   * Whether the subscriber's SUBSCRIBE is in force on its current connection: a connection is
+   * `ready` before the SUBSCRIBE that follows a reconnect has been answered.
+   */
+  #listening = false;
   /** Publishes dropped since Redis was last reachable (logged once per outage, counted on recovery). */
   #dropped = 0;
 
@@ -152,6 +157,10 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
       this.#pub = new Redis(url, connection);
       this.#sub = new Redis(url, { enableOfflineQueue: true });
     }
+    // Registered first, so that the state computed on "close" already counts the subscription lost.
+    this.#sub.on("close", () => {
+      this.#listening = false;
+    });
     for (const client of [this.#pub, this.#sub]) {
       client.on("error", (error: Error) =>
         this.#warn({ err: error.message }, "redis adapter: connection error"),
@@ -166,8 +175,15 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
     this.#sub.on("messageBuffer", (channel: Buffer, message: Buffer) => {
       if (channel.toString() === this.channel) this.#receive(message);
     });
+    // After a reconnect ioredis subscribes again; the adapter is ready once that is answered.
+    this.#sub.on("ready", () => {
+      if (this.#state !== "connecting") this.#listen();
+    });
     this.#subscribed = this.#sub.subscribe(this.channel).then(
-      () => undefined,
+      () => {
+        this.#listening = true;
+        this.#updateState();
+      },
       (error: unknown) => {
         this.#warn({ err: String(error) }, "redis adapter: subscribe failed");
         throw error;
@@ -188,12 +204,14 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
   }
 
   /**
-   * Resolves once this instance is subscribed to the cluster's events (it waits while Redis is
-   * unreachable: bound it with a timeout of your own when start-up must not wait).
-   * @returns Resolves when subscribed; rejects if the subscription failed.
+   * Resolves once this instance is subscribed to the cluster's events and can publish its own (it
+   * waits while Redis is unreachable: bound it with a timeout of your own when start-up must not
+   * wait).
+   * @returns Resolves when subscribed and connected; rejects if the subscription failed.
    */
   async ready(): Promise<void> {
     await this.#subscribed;
+    if (this.#pub.status !== "ready") await new Promise((resolve) => this.#pub.once("ready", resolve));
   }
 
   join(member: AdapterMember, rooms: readonly string[]): void {
@@ -304,7 +322,9 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
   }
 
   #publish(header: Header, payloads: readonly Buffer[]): void {
-    if (this.#pub.status !== "ready") {
+    // Dropped whenever the adapter says it is degraded (either connection lost), as documented,
+    // not only once the publisher itself has noticed.
+    if (this.#pub.status !== "ready" || this.#state === "degraded") {
       // Logged once per outage: at event rates a warning per drop would flood the log.
       if (this.#dropped === 0) {
         this.#warn(
@@ -364,7 +384,7 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
   #updateState(): void {
     if (this.#state === "closed") return;
     const next: RedisAdapterState =
-      this.#pub.status === "ready" && this.#sub.status === "ready"
+      this.#pub.status === "ready" && this.#sub.status === "ready" && this.#listening
         ? "ready"
         : this.#state === "connecting" && !isDown(this.#pub) && !isDown(this.#sub)
           ? "connecting"
@@ -380,6 +400,17 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
     }
     if (next === "degraded") this.#warn({}, "redis adapter: degraded, events reach only local clients");
     this.emit(RedisAdapterEvents.State, next);
+  }
+
+  /** Confirms the subscription on the subscriber's new connection, then updates the state. */
+  #listen(): void {
+    this.#sub.subscribe(this.channel).then(
+      () => {
+        this.#listening = true;
+        this.#updateState();
+      },
+      (error: unknown) => this.#warn({ err: String(error) }, "redis adapter: subscribe failed"),
+    );
   }
 
   #warn(object: object, message: string): void {
