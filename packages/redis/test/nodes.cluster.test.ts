@@ -170,11 +170,18 @@ describe.skipIf(skipRedis)("nodes anywhere: node calls across gateway instances"
     return node;
   }
 
-  /** Pairs a device on `on` (device list shared in Redis) and closes its first connection. */
+  /**
+   * Pairs a device on `on` (device list shared in Redis), closes its first connection, and waits
+   * until no instance lists it any more.
+   */
   async function pairDevice(on: Instance, nodeId: string): Promise<string> {
     const { node, deviceToken } = await pairNode(on.h, nodeId, () => ({ output: "paired" }));
     await node.close();
     await eventually(() => on.h.gateway.registry.get(nodeId) === undefined);
+    // Every instance has seen that first connection go, so none mistakes it for the next one.
+    for (const instance of instances) {
+      await eventually(() => !instance.bus.list().some((listed) => listed.nodeId === nodeId));
+    }
     return deviceToken;
   }
 
