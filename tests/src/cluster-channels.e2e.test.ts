@@ -1,12 +1,16 @@
-import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { FAKE_BOT_USER, FAKE_ROOM, FAKE_SERVER, FakeMatrix } from "@openclaw/channel-matrix/testing";
 import type { GatewayClient } from "@openclaw/protocol";
-import { type RedisServer, redisAvailable, startRedisServer } from "@openclaw/redis/testing";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type ClusterSetup, collect, connect, poll, ready, startInstance } from "./cluster-process";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  type ClusterSetup,
+  clusterTestsAvailable,
+  collect,
+  connect,
+  poll,
+  ready,
+  startInstance,
+  useCluster,
+} from "./cluster-process";
 import { type GatewayProcess, kill9, until } from "./gateway-process";
 
 // Issue 17, "each channel once", "every message once" and "every job once", end to end: three
@@ -14,55 +18,31 @@ import { type GatewayProcess, kill9, until } from "./gateway-process";
 // loopback fake homeserver that records every sync and send. Matrix holds a /sync long poll, so it
 // runs on one instance at a time, under a lease.
 
-const available = await redisAvailable();
-if (!available) {
-  if (process.env.CI) throw new Error("redis-server is required in CI (the cluster tests never skip there)");
-  console.warn("redis-server not found: the cluster e2e tests are skipped");
-}
+const available = await clusterTestsAvailable();
+const cluster = useCluster("cluster-channels", available);
 
 const ACCESS_TOKEN = "syt_b3BlbmNsYXc_fake_access_token";
 const SECOND_ROOM = `!second:${FAKE_SERVER}`;
 
-let redis: RedisServer;
-let root: string;
 let fake: FakeMatrix;
-let run = 0;
-const children: ChildProcess[] = [];
-const clients: GatewayClient[] = [];
 
-beforeAll(async () => {
-  if (available) redis = await startRedisServer();
-  root = await mkdtemp(join(tmpdir(), "openclaw-cluster-channels-"));
-});
 beforeEach(async () => {
   fake = await FakeMatrix.start({ accessToken: ACCESS_TOKEN });
   fake.invite(SECOND_ROOM);
 });
 afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close().catch(() => {});
-  await Promise.all(children.splice(0).map((child) => kill9(child)));
   await fake.close();
 });
-afterAll(async () => {
-  await redis?.stop();
-  await rm(root, { recursive: true, force: true });
-});
 
+/** A cluster whose instances all have the Matrix channel on the fake homeserver. */
 function newCluster(config: object = {}): ClusterSetup {
-  return {
-    root,
-    redisUrl: redis.url,
-    namespace: `channels-${process.pid}-${++run}`,
-    config: {
-      channels: {
-        matrix: { homeserverUrl: fake.baseUrl, userId: FAKE_BOT_USER, accessToken: ACCESS_TOKEN },
-      },
-      delivery: { backoffBaseMs: 50, backoffMaxMs: 200, maxAttempts: 1000, maxQueued: 5000 },
-      ...config,
+  return cluster.newCluster({
+    channels: {
+      matrix: { homeserverUrl: fake.baseUrl, userId: FAKE_BOT_USER, accessToken: ACCESS_TOKEN },
     },
-    children,
-    clients,
-  };
+    delivery: { backoffBaseMs: 50, backoffMaxMs: 200, maxAttempts: 1000, maxQueued: 5000 },
+    ...config,
+  });
 }
 
 interface ChannelStatus {
@@ -238,9 +218,9 @@ describe.skipIf(!available)("cluster mode: one Matrix connection, every message 
       }
     });
     await until(() => acknowledged.length >= 100, "100 acknowledged sends", 30_000);
-    await redis.kill9();
+    await cluster.redis.kill9();
     await until(() => refused.length >= 10, "sends refused while Redis is down", 30_000);
-    await redis.restart();
+    await cluster.redis.restart();
     await until(() => acknowledged.length >= 300, "300 acknowledged sends after Redis came back", 60_000);
     sending = false;
     await Promise.all(loops);

@@ -1,13 +1,76 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type EventName, GatewayClient } from "@openclaw/protocol";
+import { type RedisServer, redisAvailable, startRedisServer } from "@openclaw/redis/testing";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { WebSocket } from "ws";
-import { type GatewayProcess, startGatewayProcess } from "./gateway-process";
+import { type GatewayProcess, kill9, startGatewayProcess } from "./gateway-process";
 
 /** The operator and admin tokens of every cluster instance in the tests. */
 export const TOKEN = "operator-token-0123456789";
 export const ADMIN = "admin-token-0123456789abc";
+
+/**
+ * Whether the cluster tests can run: `redis-server` is installed. Without it they are skipped with a
+ * warning, except in CI, where its absence is an error (the cluster tests never skip there).
+ */
+export async function clusterTestsAvailable(): Promise<boolean> {
+  const available = await redisAvailable();
+  if (!available) {
+    if (process.env.CI)
+      throw new Error("redis-server is required in CI (the cluster tests never skip there)");
+    console.warn("redis-server not found: the cluster e2e tests are skipped");
+  }
+  return available;
+}
+
+/** One test file's Redis and cluster processes (see {@link useCluster}). */
+export interface ClusterFixture {
+  /** The file's redis-server (valid inside tests). */
+  readonly redis: RedisServer;
+  /** A new cluster setup on a namespace of its own, with `config` in every instance's file. */
+  newCluster(config?: object): ClusterSetup;
+}
+
+/**
+ * Starts one redis-server for the calling test file (when `available`) and a temporary root for
+ * its instances' dirs; after each test closes its clients and SIGKILLs its gateway processes.
+ *
+ * @param name - Names the file's temporary root and its namespaces.
+ * @param available - From {@link clusterTestsAvailable}.
+ */
+export function useCluster(name: string, available: boolean): ClusterFixture {
+  let redis: RedisServer | undefined;
+  let root = "";
+  let run = 0;
+  const children: ChildProcess[] = [];
+  const clients: GatewayClient[] = [];
+  beforeAll(async () => {
+    if (available) redis = await startRedisServer();
+    root = await mkdtemp(join(tmpdir(), `openclaw-${name}-`));
+  });
+  afterEach(async () => {
+    for (const client of clients.splice(0)) await client.close().catch(() => {});
+    await Promise.all(children.splice(0).map((child) => kill9(child)));
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+  return {
+    get redis() {
+      if (redis === undefined) throw new Error("redis-server is not started");
+      return redis;
+    },
+    newCluster(config = {}) {
+      if (redis === undefined) throw new Error("redis-server is not started");
+      const namespace = `${name}-${process.pid}-${++run}`;
+      return { root, redisUrl: redis.url, namespace, config, children, clients };
+    },
+  };
+}
 
 /** What the instances of one test's cluster share (each has its own dir and state). */
 export interface ClusterSetup {

@@ -1,45 +1,14 @@
-import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { GatewayClient, TaskInfo } from "@openclaw/protocol";
-import { type RedisServer, redisAvailable, startRedisServer } from "@openclaw/redis/testing";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ClusterSetup, collect, connect, poll, startInstance } from "./cluster-process";
+import { describe, expect, it } from "vitest";
+import { clusterTestsAvailable, collect, connect, poll, startInstance, useCluster } from "./cluster-process";
 import { kill9, until } from "./gateway-process";
 
 // Issue 17, "every job once", end to end: a task accepted by one `openclaw gateway` process of three
 // lives in the task store they share on Redis, so it runs once, on a live instance, after the
 // accepting instance is SIGKILLed; `task.list` and `task.cancel` on another instance see it.
 
-const available = await redisAvailable();
-if (!available) {
-  if (process.env.CI) throw new Error("redis-server is required in CI (the cluster tests never skip there)");
-  console.warn("redis-server not found: the cluster e2e tests are skipped");
-}
-
-let redis: RedisServer;
-let root: string;
-let run = 0;
-const children: ChildProcess[] = [];
-const clients: GatewayClient[] = [];
-
-beforeAll(async () => {
-  if (available) redis = await startRedisServer();
-  root = await mkdtemp(join(tmpdir(), "openclaw-cluster-tasks-"));
-});
-afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close().catch(() => {});
-  await Promise.all(children.splice(0).map((child) => kill9(child)));
-});
-afterAll(async () => {
-  await redis?.stop();
-  await rm(root, { recursive: true, force: true });
-});
-
-function newCluster(config: object = {}): ClusterSetup {
-  return { root, redisUrl: redis.url, namespace: `tasks-${process.pid}-${++run}`, config, children, clients };
-}
+const available = await clusterTestsAvailable();
+const { newCluster } = useCluster("cluster-tasks", available);
 
 async function listTasks(client: GatewayClient): Promise<TaskInfo[]> {
   const page = (await client.request("task.list", { limit: 1000 })) as { tasks: TaskInfo[] };

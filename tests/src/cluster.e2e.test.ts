@@ -1,48 +1,27 @@
-import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { GatewayClient, isProtocolError } from "@openclaw/protocol";
-import { type RedisServer, redisAvailable, startRedisServer } from "@openclaw/redis/testing";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { ADMIN, type ClusterSetup, collect, connect, poll, ready, startInstance } from "./cluster-process";
+import {
+  ADMIN,
+  clusterTestsAvailable,
+  collect,
+  connect,
+  poll,
+  ready,
+  startInstance,
+  useCluster,
+} from "./cluster-process";
 import { type GatewayProcess, kill9, until } from "./gateway-process";
 
 // Issue 17, cluster mode, end to end: real `openclaw gateway` processes (the CLI, which loads
 // @openclaw/redis when the config has `cluster`) sharing one real redis-server.
 
-const available = await redisAvailable();
-if (!available) {
-  if (process.env.CI) throw new Error("redis-server is required in CI (the cluster tests never skip there)");
-  console.warn("redis-server not found: the cluster e2e tests are skipped");
-}
+const available = await clusterTestsAvailable();
+const cluster = useCluster("cluster", available);
+const { newCluster } = cluster;
 
 const DEVICE = { name: "ios", version: "1.0.0", platform: "ios" };
 const PUBLIC_KEY = "MCowBQYDK2VwAyEAexamplekey1234567890";
-
-let redis: RedisServer;
-let root: string;
-let run = 0;
-const children: ChildProcess[] = [];
-const clients: GatewayClient[] = [];
-
-beforeAll(async () => {
-  if (available) redis = await startRedisServer();
-  root = await mkdtemp(join(tmpdir(), "openclaw-cluster-"));
-});
-afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close().catch(() => {});
-  await Promise.all(children.splice(0).map((child) => kill9(child)));
-});
-afterAll(async () => {
-  await redis?.stop();
-  await rm(root, { recursive: true, force: true });
-});
-
-function newCluster(config: object = {}): ClusterSetup {
-  return { root, redisUrl: redis.url, namespace: `e2e-${process.pid}-${++run}`, config, children, clients };
-}
 
 describe.skipIf(!available)("cluster mode: three gateway processes on one Redis", () => {
   it("the instances see each other, in system.status and /ready", async () => {
@@ -92,7 +71,7 @@ describe.skipIf(!available)("cluster mode: three gateway processes on one Redis"
       reconnect: false,
       client: DEVICE,
     });
-    clients.push(device);
+    setup.clients.push(device);
     await device.connect();
     const approved = new Promise<string | undefined>((resolve) =>
       device.once("pairing.approved", (data) => resolve(data.deviceToken)),
@@ -118,7 +97,7 @@ describe.skipIf(!available)("cluster mode: three gateway processes on one Redis"
         reconnect: false,
         client: DEVICE,
       });
-      clients.push(node);
+      setup.clients.push(node);
       node.handle("echo", async (data) => {
         calls.push(data);
         await released;
@@ -166,7 +145,7 @@ describe.skipIf(!available)("cluster mode: three gateway processes on one Redis"
     const onA = await connect(setup, a!);
     const onB = await connect(setup, b!);
     const adminA = await connect(setup, a!, ADMIN);
-    await redis.kill9();
+    await cluster.redis.kill9();
     // Local clients stay connected and served.
     await expect(onA.request("ping", {})).resolves.toMatchObject({ ts: expect.any(Number) });
     let degraded = await ready(a!);
@@ -194,7 +173,7 @@ describe.skipIf(!available)("cluster mode: three gateway processes on one Redis"
     expect(refused).toMatchObject({ code: "UNAVAILABLE", details: { retryable: true } });
     await expect(onB.request("ping", {})).resolves.toMatchObject({ ts: expect.any(Number) });
 
-    await redis.restart();
+    await cluster.redis.restart();
     let back = await ready(a!);
     for (let attempt = 0; attempt < 400 && back.body.status !== "ready"; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
