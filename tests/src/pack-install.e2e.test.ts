@@ -177,7 +177,10 @@ describe("npm install of the packed packages", () => {
       )
       .toMatchObject({
         server: { name: "openclaw-gateway" },
-        channels: [{ name: "telegram", state: "ready" }],
+        channels: [
+          { name: "telegram", state: "ready" },
+          { name: "webchat", state: "ready" },
+        ],
       });
 
     const sent = await npx([

@@ -19,6 +19,7 @@ import {
   DEFAULT_CHANNEL_LEASE_RETRY_MS,
   DEFAULT_CHANNEL_START_WAIT_MS,
 } from "./channels/ChannelManager";
+import { webchatChannel, withBuiltInChannels } from "./channels/webchat";
 import type { ClusterHealth } from "./cluster/ClusterHealth";
 import { LocalNodes, type RemoteNodes } from "./cluster/RemoteNodes";
 import type { OutboundQueue } from "./delivery/OutboundQueue";
@@ -122,7 +123,8 @@ export class Gateway {
     this.#services = services;
     const { events, agents, messaging, inbound } = services;
     this.channels = new ChannelManager(
-      new Map((options.channels ?? []).map((factory) => [factory.name, factory])),
+      // The built-in chat channel, unless a plugin of that name replaces it.
+      new Map([webchatChannel, ...(options.channels ?? [])].map((factory) => [factory.name, factory])),
       {
         onInbound: (channel, message) => inbound.receive(channel, message),
         onStatus: (status) => events.broadcast("channel.status", status),
@@ -154,6 +156,7 @@ export class Gateway {
       remoteNodes: this.remoteNodes,
       ...{ pairing, devices: pairing, hub, channels, authFailures, startedAt: this.startedAt, isRunning },
       ...{ deliveries: () => services.deliveries, tasks: () => services.tasks, cluster: this.cluster },
+      chat: services.chat,
       isOperatorToken: (token) => this.#tokens.level(token),
       idempotencyStore: () => services.idempotency,
       saveBindings: () => this.#bindings.save(router.toJSON()),
@@ -230,10 +233,10 @@ export class Gateway {
     this.#heartbeat.arm(config.heartbeat.intervalMs);
     this.config.on("change", this.#reactions.onChange);
     this.config.on("invalid", this.#reactions.onInvalid);
-    await this.channels.apply(config.channels);
+    await this.channels.apply(withBuiltInChannels(config.channels));
     this.channels.watch(
       () => this.config.get().watchdog,
-      () => this.config.get().channels,
+      () => withBuiltInChannels(this.config.get().channels),
     );
     const { host, port } = this.address;
     return { url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}`, tokenSource };

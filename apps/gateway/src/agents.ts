@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentConfig } from "@openclaw/config";
 import type { NodeRegistry } from "@openclaw/node-registry";
 import { AgentRunResultSchema, type ErrorCode, ProtocolError } from "@openclaw/protocol";
@@ -227,7 +228,9 @@ function builtInAgent(agent: Extract<AgentConfig, { provider: "echo" | "node" }>
         : undefined;
       let end: RunEnd = {};
       let started = false;
+      const delayMs = agent.provider === "echo" ? (agent.delayMs ?? 0) : 0;
       for (;;) {
+        if (delayMs > 0 && started) await sleep(delayMs, undefined, { signal: context.signal });
         const step = echoed !== undefined ? echoed.next() : await source!.next();
         if (!started) {
           started = true;
@@ -251,7 +254,8 @@ function builtInAgent(agent: Extract<AgentConfig, { provider: "echo" | "node" }>
     },
   };
   // Echo's whole answer is there at once: its chunks are built and encoded in one go, one batch.
-  if (!isNode) self.streamText = (request) => oneBatch(echoTexts(request, name));
+  if (agent.provider === "echo" && (agent.delayMs ?? 0) === 0)
+    self.streamText = (request) => oneBatch(echoTexts(request, name));
   return self;
 }
 

@@ -66,7 +66,7 @@ describe("channel start-up", () => {
     const client = await h.client();
     const { channels } = await client.request("channel.status", {});
     const byName = Object.fromEntries(channels.map((c) => [c.name, c.state]));
-    expect(byName).toEqual({ slow: "connecting", test: "ready" });
+    expect(byName).toEqual({ slow: "connecting", test: "ready", webchat: "ready" });
     const ready = await fetch(`${h.http}/ready`);
     expect(ready.status).toBe(503);
     // The working channel works.

@@ -204,7 +204,10 @@ describe("lifecycle", () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({
       status: "ready",
-      channels: [{ name: "test", state: "ready" }],
+      channels: [
+        { name: "test", state: "ready" },
+        { name: "webchat", state: "ready" },
+      ],
     });
     await h.platform.close();
     const notFound = await fetch(`${h.http}/nope`);

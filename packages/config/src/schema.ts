@@ -169,7 +169,11 @@ export const CronSectionSchema = v.optional(
 
 /** One agent: the built-in echo agent, an OpenAI-compatible upstream, or an agent on a node. */
 export const AgentSchema = v.variant("provider", [
-  v.object({ provider: v.literal("echo") }),
+  v.object({
+    provider: v.literal("echo"),
+    /** A pause before each word of the answer, in ms (default 0: the whole answer at once); for demos and tests of streaming. */
+    delayMs: v.optional(ms(0, 10_000)),
+  }),
   v.object({
     provider: v.literal("openai"),
     baseUrl: v.pipe(v.string(), v.url()),

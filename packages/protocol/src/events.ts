@@ -1,5 +1,6 @@
 import type * as v from "valibot";
 import type { AnySchema } from "./methods";
+import * as chat from "./schemas/chat";
 import * as config from "./schemas/config";
 import * as conversations from "./schemas/conversations";
 import * as delivery from "./schemas/delivery";
@@ -57,6 +58,16 @@ export const EVENTS = {
     "A node disconnected, was replaced or was revoked.",
   ),
   "agent.chunk": event(nodes.AgentChunkEventSchema, OPERATORS, "A piece of streamed agent output."),
+  "chat.chunk": event(
+    chat.ChatChunkEventSchema,
+    OPERATORS,
+    "A piece of a chat reply; sent only to the connections subscribed to the chat.",
+  ),
+  "chat.run": event(
+    chat.ChatRunEventSchema,
+    OPERATORS,
+    "A chat reply started, completed, was aborted or failed; sent only to the chat's subscribers.",
+  ),
   "task.started": event(tasks.TaskEventSchema, OPERATORS, "A task attempt started."),
   "task.completed": event(tasks.TaskEventSchema, OPERATORS, "A task completed."),
   "task.failed": event(

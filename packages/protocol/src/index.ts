@@ -78,6 +78,21 @@ export {
   parseResult,
 } from "./parse";
 export type {
+  ChatChunkEvent,
+  ChatRunEvent,
+  ChatRunStatus,
+  ChatSendParams,
+  ChatSendResult,
+} from "./schemas/chat";
+export {
+  ChatChunkEventSchema,
+  ChatRunEventSchema,
+  ChatRunStatusSchema,
+  ChatSendParamsSchema,
+  ChatSendResultSchema,
+  WEBCHAT_CHANNEL,
+} from "./schemas/chat";
+export type {
   Attachment,
   Button,
   ClientInfo,

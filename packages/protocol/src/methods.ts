@@ -1,4 +1,5 @@
 import type * as v from "valibot";
+import * as chat from "./schemas/chat";
 import { EmptySchema } from "./schemas/common";
 import * as config from "./schemas/config";
 import * as conversations from "./schemas/conversations";
@@ -120,6 +121,31 @@ export const METHODS = {
     WRITE,
     "Run an agent, on the gateway or (with target) on a node.",
     { idempotent: true, forwardable: true },
+  ),
+  "chat.send": method(
+    chat.ChatSendParamsSchema,
+    chat.ChatSendResultSchema,
+    WRITE,
+    "Post a message in a built-in chat (channel `webchat`); its agent's reply streams to the chat's subscribers.",
+    { idempotent: true },
+  ),
+  "chat.abort": method(
+    chat.ChatAbortParamsSchema,
+    chat.ChatAbortResultSchema,
+    WRITE,
+    "Stop a chat's running reply; the text so far is recorded.",
+  ),
+  "chat.subscribe": method(
+    chat.ChatSubscribeParamsSchema,
+    chat.ChatSubscribeResultSchema,
+    READ,
+    "Receive a chat's `chat.chunk` and `chat.run` events on this connection; answers the reply in progress.",
+  ),
+  "chat.unsubscribe": method(
+    chat.ChatSubscribeParamsSchema,
+    chat.ChatUnsubscribeResultSchema,
+    READ,
+    "Stop receiving a chat's events on this connection.",
   ),
   "node.list": method(
     EmptySchema,

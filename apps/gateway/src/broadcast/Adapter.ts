@@ -8,6 +8,8 @@
 export const connectionRoom = (connectionId: string): string => `conn:${connectionId}`;
 /** A room of the connections holding this scope. */
 export const scopeRoom = (scope: string): string => `scope:${scope}`;
+/** A room of the connections subscribed to a built-in chat (`chat.subscribe`). */
+export const chatRoom = (conversationId: string): string => `chat:${conversationId}`;
 /** A room of the connections of this node. */
 export const nodeRoom = (nodeId: string): string => `node:${nodeId}`;
 

@@ -7,6 +7,8 @@ export interface BroadcastOptions {
   except?: { readonly id: string } | undefined;
   /** Send only to connections holding one of these scopes, instead of the event's catalogue scopes. */
   scopes?: readonly Scope[];
+  /** Send only to the members of these rooms (e.g. a chat's subscribers); overrides `scopes`. */
+  rooms?: readonly string[];
 }
 
 /** One event of a broadcast, with its audience rules. */
@@ -41,7 +43,7 @@ export class Broadcaster implements EventSink {
   broadcastAll(events: readonly BroadcastEvent[]): void {
     const packets: BroadcastPacket[] = events.map((item) => ({
       bytes: Buffer.from(encodeEvent(item.event, item.data)),
-      rooms: this.#rooms(item.scopes ?? EVENTS[item.event].scopes),
+      rooms: item.rooms ?? this.#rooms(item.scopes ?? EVENTS[item.event].scopes),
       except: item.except === undefined ? undefined : new Set([item.except.id]),
     }));
     this.#adapter.broadcast(packets);

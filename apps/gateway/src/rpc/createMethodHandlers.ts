@@ -1,5 +1,6 @@
 import { type BindingHandlerContext, bindingHandlers } from "./handlers/bindings";
 import { type ChannelHandlerContext, channelHandlers } from "./handlers/channels";
+import { type ChatHandlerContext, chatHandlers } from "./handlers/chat";
 import { type ConfigHandlerContext, configHandlers } from "./handlers/config";
 import { type ConversationHandlerContext, conversationHandlers } from "./handlers/conversations";
 import { type DeliveryHandlerContext, deliveryHandlers } from "./handlers/delivery";
@@ -14,6 +15,7 @@ import type { MethodHandlers } from "./types";
 /** Everything the handlers need, namespace by namespace. */
 export type MethodHandlersContext = SystemHandlerContext &
   ChannelHandlerContext &
+  ChatHandlerContext &
   MessageHandlerContext &
   DeliveryHandlerContext &
   NodeHandlerContext &
@@ -34,6 +36,7 @@ export function createMethodHandlers(context: MethodHandlersContext): MethodHand
   return {
     ...systemHandlers(context),
     ...channelHandlers(context),
+    ...chatHandlers(context),
     ...messageHandlers(context),
     ...deliveryHandlers(context),
     ...nodeHandlers(context),

@@ -120,12 +120,18 @@ export class AgentRunner {
     };
   }
 
-  /** A node's event: its `agent.chunk`s, validated, go to the run waiting for them and to operators. */
+  /**
+   * A node's event: its `agent.chunk`s, validated, go to the gateway's run waiting for them (a
+   * node-hosted agent answering a chat, a channel or `/v1`, which passes them on to its own
+   * audience only); the chunks of a run the gateway does not consume (`agent.run` with a `target`)
+   * go to every operator.
+   */
   receiveNodeEvent(frame: EventFrame): void {
     if (frame.event !== "agent.chunk") return;
     const chunk = parseEventData("agent.chunk", frame.data);
     if (!chunk.ok) return;
-    this.#runListeners.get(chunk.value.runId)?.(chunk.value.delta, chunk.value.done === true);
-    this.#context.events.broadcast("agent.chunk", chunk.value);
+    const listener = this.#runListeners.get(chunk.value.runId);
+    if (listener !== undefined) listener(chunk.value.delta, chunk.value.done === true);
+    else this.#context.events.broadcast("agent.chunk", chunk.value);
   }
 }

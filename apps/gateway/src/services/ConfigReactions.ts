@@ -4,6 +4,7 @@ import type { OperatorTokens } from "../auth/OperatorTokens";
 import type { PairingManager } from "../auth/PairingManager";
 import type { EventSink } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
+import { withBuiltInChannels } from "../channels/webchat";
 import type { Logger } from "../logging";
 import type { Connection } from "../server/Connection";
 import type { ConversationStore } from "../state/ConversationStore";
@@ -69,7 +70,7 @@ export class ConfigReactions {
     const channels = event.diff.applied
       .filter((unit) => unit.startsWith("channels."))
       .map((unit) => unit.slice("channels.".length));
-    if (channels.length > 0) await context.channels.apply(config.channels, channels);
+    if (channels.length > 0) await context.channels.apply(withBuiltInChannels(config.channels), channels);
     context.events.broadcast("config.reloaded", {
       hash: event.hash,
       applied: event.diff.applied,

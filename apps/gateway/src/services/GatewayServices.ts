@@ -14,6 +14,7 @@ import type { Logger } from "../logging";
 import type { ConversationStore } from "../state/ConversationStore";
 import type { RecordStoreFactory } from "../state/RecordStore";
 import { AgentRunner } from "./AgentRunner";
+import { ChatService } from "./ChatService";
 import { reconcileCron } from "./cron";
 import { type DeliveryState, openDeliveryState } from "./deliveryState";
 import { InboundPipeline } from "./InboundPipeline";
@@ -57,6 +58,8 @@ export class GatewayServices {
   readonly agents: AgentRunner;
   readonly messaging: Messaging;
   readonly inbound: InboundPipeline;
+  /** The built-in chat (`chat.*`). */
+  readonly chat: ChatService;
   readonly #context: GatewayServicesContext;
   #tasks: TaskQueue | undefined;
   #delivery: DeliveryState | undefined;
@@ -72,6 +75,8 @@ export class GatewayServices {
     const seen = () => this.#delivery?.inboundSeen;
     const { agents, messaging } = this;
     this.inbound = new InboundPipeline({ config, logger, seen, conversations, events, agents, messaging });
+    const { adapter } = context;
+    this.chat = new ChatService({ config, logger, adapter, events, agents, conversations, messaging });
   }
 
   /** The task queue (available once started). */
@@ -128,6 +133,7 @@ export class GatewayServices {
 
   /** Stops the task queue (running tasks get `drainTimeoutMs`) and closes the delivery state. */
   async stop(drainTimeoutMs: number): Promise<void> {
+    this.chat.stop();
     await this.#tasks?.stop({ drainTimeoutMs });
     await this.#delivery?.deliveries.close();
     await this.#delivery?.idempotency.close();

@@ -127,6 +127,19 @@ export const METHOD_SAMPLES: {
     params: { input: "summarise my inbox", stream: true, idempotencyKey: "run-1" },
     result: { runId: "r-1", output: "You have 3 unread messages.", nodeId: "mobile-device-1", tokens: 42 },
   },
+  "chat.send": {
+    params: { conversationId: "web-1", text: "hello", agent: "echo", idempotencyKey: "send-1" },
+    result: { conversationId: "web-1", messageId: "m-1", seq: 1, runId: "r-1", agent: "echo" },
+  },
+  "chat.abort": {
+    params: { conversationId: "web-1", runId: "r-1" },
+    result: { aborted: true, runId: "r-1" },
+  },
+  "chat.subscribe": {
+    params: { conversationId: "web-1" },
+    result: { conversationId: "web-1", running: { runId: "r-1", agent: "echo", text: "hel", nextIndex: 1 } },
+  },
+  "chat.unsubscribe": { params: { conversationId: "web-1" }, result: { unsubscribed: true } },
   "node.list": {
     params: {},
     result: { nodes: [{ nodeId: "mobile-device-1", capabilities: ["agent.run"], client, connectedAt: now }] },
@@ -251,6 +264,8 @@ export const EVENT_SAMPLES: { [E in EventName]: EventData<E> } = {
   "delivery.failed": { delivery },
   "node.online": { nodeId: "mobile-device-1", capabilities: ["agent.run"], client, connectedAt: now },
   "node.offline": { nodeId: "mobile-device-1", reason: "disconnected" },
+  "chat.chunk": { conversationId: "web-1", runId: "r-1", index: 0, delta: "hel" },
+  "chat.run": { conversationId: "web-1", runId: "r-1", agent: "echo", status: "completed", messageId: "m-2" },
   "agent.chunk": { runId: "r-1", index: 0, delta: "You have", done: false },
   "task.started": taskEvent,
   "task.completed": { ...taskEvent, result: { ok: true } },
