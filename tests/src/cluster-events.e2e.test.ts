@@ -45,6 +45,34 @@ describe.skipIf(!available)("cluster events over Redis", () => {
     b = await startClusterGateway(server.url, "gw-b", namespace);
   }
 
+  it("streams a chat reply running on A to the chat's subscriber on B, and to nobody else there", async () => {
+    await twoGateways();
+    const sender = await a.client();
+    const follower = await b.client();
+    const bystander = await b.client();
+    const senderRuns = collect(sender, "chat.run") as Array<{ runId: string; status: string }>;
+    const followerChunks = collect(follower, "chat.chunk") as Array<{ runId: string; delta: string }>;
+    const followerRuns = collect(follower, "chat.run") as Array<{ runId: string; status: string }>;
+    const bystanderChunks = collect(bystander, "chat.chunk");
+    const first = await sender.request("chat.send", { text: "opening words" });
+    await until(() => senderRuns.some((run) => run.runId === first.runId && run.status === "completed"));
+    await follower.request("chat.subscribe", { conversationId: first.conversationId });
+    const second = await sender.request("chat.send", {
+      conversationId: first.conversationId,
+      text: "seen on the other instance",
+    });
+    await until(() => followerRuns.some((run) => run.runId === second.runId && run.status === "completed"));
+    expect(
+      followerChunks
+        .filter((c) => c.runId === second.runId)
+        .map((c) => c.delta)
+        .join(""),
+    ).toBe("seen on the other instance");
+    expect(followerChunks.every((c) => c.runId === second.runId)).toBe(true);
+    await bystander.request("ping", {});
+    expect(bystanderChunks).toEqual([]);
+  });
+
   it("delivers channel.message.received and conversation.updated for a webhook on A to a client of B, once", async () => {
     await twoGateways();
     const onA = await a.client();
