@@ -36,7 +36,7 @@ import { ConfigReactions } from "./services/ConfigReactions";
 import { GatewayServices } from "./services/GatewayServices";
 import { applyBindingChange, type BindingStore, FileBindingStore } from "./state/BindingStore";
 import { ConversationStore } from "./state/ConversationStore";
-import { conversationLimitsOf } from "./state/conversationLimits";
+import { conversationLimitsOf, inboundIdLimitsOf } from "./state/conversationLimits";
 import { FileDeviceStore } from "./state/DeviceStore";
 import { STATE_DIR_MODE } from "./state/files";
 import { defaultUiDir } from "./ui";
@@ -96,10 +96,13 @@ export class Gateway {
     this.authFailures = new AuthFailures(() => config().security.authFailures, logger);
     this.#tokens = new OperatorTokens(config);
     this.#bindings = options.bindingStore ?? new FileBindingStore(this.stateDir);
+    // Inbound dedupe answers from the conversation journal unless a store of the options takes it.
+    const dedupeInHistory = options.dedupeStore === undefined && options.historyStore === undefined;
     this.conversations = new ConversationStore(
       this.stateDir,
       () => conversationLimitsOf(config()),
       options.historyStore,
+      { inboundIds: dedupeInHistory ? () => inboundIdLimitsOf(config()) : undefined },
     );
     this.adapter = options.adapter ?? new InMemoryAdapter();
     this.remoteNodes = options.remoteNodes ?? new LocalNodes();

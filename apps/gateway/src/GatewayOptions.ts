@@ -107,7 +107,9 @@ export interface GatewayOptions {
   /**
    * Opens the store of inbound message ids already taken (bounded by the config's
    * `delivery.maxInboundDedupeIds` and `delivery.inboundDedupeWindowMs`), at start.
-   * @defaultValue `FileKeyStore.open`: `inbound-seen.log` in the state dir
+   * @defaultValue none: the conversation journal keeps the ids (those of the messages it no longer
+   *   holds among them) within the same bounds; `FileKeyStore.open` (`inbound-seen.log` in the state
+   *   dir) when `historyStore` is given
    */
   dedupeStore?: KeyStoreFactory<1>;
   /**

@@ -208,13 +208,177 @@ describe("ConversationStore", () => {
     expect((await again.append("c", "a", entry(8))).message.seq).toBe(8);
   });
 
-  it("finds a recent inbound message by its platform id", async () => {
+  it("finds an inbound message by its platform id, per channel", async () => {
     const store = await open(await tempDir());
     await store.append("c", "a", entry(1));
     await store.append("c", "a", entry(2, "out"));
     expect(store.hasInbound("c", "a", "m1")).toBe(true);
     expect(store.hasInbound("c", "a", "m2")).toBe(false); // outbound
-    expect(store.hasInbound("c", "b", "m1")).toBe(false);
+    expect(store.hasInbound("c", "b", "m1")).toBe(true); // platform ids are unique per channel
     expect(store.hasInbound("other", "a", "m1")).toBe(false);
+  });
+
+  it("forgets the ids of messages that leave the history unless told to keep them", async () => {
+    const dir = await tempDir();
+    const store = await open(dir, 2);
+    for (let i = 1; i <= 3; i++) await store.append("c", "a", entry(i));
+    expect(store.keepsInboundIds).toBe(false);
+    expect(store.hasInbound("c", "a", "m1")).toBe(false);
+    expect(store.hasInbound("c", "a", "m3")).toBe(true);
+    expect(store.inboundIds).toBe(2);
+  });
+});
+
+describe("ConversationStore keeping inbound ids (dedupe)", () => {
+  let clock = 1_000_000;
+  const ids = { maxIds: 1000, windowMs: 60_000 };
+  async function openKeeping(
+    dir: string,
+    limits: { maxMessagesPerConversation?: number; maxConversations?: number; maxBytes?: number } = {},
+  ): Promise<ConversationStore> {
+    const store = new ConversationStore(dir, { maxMessagesPerConversation: 2, ...limits }, undefined, {
+      inboundIds: () => ids,
+      now: () => clock,
+    });
+    await store.load();
+    stores.push(store);
+    return store;
+  }
+  async function reopenKeeping(
+    store: ConversationStore,
+    dir: string,
+    limits = {},
+  ): Promise<ConversationStore> {
+    await store.close();
+    stores.splice(stores.indexOf(store), 1);
+    return openKeeping(dir, limits);
+  }
+  afterEach(() => {
+    clock = 1_000_000;
+    ids.maxIds = 1000;
+    ids.windowMs = 60_000;
+  });
+
+  it("keeps the ids of trimmed inbound messages in the journal, one line per departure, across a restart", async () => {
+    const dir = await tempDir();
+    let store = await openKeeping(dir);
+    expect(store.keepsInboundIds).toBe(true);
+    for (let i = 1; i <= 5; i++) await store.append("c", "a", entry(i));
+    await store.append("c", "a", entry(6, "out"));
+    expect(store.history("c", "a")?.messages.map((m) => m.messageId)).toEqual(["m5", "m6"]);
+    for (let i = 1; i <= 5; i++) expect(store.hasInbound("c", "a", `m${i}`)).toBe(true);
+    expect(store.hasInbound("c", "a", "m6")).toBe(false); // outbound
+    expect(store.inboundIds).toBe(5);
+    // 6 appends, 4 departures: each an id put in the message's place, no separate delete.
+    expect(store.journal?.lines).toBe(10);
+    store = await reopenKeeping(store, dir);
+    for (let i = 1; i <= 5; i++) expect(store.hasInbound("c", "a", `m${i}`)).toBe(true);
+    expect(store.hasInbound("c", "a", "m7")).toBe(false);
+    expect(store.history("c", "a")?.messages.map((m) => m.messageId)).toEqual(["m5", "m6"]);
+    expect(store.list({}).conversations).toHaveLength(1);
+  });
+
+  it("keeps the ids of dropped conversations and shed messages", async () => {
+    const dir = await tempDir();
+    let store = await openKeeping(dir, { maxMessagesPerConversation: 100, maxConversations: 2 });
+    await store.append("c", "a", entry(1));
+    await store.append("c", "b", entry(2));
+    await store.append("c", "d", entry(3)); // drops conversation a
+    expect(store.history("c", "a")).toBeUndefined();
+    expect(store.hasInbound("c", "a", "m1")).toBe(true);
+    store = await reopenKeeping(store, dir, { maxMessagesPerConversation: 100, maxBytes: 1 });
+    // maxBytes sheds all but the newest message, oldest first, past the departed id at the journal's front.
+    expect(store.history("c", "b")?.messages).toEqual([]);
+    expect(store.history("c", "d")?.messages.map((m) => m.messageId)).toEqual(["m3"]);
+    for (const id of ["m1", "m2", "m3"]) expect(store.hasInbound("c", "x", id)).toBe(true);
+    await store.append("c", "e", entry(4));
+    expect(store.history("c", "d")?.messages ?? []).toEqual([]);
+    expect(store.history("c", "e")?.messages.map((m) => m.messageId)).toEqual(["m4"]);
+    store = await reopenKeeping(store, dir, { maxMessagesPerConversation: 100, maxBytes: 1 });
+    for (const id of ["m1", "m2", "m3", "m4"]) expect(store.hasInbound("c", "x", id)).toBe(true);
+  });
+
+  it("forgets departed ids beyond maxIds and after windowMs, the longest gone first, also on disk", async () => {
+    const dir = await tempDir();
+    let store = await openKeeping(dir);
+    ids.maxIds = 4;
+    for (let i = 1; i <= 6; i++) {
+      clock += 1000;
+      await store.append("c", "a", entry(i));
+    }
+    // m5 and m6 in the history, m3 and m4 departed, m1 and m2 forgotten (beyond 4 ids).
+    expect([1, 2, 3, 4, 5, 6].map((i) => store.hasInbound("c", "a", `m${i}`))).toEqual([
+      false,
+      false,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(store.inboundIds).toBe(4);
+    store = await reopenKeeping(store, dir);
+    expect(store.inboundIds).toBe(4);
+    expect(store.hasInbound("c", "a", "m2")).toBe(false);
+    expect(store.hasInbound("c", "a", "m3")).toBe(true);
+    // m3 left at 1,005,000 (when m5 came), m4 at 1,006,000: a window of 60 s from there.
+    ids.maxIds = 1000;
+    clock = 1_005_000 + 60_000;
+    await store.append("c", "b", { ...entry(7, "out") });
+    expect(store.hasInbound("c", "a", "m3")).toBe(false);
+    expect(store.hasInbound("c", "a", "m4")).toBe(true);
+    clock += 1000;
+    await Promise.all(store.enforceLimits());
+    expect(store.hasInbound("c", "a", "m4")).toBe(false);
+    expect(store.hasInbound("c", "a", "m5")).toBe(true); // in the history: no window
+    store = await reopenKeeping(store, dir);
+    expect(store.inboundIds).toBe(2);
+  });
+
+  it("moves a departed id aside when a restarted conversation takes its record id again", async () => {
+    const dir = await tempDir();
+    let store = await openKeeping(dir, { maxMessagesPerConversation: 100, maxConversations: 1 });
+    await store.append("c", "a", entry(1)); // record c/a/1
+    await store.append("c", "b", entry(2)); // drops a: m1's id kept under c/a/1
+    await store.append("c", "a", entry(3)); // a again, from seq 1: takes c/a/1
+    expect(store.history("c", "a")?.messages.map((m) => [m.seq, m.messageId])).toEqual([[1, "m3"]]);
+    for (const id of ["m1", "m2", "m3"]) expect(store.hasInbound("c", "a", id)).toBe(true);
+    store = await reopenKeeping(store, dir, { maxMessagesPerConversation: 100, maxConversations: 1 });
+    for (const id of ["m1", "m2", "m3"]) expect(store.hasInbound("c", "a", id)).toBe(true);
+    expect(store.history("c", "a")?.messages.map((m) => m.messageId)).toEqual(["m3"]);
+  });
+
+  it("takes the ids of a legacy inbound-seen.log into the journal once and removes that log", async () => {
+    const dir = await tempDir();
+    const line = (id: string, at: number) =>
+      `${JSON.stringify({ op: "put", record: { id, at, value: 1 } })}\n`;
+    await writeFile(
+      join(dir, "inbound-seen.log"),
+      line("c\u0000old-1", clock - 1000) + line("c\u0000old-2", clock - 500) + line("no-channel", clock),
+    );
+    let store = await openKeeping(dir);
+    await expect(stat(join(dir, "inbound-seen.log"))).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(stat(join(dir, "inbound-seen.lock"))).rejects.toMatchObject({ code: "ENOENT" });
+    expect(store.hasInbound("c", "a", "old-1")).toBe(true);
+    expect(store.hasInbound("c", "a", "old-2")).toBe(true);
+    expect(store.inboundIds).toBe(2);
+    store = await reopenKeeping(store, dir);
+    expect(store.hasInbound("c", "a", "old-1")).toBe(true);
+    expect(store.list({}).conversations).toEqual([]);
+    // Still within the window counted from when they were remembered.
+    clock += 60_000 - 1000;
+    await Promise.all(store.enforceLimits());
+    expect(store.hasInbound("c", "a", "old-1")).toBe(false);
+    expect(store.hasInbound("c", "a", "old-2")).toBe(true);
+  });
+
+  it("drops the departed ids a journal holds when opened without keeping them", async () => {
+    const dir = await tempDir();
+    const store = await openKeeping(dir);
+    for (let i = 1; i <= 3; i++) await store.append("c", "a", entry(i));
+    const plain = await reopen(store, dir, 2);
+    expect(plain.hasInbound("c", "a", "m1")).toBe(false);
+    expect(plain.history("c", "a")?.messages.map((m) => m.messageId)).toEqual(["m2", "m3"]);
+    expect(plain.list({}).conversations).toHaveLength(1);
+    expect(plain.journal?.records).toBe(2);
   });
 });

@@ -110,6 +110,7 @@ export class GatewayServices {
     this.#delivery = await openDeliveryState({
       ...{ stateDir, logger, config, channels, events },
       ...{ idempotencyStore, dedupeStore, deliveryStore, deliveryQueue },
+      dedupeInHistory: conversations.keepsInboundIds,
       onSentLater: (record, id) =>
         void messaging.recordSent(record.channel, record.address, record.content, id),
     });
@@ -121,7 +122,7 @@ export class GatewayServices {
       conversations.journal,
       deliveries.journal,
       idempotency.journal,
-      inboundSeen.journal,
+      inboundSeen?.journal,
     ]) {
       if (journal === undefined || journal.corruptLines === 0) continue;
       logger.warn(
@@ -137,6 +138,6 @@ export class GatewayServices {
     await this.#tasks?.stop({ drainTimeoutMs });
     await this.#delivery?.deliveries.close();
     await this.#delivery?.idempotency.close();
-    await this.#delivery?.inboundSeen.close();
+    await this.#delivery?.inboundSeen?.close();
   }
 }

@@ -12,7 +12,10 @@ export interface InboundPipelineContext {
   /** The config in force (`channels.<name>.agent`). */
   config(): Config;
   readonly logger: Logger;
-  /** Inbound platform message ids seen, once opened. */
+  /**
+   * Inbound platform message ids seen, once opened; `undefined` when the history alone answers
+   * (`hasInbound` of a `ConversationStore` that keeps the ids of messages it no longer holds).
+   */
   seen(): KeyStore<1> | undefined;
   readonly conversations: Pick<ConversationStore, "append" | "hasInbound">;
   readonly events: EventSink;
@@ -37,10 +40,11 @@ export class InboundPipeline {
   async receive(channel: string, message: InboundMessage): Promise<void> {
     const { logger, conversations } = this.#context;
     const seen = this.#context.seen();
-    const key = `${channel}\u0000${message.id}`;
-    // The history catches a replay whose id was recorded but not yet remembered; the dedupe log
-    // catches replays older than the history holds.
-    if (seen?.has(key) === true || conversations.hasInbound(channel, message.conversationId, message.id)) {
+    const key = seen === undefined ? "" : `${channel}\u0000${message.id}`;
+    // The history knows every id it recorded (and, by default, those of the messages it no longer
+    // holds, within the dedupe window); a dedupe store of the options catches replays older than
+    // the history holds, and the history a replay whose id is not yet remembered there.
+    if (conversations.hasInbound(channel, message.conversationId, message.id) || seen?.has(key) === true) {
       logger.debug({ channel, messageId: message.id }, "duplicate inbound message dropped");
       return;
     }
@@ -68,7 +72,7 @@ export class InboundPipeline {
     }
     this.#deliver(channel, message, recorded);
     // Not awaited: once the history holds the message, it is safe to acknowledge; until the id is
-    // on disk here, a replay is recognised by the history.
+    // on disk in the dedupe store, a replay is recognised by the history.
     seen
       ?.remember(key, 1)
       .catch((error: unknown) =>

@@ -21,8 +21,16 @@ export interface DeliveryStateContext {
   onSentLater(record: DeliveryRecord, messageId: string): void;
   /** Opens the store of idempotent results. @defaultValue `FileKeyStore.open` (`idempotency.log`) */
   readonly idempotencyStore?: KeyStoreFactory<unknown> | undefined;
-  /** Opens the store of inbound ids seen. @defaultValue `FileKeyStore.open` (`inbound-seen.log`) */
+  /**
+   * Opens the store of inbound ids seen.
+   * @defaultValue none with `dedupeInHistory`, else `FileKeyStore.open` (`inbound-seen.log`)
+   */
   readonly dedupeStore?: KeyStoreFactory<1> | undefined;
+  /**
+   * The conversation journal keeps the inbound ids (`ConversationStore.keepsInboundIds`): no dedupe
+   * store is opened unless `dedupeStore` is given.
+   */
+  readonly dedupeInHistory?: boolean | undefined;
   /** Opens the store of the outbound queue. @defaultValue `FileRecordStore.open` (`deliveries.log`) */
   readonly deliveryStore?: RecordStoreFactory<DeliveryRecord> | undefined;
   /**
@@ -35,7 +43,8 @@ export interface DeliveryStateContext {
 /** The durable state of delivery: idempotent results, inbound ids seen, the outbound queue. */
 export interface DeliveryState {
   idempotency: KeyStore<unknown>;
-  inboundSeen: KeyStore<1>;
+  /** Absent when the conversation journal answers dedupe alone. */
+  inboundSeen: KeyStore<1> | undefined;
   deliveries: OutboundQueue;
 }
 
@@ -52,8 +61,9 @@ export async function openDeliveryState(context: DeliveryStateContext): Promise<
     name: "idempotency",
     limits: () => ({ maxEntries: delivery().maxIdempotencyKeys, ttlMs: delivery().idempotencyWindowMs }),
   });
-  const openDedupe = context.dedupeStore ?? FileKeyStore.open<1>;
-  const inboundSeen = await openDedupe({
+  const openDedupe =
+    context.dedupeStore ?? (context.dedupeInHistory === true ? undefined : FileKeyStore.open<1>);
+  const inboundSeen = await openDedupe?.({
     stateDir,
     name: "inbound-seen",
     limits: () => ({ maxEntries: delivery().maxInboundDedupeIds, ttlMs: delivery().inboundDedupeWindowMs }),

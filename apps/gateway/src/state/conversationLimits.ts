@@ -1,5 +1,5 @@
 import type { Config } from "@openclaw/config";
-import type { ConversationLimits } from "./ConversationStore";
+import type { ConversationLimits, InboundIdLimits } from "./ConversationStore";
 
 /**
  * The history bounds a config sets: `conversations.*`, with `state.historyLimit` as the per-conversation
@@ -12,4 +12,12 @@ export function conversationLimitsOf(config: Config): ConversationLimits {
     maxMessagesPerConversation: conversations.maxMessagesPerConversation ?? state.historyLimit,
     maxBytes: conversations.maxBytes,
   };
+}
+
+/**
+ * How many inbound ids the history remembers for dedupe, and how long: `delivery.maxInboundDedupeIds`
+ * and `delivery.inboundDedupeWindowMs`.
+ */
+export function inboundIdLimitsOf(config: Config): InboundIdLimits {
+  return { maxIds: config.delivery.maxInboundDedupeIds, windowMs: config.delivery.inboundDedupeWindowMs };
 }
