@@ -121,6 +121,10 @@ const state = (ctx: CommandContext, value: string): string => {
 
 /** Every command, by name. */
 export const COMMANDS: Record<string, Command> = {
+  async chat(ctx) {
+    return (await import("./chat")).chat(ctx);
+  },
+
   async status(ctx) {
     const status = await ctx.call("system.status");
     ctx.out.result(status, (s: MethodResult<"system.status">) =>

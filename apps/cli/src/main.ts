@@ -2,8 +2,9 @@
 // openclaw: the command line for the OpenClaw Gateway.
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
-import { GatewayClient, isProtocolError, ProtocolError } from "@openclaw/protocol";
+import { type DisconnectInfo, GatewayClient, isProtocolError, ProtocolError } from "@openclaw/protocol";
 import { WebSocket } from "ws";
+import { CHAT_DEFAULTS } from "./chat";
 import { COMMANDS, type CommandContext, EXIT, type Flags, UsageError } from "./commands";
 import { createOutput } from "./output";
 import { resolveSettings } from "./settings";
@@ -23,6 +24,9 @@ Commands:
   nodes [list]                             connected nodes and their capabilities
   nodes invoke <node> <method> [json]      call a method on a node
   run [--target node] [--agent a] <input>  run an agent (on a node with --target)
+  chat [--agent a] [--conversation id] [-m text | --interactive]
+                                           chat with an agent (a prompt on a terminal; -m or piped
+                                           stdin: one message, its reply, exit; chat --help for more)
   pair [list] | pair approve <code> | pair reject <code>
   devices [list] | devices revoke <node>
   tasks [list] [--status s] [--limit n] [--cursor c] | tasks schedule <type> [--payload json] [--cron expr --timezone tz | --delay ms | --every ms | --at date]
@@ -78,6 +82,9 @@ const OPTIONS = {
   context: { type: "string" },
   mode: { type: "string" },
   "base-hash": { type: "string" },
+  message: { type: "string", short: "m" },
+  conversation: { type: "string" },
+  interactive: { type: "boolean", short: "i" },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -98,6 +105,10 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   const [name, ...args] = parsed.positionals;
+  if (flags.help === true && name === "chat") {
+    process.stdout.write((await import("./chat")).CHAT_USAGE);
+    return EXIT.OK;
+  }
   if (flags.help === true || name === undefined || name === "help") {
     process.stdout.write(USAGE);
     return name === undefined && flags.help !== true ? EXIT.USAGE : EXIT.OK;
@@ -134,13 +145,40 @@ async function main(argv: string[]): Promise<number> {
         url: settings.url,
         ...(settings.token === undefined ? {} : { token: settings.token }),
         WebSocket,
-        // A live tail reconnects; one-shot commands report the failure instead.
-        reconnect: name === "events" ? { initialDelayMs: 500, maxDelayMs: 10_000 } : false,
+        // A live tail and a chat reconnect; one-shot commands report the failure instead.
+        reconnect:
+          name === "events"
+            ? { initialDelayMs: 500, maxDelayMs: 10_000 }
+            : name === "chat"
+              ? { initialDelayMs: 250, maxDelayMs: 5_000, maxAttempts: CHAT_DEFAULTS.reconnectAttempts }
+              : false,
         requestTimeoutMs: timeoutMs,
         handshakeTimeoutMs: Math.min(timeoutMs, 10_000),
         client: { name: "openclaw-cli", version: VERSION, platform: process.platform },
       });
-      await out.wait(`connecting to ${settings.url}`, client.connect());
+      // A chat reconnects once it has been connected; a gateway it cannot reach at start is an error.
+      let lost: DisconnectInfo | undefined;
+      const stops =
+        name === "chat"
+          ? [
+              client.once("disconnected", (info) => {
+                lost = info;
+              }),
+              client.once("reconnecting", () => void client?.close()),
+            ]
+          : [];
+      try {
+        await out.wait(`connecting to ${settings.url}`, client.connect());
+      } catch (error) {
+        if (lost === undefined || !isProtocolError(error) || error.code !== "CONNECTION_CLOSED") throw error;
+        throw new ProtocolError(
+          "CONNECTION_CLOSED",
+          lost.reason === "" ? "cannot connect" : `cannot connect (${lost.code}: ${lost.reason})`,
+          { details: { reason: "connect_failed" } },
+        );
+      } finally {
+        for (const stop of stops) stop();
+      }
       return client;
     })();
     return connecting;

@@ -68,7 +68,13 @@ describe("openclaw CLI against a running gateway", () => {
     expect(human.stdout).toMatch(/openclaw-gateway .* \(protocol 1\)/);
     expect(human.stdout).toMatch(/test\s+ready/);
     const json = await openclaw(["status", "--json"]);
-    expect(JSON.parse(json.stdout)).toMatchObject({ channels: [{ name: "test", state: "ready" }] });
+    // The built-in chat channel is listed too.
+    expect(JSON.parse(json.stdout).channels).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: "test", state: "ready" }),
+        expect.objectContaining({ name: "webchat" }),
+      ]),
+    );
   });
 
   it("send reaches the platform; --json gives the result", async () => {
