@@ -13,6 +13,8 @@ import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
 /** Generous deadlines: the lease TTL below is 1.5 s; nothing here asserts how fast. */
 const DEADLINE = { timeout: 20_000, interval: 25 };
 const LEASE_TTL_MS = 1_500;
+/** The built-in chat channel: on every instance, ready (it holds no connection). */
+const WEBCHAT_READY = { name: "webchat", state: "ready" };
 
 /**
  * A loopback "platform" a channel holds one TCP connection to (as Telegram polling or Discord's
@@ -158,11 +160,11 @@ describe.skipIf(skipRedis)("channels across instances (RedisLeases)", () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({
       status: "ready",
-      channels: [{ name: "held", state: "standby", instance: holder.id }],
+      channels: [{ name: "held", state: "standby", instance: holder.id }, WEBCHAT_READY],
     });
     const client = await standby.client();
     expect(await client.request("system.status", {})).toMatchObject({
-      channels: [{ name: "held", state: "standby", instance: holder.id }],
+      channels: [{ name: "held", state: "standby", instance: holder.id }, WEBCHAT_READY],
     });
     expect(await client.request("channel.status", { channel: "held" })).toMatchObject({
       channels: [{ name: "held", state: "standby", instance: holder.id }],
@@ -174,7 +176,9 @@ describe.skipIf(skipRedis)("channels across instances (RedisLeases)", () => {
       error: { code: "UNAVAILABLE", details: { reason: "channel_standby", retryable: true } },
     });
     const holderReady = await (await fetch(`${holder.http}/ready`)).json();
-    expect(holderReady).toMatchObject({ channels: [{ name: "held", state: "ready", instance: holder.id }] });
+    expect(holderReady).toMatchObject({
+      channels: [{ name: "held", state: "ready", instance: holder.id }, WEBCHAT_READY],
+    });
 
     // The other instances hear when they take the lease.
     const changes: Array<{ instance: string; held: boolean }> = [];
@@ -232,7 +236,11 @@ describe.skipIf(skipRedis)("channels across instances (RedisLeases)", () => {
     }
     for (const h of instances) {
       await vi.waitFor(
-        () => expect(h.gateway.channels.statuses()).toMatchObject([{ name: "test", state: "ready" }]),
+        () =>
+          expect(h.gateway.channels.statuses()).toMatchObject([
+            { name: "test", state: "ready" },
+            { name: "webchat", state: "ready" },
+          ]),
         DEADLINE,
       );
       expect(h.gateway.channels.holdsLease("test")).toBe(true);
