@@ -89,7 +89,7 @@ describe.skipIf(!hasChromium)("the control UI in headless Chromium", () => {
     await page.fill("input[name=token]", ADMIN);
     await page.click("button[type=submit]");
     await page.waitForSelector("body[data-ready=true]");
-    expect(await page.locator("#connections").textContent()).toMatch(/\d+ connections/);
+    expect(await page.locator("#connections").textContent()).toBe("1 connection (1 operator, 0 nodes)");
     expect(await page.locator("#channels").textContent()).toMatch(/test\s*webhook\s*ready/);
     expect(await page.locator("header .role").textContent()).toBe("admin");
   });
@@ -170,5 +170,90 @@ describe.skipIf(!hasChromium)("the control UI in headless Chromium", () => {
       path: join(process.env.UI_SCREENSHOT_DIR ?? dir, "control-ui.png"),
       fullPage: true,
     });
+  });
+
+  it("lays the dashboard out from desktop to phone: nothing cut off, codes and buttons unbroken", async () => {
+    // One pending pairing, a task and a binding, as in the issue's screenshots.
+    const device = new GatewayClient({
+      url,
+      role: "node",
+      WebSocket,
+      reconnect: false,
+      client: { name: "ios", version: "1.0.0", platform: "ios" },
+    });
+    await device.connect();
+    await device.request("pairing.start", {
+      code: "4821",
+      publicKey: "MCowBQYDK2VwAyEAexamplekey1234567890",
+      nodeId: "mobile-device-2",
+      displayName: "Ben's phone",
+    });
+    const admin = await gw.client(ADMIN);
+    await admin.request("task.schedule", { type: "noop", name: "daily-digest", cron: "0 9 * * *" });
+    await admin.request("binding.add", {
+      id: "ana-on-test",
+      level: "peer",
+      match: { userId: "ana", channel: "test" },
+      target: { channel: "test", address: "chat-1" },
+    });
+    await page.reload();
+    await page.waitForSelector("body[data-ready=true]");
+    await page.waitForSelector('#pairing button[data-action=reject][data-code="4821"]');
+    await page.waitForFunction(() => document.querySelector("#tasks")?.textContent?.includes("daily-digest"));
+    await page.waitForFunction(() =>
+      document.querySelector("#bindings")?.textContent?.includes("ana-on-test"),
+    );
+    // The device waiting to be paired is not counted as a node, and counts are pluralised.
+    const counts = await page.locator("#connections").textContent();
+    expect(counts).toMatch(/\(\d+ operators?, 0 nodes, 1 pairing\)/);
+    expect(counts).not.toMatch(/\b1 nodes\b/);
+    expect(await page.locator("#nodes").textContent()).toContain("No node is connected");
+
+    for (const width of [1280, 768, 390]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.waitForFunction((w) => document.documentElement.scrollWidth <= w, width);
+      const layout = await page.evaluate(() => {
+        /** Lines of text an element's contents take. */
+        const lines = (el: Element) => {
+          const range = document.createRange();
+          range.selectNodeContents(el);
+          return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+        };
+        const right = (sel: string) => document.querySelector(sel)!.getBoundingClientRect().right;
+        const code = document.querySelector("#pairing .code")!;
+        return {
+          scrollWidth: document.documentElement.scrollWidth,
+          codeLines: lines(code),
+          codeRects: code.getClientRects().length,
+          buttonLines: [...document.querySelectorAll("#pairing button, header button")].map(lines),
+          statusLines: new Set(
+            [...document.querySelectorAll("#status > span")].map((s) =>
+              Math.round(s.getBoundingClientRect().top),
+            ),
+          ).size,
+          statusOverflows:
+            document.querySelector("#status")!.scrollWidth > document.querySelector("#status")!.clientWidth,
+          rejectRight: right('#pairing button[data-action="reject"]'),
+          nextRunRight: right('#tasks td[data-label="next run"]'),
+          headerBottom: document.querySelector("header")!.getBoundingClientRect().bottom,
+        };
+      });
+      expect(layout.scrollWidth, `${width} px`).toBeLessThanOrEqual(width);
+      expect(layout.codeLines, `${width} px`).toBe(1);
+      expect(layout.codeRects, `${width} px`).toBe(1);
+      expect(layout.buttonLines, `${width} px`).toEqual(layout.buttonLines.map(() => 1));
+      expect(layout.statusLines, `${width} px`).toBeLessThanOrEqual(2);
+      expect(layout.statusOverflows, `${width} px`).toBe(false);
+      expect(layout.rejectRight, `${width} px`).toBeLessThanOrEqual(width);
+      expect(layout.nextRunRight, `${width} px`).toBeLessThanOrEqual(width);
+      // One row on a desktop; two (views and buttons, then the status) on a tablet or a phone.
+      expect(layout.headerBottom, `${width} px`).toBeLessThan(width >= 1000 ? 70 : 110);
+      await page.screenshot({
+        path: join(process.env.UI_SCREENSHOT_DIR ?? dir, `control-ui-${width}.png`),
+        fullPage: true,
+      });
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await device.close();
   });
 });

@@ -1,52 +1,27 @@
 // The OpenClaw control UI: one page, plain DOM, one GatewayClient over the browser's WebSocket.
-import {
-  type EventData,
-  GatewayClient,
-  isProtocolError,
-  type MethodName,
-  type MethodParamsInput,
-  type MethodResult,
-} from "@openclaw/protocol";
+// Two views behind hash routes: the Dashboard (`#/`) and the Chat (`#/chat/<conversationId>`).
+import { GatewayClient, isProtocolError, type MethodName } from "@openclaw/protocol";
+import { createChatView } from "./chat";
+import { createDashboard } from "./dashboard";
+import { type Call, h, plural, randomKey } from "./dom";
 import "./style.css";
 
 const TOKEN_KEY = "openclaw.token";
-
-/** Makes an element: `h("td", { class: "x" }, "text", child)`. */
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string | ((event: Event) => void)> = {},
-  ...children: Array<Node | string>
-): HTMLElementTagNameMap[K] {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (typeof value === "function") el.addEventListener(name.replace(/^on/, ""), value);
-    else el.setAttribute(name, value);
-  }
-  el.append(...children);
-  return el;
-}
-
-const time = (ms: number | null | undefined) => (ms == null ? "–" : new Date(ms).toLocaleTimeString());
-const badge = (state: string) => h("span", { class: `badge ${state}` }, state);
-
-function table(headers: string[], rows: Array<Array<Node | string>>, empty: string): HTMLElement {
-  if (rows.length === 0) return h("p", { class: "empty" }, empty);
-  return h(
-    "table",
-    {},
-    h("thead", {}, h("tr", {}, ...headers.map((x) => h("th", {}, x)))),
-    h("tbody", {}, ...rows.map((row) => h("tr", {}, ...row.map((cell) => h("td", {}, cell))))),
-  );
-}
-
-/** A titled card whose body is re-rendered by `render`. */
-function card(id: string, title: string): { root: HTMLElement; body: HTMLElement; note: HTMLElement } {
-  const body = h("div", { class: "body" });
-  const note = h("span", { class: "note" });
-  return { root: h("section", { id, class: "card" }, h("h2", {}, title, note), body), body, note };
-}
+const INSTANCE_KEY = "openclaw.instance";
+/** The page's reconnect policy: as the client's default, but never more than 5 s between attempts. */
+const RECONNECT = { initialDelayMs: 250, maxDelayMs: 5000 };
 
 const app = document.getElementById("app")!;
+
+/** This tab's id, kept across reloads of the tab: the sender id of the messages it sends. */
+function instanceId(): string {
+  let id = sessionStorage.getItem(INSTANCE_KEY);
+  if (id === null) {
+    id = randomKey("tab");
+    sessionStorage.setItem(INSTANCE_KEY, id);
+  }
+  return id;
+}
 
 function showLogin(error?: string): void {
   const input = h("input", {
@@ -81,11 +56,13 @@ function showLogin(error?: string): void {
 
 async function start(token: string): Promise<void> {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
+  const tab = instanceId();
   const client = new GatewayClient({
     url,
     token,
     WebSocket,
-    client: { name: "openclaw-web", version: "0.1.0", platform: "browser" },
+    reconnect: RECONNECT,
+    client: { name: "openclaw-web", version: "0.1.0", platform: "browser", instanceId: tab },
   });
   let hello: Awaited<ReturnType<GatewayClient["connect"]>>;
   try {
@@ -102,317 +79,135 @@ async function start(token: string): Promise<void> {
     return;
   }
   const admin = hello.scopes.includes("operator.admin");
-  /** Admin-only buttons are disabled for operators. */
-  const lock: Record<string, string> = admin ? {} : { disabled: "disabled", title: "needs the admin token" };
-  const call = <M extends Exclude<MethodName, "connect">>(method: M, params?: MethodParamsInput<M>) =>
-    (client.request as (m: string, p?: unknown) => Promise<MethodResult<M>>)(method, params);
+  /** Ends the page-wide listeners and timers of this session (on log out). */
+  const session = new AbortController();
+  const call: Call = (method, params) =>
+    (client.request as (m: MethodName, p?: unknown) => Promise<never>)(method, params);
+  const ctx = { client, call, admin };
 
   const status = h("div", { id: "status", class: "status" });
+  const banner = h("div", { id: "conn-banner", class: "banner", role: "status", hidden: "" });
+  const navDashboard = h("a", { id: "nav-dashboard", class: "view-link", href: "#/" }, "Dashboard");
+  const navChat = h("a", { id: "nav-chat", class: "view-link", href: "#/chat" }, "Chat");
   const logout = h(
     "button",
     {
+      id: "logout",
       class: "secondary",
       onclick: () => {
         sessionStorage.removeItem(TOKEN_KEY);
+        session.abort();
         void client.close().then(() => showLogin());
       },
     },
     "Log out",
   );
-  const nodes = card("nodes", "Nodes");
-  const channels = card("channels", "Channels");
-  const pairing = card("pairing", "Pairing requests");
-  const messages = card("messages", "Messages");
-  const conversations = card("conversations", "Conversations");
-  const tasks = card("tasks", "Tasks");
-  const bindings = card("bindings", "Bindings");
-  const config = card("config", "Config");
+  const dashboard = createDashboard(ctx);
+  const chat = createChatView(ctx, tab);
   app.replaceChildren(
     h(
       "header",
       {},
-      h("h1", {}, "OpenClaw Gateway"),
-      status,
+      h("h1", {}, "OpenClaw", h("span", { class: "brand-more" }, " Gateway")),
+      h("nav", { class: "views", "aria-label": "views" }, navDashboard, navChat),
       h("span", { class: "role" }, admin ? "admin" : "operator"),
       logout,
+      status,
     ),
-    h(
-      "main",
-      {},
-      nodes.root,
-      channels.root,
-      pairing.root,
-      messages.root,
-      conversations.root,
-      tasks.root,
-      bindings.root,
-      config.root,
-    ),
+    banner,
+    dashboard.root,
+    chat.root,
   );
-
-  const fail = (target: { note: HTMLElement }, error: unknown) => {
-    target.note.textContent =
-      isProtocolError(error) && error.code === "FORBIDDEN"
-        ? " (needs the admin token)"
-        : ` (${(error as Error).message})`;
-  };
+  document.body.dataset.connection = "ready";
 
   const renderStatus = async () => {
     const s = await call("system.status");
+    const c = s.connections;
+    const pairing = c.pairing ?? 0;
     status.replaceChildren(
-      `${s.server.name} ${s.server.version} · up ${Math.round(s.uptimeMs / 60_000)} min · `,
+      h("span", {}, `${s.server.name} ${s.server.version}`),
+      h("span", {}, `up ${Math.round(s.uptimeMs / 60_000)} min`),
       h(
         "span",
         { id: "connections" },
-        `${s.connections.total} connections (${s.connections.operators} operators, ${s.connections.nodes} nodes)`,
+        `${plural(c.total, "connection")} (${plural(c.operators, "operator")}, ${plural(c.nodes, "node")}${pairing > 0 ? `, ${pairing} pairing` : ""})`,
       ),
     );
   };
-  const renderNodes = async () => {
-    const { nodes: list } = await call("node.list");
-    nodes.body.replaceChildren(
-      table(
-        ["node", "name", "capabilities", "client", "since"],
-        list.map((n) => [
-          h("code", {}, n.nodeId),
-          n.displayName ?? "",
-          n.capabilities.join(", "),
-          `${n.client.name} ${n.client.version}`,
-          time(n.connectedAt),
-        ]),
-        "No node is connected.",
-      ),
-    );
-  };
-  const channelState = new Map<string, EventData<"channel.status">>();
-  const renderChannels = () => {
-    channels.body.replaceChildren(
-      table(
-        ["channel", "plugin", "state", "last error"],
-        [...channelState.values()].map((c) => [c.name, c.plugin, badge(c.state), c.lastError?.message ?? ""]),
-        "No channel is configured.",
-      ),
-    );
-  };
-  const loadChannels = async () => {
-    const { channels: list } = await call("channel.status", {});
-    channelState.clear();
-    for (const c of list) channelState.set(c.name, c);
-    renderChannels();
-  };
-  const renderPairing = async () => {
-    const { requests } = await call("pairing.list");
-    pairing.body.replaceChildren(
-      table(
-        ["code", "node", "name", "client", "expires", ""],
-        requests.map((p) => [
-          h("strong", { class: "code" }, p.code),
-          h("code", {}, p.nodeId),
-          p.displayName ?? "",
-          `${p.client.name} (${p.client.platform})`,
-          time(p.expiresAt),
-          h(
-            "span",
-            { class: "actions" },
-            h(
-              "button",
-              {
-                "data-action": "approve",
-                "data-code": p.code,
-                ...lock,
-                onclick: () => void decide("pairing.approve", p.code),
-              },
-              "Approve",
-            ),
-            h(
-              "button",
-              {
-                class: "secondary",
-                "data-action": "reject",
-                "data-code": p.code,
-                ...lock,
-                onclick: () => void decide("pairing.reject", p.code),
-              },
-              "Reject",
-            ),
-          ),
-        ]),
-        "No device is waiting.",
-      ),
-    );
-    pairing.note.textContent = admin || requests.length === 0 ? "" : " (approving needs the admin token)";
-  };
-  const decide = async (method: "pairing.approve" | "pairing.reject", code: string) => {
-    try {
-      await call(method, { code });
-      pairing.note.textContent = method === "pairing.approve" ? ` (approved ${code})` : ` (rejected ${code})`;
-    } catch (error) {
-      fail(pairing, error);
-    }
-    await renderPairing();
-  };
-  const feed: HTMLElement[] = [];
-  const addMessage = (line: HTMLElement) => {
-    feed.unshift(line);
-    feed.length = Math.min(feed.length, 50);
-    messages.body.replaceChildren(
-      ...(feed.length === 0
-        ? [h("p", { class: "empty" }, "No message yet.")]
-        : [h("ul", { class: "feed" }, ...feed)]),
-    );
-  };
-  messages.body.replaceChildren(h("p", { class: "empty" }, "No message yet."));
-  const renderConversations = async () => {
-    const { conversations: list } = await call("conversation.list", {});
-    conversations.body.replaceChildren(
-      table(
-        ["channel", "conversation", "messages", "last"],
-        list.map((c) => [
-          c.channel,
-          h("code", {}, c.conversationId),
-          String(c.messageCount),
-          time(c.lastMessageAt),
-        ]),
-        "No conversation yet.",
-      ),
-    );
-  };
-  const renderTasks = async () => {
-    const { tasks: list } = await call("task.list", { limit: 50 });
-    tasks.body.replaceChildren(
-      table(
-        ["task", "type", "status", "next run"],
-        list.map((t) => [h("code", {}, t.name ?? t.taskId), t.type, badge(t.status), time(t.nextRunAt)]),
-        "No task.",
-      ),
-    );
-  };
-  const renderBindings = async () => {
-    try {
-      const { bindings: list } = await call("binding.list", {});
-      bindings.body.replaceChildren(
-        table(
-          ["id", "level", "match", "target"],
-          list.map((b) => [
-            h("code", {}, b.id),
-            b.level,
-            Object.entries(b.match)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(" "),
-            `${b.target.channel}${b.target.address === undefined ? "" : `:${b.target.address}`}`,
-          ]),
-          "No binding.",
-        ),
-      );
-    } catch (error) {
-      bindings.body.replaceChildren();
-      fail(bindings, error);
-    }
-  };
-  const renderConfig = async () => {
-    const current = await call("config.get", {});
-    const editor = h("textarea", { id: "config-text", spellcheck: "false", rows: "14" });
-    editor.value = JSON.stringify(current.config, null, 2);
-    const issues = h("ul", { id: "config-issues", class: "issues" });
-    const result = h("span", { class: "note" });
-    const parse = (): unknown => {
-      try {
-        return JSON.parse(editor.value);
-      } catch (error) {
-        issues.replaceChildren(h("li", {}, `not JSON: ${(error as Error).message}`));
-        return undefined;
-      }
-    };
-    const validate = async () => {
-      const value = parse();
-      if (value === undefined) return false;
-      const checked = await call("config.validate", { config: value });
-      issues.replaceChildren(
-        ...checked.issues.map((i) => h("li", {}, `${i.path || "(root)"}: ${i.message}`)),
-      );
-      result.textContent = checked.valid ? "valid" : "invalid";
-      return checked.valid;
-    };
-    const apply = async () => {
-      if (!(await validate())) return;
-      try {
-        const applied = await call("config.apply", { config: parse(), baseHash: current.hash });
-        result.textContent = `applied: ${applied.applied.join(", ") || "nothing changed"}${applied.restartRequired.length > 0 ? `; after a restart: ${applied.restartRequired.join(", ")}` : ""}`;
-      } catch (error) {
-        fail(config, error);
-      }
-    };
-    config.note.textContent = ` (${current.source ?? "embedded defaults"})`;
-    config.body.replaceChildren(
-      editor,
-      h(
-        "div",
-        { class: "actions" },
-        h(
-          "button",
-          { id: "config-validate", class: "secondary", onclick: () => void validate() },
-          "Validate",
-        ),
-        h("button", { id: "config-apply", ...lock, onclick: () => void apply() }, "Apply"),
-        result,
-      ),
-      issues,
-    );
-  };
+  dashboard.onCountsChanged = () => void renderStatus().catch(() => {});
 
-  // Live updates: each event re-renders what it changes; no reload needed.
-  client.on("node.online", () => void renderNodes().then(renderStatus));
-  client.on("node.offline", () => void renderNodes().then(renderStatus));
-  client.on("channel.status", (status) => {
-    channelState.set(status.name, status);
-    renderChannels();
-  });
-  for (const event of ["pairing.requested", "pairing.approved", "pairing.rejected"] as const)
-    client.on(event, () => void renderPairing());
-  client.on("channel.message.received", ({ channel, message }) =>
-    addMessage(
-      h(
-        "li",
-        { class: "in" },
-        h("span", { class: "meta" }, `${time(message.timestamp)} ${channel}:${message.conversationId}`),
-        h("strong", {}, message.sender.name ?? message.sender.id),
-        " ",
-        message.text ?? "",
-      ),
-    ),
-  );
-  client.on("channel.message.sent", ({ channel, address, content }) =>
-    addMessage(
-      h(
-        "li",
-        { class: "out" },
-        h("span", { class: "meta" }, `${time(Date.now())} ${channel}:${address}`),
-        "→ ",
-        content?.text ?? "",
-      ),
-    ),
-  );
-  client.on("conversation.updated", () => void renderConversations());
-  for (const event of ["task.started", "task.completed", "task.failed", "task.cancelled"] as const)
-    client.on(event, () => void renderTasks());
-  client.on("config.reloaded", () => void renderConfig());
+  // Routing: #/ (or nothing) is the dashboard, #/chat the chat view, #/chat/<id> one chat.
+  const route = () => {
+    const match = /^#\/chat(?:\/(.*))?$/.exec(location.hash);
+    const inChat = match !== null;
+    dashboard.root.hidden = inChat;
+    chat.root.hidden = !inChat;
+    document.body.dataset.view = inChat ? "chat" : "dashboard";
+    navDashboard.classList.toggle("active", !inChat);
+    navChat.classList.toggle("active", inChat);
+    if (match !== null) {
+      // #/chat alone goes back to the chat shown last (a new one at first); #/chat/new starts one.
+      const id =
+        match[1] === undefined || match[1] === ""
+          ? undefined
+          : match[1] === "new"
+            ? null
+            : decodeURIComponent(match[1]);
+      chat.open(id);
+    }
+  };
+  window.addEventListener("hashchange", route, { signal: session.signal });
+  route();
+
+  let lostAt: number | undefined;
   client.on("disconnected", ({ willReconnect }) => {
-    status.textContent = willReconnect ? "connection lost; reconnecting…" : "disconnected";
+    lostAt ??= Date.now();
+    document.body.dataset.connection = willReconnect ? "reconnecting" : "closed";
+    banner.hidden = false;
+    banner.className = "banner bad";
+    banner.replaceChildren(
+      ...(willReconnect
+        ? ["Connection lost: reconnecting… Messages you send now are sent once it is back."]
+        : [
+            "Disconnected from the gateway. ",
+            h("button", { type: "button", onclick: () => location.reload() }, "Reconnect"),
+          ]),
+    );
+    chat.onDisconnected();
   });
-  client.on("connected", () => void renderStatus());
-  const statusTimer = setInterval(() => void renderStatus().catch(() => {}), 5000);
-  window.addEventListener("beforeunload", () => clearInterval(statusTimer));
+  client.on("reconnecting", ({ attempt, delayMs }) => {
+    banner.replaceChildren(
+      `Connection lost: reconnecting (attempt ${attempt}, next in ${Math.max(1, Math.round(delayMs / 1000))} s)… Messages you send now are sent once it is back.`,
+    );
+  });
+  client.on("error", (error) => {
+    // A refused handshake on reconnect (token revoked): back to the login form.
+    if (error.code === "UNAUTHORIZED") {
+      sessionStorage.removeItem(TOKEN_KEY);
+      session.abort();
+      void client.close().then(() => showLogin("The gateway no longer accepts this token."));
+    }
+  });
+  client.on("connected", () => {
+    // Events were missed while away: load everything again.
+    document.body.dataset.connection = "ready";
+    const away =
+      lostAt === undefined ? "" : ` after ${Math.max(1, Math.round((Date.now() - lostAt) / 1000))} s`;
+    lostAt = undefined;
+    banner.className = "banner ok";
+    banner.replaceChildren(`Reconnected${away}.`);
+    void Promise.all([renderStatus(), dashboard.refresh(), chat.onConnected()])
+      .catch(() => {})
+      .then(() => {
+        if (document.body.dataset.connection === "ready") banner.hidden = true;
+      });
+  });
+  const statusTimer = setInterval(() => {
+    if (client.state === "ready") void renderStatus().catch(() => {});
+  }, 5000);
+  session.signal.addEventListener("abort", () => clearInterval(statusTimer));
 
-  await Promise.all([
-    renderStatus(),
-    renderNodes(),
-    loadChannels(),
-    renderPairing(),
-    renderConversations(),
-    renderTasks(),
-    renderBindings(),
-    renderConfig(),
-  ]).catch((error: unknown) => {
+  await Promise.all([renderStatus(), dashboard.refresh(), chat.onConnected()]).catch((error: unknown) => {
     status.textContent = `error: ${(error as Error).message}`;
   });
   document.body.dataset.ready = "true";

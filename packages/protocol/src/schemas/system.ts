@@ -118,7 +118,14 @@ export const SystemStatusResultSchema = v.object({
   protocol: v.number(),
   startedAt: TimestampSchema,
   uptimeMs: v.number(),
-  connections: v.object({ total: v.number(), operators: v.number(), nodes: v.number() }),
+  /** Ready connections: operators, paired nodes, and devices connected to be paired (`pairing`, not nodes). */
+  connections: v.object({
+    total: v.number(),
+    operators: v.number(),
+    nodes: v.number(),
+    /** Devices connected unauthenticated to pair (absent from older gateways). */
+    pairing: v.optional(v.number()),
+  }),
   channels: v.array(
     v.object({ name: ChannelNameSchema, state: ChannelStateSchema, instance: v.optional(v.string()) }),
   ),

@@ -28,11 +28,14 @@ export function systemHandlers(
     "system.status": () => {
       let operators = 0;
       let nodes = 0;
+      let pairing = 0;
       let total = 0;
       for (const connection of context.connections()) {
         if (connection.state !== "ready") continue;
         total += 1;
-        if (connection.role === "node") nodes += 1;
+        // A device still waiting to be paired is not a node yet.
+        if (connection.grant === "pairing") pairing += 1;
+        else if (connection.role === "node") nodes += 1;
         else operators += 1;
       }
       const tasks = context.tasks();
@@ -43,7 +46,7 @@ export function systemHandlers(
         protocol: PROTOCOL_VERSION,
         startedAt: context.startedAt,
         uptimeMs: Date.now() - context.startedAt,
-        connections: { total, operators, nodes },
+        connections: { total, operators, nodes, pairing },
         channels: context.channels
           .statuses()
           .map(({ name, state, instance }) =>
