@@ -78,6 +78,7 @@ describe("the built-in chat channel (webchat)", () => {
       ["out", "hello there friend"],
     ]);
     expect(history.messages[0]!.sender).toMatchObject({ id: expect.stringMatching(/^operator:/) });
+    expect(history.messages[1]!.sender).toEqual({ id: "agent:echo", name: "echo", isBot: true });
     const { conversations } = await client.request("conversation.list", { channel: "webchat" });
     expect(conversations.map((c) => c.conversationId)).toEqual([sent.conversationId]);
   });

@@ -524,7 +524,7 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
         ? message.sender?.id === mySenderId
           ? "you"
           : (message.sender?.name ?? message.sender?.id ?? "user")
-        : (info?.agent ?? "gateway");
+        : (info?.agent ?? message.sender?.name ?? "gateway");
     const tag = info?.status === "aborted" ? " · stopped" : info?.status === "failed" ? " · failed" : "";
     return h(
       "div",

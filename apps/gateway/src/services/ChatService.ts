@@ -288,6 +288,8 @@ export class ChatService {
         conversationId,
         { text: reply.text },
         messageId,
+        undefined,
+        { id: `agent:${agent}`, name: agent, isBot: true },
       );
     }
     this.#endReply(reply);

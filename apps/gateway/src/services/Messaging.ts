@@ -5,6 +5,7 @@ import {
   type MethodParams,
   type MethodResult,
   ProtocolError,
+  type Sender,
   toProtocolError,
 } from "@openclaw/protocol";
 import type { Router } from "@openclaw/router";
@@ -97,6 +98,9 @@ export class Messaging {
   /**
    * Records a message that reached its platform, durably, then tells the clients. Never rejects: a
    * history that cannot be written is logged, and the message was sent all the same.
+   *
+   * @param from - The connection whose request sent it, left out of `channel.message.sent`.
+   * @param sender - Who wrote it, when known (the agent of a chat reply).
    */
   async recordSent(
     channel: string,
@@ -104,6 +108,7 @@ export class Messaging {
     content: MessageContent,
     messageId: string,
     from?: { readonly id: string },
+    sender?: Sender,
   ): Promise<void> {
     const now = Date.now();
     let recorded: Recorded | undefined;
@@ -114,6 +119,7 @@ export class Messaging {
         content,
         timestamp: now,
         peerId: address,
+        sender,
       });
     } catch (error) {
       this.#context.logger.error(
