@@ -130,7 +130,7 @@ export const COMMANDS: Record<string, Command> = {
     ctx.out.result(status, (s: MethodResult<"system.status">) =>
       [
         `${ctx.out.color.bold(s.server.name)} ${s.server.version} (protocol ${s.protocol}), up ${Math.round(s.uptimeMs / 1000)} s`,
-        `connections: ${s.connections.total} (${s.connections.operators} operators, ${s.connections.nodes} nodes)`,
+        `connections: ${s.connections.total} (${countOf(s.connections.operators, "operator")}, ${countOf(s.connections.nodes, "node")}${s.connections.pairing ? `, ${s.connections.pairing} pairing` : ""})`,
         `tasks: ${s.tasks.scheduled} scheduled, ${s.tasks.running} running`,
         "",
         table(
@@ -569,4 +569,9 @@ function summarise(name: string, data: unknown): string {
     default:
       return JSON.stringify(data);
   }
+}
+
+/** `1 node`, `2 nodes`. */
+function countOf(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
