@@ -24,12 +24,14 @@ export interface GatewayProcess {
  *
  * @param options.pid1 - Run it as PID 1 of a new PID namespace (`unshare --pid --fork`), as in a container.
  * @param options.cli - Run it as `openclaw gateway` (the CLI, which can load cluster mode) instead.
+ * @param options.nofile - Run it under this limit on open files (soft and hard), with util-linux's
+ *   `prlimit`, which then executes it (same PID).
  */
 export async function startGatewayProcess(
   dir: string,
   env: Record<string, string>,
   children: ChildProcess[],
-  options: { pid1?: boolean; cli?: boolean } = {},
+  options: { pid1?: boolean; cli?: boolean; nofile?: number } = {},
 ): Promise<GatewayProcess> {
   const args = [
     "--conditions=@openclaw/source",
@@ -46,7 +48,13 @@ export async function startGatewayProcess(
   };
   const child = options.pid1
     ? spawn("unshare", ["--pid", "--fork", "--kill-child", process.execPath, ...args], spawnOptions)
-    : spawn(process.execPath, args, spawnOptions);
+    : options.nofile !== undefined
+      ? spawn(
+          "prlimit",
+          [`--nofile=${options.nofile}:${options.nofile}`, "--", process.execPath, ...args],
+          spawnOptions,
+        )
+      : spawn(process.execPath, args, spawnOptions);
   children.push(child);
   let out = "";
   let err = "";

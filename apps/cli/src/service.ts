@@ -2,6 +2,12 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 
 /** What a systemd user unit for the gateway is made of. */
+/**
+ * The open-files limit the systemd unit sets (`LimitNOFILE`): the gateway accepts about this many
+ * WebSocket clients, less its descriptor reserve (2.5%).
+ */
+export const SERVICE_NOFILE = 65_536;
+
 export interface ServiceUnitOptions {
   /** Absolute path of the Node binary (`process.execPath`). */
   nodePath: string;
@@ -74,6 +80,8 @@ export function systemdUnit(options: ServiceUnitOptions): string {
     "KillSignal=SIGTERM",
     "TimeoutStopSec=30",
     "UMask=0077",
+    // Each client is a descriptor: the gateway's connection cap follows this limit.
+    `LimitNOFILE=${SERVICE_NOFILE}`,
     "",
     "[Install]",
     "WantedBy=default.target",

@@ -257,6 +257,7 @@ describe("openclaw gateway install", () => {
     expect(unit).toContain(`Environment=OPENCLAW_STATE_DIR=${join(cwd, "state")}`);
     expect(unit).toContain(`Environment=OPENCLAW_PORT=${port}`);
     expect(unit).toContain(`EnvironmentFile=-${join(cwd, ".config", "openclaw", "gateway.env")}`);
+    expect(unit).toContain("LimitNOFILE=65536");
     expect(unit).toMatch(/^\[Install\]\nWantedBy=default\.target$/m);
     expect(unit).not.toContain(TOKEN);
   });

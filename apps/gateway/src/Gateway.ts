@@ -147,6 +147,7 @@ export class Gateway {
     const hub = new ConnectionHub({
       ...{ config, logger, adapter, isRunning, authFailures },
       onFrame: (connection, data, isBinary) => void this.#frames.receive(connection, data, isBinary),
+      isAdminToken: (token) => this.#tokens.level(token) === "admin",
       onClosed: (connection) => {
         pairing.dropConnection(connection.id);
         if (connection.nodeId !== undefined)

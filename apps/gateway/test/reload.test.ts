@@ -89,7 +89,7 @@ describe("logs", () => {
     await h.webhook({ id: "in-9", chat: "chat-1", from: { id: "u" }, text: "another private message" });
     const refused = await h.raw();
     await refused.connect({ token: "wrong-token-but-secret-9876" });
-    await until(() => logs.some((line) => line.includes("client connected")));
+    await until(() => logs.some((line) => line.includes("login refused")));
     const all = logs.join("\n");
     for (const line of logs) expect(() => JSON.parse(line)).not.toThrow();
     for (const secret of [

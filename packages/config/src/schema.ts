@@ -28,8 +28,25 @@ export const GatewaySectionSchema = v.optional(
     handshakeTimeoutMs: v.optional(ms(100, 600_000), 10_000),
     /** A client whose unsent bytes exceed this is closed with 1008 (slow consumer). */
     maxBufferedBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 4 * 1024 * 1024),
-    /** Connections held at once; more are refused (HTTP 503 `OVERLOADED` with `Retry-After`). */
-    maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 20_000),
+    /**
+     * WebSocket connections held at once; more are refused (HTTP 503 `OVERLOADED`,
+     * `too_many_connections`, with `Retry-After`). Default: what the process's descriptor limit
+     * allows (the soft `ulimit -n` minus `descriptorReserve`; 20,000 where the limit cannot be read).
+     * A larger value is lowered to that too.
+     */
+    maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+    /**
+     * File descriptors kept free for the gateway's own files, `/health` and other HTTP requests,
+     * admins' connections and outbound platform sockets, beyond the WebSocket clients it accepts.
+     * Default: the larger of 64 and 2.5% of the descriptor limit (500 of 20,000).
+     */
+    descriptorReserve: v.optional(v.pipe(v.number(), v.integer(), v.minValue(16))),
+    /**
+     * Connections accepted beyond `maxConnections` for upgrades carrying the admin token in
+     * `Authorization: Bearer`, so an operator can still get in when clients fill the gateway
+     * (taken from the descriptor reserve: at most a quarter of it).
+     */
+    adminConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1000)), 16),
     /**
      * Connections from one address that have not yet completed `connect`; more from that address are
      * refused (HTTP 503 `OVERLOADED`), so one source cannot hold every handshake slot.

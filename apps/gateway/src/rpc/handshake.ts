@@ -212,7 +212,8 @@ export async function handshake(
   };
   if (nodeId !== undefined) hello.nodeId = nodeId;
   connection.send(encodeResult(frame.id, hello));
-  context.logger.info(
+  // Debug, not info: a connect storm of thousands of clients must not become a log storm.
+  context.logger.debug(
     { connectionId: connection.id, role: params.role, grant, client: params.client.name, nodeId },
     "client connected",
   );

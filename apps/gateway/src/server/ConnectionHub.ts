@@ -9,6 +9,7 @@ import { bearerToken, Counter } from "../auth/guards";
 import { type Adapter, connectionRoom, nodeRoom, scopeRoom } from "../broadcast/Adapter";
 import type { Logger } from "../logging";
 import { Connection, type Session } from "./Connection";
+import { type ConnectionCapacity, connectionCapacity, readDescriptorLimit } from "./descriptorLimit";
 import { RateLimiter } from "./RateLimiter";
 import { checkUpgrade, refuseUpgrade } from "./upgradeChecks";
 
@@ -27,7 +28,21 @@ export interface ConnectionHubOptions {
   onFrame: (connection: Connection, data: Buffer, isBinary: boolean) => void;
   /** After a connection closed and left the hub. */
   onClosed: (connection: Connection) => void;
+  /** Whether a token is the admin token (an upgrade carrying it may use `adminConnections`). */
+  isAdminToken?: ((token: string) => boolean) | undefined;
+  /**
+   * The process's soft limit on open files, which caps the connections (see `connectionCapacity`).
+   * @defaultValue read from `/proc/self/limits` (none where it cannot be read)
+   */
+  descriptorLimit?: number | undefined;
 }
+
+/**
+ * Refusals for the connection cap are logged once per episode: it ends when the connections fall
+ * below this share of the cap.
+ * @defaultValue 0.9
+ */
+export const CAP_EPISODE_END_SHARE = 0.9;
 
 /**
  * The gateway's WebSocket connections: upgrade checks, accept, the limited slots (handshakes and
@@ -41,9 +56,42 @@ export class ConnectionHub {
   /** Unauthenticated connections held to pair, by address. */
   readonly #pairingSockets = new Counter();
   #wss: WebSocketServer | undefined;
+  #server: Server | undefined;
+  readonly #descriptorLimit: number | undefined;
+  #capacity: { of: Config["gateway"]; value: ConnectionCapacity } | undefined;
+  /** The refusals of the current episode at the cap (none: not at the cap). */
+  #episode: { since: number; refused: number } | undefined;
+  #acceptErrors = 0;
 
   constructor(options: ConnectionHubOptions) {
     this.#options = options;
+    this.#descriptorLimit = "descriptorLimit" in options ? options.descriptorLimit : readDescriptorLimit();
+  }
+
+  /**
+   * How many connections are accepted, from `gateway.maxConnections`, `descriptorReserve`,
+   * `adminConnections` and the descriptor limit read at start.
+   */
+  get capacity(): ConnectionCapacity {
+    const gateway = this.#options.config().gateway;
+    if (this.#capacity?.of !== gateway) {
+      const value = connectionCapacity({
+        descriptorLimit: this.#descriptorLimit,
+        configured: gateway.maxConnections,
+        reserve: gateway.descriptorReserve,
+        adminConnections: gateway.adminConnections,
+      });
+      this.#capacity = { of: gateway, value };
+      // Sockets beyond it are closed as they are accepted: the process never runs out of descriptors.
+      if (this.#server !== undefined)
+        this.#server.maxConnections = value.maxSockets ?? Number.POSITIVE_INFINITY;
+    }
+    return this.#capacity.value;
+  }
+
+  /** Upgrades refused at the connection cap since the current episode began (0: not at the cap). */
+  get refusedAtCap(): number {
+    return this.#episode?.refused ?? 0;
   }
 
   /** Connections open now (handshaking or ready). */
@@ -73,7 +121,28 @@ export class ConnectionHub {
       clientTracking: false,
     });
     this.#wss = wss;
+    this.#server = server;
+    this.#capacity = undefined; // applies maxSockets to the server
+    const capacity = this.capacity;
     server.on("upgrade", (request, socket, head) => this.#upgrade(wss, request, socket, head));
+    // A failed accept (EMFILE when something else took the descriptors) must not end the process.
+    server.on("error", (error: NodeJS.ErrnoException) => {
+      if (this.#acceptErrors++ === 0)
+        this.#options.logger.error(
+          { err: error.message, code: error.code, descriptorLimit: capacity.descriptorLimit },
+          "the server could not accept a connection (logged once; see gateway.descriptorReserve)",
+        );
+    });
+    this.#options.logger.info(
+      {
+        maxConnections: capacity.maxConnections,
+        adminConnections: capacity.adminConnections,
+        descriptorLimit: capacity.descriptorLimit ?? null,
+        reserve: capacity.reserve,
+        source: capacity.source,
+      },
+      "connection cap",
+    );
   }
 
   /** Applies a new frame limit to connections accepted from now on. */
@@ -118,17 +187,28 @@ export class ConnectionHub {
 
   #upgrade(wss: WebSocketServer, request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const address = request.socket.remoteAddress ?? "";
+    const capacity = this.capacity;
+    const connections = this.#connections.size;
+    let extraConnections = 0;
+    if (connections >= capacity.maxConnections && capacity.adminConnections > 0) {
+      const token = bearerToken(request.headers.authorization);
+      if (token !== undefined && this.#options.isAdminToken?.(token) === true)
+        extraConnections = capacity.adminConnections;
+    }
     const refusal = checkUpgrade(
       {
         running: this.#options.isRunning(),
         origin: request.headers.origin,
         host: request.headers.host,
         blockedForMs: this.#options.authFailures.blockedFor(address),
-        connections: this.#connections.size,
+        connections,
+        maxConnections: capacity.maxConnections,
+        extraConnections,
         handshakesFromSource: this.#handshakes.get(address),
       },
       this.#options.config(),
     );
+    if (refusal?.error.details?.reason === "too_many_connections") this.#refusedAtCap(capacity, connections);
     if (refusal !== null) refuseUpgrade(socket, refusal);
     else wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
   }
@@ -169,10 +249,43 @@ export class ConnectionHub {
     });
   }
 
+  /** Counts a refusal at the cap; the first of an episode is logged. */
+  #refusedAtCap(capacity: ConnectionCapacity, connections: number): void {
+    if (this.#episode !== undefined) {
+      this.#episode.refused++;
+      return;
+    }
+    this.#episode = { since: Date.now(), refused: 1 };
+    this.#options.logger.warn(
+      {
+        connections,
+        maxConnections: capacity.maxConnections,
+        descriptorLimit: capacity.descriptorLimit ?? null,
+        source: capacity.source,
+      },
+      "connection cap reached: refusing new WebSocket clients (503, Retry-After) until connections fall; logged once per episode",
+    );
+  }
+
   #onClose(connection: Connection): void {
     this.releaseSlot(connection);
     connection.closed();
     this.#connections.delete(connection.id);
+    const episode = this.#episode;
+    if (
+      episode !== undefined &&
+      this.#connections.size < this.capacity.maxConnections * CAP_EPISODE_END_SHARE
+    ) {
+      this.#episode = undefined;
+      this.#options.logger.info(
+        {
+          refused: episode.refused,
+          durationMs: Date.now() - episode.since,
+          connections: this.#connections.size,
+        },
+        "connection cap episode over: accepting again",
+      );
+    }
     this.#options.adapter.leaveAll(connection.id);
     this.#options.onClosed(connection);
   }

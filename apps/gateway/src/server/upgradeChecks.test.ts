@@ -3,7 +3,7 @@ import { checkUpgrade, refusalResponse, UPGRADE_RETRY_AFTER_MS, type UpgradeFact
 
 const limits = {
   security: { allowedOrigins: ["https://app.example"], allowedHosts: ["localhost", "127.0.0.1"] },
-  gateway: { maxConnections: 10, maxHandshakesPerSource: 2 },
+  gateway: { maxHandshakesPerSource: 2 },
 };
 const fine: UpgradeFacts = {
   running: true,
@@ -11,6 +11,8 @@ const fine: UpgradeFacts = {
   host: "127.0.0.1:18789",
   blockedForMs: 0,
   connections: 0,
+  maxConnections: 10,
+  extraConnections: 0,
   handshakesFromSource: 0,
 };
 
@@ -55,6 +57,13 @@ describe("checkUpgrade", () => {
     const handshakes = checkUpgrade({ ...fine, handshakesFromSource: 2 }, limits);
     expect(handshakes?.error.details).toMatchObject({ reason: "too_many_handshakes_from_source", limit: 2 });
     expect(handshakes?.retryAfterMs).toBe(UPGRADE_RETRY_AFTER_MS.tooManyHandshakes);
+  });
+
+  it("lets an admin's upgrade use its extra slots beyond the cap, and no more", () => {
+    expect(checkUpgrade({ ...fine, connections: 10, extraConnections: 2 }, limits)).toBeNull();
+    expect(checkUpgrade({ ...fine, connections: 11, extraConnections: 2 }, limits)).toBeNull();
+    const full = checkUpgrade({ ...fine, connections: 12, extraConnections: 2 }, limits);
+    expect(full?.error.details).toMatchObject({ reason: "too_many_connections", limit: 10 });
   });
 });
 

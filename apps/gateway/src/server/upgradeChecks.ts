@@ -7,7 +7,7 @@ import { isAllowedOrigin } from "../auth/guards";
 export const UPGRADE_RETRY_AFTER_MS = {
   /** The gateway is shutting down. */
   shuttingDown: 1000,
-  /** `gateway.maxConnections` is reached. */
+  /** The connection cap (`gateway.maxConnections`, or what the descriptor limit allows) is reached. */
   tooManyConnections: 5000,
   /** `gateway.maxHandshakesPerSource` is reached. */
   tooManyHandshakes: 1000,
@@ -25,6 +25,10 @@ export interface UpgradeFacts {
   blockedForMs: number;
   /** Connections open now. */
   connections: number;
+  /** WebSocket connections accepted at once (see `connectionCapacity`). */
+  maxConnections: number;
+  /** Connections beyond `maxConnections` this upgrade may take (it carries the admin token). */
+  extraConnections: number;
   /** Handshakes unfinished now from the client's address. */
   handshakesFromSource: number;
 }
@@ -32,7 +36,7 @@ export interface UpgradeFacts {
 /** The config the upgrade checks read (a subset of `Config`). */
 export interface UpgradeLimits {
   security: { allowedOrigins: readonly string[]; allowedHosts: readonly string[] };
-  gateway: { maxConnections: number; maxHandshakesPerSource: number };
+  gateway: { maxHandshakesPerSource: number };
 }
 
 /** A refused upgrade: the error answered (with its HTTP status) and an optional `Retry-After`. */
@@ -73,8 +77,9 @@ export function checkUpgrade(facts: UpgradeFacts, config: UpgradeLimits): Upgrad
       }),
       retryAfterMs: facts.blockedForMs,
     };
-  const { maxConnections, maxHandshakesPerSource } = config.gateway;
-  if (facts.connections >= maxConnections) {
+  const { maxHandshakesPerSource } = config.gateway;
+  const { maxConnections } = facts;
+  if (facts.connections >= maxConnections + facts.extraConnections) {
     const retryAfterMs = UPGRADE_RETRY_AFTER_MS.tooManyConnections;
     return {
       error: new ProtocolError("OVERLOADED", "too many connections", {
