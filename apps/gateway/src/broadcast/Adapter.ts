@@ -6,8 +6,18 @@
 
 /** A room of the connection with this id. */
 export const connectionRoom = (connectionId: string): string => `conn:${connectionId}`;
-/** A room of the connections holding this scope. */
-export const scopeRoom = (scope: string): string => `scope:${scope}`;
+/** A room of the connections holding this scope (one string per scope, shared by every connection). */
+export const scopeRoom = (scope: string): string => {
+  let room = SCOPE_ROOMS.get(scope);
+  if (room === undefined) {
+    room = `scope:${scope}`;
+    if (SCOPE_ROOMS.size < MAX_SCOPE_ROOMS) SCOPE_ROOMS.set(scope, room);
+  }
+  return room;
+};
+/** Scope room names remembered (the catalogue has a handful of scopes). */
+const MAX_SCOPE_ROOMS = 256;
+const SCOPE_ROOMS = new Map<string, string>();
 /** A room of the connections subscribed to a built-in chat (`chat.subscribe`). */
 export const chatRoom = (conversationId: string): string => `chat:${conversationId}`;
 /** A room of the connections of this node. */

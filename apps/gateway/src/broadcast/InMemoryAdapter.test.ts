@@ -98,4 +98,25 @@ describe("InMemoryAdapter", () => {
     expect([...adapter.members([READ, ADMIN])].map((member) => member.id).sort()).toEqual(["a", "o"]);
     expect([...adapter.members([scopeRoom("nobody")])]).toEqual([]);
   });
+
+  it("keeps a room right as it goes from one member to several and back (joins twice, leaves)", () => {
+    const adapter = new InMemoryAdapter();
+    const first = new Member("1");
+    const second = new Member("2");
+    const room = nodeRoom("phone");
+    adapter.join(first, [room]);
+    adapter.join(first, [room]); // twice: still one member
+    expect([...adapter.members([room])].map((member) => member.id)).toEqual(["1"]);
+    adapter.join(second, [room]);
+    adapter.broadcast([{ bytes: bytes("both"), rooms: [room] }]);
+    adapter.leave("1", room);
+    adapter.broadcast([{ bytes: bytes("second"), rooms: [room] }]);
+    expect(first.received).toEqual(["both"]);
+    expect(second.received).toEqual(["both", "second"]);
+    adapter.leaveAll("2");
+    expect([...adapter.members([room])]).toEqual([]);
+    adapter.join(first, [room]);
+    adapter.leave("2", room); // not a member: nothing changes
+    expect([...adapter.members([room, READ])].map((member) => member.id)).toEqual(["1"]);
+  });
 });

@@ -94,11 +94,20 @@ export class Connection {
     return this.#session?.token;
   }
 
-  /** Marks the handshake done with what it granted. */
+  /**
+   * Marks the handshake done with what it granted. Identical sessions (same grant, scopes, token and
+   * client, no node id) share one object, and the handshake's timer is let go unless the
+   * connection keeps it (a pairing connection's window): thousands of connections of one app cost
+   * no session each.
+   */
   authenticate(session: Session): void {
     if (this.#state === "closed") return;
-    this.#session = session;
+    this.#session = sharedSession(session);
     this.#state = "ready";
+    if (session.grant !== "pairing") {
+      clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = undefined;
+    }
   }
 
   /** Whether the connection holds any of these scopes. */
@@ -169,3 +178,24 @@ export class Connection {
 }
 
 const NO_SCOPES: ReadonlySet<Scope> = new Set();
+
+/**
+ * Distinct sessions remembered for sharing; past it the table starts over (sessions are compared
+ * by value, so starting over only costs memory until the table fills again).
+ */
+const MAX_SHARED_SESSIONS = 1024;
+const sharedSessions = new Map<string, Session>();
+
+/**
+ * The session equal to `session` already held by another connection, or `session` itself (then
+ * remembered). Node sessions and clients with an instance id are unique: they are not shared.
+ */
+function sharedSession(session: Session): Session {
+  if (session.nodeId !== undefined || session.client.instanceId !== undefined) return session;
+  const key = `${session.grant}\n${session.role}\n${session.token ?? ""}\n${[...session.scopes].join(" ")}\n${JSON.stringify(session.client)}`;
+  const shared = sharedSessions.get(key);
+  if (shared !== undefined) return shared;
+  if (sharedSessions.size >= MAX_SHARED_SESSIONS) sharedSessions.clear();
+  sharedSessions.set(key, session);
+  return session;
+}
