@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { writeHeapSnapshot } from "node:v8";
 import { WebSocketServer } from "ws";
 
 export const BENCH_TOKEN = "bench-token-0123456789abcdef";
@@ -28,6 +29,9 @@ export const BENCH_ADMIN_TOKEN = "bench-admin-token-0123456789abcdef";
 /** Both servers close a client with more unsent bytes than this (the slow-consumer rule). */
 export const MAX_BUFFERED_BYTES = 1024 * 1024;
 const variant = process.argv[2];
+/** The heartbeat interval (BENCH_HEARTBEAT_MS; 60 s unless a bench asks, e.g. the gateway's default 15 s). */
+const HEARTBEAT_MS = Number(process.env.BENCH_HEARTBEAT_MS ?? 60_000);
+const DEFAULT_LIMITS = process.env.BENCH_DEFAULT_LIMITS === "1";
 
 /** Message `n` of a run, in one of `chats` conversations (`chat-<n mod chats>`). */
 function inboundMessage(n, sentAt, size = 0, chats = 100) {
@@ -227,6 +231,24 @@ async function bare() {
       }
     });
   });
+  if (process.env.BENCH_HEARTBEAT_MS !== undefined) {
+    // What the gateway's heartbeat does, done the plain way: a client that missed the last ping is
+    // terminated, the others are pinged, and every client gets a `tick` event.
+    const alive = new WeakMap();
+    wss.on("connection", (ws) => ws.on("pong", () => alive.set(ws, true)));
+    setInterval(() => {
+      const tick = JSON.stringify({ type: "event", event: "tick", data: { ts: Date.now() } });
+      for (const ws of wss.clients) {
+        if (alive.get(ws) === false) {
+          ws.terminate();
+          continue;
+        }
+        alive.set(ws, false);
+        ws.ping();
+        if (ws.readyState === 1) ws.send(tick);
+      }
+    }, HEARTBEAT_MS).unref();
+  }
   await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
   return http.address().port;
 }
@@ -271,13 +293,12 @@ async function gateway() {
       channels: { bench: {} },
       webhooks: { basePath: "/webhook" },
       security: { rateLimit: { requestsPerSecond: 10_000_000, burst: 10_000_000 } },
-      heartbeat: { intervalMs: 60_000 },
-      // The load comes from one address: lift the per-source handshake limit with the total.
-      gateway: {
-        maxConnections: 50_000,
-        maxHandshakesPerSource: 50_000,
-        maxBufferedBytes: MAX_BUFFERED_BYTES,
-      },
+      heartbeat: { intervalMs: HEARTBEAT_MS },
+      // The load comes from one address: lift the per-source handshake limit with the total
+      // (BENCH_DEFAULT_LIMITS=1 keeps the gateway's defaults: the capacity benches).
+      gateway: DEFAULT_LIMITS
+        ? { maxBufferedBytes: MAX_BUFFERED_BYTES }
+        : { maxConnections: 50_000, maxHandshakesPerSource: 50_000, maxBufferedBytes: MAX_BUFFERED_BYTES },
       logging: { level: "error" },
     }),
   );
@@ -321,7 +342,20 @@ if (process.argv[1] === fileURLToPath(import.meta.url) && (variant === "bare" ||
   loop.enable();
   process.stdin.setEncoding("utf8");
   process.stdin.on("data", (line) => {
-    if (line.trim() === "mem") {
+    const [command, argument] = line.trim().split(" ");
+    if (command === "snap") {
+      // A heap snapshot for the memory-per-connection analysis: "snap <path>" → {"snapshot":…}.
+      globalThis.gc?.();
+      const snapshot = writeHeapSnapshot(argument);
+      process.stdout.write(`${JSON.stringify({ snapshot })}\n`);
+    } else if (command === "loop") {
+      // The event loop's delay since the last "loop"/"mem" (no GC forced: a hold's own figure).
+      const loopDelayP99Ms = loop.percentile(99) / 1e6;
+      const loopDelayMaxMs = loop.max / 1e6;
+      loop.reset();
+      const { rss, heapUsed } = process.memoryUsage();
+      process.stdout.write(`${JSON.stringify({ loopDelayP99Ms, loopDelayMaxMs, rss, heapUsed })}\n`);
+    } else if (command === "mem") {
       globalThis.gc?.();
       const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
       const loopDelayP99Ms = loop.percentile(99) / 1e6;
