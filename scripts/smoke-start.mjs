@@ -182,9 +182,15 @@ for (;;) {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/ready`);
     ready = await res.json();
+    // The configured platforms, down or connecting (nothing to reach), and the built-in chat, ready.
     if (
-      ready.channels?.length === configured &&
-      ready.channels.every((c) => c.state === "down" || (c.name === "telegram" && c.state === "connecting"))
+      ready.channels?.length === configured + 1 &&
+      ready.channels.every(
+        (c) =>
+          c.state === "down" ||
+          (c.name === "telegram" && c.state === "connecting") ||
+          (c.name === "webchat" && c.state === "ready"),
+      )
     )
       break;
   } catch {}
