@@ -158,7 +158,7 @@ describe("openclaw chat", () => {
     const conversationId = conversationOf(first.stderr);
     expect(await history(conversationId)).toEqual([
       { direction: "in", text: "hello there", sender: "openclaw-cli" },
-      { direction: "out", text: "hello there", sender: undefined },
+      { direction: "out", text: "hello there", sender: "echo" },
     ]);
     // Piped stdin is one message, newlines and all.
     const piped = await run(["chat", "--conversation", conversationId], "line one\nline two\n");
@@ -360,7 +360,7 @@ describe("openclaw chat", () => {
       const conversationId = lines.find((l) => l.type === "sent")?.conversationId as string;
       expect(await history(conversationId)).toEqual([
         { direction: "in", text, sender: "openclaw-cli" },
-        { direction: "out", text, sender: undefined },
+        { direction: "out", text, sender: "slow" },
       ]);
     } finally {
       for (const socket of sockets) socket.destroy();
