@@ -112,12 +112,19 @@ try {
   // Broadcast to all: MESSAGES inbound messages at instance 0, to every client of every instance.
   await Promise.all(servers.map((s) => s.loop()));
   const postedAt = Date.now();
-  const response = await fetch(`http://127.0.0.1:${servers[0].port}/webhook/bench?n=${MESSAGES}&chats=1`, {
-    method: "POST",
-    body: "{}",
-    headers: { "content-type": "application/json" },
-  });
-  await response.arrayBuffer();
+  // The webhook is answered once the messages are recorded; a failure (e.g. undici's 300 s header
+  // timeout on a starved machine) is reported, and the deliveries are still counted.
+  let webhookError;
+  try {
+    const response = await fetch(`http://127.0.0.1:${servers[0].port}/webhook/bench?n=${MESSAGES}&chats=1`, {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    await response.arrayBuffer();
+  } catch (error) {
+    webhookError = String(error.cause?.code ?? error.message);
+  }
   const acceptedAt = Date.now();
   const expected = held * MESSAGES;
   let stats = stats0;
@@ -138,6 +145,7 @@ try {
     received,
     complete: all,
     webhookMs: acceptedAt - postedAt,
+    webhookError,
     // The first message's last arrival is not tracked per message; the first arrival at all is.
     firstArrivalMs:
       Math.min(...stats.filter((s) => s.firstReceivedAt > 0).map((s) => s.firstReceivedAt)) - postedAt,
