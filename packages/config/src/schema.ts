@@ -38,13 +38,14 @@ export const GatewaySectionSchema = v.optional(
     /**
      * File descriptors kept free for the gateway's own files, `/health` and other HTTP requests,
      * admins' connections and outbound platform sockets, beyond the WebSocket clients it accepts.
-     * Default: the larger of 64 and 2.5% of the descriptor limit (500 of 20,000).
+     * Default: the larger of 64 and 2.5% of the descriptor limit (500 of 20,000); at least 64 (a bare
+     * gateway process already holds about 30).
      */
-    descriptorReserve: v.optional(v.pipe(v.number(), v.integer(), v.minValue(16))),
+    descriptorReserve: v.optional(v.pipe(v.number(), v.integer(), v.minValue(64))),
     /**
      * Connections accepted beyond `maxConnections` for upgrades carrying the admin token in
      * `Authorization: Bearer`, so an operator can still get in when clients fill the gateway
-     * (taken from the descriptor reserve: at most a quarter of it).
+     * (taken from the descriptor reserve: at most an eighth of it).
      */
     adminConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1000)), 16),
     /**

@@ -9,7 +9,12 @@ import { bearerToken, Counter } from "../auth/guards";
 import { type Adapter, connectionRoom, nodeRoom, scopeRoom } from "../broadcast/Adapter";
 import type { Logger } from "../logging";
 import { Connection, type Session } from "./Connection";
-import { type ConnectionCapacity, connectionCapacity, readDescriptorLimit } from "./descriptorLimit";
+import {
+  type ConnectionCapacity,
+  connectionCapacity,
+  countOpenDescriptors,
+  readDescriptorLimit,
+} from "./descriptorLimit";
 import { RateLimiter } from "./RateLimiter";
 import { checkUpgrade, refuseUpgrade } from "./upgradeChecks";
 
@@ -125,24 +130,38 @@ export class ConnectionHub {
     this.#capacity = undefined; // applies maxSockets to the server
     const capacity = this.capacity;
     server.on("upgrade", (request, socket, head) => this.#upgrade(wss, request, socket, head));
-    // A failed accept (EMFILE when something else took the descriptors) must not end the process.
+    // A failed accept must not end the process. (EMFILE never gets here: libuv accepts and closes
+    // the pending connections itself, so clients see a reset; the reserve is what prevents it.)
+    // Errors before listening (a port in use) are `listen`'s to report.
     server.on("error", (error: NodeJS.ErrnoException) => {
-      if (this.#acceptErrors++ === 0)
+      if (server.listening && this.#acceptErrors++ === 0)
         this.#options.logger.error(
           { err: error.message, code: error.code, descriptorLimit: capacity.descriptorLimit },
           "the server could not accept a connection (logged once; see gateway.descriptorReserve)",
         );
     });
+    const ownDescriptors = countOpenDescriptors();
     this.#options.logger.info(
       {
         maxConnections: capacity.maxConnections,
         adminConnections: capacity.adminConnections,
         descriptorLimit: capacity.descriptorLimit ?? null,
         reserve: capacity.reserve,
+        ownDescriptors: ownDescriptors ?? null,
         source: capacity.source,
       },
       "connection cap",
     );
+    // What the process holds already must fit in the share of the reserve kept for it, with room.
+    const ownShare =
+      capacity.descriptorLimit === undefined || capacity.maxSockets === undefined
+        ? undefined
+        : capacity.descriptorLimit - capacity.maxSockets;
+    if (ownShare !== undefined && ownDescriptors !== undefined && ownDescriptors + 8 > ownShare)
+      this.#options.logger.warn(
+        { ownDescriptors, ownShare, reserve: capacity.reserve, descriptorLimit: capacity.descriptorLimit },
+        "the descriptor reserve leaves little room for the gateway's own files and sockets: raise gateway.descriptorReserve or the limit (ulimit -n)",
+      );
   }
 
   /** Applies a new frame limit to connections accepted from now on. */

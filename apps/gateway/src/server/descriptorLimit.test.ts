@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { connectionCapacity, FALLBACK_MAX_CONNECTIONS, readDescriptorLimit } from "./descriptorLimit";
+import {
+  connectionCapacity,
+  countOpenDescriptors,
+  FALLBACK_MAX_CONNECTIONS,
+  readDescriptorLimit,
+} from "./descriptorLimit";
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max cpu time              unlimited            unlimited            seconds
@@ -33,15 +38,15 @@ describe("connectionCapacity", () => {
     expect(connectionCapacity({ descriptorLimit: 20_000, adminConnections: 16 })).toEqual({
       maxConnections: 19_500,
       adminConnections: 16,
-      maxSockets: 19_750,
+      maxSockets: 19_625,
       descriptorLimit: 20_000,
       reserve: 500,
       source: "descriptor_limit",
     });
     expect(connectionCapacity({ descriptorLimit: 256, adminConnections: 16 })).toMatchObject({
       maxConnections: 192,
-      adminConnections: 16,
-      maxSockets: 224,
+      adminConnections: 8,
+      maxSockets: 208,
       reserve: 64,
     });
   });
@@ -61,12 +66,22 @@ describe("connectionCapacity", () => {
     });
   });
 
-  it("gives the admins at most a quarter of the reserve", () => {
-    expect(connectionCapacity({ descriptorLimit: 256, reserve: 32, adminConnections: 100 })).toMatchObject({
-      maxConnections: 224,
-      adminConnections: 8,
-      maxSockets: 240,
+  it("gives the admins at most an eighth of the reserve, other sockets another, and keeps the rest", () => {
+    expect(connectionCapacity({ descriptorLimit: 1024, reserve: 200, adminConnections: 100 })).toMatchObject({
+      maxConnections: 824,
+      adminConnections: 25,
+      // 1024 − 150: three quarters of the reserve stay for the process's own descriptors.
+      maxSockets: 874,
     });
+    expect(connectionCapacity({ descriptorLimit: 1024, reserve: 200, adminConnections: 3 })).toMatchObject({
+      adminConnections: 3,
+    });
+  });
+
+  it("counts this process's open descriptors on Linux", () => {
+    const count = countOpenDescriptors();
+    if (process.platform === "linux") expect(count).toBeGreaterThanOrEqual(3);
+    else expect(count === undefined || count >= 0).toBe(true);
   });
 
   it("falls back to the configured cap or 20,000 when the limit is unknown", () => {

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * The connection cap when neither `gateway.maxConnections` is set nor the process's descriptor limit
@@ -42,6 +42,20 @@ export function readDescriptorLimit(text?: string): number | undefined {
   if (soft === undefined || !/^\d+$/.test(soft)) return undefined;
   const value = Number(soft);
   return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
+/**
+ * Counts the descriptors this process holds now (entries of `/proc/self/fd`).
+ *
+ * @returns The count, or `undefined` where it cannot be read (not Linux, or no `/proc`).
+ */
+export function countOpenDescriptors(): number | undefined {
+  try {
+    // The listing itself holds one descriptor while it reads.
+    return Math.max(0, readdirSync("/proc/self/fd").length - 1);
+  } catch {
+    return undefined;
+  }
 }
 
 /** How many WebSocket connections the gateway accepts, and why. */
@@ -91,12 +105,14 @@ export function connectionCapacity(options: {
     Math.max(MIN_DESCRIPTOR_RESERVE, Math.ceil(descriptorLimit * DESCRIPTOR_RESERVE_SHARE));
   const allowed = Math.max(1, descriptorLimit - reserve);
   const fromLimit = configured === undefined || configured > allowed;
-  // Half the reserve is for sockets beyond the WebSocket cap (admins' connections, `/health` and
-  // other HTTP requests), the other half for the process's own files and outbound sockets.
+  // A quarter of the reserve is for sockets beyond the WebSocket cap (admins' connections, at most
+  // an eighth, then `/health` and other HTTP requests); three quarters stay for the process's own
+  // descriptors (about 30 for a bare gateway: stdio, the event loop, journals, state writes) and
+  // its outbound platform and Redis sockets.
   return {
     maxConnections: fromLimit ? allowed : configured,
-    adminConnections: Math.max(0, Math.min(adminConnections, Math.floor(reserve / 4))),
-    maxSockets: Math.max(1, descriptorLimit - Math.ceil(reserve / 2)),
+    adminConnections: Math.max(0, Math.min(adminConnections, Math.floor(reserve / 8))),
+    maxSockets: Math.max(1, descriptorLimit - Math.ceil((reserve * 3) / 4)),
     descriptorLimit,
     reserve,
     source: fromLimit ? "descriptor_limit" : "config",
