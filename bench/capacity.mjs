@@ -11,12 +11,17 @@
 //
 // BENCH_HEAP_SNAPSHOT=<dir> also writes a heap snapshot of each server once filled.
 // Quick run: BENCH_CONNECTIONS=2000 BENCH_HOLD_MS=10000 node capacity.mjs
-import { mkdir, writeFile } from "node:fs/promises";
-import { cpus, loadavg, totalmem } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { median } from "./lib/harness.mjs";
-import { descriptorLimit, startClients, startServer, sumErrors } from "./lib/processes.mjs";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { median, writeResults } from "./lib/harness.mjs";
+import {
+  descriptorLimit,
+  machineFacts,
+  machineSentence,
+  startClients,
+  startServer,
+  sumErrors,
+} from "./lib/processes.mjs";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 19_000);
 const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 120_000);
@@ -27,7 +32,6 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 1);
 const ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
 const SNAPSHOT_DIR = process.env.BENCH_HEAP_SNAPSHOT;
-const here = dirname(fileURLToPath(import.meta.url));
 
 async function run(variant) {
   const server = await startServer(variant, {
@@ -116,6 +120,7 @@ for (let i = 0; i < PAIRS; i++) {
   }
 }
 const load1 = loadavg();
+const machine = machineFacts(limit, load0, load1);
 const summary = (list) =>
   Object.fromEntries(
     Object.keys(list[0])
@@ -137,7 +142,7 @@ const row = (label, key, unit = "") =>
   `| ${label} | ${fmt(bare[key])}${unit} | ${fmt(gateway[key])}${unit} |`;
 const markdown = `## capacity: ${CONNECTIONS.toLocaleString("en-US")} authenticated idle connections in one process, held ${HOLD_MS / 1000} s
 
-Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, descriptor limit ${limit.soft} (hard ${limit.hard}) per process. Load average ${load0.map((l) => l.toFixed(2)).join(" ")} at the start, ${load1.map((l) => l.toFixed(2)).join(" ")} at the end (the machine is shared). Median of ${PAIRS} bare/gateway run(s), each server in its own process, the load from ${CLIENT_PROCESSES} client processes (${CONCURRENCY} connects in flight each) over ${ADDRESSES[0]}…${ADDRESSES[ADDRESSES.length - 1]}. Heartbeat every ${HEARTBEAT_MS / 1000} s (the gateway's default is 15 s; the bare server pings and sends \`tick\` likewise). Fill rate: the last 90% of the connections (the first 10% fill first, from one process, for the marginal memory figures). Memory per connection: RSS and heap after a GC at the end of the hold, minus before any connection, over the connections held. Gateway with its default connection limits.
+${machineSentence(machine)} Median of ${PAIRS} bare/gateway run(s), each server in its own process, the load from ${CLIENT_PROCESSES} client processes (${CONCURRENCY} connects in flight each) over ${ADDRESSES[0]}…${ADDRESSES[ADDRESSES.length - 1]}. Heartbeat every ${HEARTBEAT_MS / 1000} s (the gateway's default is 15 s; the bare server pings and sends \`tick\` likewise). Fill rate: the last 90% of the connections (the first 10% fill first, from one process, for the marginal memory figures). Memory per connection: RSS and heap after a GC at the end of the hold, minus before any connection, over the connections held. Gateway with its default connection limits.
 
 | | bare ws | gateway |
 |---|---:|---:|
@@ -166,34 +171,14 @@ ${row("server RSS at the end, MiB", "rssMb")}
 
 Connect errors (retried with backoff): bare ${JSON.stringify(sumErrors(runs.bare.map((r) => r.connectErrors)))}, gateway ${JSON.stringify(sumErrors(runs.gateway.map((r) => r.connectErrors)))}.
 `;
-const dir = join(here, "results");
-await mkdir(dir, { recursive: true });
-const name = process.env.BENCH_RESULT_NAME ?? "capacity";
-await writeFile(join(dir, `${name}.md`), markdown);
-await writeFile(
-  join(dir, `${name}.json`),
-  `${JSON.stringify(
-    {
-      name,
-      node: process.version,
-      date: new Date().toISOString(),
-      machine: {
-        cores: cpus().length,
-        memoryBytes: totalmem(),
-        descriptorLimit: limit,
-        loadavg: [load0, load1],
-      },
-      settings: { CONNECTIONS, HOLD_MS, HEARTBEAT_MS, CLIENT_PROCESSES, CONCURRENCY, PAIRS, ADDRESSES },
-      bare,
-      gateway,
-      memoryRatio,
-      fillRatio,
-      checks,
-      runs,
-    },
-    null,
-    2,
-  )}\n`,
-);
-process.stdout.write(markdown);
+await writeResults(process.env.BENCH_RESULT_NAME ?? "capacity", markdown, {
+  machine,
+  settings: { CONNECTIONS, HOLD_MS, HEARTBEAT_MS, CLIENT_PROCESSES, CONCURRENCY, PAIRS, ADDRESSES },
+  bare,
+  gateway,
+  memoryRatio,
+  fillRatio,
+  checks,
+  runs,
+});
 process.exitCode = Object.values(checks).every(Boolean) ? 0 : 1;

@@ -16,12 +16,17 @@
 //   gateway's documented refusals are HTTP 503 `OVERLOADED` for its handshake and connection caps).
 //
 // Quick run: BENCH_CONNECTIONS=6000 BENCH_INSTANCES=2 BENCH_CLIENT_PROCESSES=2 node cluster-100k.mjs
-import { mkdir, writeFile } from "node:fs/promises";
-import { cpus, loadavg, totalmem } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { loadavg } from "node:os";
 import { startRedisServer } from "@openclaw/redis/testing";
-import { descriptorLimit, startClients, startServer, sumErrors } from "./lib/processes.mjs";
+import { writeResults } from "./lib/harness.mjs";
+import {
+  descriptorLimit,
+  machineFacts,
+  machineSentence,
+  startClients,
+  startServer,
+  sumErrors,
+} from "./lib/processes.mjs";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100_000);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 6);
@@ -33,7 +38,6 @@ const HEARTBEAT_MS = Number(process.env.BENCH_HEARTBEAT_MS ?? 15_000);
 const FILL_DEADLINE_MS = Number(process.env.BENCH_FILL_DEADLINE_MS ?? 480_000);
 const STORM_DEADLINE_MS = Number(process.env.BENCH_STORM_DEADLINE_MS ?? 240_000);
 const ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
-const here = dirname(fileURLToPath(import.meta.url));
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Polls `check` until it returns true or `ms` pass; resolves whether it did. */
@@ -179,6 +183,7 @@ try {
 }
 
 const load1 = loadavg();
+const machine = machineFacts(limit, load0, load1);
 const fmt = (n) => (Math.abs(n) >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(2));
 const errorList = (errors) =>
   Object.keys(errors).length === 0
@@ -189,7 +194,7 @@ const errorList = (errors) =>
 const { fill, held, broadcast, storm } = result;
 const markdown = `## cluster: ${CONNECTIONS.toLocaleString("en-US")} connections across ${INSTANCES} gateway instances on one Redis, one machine
 
-Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, descriptor limit ${limit.soft} (hard ${limit.hard}) per process. Load average ${load0.map((l) => l.toFixed(2)).join(" ")} at the start, ${load1.map((l) => l.toFixed(2)).join(" ")} at the end (the machine is shared). ${INSTANCES} gateway processes (bench/lib/server.mjs in cluster mode, default connection limits, heartbeat ${HEARTBEAT_MS / 1000} s) on one redis-server; ${CLIENT_PROCESSES} client processes (${CONCURRENCY} connects in flight each) over ${ADDRESSES[0]}…${ADDRESSES[ADDRESSES.length - 1]}, each spread over every instance. One run.
+${machineSentence(machine)} ${INSTANCES} gateway processes (bench/lib/server.mjs in cluster mode, default connection limits, heartbeat ${HEARTBEAT_MS / 1000} s) on one redis-server; ${CLIENT_PROCESSES} client processes (${CONCURRENCY} connects in flight each) over ${ADDRESSES[0]}…${ADDRESSES[ADDRESSES.length - 1]}, each spread over every instance. One run.
 
 | | |
 |---|---:|
@@ -209,32 +214,12 @@ Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. ${cpus().leng
 | reconnect storm: not back (20 attempts, or past ${STORM_DEADLINE_MS / 1000} s) | ${fmt(storm.gaveUp)} |
 | \`tick\` events per connection since connected (one per instance per heartbeat) | ${fmt(held.ticksPerConnection)} |
 `;
-const dir = join(here, "results");
-await mkdir(dir, { recursive: true });
-const name = process.env.BENCH_RESULT_NAME ?? "cluster-100k";
-await writeFile(join(dir, `${name}.md`), markdown);
-await writeFile(
-  join(dir, `${name}.json`),
-  `${JSON.stringify(
-    {
-      name,
-      node: process.version,
-      date: new Date().toISOString(),
-      machine: {
-        cores: cpus().length,
-        memoryBytes: totalmem(),
-        descriptorLimit: limit,
-        loadavg: [load0, load1],
-      },
-      settings: {
-        ...{ CONNECTIONS, INSTANCES, CLIENT_PROCESSES, CONCURRENCY, MESSAGES, HEARTBEAT_MS, ADDRESSES },
-        ...{ FILL_DEADLINE_MS, STORM_DEADLINE_MS },
-      },
-      ...result,
-    },
-    null,
-    2,
-  )}\n`,
-);
-process.stdout.write(markdown);
+await writeResults(process.env.BENCH_RESULT_NAME ?? "cluster-100k", markdown, {
+  machine,
+  settings: {
+    ...{ CONNECTIONS, INSTANCES, CLIENT_PROCESSES, CONCURRENCY, MESSAGES, HEARTBEAT_MS, ADDRESSES },
+    ...{ FILL_DEADLINE_MS, STORM_DEADLINE_MS },
+  },
+  ...result,
+});
 process.exitCode = held.held >= CONNECTIONS && broadcast.complete && storm.back >= storm.dropped ? 0 : 1;

@@ -74,13 +74,24 @@ export async function compare({ script, cases, pairs = 5, metric, higherIsBetter
   return rows;
 }
 
+/**
+ * Writes `results/<name>.md` and `results/<name>.json` (`{name, node, date, ...data}`) and prints the
+ * Markdown.
+ */
+export async function writeResults(name, markdown, data) {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "results");
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, `${name}.md`), markdown);
+  const json = { name, node: process.version, date: new Date().toISOString(), ...data };
+  await writeFile(join(dir, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  process.stdout.write(markdown);
+}
+
 /** Writes `results/<name>.json` and `results/<name>.md` and prints the Markdown table. */
 export async function report(
   name,
   { title, metric, unit, target, rows, notes = [], labels = { bare: "bare", subject: "subject" } },
 ) {
-  const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "results");
-  await mkdir(dir, { recursive: true });
   const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(2));
   const lines = [
     `## ${title}`,
@@ -96,12 +107,6 @@ export async function report(
     "",
     ...notes,
   ];
-  const markdown = `${lines.join("\n")}\n`;
-  await writeFile(join(dir, `${name}.md`), markdown);
-  await writeFile(
-    join(dir, `${name}.json`),
-    `${JSON.stringify({ name, title, metric, unit, target, node: process.version, date: new Date().toISOString(), rows }, null, 2)}\n`,
-  );
-  process.stdout.write(markdown);
+  await writeResults(name, `${lines.join("\n")}\n`, { title, metric, unit, target, rows });
   return rows.every((row) => row.ratio >= target);
 }

@@ -3,6 +3,7 @@
 import { fork, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -19,6 +20,23 @@ export async function descriptorLimit() {
   const limits = await readFile("/proc/self/limits", "utf8");
   const [, soft, hard] = /Max open files\s+(\S+)\s+(\S+)/.exec(limits) ?? [];
   return { soft: Number(soft), hard: Number(hard) };
+}
+
+/** The machine a run had: cores, memory, descriptor limit, load averages at its start and end. */
+export function machineFacts(limit, load0, load1) {
+  return { cores: cpus().length, memoryBytes: totalmem(), descriptorLimit: limit, loadavg: [load0, load1] };
+}
+
+/** The opening sentence of a result: Node, date and {@link machineFacts}. */
+export function machineSentence(machine) {
+  const {
+    cores,
+    memoryBytes,
+    descriptorLimit: limit,
+    loadavg: [load0, load1],
+  } = machine;
+  const loads = (load) => load.map((l) => l.toFixed(2)).join(" ");
+  return `Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. ${cores} cores, ${(memoryBytes / 2 ** 30).toFixed(1)} GiB, descriptor limit ${limit.soft} (hard ${limit.hard}) per process. Load average ${loads(load0)} at the start, ${loads(load1)} at the end (the machine is shared).`;
 }
 
 /** Starts a server process of bench/lib/server.mjs; resolves its port and probes. */
