@@ -91,6 +91,15 @@ export interface ChannelManagerEventMap {
   [ChannelManagerEvents.LeaseChanged]: [change: ChannelLeaseChange];
 }
 
+/**
+ * A channel's own settings: its `channels.<name>` section without the keys every channel has
+ * (`plugin`, `enabled`, `agent`), as its plugin's `configSchema` validates them.
+ */
+export function pluginSettings(section: ChannelConfig): Record<string, unknown> {
+  const { plugin: _plugin, enabled: _enabled, agent: _agent, ...rest } = section;
+  return rest;
+}
+
 /** The lease name of a channel. */
 export const channelLeaseName = (channel: string): string => `channel:${channel}`;
 
@@ -277,8 +286,7 @@ export class ChannelManager extends EventEmitter<ChannelManagerEventMap> {
       this.logger.error({ channel: name, plugin: pluginName }, "no channel plugin by that name is installed");
       return;
     }
-    const { plugin: _plugin, enabled: _enabled, agent: _agent, ...rest } = settings;
-    const parsed = v.safeParse(factory.configSchema, rest);
+    const parsed = v.safeParse(factory.configSchema, pluginSettings(settings));
     const placement: ChannelPlacement = parsed.success
       ? this.#placement(name, factory, parsed.output)
       : "everywhere";

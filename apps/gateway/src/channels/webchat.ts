@@ -3,6 +3,7 @@ import { type ChannelPluginFactory, defineChannel } from "@openclaw/channel-sdk"
 import type { ChannelConfig, Config } from "@openclaw/config";
 import { WEBCHAT_CHANNEL } from "@openclaw/protocol";
 import * as v from "valibot";
+import { pluginSettings } from "./ChannelManager";
 
 const count = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
 
@@ -82,8 +83,7 @@ export function webchatSettings(config: Config): (WebchatSettings & { agent: str
   if (section === undefined) return { ...WEBCHAT_DEFAULTS, agent };
   let settings = parsedSettings.get(section);
   if (settings === undefined) {
-    const { plugin: _plugin, enabled: _enabled, agent: _agent, ...rest } = section;
-    const parsed = v.safeParse(WebchatSettingsSchema, rest);
+    const parsed = v.safeParse(WebchatSettingsSchema, pluginSettings(section));
     // Invalid settings keep the channel down (the channel manager reports why); chats use the defaults.
     settings = parsed.success ? parsed.output : WEBCHAT_DEFAULTS;
     parsedSettings.set(section, settings);
