@@ -3,7 +3,6 @@ import type { Config } from "@openclaw/config";
 import {
   type ChatRunEvent,
   type ChatRunStatus,
-  type ConversationMessage,
   type MethodParams,
   type MethodResult,
   ProtocolError,
@@ -28,7 +27,7 @@ export interface ChatServiceContext {
   readonly adapter: Pick<Adapter, "join" | "leave" | "rooms">;
   readonly events: EventSink;
   readonly agents: Pick<AgentRunner, "streamAgent">;
-  readonly conversations: Pick<ConversationStore, "append" | "history">;
+  readonly conversations: Pick<ConversationStore, "append" | "recent">;
   readonly messaging: Pick<Messaging, "recordSent">;
 }
 
@@ -304,9 +303,7 @@ export class ChatService {
 
   /** The chat's recent messages as the agent's turns, oldest first. */
   #turns(conversationId: string, limit: number): ChatTurn[] {
-    const history = this.#context.conversations.history(WEBCHAT_CHANNEL, conversationId, 0, 100_000);
-    const messages: ConversationMessage[] = history?.messages.slice(-limit) ?? [];
-    return messages.map((message) => ({
+    return this.#context.conversations.recent(WEBCHAT_CHANNEL, conversationId, limit).map((message) => ({
       role: message.direction === "in" ? "user" : "assistant",
       content: message.content.text ?? "",
     }));

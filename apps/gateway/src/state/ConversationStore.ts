@@ -481,6 +481,12 @@ export class ConversationStore {
     return { messages: page, cursor: page.at(-1)?.seq ?? since, hasMore: newer.length > page.length };
   }
 
+  /** The newest `count` messages, oldest first; none when the conversation is unknown. */
+  recent(channel: string, conversationId: string, count: number): ConversationMessage[] {
+    const conversation = this.#conversations.get(key(channel, conversationId));
+    return conversation === undefined ? [] : conversation.messages.slice(-count).map(toMessage);
+  }
+
   /** Waits for pending writes and closes the journal. */
   async close(): Promise<void> {
     this.#unwatch?.();
