@@ -1,23 +1,16 @@
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { type Harness, startGateway, TOKEN } from "@openclaw/gateway/testing";
 import type { GatewayClient } from "@openclaw/protocol";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { build } from "vite";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { buildControlUi, chromiumAvailable, launchChromium } from "./browser";
 
 // The Chat view of the control UI in real Chromium against a real gateway: streaming, history,
 // messages from elsewhere, cancel, and a gateway restart under the page.
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const web = resolve(import.meta.dirname, "../../apps/web");
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium && process.env.CI !== undefined)
-  throw new Error(`Chromium is required in CI: install Debian's chromium (expected at ${CHROMIUM})`);
-if (!hasChromium)
-  console.warn(`web chat test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+const hasChromium = chromiumAvailable("web chat test");
 
 /** A pause before each word of `slow`'s reply: long enough to watch it grow and to stop it. */
 const AGENTS = {
@@ -101,29 +94,12 @@ describe.skipIf(!hasChromium)("the control UI's Chat view in headless Chromium",
     await mkdir(stateDir);
     shots = process.env.UI_SCREENSHOT_DIR ?? dir;
     await mkdir(shots, { recursive: true });
-    await build({
-      root: web,
-      configFile: join(web, "vite.config.ts"),
-      logLevel: "silent",
-      build: { outDir: join(dir, "ui"), emptyOutDir: true, sourcemap: false },
-    });
+    await buildControlUi(dir);
     port = 0;
     gw = await startGw();
     port = Number(new URL(gw.http).port);
     other = await gw.client();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   }, 90_000);
 

@@ -1,25 +1,17 @@
 import { createHmac } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { FakePlatform, webhookChannel } from "@openclaw/channel-sdk/testing";
 import { GatewayClient } from "@openclaw/protocol";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { build } from "vite";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { buildControlUi, chromiumAvailable, launchChromium } from "./browser";
 import { ADMIN, startTestGateway, type TestGateway } from "./test-gateway";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SECRET = "signing-secret-0123456789";
-const web = resolve(import.meta.dirname, "../../apps/web");
-
-// CI installs Chromium (.ci/run); elsewhere the browser test runs when Chromium is there.
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium && process.env.CI !== undefined)
-  throw new Error(`Chromium is required in CI: install Debian's chromium (expected at ${CHROMIUM})`);
-if (!hasChromium) console.warn(`web UI test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+const hasChromium = chromiumAvailable("web UI test");
 
 let dir: string;
 let platform: FakePlatform;
@@ -33,12 +25,7 @@ describe.skipIf(!hasChromium)("the control UI in headless Chromium", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "openclaw-ui-"));
     // The UI is built from its sources for the test, like `pnpm build` does.
-    await build({
-      root: web,
-      configFile: join(web, "vite.config.ts"),
-      logLevel: "silent",
-      build: { outDir: join(dir, "ui"), emptyOutDir: true, sourcemap: false },
-    });
+    await buildControlUi(dir);
     platform = await FakePlatform.start({
       "GET /health": () => ({ body: { ok: true } }),
       "POST /messages": () => ({ body: { id: "m-1" } }),
@@ -58,19 +45,7 @@ describe.skipIf(!hasChromium)("the control UI in headless Chromium", () => {
       uiDir: join(dir, "ui"),
     });
     ({ url, http } = gw);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   }, 60_000);
 
