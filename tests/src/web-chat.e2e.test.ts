@@ -319,6 +319,18 @@ describe.skipIf(!hasChromium)("the control UI's Chat view in headless Chromium",
   it("fits a phone-sized screen", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForFunction(() => document.documentElement.scrollWidth <= 390);
+    // The newest message stays in view when the screen gets smaller. The view follows it from a
+    // ResizeObserver, which runs in a later frame than the resize: wait for it, then measure.
+    await page.waitForFunction(
+      () => {
+        const messages = document.querySelector("#chat-messages")!.getBoundingClientRect();
+        const newest = document.querySelector("#chat-messages .msg:last-child")!;
+        const box = newest.getBoundingClientRect();
+        return box.bottom <= messages.bottom + 1 && box.top >= messages.top;
+      },
+      undefined,
+      { timeout: 10_000 },
+    );
     const layout = await page.evaluate(() => {
       const box = (sel: string) => document.querySelector(sel)!.getBoundingClientRect();
       const lines = (el: Element) => {
@@ -345,7 +357,6 @@ describe.skipIf(!hasChromium)("the control UI's Chat view in headless Chromium",
     expect(layout.send.bottom).toBeLessThanOrEqual(844);
     expect(layout.input.width).toBeGreaterThan(200);
     expect(layout.messages.height).toBeGreaterThan(300);
-    // The newest message stays in view when the screen gets smaller.
     expect(layout.newest.bottom).toBeLessThanOrEqual(layout.messages.bottom + 1);
     expect(layout.newest.top).toBeGreaterThanOrEqual(layout.messages.top);
     expect(layout.sendLines).toBe(1);
