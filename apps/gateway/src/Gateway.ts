@@ -167,7 +167,7 @@ export class Gateway {
     });
     this.#heartbeat = new Heartbeat((now) => {
       for (const connection of hub.values()) connection.probe();
-      events.broadcast("tick", { ts: now });
+      events.broadcast("tick", { ts: now }, { local: true }); // every instance ticks its own clients
       pairing.list(now); // expires stale codes
       authFailures.sweep(now);
     });

@@ -105,6 +105,20 @@ describe.skipIf(!available)("RedisAdapter", () => {
     expect(bOperator.received).toEqual([text, "", "after"]);
   });
 
+  it("keeps a local packet on its own instance and forwards the rest of the batch", async () => {
+    const { a, aAdmin, bAdmin, bOperator } = await cluster();
+    a.broadcast([
+      { bytes: bytes("tick-a"), rooms: [READ], local: true },
+      { bytes: bytes("shared"), rooms: [READ] },
+    ]);
+    a.broadcast([{ bytes: bytes("tick-a2"), rooms: [READ], local: true }]); // nothing to publish
+    a.broadcast([{ bytes: bytes("marker"), rooms: [ADMIN] }]);
+    expect(aAdmin.received).toEqual(["tick-a", "shared", "tick-a2", "marker"]);
+    // Messages from one publisher arrive in order: once the marker is there, a tick would be too.
+    await expect.poll(() => bAdmin.received, WAIT).toEqual(["shared", "marker"]);
+    expect(bOperator.received).toEqual(["shared"]);
+  });
+
   it("leaves out the excepted members on every instance", async () => {
     const { a, b, aAdmin, aOperator, bAdmin, bOperator } = await cluster();
     a.broadcast([{ bytes: bytes("e1"), rooms: [READ], except: new Set(["a-op", "b-admin"]) }]);

@@ -246,10 +246,14 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
   broadcast(packets: readonly BroadcastPacket[]): void {
     if (packets.length === 0) return;
     this.#local.broadcast(packets);
+    const shared = packets.some((packet) => packet.local === true)
+      ? packets.filter((packet) => packet.local !== true)
+      : packets;
+    if (shared.length === 0) return;
     const header: Header = {
       i: this.instanceId,
       k: KIND_BROADCAST,
-      p: packets.map((packet) => ({
+      p: shared.map((packet) => ({
         r: packet.rooms,
         ...(packet.except === undefined || packet.except.size === 0 ? {} : { e: [...packet.except] }),
         n: packet.bytes.length,
@@ -257,7 +261,7 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
     };
     this.#publish(
       header,
-      packets.map((packet) => packet.bytes),
+      shared.map((packet) => packet.bytes),
     );
   }
 

@@ -40,6 +40,8 @@ export interface BroadcastPacket {
   rooms: readonly string[];
   /** Connection ids left out (the one whose request caused the event). */
   except?: ReadonlySet<string> | undefined;
+  /** For this instance's members only: an adapter shared by several instances does not forward it. */
+  local?: boolean;
 }
 
 /** Who {@link Adapter.disconnect} closes. */

@@ -9,6 +9,12 @@ export interface BroadcastOptions {
   scopes?: readonly Scope[];
   /** Send only to the members of these rooms (e.g. a chat's subscribers); overrides `scopes`. */
   rooms?: readonly string[];
+  /**
+   * Deliver to this instance's connections only, never to other instances of a cluster. For events
+   * every instance produces for its own connections (the heartbeat `tick`): published, each client
+   * would get one per instance.
+   */
+  local?: boolean;
 }
 
 /** One event of a broadcast, with its audience rules. */
@@ -45,6 +51,7 @@ export class Broadcaster implements EventSink {
       bytes: Buffer.from(encodeEvent(item.event, item.data)),
       rooms: item.rooms ?? this.#rooms(item.scopes ?? EVENTS[item.event].scopes),
       except: item.except === undefined ? undefined : new Set([item.except.id]),
+      ...(item.local === true ? { local: true } : {}),
     }));
     this.#adapter.broadcast(packets);
   }
