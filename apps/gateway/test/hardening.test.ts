@@ -1,5 +1,6 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
+import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChannelError, defineChannel, v } from "@openclaw/channel-sdk";
@@ -132,6 +133,60 @@ describe("unauthenticated sockets cannot exhaust the gateway", () => {
     expect(total.body).toMatchObject({
       error: { code: "OVERLOADED", details: { reason: "too_many_connections" } },
     });
+  });
+});
+
+describe("peers that reset their connection", () => {
+  /**
+   * Sends a WebSocket upgrade on a raw TCP socket, waits for the gateway's refusal, then resets the
+   * connection (RST, no FIN) while the gateway's end of it is still open.
+   */
+  function upgradeThenReset(
+    url: string,
+    headers: Record<string, string>,
+    localAddress = "127.0.0.1",
+  ): Promise<string> {
+    const { hostname, port } = new URL(url);
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ host: hostname, port: Number(port), localAddress }, () => {
+        const lines = [
+          "GET / HTTP/1.1",
+          ...Object.entries({
+            host: `127.0.0.1:${port}`,
+            connection: "Upgrade",
+            upgrade: "websocket",
+            "sec-websocket-version": "13",
+            "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+            ...headers,
+          }).map(([name, value]) => `${name}: ${value}`),
+        ];
+        socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+      });
+      let answer = "";
+      socket.on("data", (chunk: Buffer) => {
+        answer += chunk.toString();
+        if (!answer.includes("\r\n\r\n")) return;
+        socket.resetAndDestroy();
+        resolve(answer.slice(0, answer.indexOf("\r\n")));
+      });
+      socket.on("error", reject);
+    });
+  }
+
+  it("a refused upgrade reset by the client never takes the gateway down", async () => {
+    h = await startGateway({ config: { gateway: { maxHandshakesPerSource: 1 } } });
+    const port = new URL(h.http).port;
+    const held = await rawFrom(h.url, "127.0.0.9");
+    const foreign = { origin: `http://evil.example:${port}`, host: `evil.example:${port}` };
+    for (let i = 0; i < 10; i++) {
+      // A foreign origin, then the per-source limit (the answer a reconnect storm gets).
+      expect(await upgradeThenReset(h.url, foreign)).toBe("HTTP/1.1 403 Forbidden");
+      expect(await upgradeThenReset(h.url, {}, "127.0.0.9")).toBe("HTTP/1.1 503 Service Unavailable");
+    }
+    const client = await h.client();
+    await expect(client.request("ping")).resolves.toMatchObject({ ts: expect.any(Number) });
+    expect((await fetch(`${h.http}/health`)).status).toBe(200);
+    held.ws.terminate();
   });
 });
 

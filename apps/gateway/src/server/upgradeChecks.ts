@@ -115,7 +115,16 @@ export function refusalResponse(refusal: UpgradeRefusal): string {
   return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\nContent-Type: application/json\r\n${retryAfter}Connection: close\r\n\r\n${JSON.stringify({ error: refusal.error.toJSON() })}`;
 }
 
-/** Ends an upgrade's socket with the refusal. */
+/**
+ * Ends an upgrade's socket with the refusal and frees its descriptor as soon as the answer is
+ * written, without waiting for the client to close its end.
+ *
+ * Node's HTTP server takes its own `error` listener off a socket it hands to `upgrade`: without one
+ * here, a client resetting the connection (as clients in a reconnect storm do) would throw
+ * `ECONNRESET` out of the process.
+ */
 export function refuseUpgrade(socket: Duplex, refusal: UpgradeRefusal): void {
+  socket.on("error", () => socket.destroy());
+  socket.once("finish", () => socket.destroy());
   socket.end(refusalResponse(refusal));
 }
