@@ -191,6 +191,70 @@ describe("RecordLog", () => {
     await expect(readFile(join(dir, "notes.lock"))).rejects.toMatchObject({ code: "ENOENT" });
   });
 
+  it("keeps a copy of what it writes: later changes to the record do not reach it, and it reads back the same after a reopen", async () => {
+    const log = await RecordLog.open<Note & { meta?: { tags: string[]; gone?: undefined } }>({
+      dir,
+      name: "notes",
+    });
+    const record = { id: "a", text: 'é 👋 \u0000 "quoted"', meta: { tags: ["x"], gone: undefined } };
+    const written = log.put(record);
+    record.text = "changed";
+    record.meta.tags.push("y");
+    await written;
+    const held = log.get("a");
+    expect(held).toEqual({ id: "a", text: 'é 👋 \u0000 "quoted"', meta: { tags: ["x"] } });
+    expect(held).not.toHaveProperty("meta.gone"); // the JSON form: what a reopened log loads
+    await log.close();
+    const reopened = await RecordLog.open<Note>({ dir, name: "notes" });
+    expect(reopened.get("a")).toStrictEqual(held);
+    await reopened.close();
+  });
+
+  it("holds exactly the JSON form of any record: what JSON.parse of its line gives", async () => {
+    const log = await RecordLog.open<{ id: string; [key: string]: unknown }>({ dir, name: "notes" });
+    const hostile = JSON.parse('{"__proto__":{"polluted":true},"a":1}');
+    const values: Record<string, unknown> = {
+      date: new Date(0),
+      holes: [1, undefined, () => 2, Number.NaN, -0, [{ a: undefined }]],
+      nan: Number.NaN,
+      infinite: Number.POSITIVE_INFINITY,
+      nested: { keep: "x", drop: undefined, fn: () => 1, deeper: { list: [null, true, "é"] } },
+      nullProto: Object.assign(Object.create(null), { a: 1 }),
+      hostile,
+      withToJSON: { toJSON: () => ({ replaced: true }) },
+      instance: new (class Point {
+        x = 1;
+      })(),
+      map: new Map([["k", 1]]),
+      text: "plain",
+    };
+    for (const [id, value] of Object.entries(values)) {
+      const record = { id, value };
+      await log.put(record);
+      const held = log.get(id);
+      expect(held, id).toStrictEqual(JSON.parse(JSON.stringify(record)));
+    }
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+    expect(Object.hasOwn(log.get("hostile")!.value as object, "__proto__")).toBe(true);
+    await log.close();
+  });
+
+  it("refuses a record with no JSON form (a cycle, a BigInt) with INVALID_PARAMS, storing nothing", async () => {
+    const log = await openLog();
+    const cyclic: Note & { self?: unknown } = { id: "c", text: "loop" };
+    cyclic.self = cyclic;
+    for (const bad of [cyclic, { id: "b", text: "big", n: 1n as unknown as number }]) {
+      await expect(log.put(bad)).rejects.toMatchObject({
+        code: "INVALID_PARAMS",
+        details: { reason: "record_not_json" },
+      });
+    }
+    expect(log.size).toBe(0);
+    await log.put({ id: "ok", text: "fine" });
+    await log.close();
+    expect((await logLines()).map((l) => l.record?.id)).toEqual(["ok"]);
+  });
+
   it("refuses bad options with INVALID_PARAMS", async () => {
     for (const options of [
       { dir: "", name: "notes" },
