@@ -547,9 +547,12 @@ export class ConversationStore {
 
   /** Drops the messages beyond `maxMessagesPerConversation`, oldest first. */
   #trim(conversation: Conversation, limits: ConversationLimits): Promise<void>[] {
-    const over = conversation.messages.length - limits.maxMessagesPerConversation;
+    const messages = conversation.messages;
+    const over = messages.length - limits.maxMessagesPerConversation;
     if (over <= 0) return [];
-    return conversation.messages.splice(0, over).map((message) => this.#forget(message));
+    // One over (each append in a full conversation): shift, which V8 does in place, not splice.
+    if (over === 1) return [this.#forget(messages.shift()!)];
+    return messages.splice(0, over).map((message) => this.#forget(message));
   }
 
   /** Drops the least recently updated conversation (the Map's first key). */
