@@ -122,44 +122,46 @@ async function bare() {
       channel: "bench",
     }));
     if (url.searchParams.get("durable") === "1") await Promise.all(messages.map(append));
-    for (const [n, message] of messages.entries()) {
-      const received = JSON.stringify({
-        type: "event",
-        event: "channel.message.received",
-        data: { channel: "bench", message },
-      });
-      const updated = JSON.stringify({
-        type: "event",
-        event: "conversation.updated",
-        data: {
-          conversation: {
-            conversationId: message.conversationId,
-            channel: "bench",
-            messageCount: n + 1,
-            lastSeq: n + 1,
-            lastMessageAt: message.timestamp,
+    // Like the gateway, which encodes an event only when someone receives it.
+    if (wss.clients.size > 0)
+      for (const [n, message] of messages.entries()) {
+        const received = JSON.stringify({
+          type: "event",
+          event: "channel.message.received",
+          data: { channel: "bench", message },
+        });
+        const updated = JSON.stringify({
+          type: "event",
+          event: "conversation.updated",
+          data: {
+            conversation: {
+              conversationId: message.conversationId,
+              channel: "bench",
+              messageCount: n + 1,
+              lastSeq: n + 1,
+              lastMessageAt: message.timestamp,
+            },
+            message: {
+              seq: n + 1,
+              direction: "in",
+              messageId: message.id,
+              sender: message.sender,
+              content: { text: message.text },
+              timestamp: message.timestamp,
+            },
           },
-          message: {
-            seq: n + 1,
-            direction: "in",
-            messageId: message.id,
-            sender: message.sender,
-            content: { text: message.text },
-            timestamp: message.timestamp,
-          },
-        },
-      });
-      for (const client of wss.clients) {
-        if (client.readyState !== 1) continue;
-        // The same slow-consumer rule as the gateway: drop a client that does not read.
-        if (client.bufferedAmount > MAX_BUFFERED_BYTES) {
-          client.terminate();
-          continue;
+        });
+        for (const client of wss.clients) {
+          if (client.readyState !== 1) continue;
+          // The same slow-consumer rule as the gateway: drop a client that does not read.
+          if (client.bufferedAmount > MAX_BUFFERED_BYTES) {
+            client.terminate();
+            continue;
+          }
+          client.send(received);
+          client.send(updated);
         }
-        client.send(received);
-        client.send(updated);
       }
-    }
     res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
   });
   const wss = new WebSocketServer({ server: http });

@@ -34,8 +34,11 @@ export interface AdapterMember {
 
 /** One encoded event and its audience. */
 export interface BroadcastPacket {
-  /** The frame, encoded once to bytes. */
-  bytes: Buffer;
+  /**
+   * The frame, encoded once to bytes. The {@link Broadcaster}'s packets encode it when first read:
+   * an adapter reads it during `broadcast` (to send or publish it), and only if someone gets it.
+   */
+  readonly bytes: Buffer;
   /** Who receives it: members of any of these rooms. */
   rooms: readonly string[];
   /** Connection ids left out (the one whose request caused the event). */

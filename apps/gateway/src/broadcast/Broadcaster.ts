@@ -47,12 +47,15 @@ export class Broadcaster implements EventSink {
   }
 
   broadcastAll(events: readonly BroadcastEvent[]): void {
-    const packets: BroadcastPacket[] = events.map((item) => ({
-      bytes: Buffer.from(encodeEvent(item.event, item.data)),
-      rooms: item.rooms ?? this.#rooms(item.scopes ?? EVENTS[item.event].scopes),
-      except: item.except === undefined ? undefined : new Set([item.except.id]),
-      ...(item.local === true ? { local: true } : {}),
-    }));
+    const packets: BroadcastPacket[] = events.map(
+      (item) =>
+        new EventPacket(
+          item,
+          item.rooms ?? this.#rooms(item.scopes ?? EVENTS[item.event].scopes),
+          item.except === undefined ? undefined : new Set([item.except.id]),
+          item.local === true,
+        ),
+    );
     this.#adapter.broadcast(packets);
   }
 
@@ -64,6 +67,29 @@ export class Broadcaster implements EventSink {
       if (this.#roomsOf.size < MAX_CACHED_SCOPE_LISTS) this.#roomsOf.set(scopes, rooms);
     }
     return rooms;
+  }
+}
+
+/**
+ * A packet whose frame is encoded the first time an adapter reads {@link bytes}, once for every
+ * member: an event nobody receives (no client connected, an empty room) is never encoded.
+ */
+class EventPacket implements BroadcastPacket {
+  readonly #event: BroadcastEvent;
+  #bytes: Buffer | undefined;
+
+  constructor(
+    event: BroadcastEvent,
+    readonly rooms: readonly string[],
+    readonly except: ReadonlySet<string> | undefined,
+    readonly local: boolean,
+  ) {
+    this.#event = event;
+  }
+
+  get bytes(): Buffer {
+    this.#bytes ??= Buffer.from(encodeEvent(this.#event.event, this.#event.data));
+    return this.#bytes;
   }
 }
 
