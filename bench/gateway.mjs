@@ -4,47 +4,16 @@
 // broadcast deliveries, a slow consumer among broadcast clients, node-forwarded RPC, idle
 // authenticated connections (memory per connection, connects/s), and HTTP (streamed chat
 // completions, webhook POSTs). Server CPU is read from /proc.
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { WebSocket } from "ws";
 import { connect, connectEchoNode } from "./lib/client.mjs";
 import { compare, median, report, worker } from "./lib/harness.mjs";
+import { startServer } from "./lib/processes.mjs";
 import { BENCH_TOKEN } from "./lib/server.mjs";
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 1500);
 const script = fileURLToPath(import.meta.url);
-const serverScript = fileURLToPath(new URL("./lib/server.mjs", import.meta.url));
-const TICKS = 100; // /proc clock ticks per second on Linux
-
-/** Starts a server process; resolves its port, pid, CPU reader and memory probe. */
-async function startServer(variant) {
-  const child = spawn(process.execPath, ["--expose-gc", serverScript, variant], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const next = () => new Promise((resolve) => lines.once("line", (line) => resolve(JSON.parse(line))));
-  const { port, pid } = await next();
-  const cpuMs = () => {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
-  };
-  return {
-    port,
-    cpuMs,
-    async memory() {
-      child.stdin.write("mem\n");
-      return next();
-    },
-    async stop() {
-      child.stdin.end();
-      child.kill("SIGTERM");
-      await new Promise((resolve) => child.once("exit", resolve));
-    },
-  };
-}
 
 async function inParallel(count, limit, fn) {
   const out = new Array(count);

@@ -82,7 +82,7 @@ export async function startServer(variant, env = {}) {
     async stop() {
       // End of stdin makes the server exit by itself (writing a --cpu-prof profile); SIGTERM if not.
       child.stdin.end();
-      const timer = setTimeout(() => child.kill("SIGTERM"), 5000);
+      const timer = setTimeout(() => child.kill("SIGTERM"), 30_000);
       await exited;
       clearTimeout(timer);
     },
