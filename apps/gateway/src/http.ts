@@ -8,8 +8,8 @@ import { createOpenAiApp, openAiErrorShape } from "./openai/app";
 import { serveChatCompletions, writeJson } from "./openai/chat";
 import { fromGatewayError } from "./openai/errors";
 import type { OpenAiHost } from "./openai/host";
-import { readNodeBody } from "./readBody";
 import { readUiFile } from "./ui";
+import { serveWebhook, webhookPath } from "./webhooks";
 
 /** A JSON error body in the protocol's shape, with the protocol's HTTP status for its code. */
 function fail(
@@ -90,66 +90,7 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
     });
   });
 
-  // Webhooks: the base path is hot-reloadable, so it is matched per request.
-  app.all("*", async (c, next) => {
-    const { basePath, maxBodyBytes } = core.config.get().webhooks;
-    const path = c.req.path;
-    if (!path.startsWith(`${basePath}/`)) return next();
-    const [channel = "", ...rest] = path.slice(basePath.length + 1).split("/");
-    const plugin = core.channels.get(channel);
-    if (plugin === undefined && core.channels.has(channel)) {
-      // A leased channel standing by here: its platform connection, and its webhooks, are served
-      // by the instance holding the lease. Platforms retry a 503.
-      c.header("retry-after", "1");
-      return fail(c, "UNAVAILABLE", `channel ${channel} runs on another instance of this cluster`, {
-        reason: "channel_standby",
-        retryable: true,
-      });
-    }
-    if (plugin === undefined || plugin.handleWebhook === undefined)
-      return fail(c, "NOT_FOUND", `no channel ${channel} receives webhooks here`, {
-        reason: "unknown_channel",
-      });
-    if (c.req.method !== "POST" && c.req.method !== "GET")
-      return fail(
-        c,
-        "INVALID_PARAMS",
-        "webhooks are POST (or GET for verification handshakes)",
-        { reason: "method_not_allowed" },
-        405,
-      );
-    const declared = Number(c.req.header("content-length") ?? "0");
-    if (declared > maxBodyBytes)
-      return fail(c, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
-        reason: "too_large",
-      });
-    // From the Node request: building a web Request and its stream costs more than the rest of a
-    // webhook.
-    const { incoming } = node(c);
-    const body = await readNodeBody(incoming, maxBodyBytes);
-    if (body === "too_large") {
-      incoming.resume(); // the rest is drained unread, so the platform gets the 413
-      return fail(c, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
-        reason: "too_large",
-      });
-    }
-    if (body === "incomplete")
-      return fail(c, "INVALID_PARAMS", "the request body was cut short", { reason: "incomplete_body" });
-    const headers: Record<string, string> = {};
-    for (const [key, value] of Object.entries(incoming.headers))
-      if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(", ") : value;
-    const response = await plugin.handleWebhook({
-      method: c.req.method,
-      path: `/${rest.join("/")}`,
-      headers,
-      query: c.req.query(),
-      body,
-    });
-    const outHeaders = response.headers ?? {};
-    if (response.body === undefined) return c.body(null, response.status as 200, outHeaders);
-    if (typeof response.body === "string") return c.text(response.body, response.status as 200, outHeaders);
-    return c.json(response.body as object, response.status as 200, outHeaders);
-  });
+  // Webhooks (`<webhooks.basePath>/<channel>`) are served before hono: see the listener below.
 
   // Everything below needs the gateway (or admin) token.
   app.use("*", async (c, next) => {
@@ -177,9 +118,15 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
 
   const listener = getRequestListener(app.fetch);
   return (req, res) => {
+    // Webhooks skip hono (webhooks.ts), before the token check: the platform signs them instead.
+    const webhook = webhookPath(core.config.get().webhooks.basePath, req.url ?? "/");
+    if (webhook !== undefined) {
+      void serveWebhook(core, req, res, webhook.path, webhook.query);
+      return;
+    }
     // The hottest route skips hono (its router, context and web Request/Response cost more than
     // the rest of a streamed completion): the same token check, then the same handler.
-    if (req.method === "POST" && req.url === "/v1/chat/completions" && !isWebhookPath(core, req.url)) {
+    if (req.method === "POST" && req.url === "/v1/chat/completions") {
       const refused = refusal(core, req);
       if (refused === undefined) void serveChatCompletions(req, res, openAiHost);
       else {
@@ -190,11 +137,6 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
     }
     listener(req, res);
   };
-}
-
-/** Whether a path is under `webhooks.basePath` (webhooks are matched before the token check). */
-function isWebhookPath(core: HttpContext, path: string): boolean {
-  return path.startsWith(`${core.config.get().webhooks.basePath}/`);
 }
 
 /** Why a request that needs the gateway (or admin) token is refused, if it is. */

@@ -1,3 +1,4 @@
+import { defineChannel, v, type WebhookRequest } from "@openclaw/channel-sdk";
 import { GatewayClient, ProtocolError } from "@openclaw/protocol";
 import OpenAI from "openai";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -180,6 +181,90 @@ describe("flow 2: platform → webhook → every client, conversation in sync", 
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(received).toEqual([]);
     expect(SIGNING_SECRET).toBeTruthy();
+  });
+});
+
+describe("webhook requests and answers", () => {
+  it("hands the plugin the method, the path after the channel, headers, query and raw body, and writes its answer as given", async () => {
+    const seen: WebhookRequest[] = [];
+    const echo = defineChannel({
+      name: "echo",
+      capabilities: ["text"],
+      webhooks: true,
+      config: v.object({}),
+      create: () => ({
+        start() {},
+        send: () => ({ messageId: "m" }),
+        stop() {},
+        webhook(request) {
+          seen.push(request);
+          if (request.method === "GET")
+            return { status: 200, headers: { "Content-Type": "text/xml" }, body: "<ok/>" };
+          if (request.query.empty !== undefined) return { status: 204 };
+          return { status: 202, headers: { "X-Echo": "yes" }, body: { got: request.body.length } };
+        },
+      }),
+    });
+    await h.stop();
+    h = await startGateway({ plugins: [echo], config: { channels: { echo: {} } } });
+    const json = await fetch(`${h.http}/webhook/echo/sub/path?a=1&a=2&b=x+y%21&=skip&c`, {
+      method: "POST",
+      headers: { "x-platform": "p1" },
+      body: '{"hello":"wörld"}',
+    });
+    expect(json.status).toBe(202);
+    expect(json.headers.get("content-type")).toBe("application/json");
+    expect(json.headers.get("x-echo")).toBe("yes");
+    expect(await json.json()).toEqual({ got: 18 });
+    expect(seen[0]).toMatchObject({
+      method: "POST",
+      path: "/sub/path",
+      query: { a: "1", b: "x y!", c: "" },
+      headers: { "x-platform": "p1" },
+    });
+    expect(Object.keys(seen[0]!.query)).toEqual(["a", "b", "c"]); // an empty name is left out
+    expect(String(seen[0]!.body)).toBe('{"hello":"wörld"}'); // the raw bytes
+    // A verification handshake: GET, the plugin's own content type wins over the default.
+    const text = await fetch(`${h.http}/webhook/echo?challenge=abc`);
+    expect(text.status).toBe(200);
+    expect(text.headers.get("content-type")).toBe("text/xml");
+    expect(await text.text()).toBe("<ok/>");
+    const empty = await fetch(`${h.http}/webhook/echo?empty`, { method: "POST", body: "" });
+    expect(empty.status).toBe(204);
+    // A percent-encoded path is decoded as the router decodes paths.
+    await fetch(`${h.http}/webhook/echo/a%20b`, { method: "POST", body: "x" });
+    expect(seen.at(-1)!.path).toBe("/a b");
+    const put = await fetch(`${h.http}/webhook/echo`, { method: "PUT", body: "x" });
+    expect(put.status).toBe(405);
+    expect(await put.json()).toMatchObject({
+      error: { code: "INVALID_PARAMS", details: { reason: "method_not_allowed" } },
+    });
+    // Health and readiness stay theirs whatever the base path.
+    expect((await fetch(`${h.http}/health`)).status).toBe(200);
+  });
+
+  it("answers a plugin that throws with a logged 500 in the protocol's shape and goes on", async () => {
+    const broken = defineChannel({
+      name: "broken",
+      capabilities: ["text"],
+      webhooks: true,
+      config: v.object({}),
+      create: () => ({
+        start() {},
+        send: () => ({ messageId: "m" }),
+        stop() {},
+        webhook() {
+          throw new TypeError("plugin bug");
+        },
+      }),
+    });
+    const logs: string[] = [];
+    await h.stop();
+    h = await startGateway({ plugins: [broken], config: { channels: { broken: {} } }, logs });
+    const answer = await fetch(`${h.http}/webhook/broken`, { method: "POST", body: "{}" });
+    expect(answer.status).toBeGreaterThanOrEqual(500);
+    expect(await answer.json()).toMatchObject({ error: { code: expect.any(String) } });
+    expect((await fetch(`${h.http}/health`)).status).toBe(200);
   });
 });
 

@@ -236,7 +236,7 @@ export class RecordLog<R extends { id: string }> {
     const copied = plainCopy(record);
     const copy = (copied === NOT_PLAIN ? JSON.parse(json) : copied) as R;
     const previous = this.#records.get(copy.id);
-    this.#records.delete(copy.id);
+    if (previous !== undefined) this.#records.delete(copy.id); // to the end: the most recently put
     this.#records.set(copy.id, copy);
     return this.#appendText(`{"op":"put","record":${json}}\n`, () => {
       if (this.#records.get(copy.id) !== copy) return; // changed again since
