@@ -133,6 +133,10 @@ describe("unauthenticated sockets cannot exhaust the gateway", () => {
     expect(total.body).toMatchObject({
       error: { code: "OVERLOADED", details: { reason: "too_many_connections" } },
     });
+    // Operators see the cap and the refusals at it.
+    await refusedUpgrade(h.url, {}, "127.0.0.8");
+    const status = await others[0]!.request("st", "system.status");
+    expect(status).toMatchObject({ error: null, data: { connections: { max: 8, refusedAtCap: 2 } } });
   });
 });
 

@@ -125,6 +125,14 @@ export const SystemStatusResultSchema = v.object({
     nodes: v.number(),
     /** Devices connected unauthenticated to pair (absent from older gateways). */
     pairing: v.optional(v.number()),
+    /**
+     * WebSocket connections this instance accepts at once (`gateway.maxConnections`, or what the
+     * descriptor limit allows); beyond it clients get 503 `too_many_connections`. Absent from older
+     * gateways.
+     */
+    max: v.optional(v.number()),
+    /** Clients refused at that cap since it was last reached (0 while below it). Absent from older gateways. */
+    refusedAtCap: v.optional(v.number()),
   }),
   channels: v.array(
     v.object({ name: ChannelNameSchema, state: ChannelStateSchema, instance: v.optional(v.string()) }),

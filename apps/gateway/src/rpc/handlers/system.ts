@@ -3,6 +3,7 @@ import type { TaskQueue } from "@openclaw/task-queue";
 import type { ChannelManager } from "../../channels/ChannelManager";
 import type { ClusterHealth } from "../../cluster/ClusterHealth";
 import type { Connection } from "../../server/Connection";
+import type { ConnectionHub } from "../../server/ConnectionHub";
 import { GATEWAY_NAME, GATEWAY_VERSION } from "../../version";
 import type { MethodHandlers } from "../types";
 
@@ -16,6 +17,8 @@ export interface SystemHandlerContext {
   tasks(): Pick<TaskQueue, "list" | "runningCount">;
   /** The cluster link's health, in cluster mode. */
   readonly cluster?: ClusterHealth | undefined;
+  /** The connection cap and the refusals at it (the connection hub's). */
+  readonly hub?: Pick<ConnectionHub, "capacity" | "refusedAtCap">;
 }
 
 /** `ping` and `system.status`. */
@@ -46,7 +49,12 @@ export function systemHandlers(
         protocol: PROTOCOL_VERSION,
         startedAt: context.startedAt,
         uptimeMs: Date.now() - context.startedAt,
-        connections: { total, operators, nodes, pairing },
+        connections: {
+          ...{ total, operators, nodes, pairing },
+          ...(context.hub === undefined
+            ? {}
+            : { max: context.hub.capacity.maxConnections, refusedAtCap: context.hub.refusedAtCap }),
+        },
         channels: context.channels
           .statuses()
           .map(({ name, state, instance }) =>
