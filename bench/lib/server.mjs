@@ -314,7 +314,9 @@ async function gateway() {
     },
   });
   await config.load();
-  const logger = createLogger("error");
+  // Logs go to stderr: stdout carries the answers to the parent's commands, one JSON line each (a
+  // log line there was taken for an answer: the cluster run's loop figures came out NaN).
+  const logger = createLogger("error", process.stderr);
   // Cluster mode (bench/cluster.mjs): BENCH_REDIS_URL, BENCH_NAMESPACE and BENCH_INSTANCE_ID.
   let cluster;
   if (process.env.BENCH_REDIS_URL !== undefined) {
