@@ -64,7 +64,8 @@ try {
         BENCH_NAMESPACE: "bench100k",
         BENCH_INSTANCE_ID: `gw-${i}`,
         BENCH_HEARTBEAT_MS: String(HEARTBEAT_MS),
-        BENCH_DEFAULT_LIMITS: "1",
+        // The gateway's default connection limits (BENCH_DEFAULT_LIMITS=0: the lifted ones of lib/server.mjs).
+        BENCH_DEFAULT_LIMITS: process.env.BENCH_DEFAULT_LIMITS ?? "1",
       }),
     );
   const before = await Promise.all(servers.map((s) => s.memory()));
