@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ERROR_CODE_INFO, type ErrorCode } from "@openclaw/protocol";
 import type { HttpContext } from "./httpContext";
+import { writeJson } from "./openai/chat";
 import { readNodeBody } from "./readBody";
 
 /**
@@ -107,10 +108,11 @@ function decodePath(raw: string): string {
 
 /** The query's parameters, the first value of each name (`+` is a space), as hono's `query()`. */
 function queryParams(query: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: a name such as `toString` or `__proto__` is a parameter like any other.
+  const out: Record<string, string> = Object.create(null);
   if (query === "") return out;
   for (const [name, value] of new URLSearchParams(query))
-    if (name !== "" && !(name in out)) out[name] = value;
+    if (name !== "" && out[name] === undefined) out[name] = value;
   return out;
 }
 
@@ -151,7 +153,11 @@ function fail(
   message: string,
   options: { details?: Record<string, unknown>; status?: number; headers?: Record<string, string> } = {},
 ): void {
-  const { details, status = ERROR_CODE_INFO[code].httpStatus, headers = {} } = options;
-  const body = { error: details === undefined ? { code, message } : { code, message, details } };
-  write(res, status, headers, JSON.stringify(body), "application/json");
+  const { details, status = ERROR_CODE_INFO[code].httpStatus, headers } = options;
+  writeJson(
+    res,
+    status,
+    { error: details === undefined ? { code, message } : { code, message, details } },
+    headers,
+  );
 }

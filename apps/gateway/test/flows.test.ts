@@ -209,11 +209,14 @@ describe("webhook requests and answers", () => {
     });
     await h.stop();
     h = await startGateway({ plugins: [echo], config: { channels: { echo: {} } } });
-    const json = await fetch(`${h.http}/webhook/echo/sub/path?a=1&a=2&b=x+y%21&=skip&c`, {
-      method: "POST",
-      headers: { "x-platform": "p1" },
-      body: '{"hello":"wörld"}',
-    });
+    const json = await fetch(
+      `${h.http}/webhook/echo/sub/path?a=1&a=2&b=x+y%21&=skip&c&toString=t&__proto__=p`,
+      {
+        method: "POST",
+        headers: { "x-platform": "p1" },
+        body: '{"hello":"wörld"}',
+      },
+    );
     expect(json.status).toBe(202);
     expect(json.headers.get("content-type")).toBe("application/json");
     expect(json.headers.get("x-echo")).toBe("yes");
@@ -221,10 +224,11 @@ describe("webhook requests and answers", () => {
     expect(seen[0]).toMatchObject({
       method: "POST",
       path: "/sub/path",
-      query: { a: "1", b: "x y!", c: "" },
+      query: { a: "1", b: "x y!", c: "", toString: "t", ["__proto__"]: "p" },
       headers: { "x-platform": "p1" },
     });
-    expect(Object.keys(seen[0]!.query)).toEqual(["a", "b", "c"]); // an empty name is left out
+    // An empty name is left out; names of Object.prototype are parameters like any other.
+    expect(Object.keys(seen[0]!.query)).toEqual(["a", "b", "c", "toString", "__proto__"]);
     expect(String(seen[0]!.body)).toBe('{"hello":"wörld"}'); // the raw bytes
     // A verification handshake: GET, the plugin's own content type wins over the default.
     const text = await fetch(`${h.http}/webhook/echo?challenge=abc`);

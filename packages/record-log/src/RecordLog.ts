@@ -256,7 +256,7 @@ export class RecordLog<R extends { id: string }> {
     this.#assertOpen();
     const previous = this.#records.get(id);
     this.#records.delete(id);
-    return this.#append({ op: "del", id }, () => {
+    return this.#appendText(`${JSON.stringify({ op: "del", id } satisfies LogLine<R>)}\n`, () => {
       if (previous !== undefined && !this.#records.has(id)) this.#records.set(id, previous);
     });
   }
@@ -281,10 +281,6 @@ export class RecordLog<R extends { id: string }> {
         if ((error as NodeJS.ErrnoException).code !== "ENOTDIR") throw error;
       });
     }
-  }
-
-  #append(line: LogLine<R>, undo: () => void): Promise<void> {
-    return this.#appendText(`${JSON.stringify(line)}\n`, undo);
   }
 
   /** Queues one journal line (its text ends with a newline). */

@@ -50,7 +50,10 @@ export function systemHandlers(
         startedAt: context.startedAt,
         uptimeMs: Date.now() - context.startedAt,
         connections: {
-          ...{ total, operators, nodes, pairing },
+          total,
+          operators,
+          nodes,
+          pairing,
           ...(context.hub === undefined
             ? {}
             : { max: context.hub.capacity.maxConnections, refusedAtCap: context.hub.refusedAtCap }),
