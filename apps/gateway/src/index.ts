@@ -15,7 +15,7 @@ export type {
 export { connectionRoom, nodeRoom, scopeRoom } from "./broadcast/Adapter";
 export type { BroadcastOptions } from "./broadcast/Broadcaster";
 export type { InMemoryAdapterOptions } from "./broadcast/InMemoryAdapter";
-export { InMemoryAdapter } from "./broadcast/InMemoryAdapter";
+export { IN_MEMORY_ADAPTER_DEFAULTS, InMemoryAdapter } from "./broadcast/InMemoryAdapter";
 export type {
   ChannelClusterOptions,
   ChannelLeaseChange,

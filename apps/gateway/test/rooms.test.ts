@@ -1,5 +1,6 @@
 import type { DisconnectInfo } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { InMemoryAdapter } from "../src/index";
 import { collect, type Harness, pairNode, startGateway, until } from "./harness";
 
 let h: Harness;
@@ -49,5 +50,36 @@ describe("rooms: who hears what and who device.revoke closes", () => {
     // The sender is left out of its own channel.message.sent; the node never hears operator events.
     expect(sent).toEqual([]);
     expect(nodeHeard.filter((event) => event !== "tick")).toEqual([]);
+  });
+});
+
+describe("rooms: a broadcast larger than one event-loop turn", () => {
+  it("reaches every client over several turns, each with the events in order, while requests are answered", async () => {
+    const sliced = await startGateway({ adapter: new InMemoryAdapter({ membersPerTurn: 2 }) });
+    try {
+      const clients = await Promise.all(Array.from({ length: 7 }, () => sliced.client()));
+      const heard = clients.map((client) => collect(client, "channel.message.received"));
+      const updated = clients.map((client) => collect(client, "conversation.updated"));
+      // Five inbound messages posted at once: five broadcasts of 7 clients, 2 per turn.
+      const responses = await Promise.all(
+        [1, 2, 3, 4, 5].map((n) =>
+          sliced.webhook({ id: `slice-${n}`, chat: "chat-s", from: { id: "u" }, text: `m${n}` }),
+        ),
+      );
+      expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200, 200]);
+      await expect(clients[6]!.request("ping", {})).resolves.toHaveProperty("ts");
+      await until(() => updated.every((events) => events.length === 5));
+      // Every client got the same sequence: each message before its conversation update, seqs rising.
+      const seqs = updated.map((events) =>
+        events.map((event) => (event as { message: { seq: number } }).message.seq),
+      );
+      for (const list of seqs) expect(list).toEqual([1, 2, 3, 4, 5]);
+      const order = heard[0]!.map((event) => (event as { message: { id: string } }).message.id);
+      expect(order).toHaveLength(5);
+      for (const events of heard)
+        expect(events.map((event) => (event as { message: { id: string } }).message.id)).toEqual(order);
+    } finally {
+      await sliced.stop();
+    }
   });
 });

@@ -4,6 +4,7 @@ import type {
   AdapterMember,
   BroadcastPacket,
   DisconnectOptions,
+  InMemoryAdapterOptions,
   NodeLocation,
 } from "@openclaw/gateway";
 import { InMemoryAdapter, nodeRoom } from "@openclaw/gateway";
@@ -51,6 +52,12 @@ export interface RedisAdapterOptions {
   maxMessageBytes?: number;
   /** Where Redis failures are logged. @defaultValue nowhere */
   logger?: RedisAdapterLogger;
+  /**
+   * How this instance delivers to its own members, local broadcasts and those of other instances
+   * alike: members per event-loop turn and queued deliveries (see `InMemoryAdapterOptions`).
+   * @defaultValue `IN_MEMORY_ADAPTER_DEFAULTS` of `@openclaw/gateway`
+   */
+  delivery?: Pick<InMemoryAdapterOptions, "membersPerTurn" | "maxQueuedDeliveries">;
 }
 
 /** The state of an adapter's link to Redis. */
@@ -145,7 +152,7 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
     this.nodesKey = `openclaw:${namespace}:nodes`;
     this.#maxMessageBytes = options.maxMessageBytes ?? REDIS_ADAPTER_DEFAULTS.maxMessageBytes;
     this.#logger = options.logger;
-    this.#local = new InMemoryAdapter({ instanceId: this.instanceId });
+    this.#local = new InMemoryAdapter({ ...options.delivery, instanceId: this.instanceId });
     // The publisher fails fast while Redis is down (no offline queue): a broadcast is dropped, never
     // held back to arrive late. The subscriber queues its SUBSCRIBE and renews it on reconnect.
     const connection = { lazyConnect: false, enableOfflineQueue: false } as const;

@@ -120,3 +120,88 @@ describe("InMemoryAdapter", () => {
     expect([...adapter.members([room, READ])].map((member) => member.id)).toEqual(["1"]);
   });
 });
+
+/** Resolves after the event loop's check phase has run (where the adapter serves its slices). */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe("InMemoryAdapter: a large audience over several event-loop turns", () => {
+  function crowd(adapter: InMemoryAdapter, count: number, rooms: readonly string[] = [READ]) {
+    const members = Array.from({ length: count }, (_, i) => new Member(`m${i}`));
+    for (const member of members) adapter.join(member, [connectionRoom(member.id), ...rooms]);
+    return members;
+  }
+  const served = (members: readonly Member[], frame: string) =>
+    members.filter((member) => member.received.includes(frame)).length;
+
+  it("serves membersPerTurn members at once and the rest in later turns, letting the loop run between", async () => {
+    const adapter = new InMemoryAdapter({ membersPerTurn: 4 });
+    const members = crowd(adapter, 10);
+    const turns: number[] = [];
+    adapter.broadcast([{ bytes: bytes("e1"), rooms: [READ] }]);
+    expect(served(members, "e1")).toBe(4);
+    expect(adapter.queuedDeliveries).toBe(6);
+    // Work scheduled now runs between the slices, not after the whole audience.
+    setImmediate(() => turns.push(served(members, "e1")));
+    await nextTurn();
+    expect(served(members, "e1")).toBe(8);
+    await nextTurn();
+    expect(served(members, "e1")).toBe(10);
+    expect(adapter.queuedDeliveries).toBe(0);
+    expect(turns).toEqual([8]);
+    for (const member of members) expect(member.received).toEqual(["e1"]);
+  });
+
+  it("keeps every member's frames in broadcast order while deliveries wait", async () => {
+    const adapter = new InMemoryAdapter({ membersPerTurn: 3 });
+    const members = crowd(adapter, 8, [READ, ADMIN]);
+    adapter.broadcast([{ bytes: bytes("1"), rooms: [READ] }]);
+    adapter.broadcast([{ bytes: bytes("2"), rooms: [ADMIN] }]); // waits behind the first, though small
+    adapter.broadcast([
+      { bytes: bytes("3"), rooms: [READ] },
+      { bytes: bytes("4"), rooms: [READ, ADMIN], except: new Set(["m5"]) },
+    ]);
+    expect(members[0]!.received).toEqual(["1"]);
+    expect(members[5]!.received).toEqual([]);
+    while (adapter.queuedDeliveries > 0) await nextTurn();
+    for (const member of members)
+      expect(member.received).toEqual(member.id === "m5" ? ["1", "2", "3"] : ["1", "2", "3", "4"]);
+  });
+
+  it("serves the audience as it was at the broadcast: no frame to a member that joined later or was closed", async () => {
+    const adapter = new InMemoryAdapter({ membersPerTurn: 2 });
+    const members = crowd(adapter, 5);
+    adapter.broadcast([{ bytes: bytes("before"), rooms: [READ] }]);
+    const late = new Member("late");
+    adapter.join(late, [READ]);
+    adapter.leaveAll("m4"); // a connection that closed: it leaves its rooms
+    members[4]!.send = () => false;
+    adapter.broadcast([{ bytes: bytes("after"), rooms: [READ] }]);
+    while (adapter.queuedDeliveries > 0) await nextTurn();
+    expect(late.received).toEqual(["after"]);
+    expect(members[3]!.received).toEqual(["before", "after"]);
+    expect(members[4]!.received).toEqual([]);
+  });
+
+  it("delivers everything waiting at once rather than queue past maxQueuedDeliveries", () => {
+    const adapter = new InMemoryAdapter({ membersPerTurn: 2, maxQueuedDeliveries: 5 });
+    const members = crowd(adapter, 6);
+    adapter.broadcast([{ bytes: bytes("a"), rooms: [READ] }]);
+    expect(adapter.queuedDeliveries).toBe(4);
+    adapter.broadcast([{ bytes: bytes("b"), rooms: [READ] }]); // 4 + 6 > 5: catch up, then all of "b"
+    expect(adapter.queuedDeliveries).toBe(0);
+    for (const member of members) expect(member.received).toEqual(["a", "b"]);
+  });
+
+  it("drops what is queued when closed, and rejects limits that are not positive integers", async () => {
+    const adapter = new InMemoryAdapter({ membersPerTurn: 1 });
+    const members = crowd(adapter, 3);
+    adapter.broadcast([{ bytes: bytes("x"), rooms: [READ] }]);
+    adapter.close();
+    await nextTurn();
+    await nextTurn();
+    expect(served(members, "x")).toBe(1);
+    expect(adapter.queuedDeliveries).toBe(0);
+    expect(() => new InMemoryAdapter({ membersPerTurn: 0 })).toThrow(RangeError);
+    expect(() => new InMemoryAdapter({ maxQueuedDeliveries: 1.5 })).toThrow(RangeError);
+  });
+});

@@ -9,6 +9,38 @@ export interface InMemoryAdapterOptions {
    * @defaultValue a random UUID
    */
   instanceId?: string;
+  /**
+   * Members a broadcast reaches per event-loop turn. A larger audience is delivered over several
+   * turns, so that the loop keeps answering requests, heartbeats and Redis meanwhile (one
+   * synchronous pass over 16,000 sockets held a loop for seconds); each member still gets every
+   * frame in the order it was broadcast.
+   * @defaultValue {@link IN_MEMORY_ADAPTER_DEFAULTS}.membersPerTurn (1000)
+   */
+  membersPerTurn?: number;
+  /**
+   * Deliveries (one member, one broadcast) that may wait for a later turn. A broadcast that would
+   * queue more first delivers everything waiting, in one pass, then itself: memory stays bounded
+   * when broadcasts outpace the sockets, and the loop blocks as it would without slicing.
+   * @defaultValue {@link IN_MEMORY_ADAPTER_DEFAULTS}.maxQueuedDeliveries (1,000,000)
+   */
+  maxQueuedDeliveries?: number;
+}
+
+/** Defaults of {@link InMemoryAdapterOptions}. */
+export const IN_MEMORY_ADAPTER_DEFAULTS = {
+  membersPerTurn: 1000,
+  maxQueuedDeliveries: 1_000_000,
+} as const;
+
+/** A broadcast whose audience is being delivered over several event-loop turns. */
+interface Delivery {
+  readonly packets: readonly BroadcastPacket[];
+  /** Its audience when it was broadcast, less the members already served. */
+  readonly members: readonly AdapterMember[];
+  /** Whether every packet goes to the same single room (no per-member room check). */
+  readonly sameRoom: boolean;
+  /** The next member to serve. */
+  next: number;
 }
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
@@ -30,6 +62,13 @@ function membersOf(room: Room | undefined): Iterable<AdapterMember> {
  * members of its rooms, sending each member all its packets in a row (at thousands of connections
  * a pass per event costs a quarter of the throughput), and never encodes anything itself.
  *
+ * The pass is sliced: the first {@link InMemoryAdapterOptions.membersPerTurn} members are served at
+ * once, the rest of the audience (as it was when broadcast) in later turns of the event loop. While
+ * a delivery is under way, later broadcasts wait behind it, so every member gets its frames in the
+ * order they were broadcast. A member's rooms are read when it is served, and a member closed
+ * meanwhile gets nothing. Frames sent straight to a connection (answers to its requests) do not
+ * wait: during a large delivery an answer may overtake an event broadcast before it.
+ *
  * @example
  * ```ts
  * const adapter = new InMemoryAdapter();
@@ -41,9 +80,29 @@ export class InMemoryAdapter implements Adapter {
   readonly instanceId: string;
   readonly #rooms = new Map<string, Room>();
   readonly #memberRooms = new Map<string, Set<string>>();
+  readonly #membersPerTurn: number;
+  readonly #maxQueued: number;
+  /** Deliveries waiting for a later turn, oldest first. */
+  readonly #queue: Delivery[] = [];
+  /** Members (one per delivery) in {@link #queue} still to be served. */
+  #queued = 0;
+  #drainTimer: ReturnType<typeof setImmediate> | undefined;
 
   constructor(options: InMemoryAdapterOptions = {}) {
     this.instanceId = options.instanceId ?? randomUUID();
+    this.#membersPerTurn = positiveInteger(
+      options.membersPerTurn ?? IN_MEMORY_ADAPTER_DEFAULTS.membersPerTurn,
+      "membersPerTurn",
+    );
+    this.#maxQueued = positiveInteger(
+      options.maxQueuedDeliveries ?? IN_MEMORY_ADAPTER_DEFAULTS.maxQueuedDeliveries,
+      "maxQueuedDeliveries",
+    );
+  }
+
+  /** Member deliveries waiting for a later event-loop turn (0 when every broadcast is out). */
+  get queuedDeliveries(): number {
+    return this.#queued;
   }
 
   join(member: AdapterMember, rooms: readonly string[]): void {
@@ -111,13 +170,62 @@ export class InMemoryAdapter implements Adapter {
     const rooms = [...all];
     // One room in all: every member of it receives every packet (but its exceptions).
     const sameRoom = rooms.length === 1;
-    for (const member of this.members(rooms)) {
-      const joined = sameRoom ? undefined : this.#memberRooms.get(member.id);
-      for (const packet of packets) {
-        if (packet.except?.has(member.id) === true) continue;
-        if (joined !== undefined && !inAny(joined, packet.rooms)) continue;
-        member.send(packet.bytes);
+    const audience = this.members(rooms);
+    if (this.#queue.length === 0) {
+      // Nothing waiting: serve the first slice now, queue the rest.
+      const iterator = audience[Symbol.iterator]();
+      for (let served = 0; served < this.#membersPerTurn; served++) {
+        const next = iterator.next();
+        if (next.done === true) return;
+        this.#deliver(next.value, packets, sameRoom);
       }
+      this.#enqueue(packets, Array.from({ [Symbol.iterator]: () => iterator }), sameRoom);
+    } else {
+      this.#enqueue(packets, Array.from(audience), sameRoom);
+    }
+  }
+
+  /** Sends a member the packets meant for it, in order. */
+  #deliver(member: AdapterMember, packets: readonly BroadcastPacket[], sameRoom: boolean): void {
+    const joined = sameRoom ? undefined : this.#memberRooms.get(member.id);
+    for (const packet of packets) {
+      if (packet.except?.has(member.id) === true) continue;
+      if (joined !== undefined && !inAny(joined, packet.rooms)) continue;
+      member.send(packet.bytes);
+    }
+  }
+
+  #enqueue(packets: readonly BroadcastPacket[], members: AdapterMember[], sameRoom: boolean): void {
+    if (members.length === 0) return;
+    if (this.#queued + members.length > this.#maxQueued) {
+      // Over the bound: catch up now, in order, then serve this one in full.
+      this.#drain(Number.POSITIVE_INFINITY);
+      for (const member of members) this.#deliver(member, packets, sameRoom);
+      return;
+    }
+    this.#queue.push({ packets, members, sameRoom, next: 0 });
+    this.#queued += members.length;
+    this.#drainTimer ??= setImmediate(this.#drainTurn);
+  }
+
+  readonly #drainTurn = (): void => {
+    this.#drainTimer = undefined;
+    this.#drain(this.#membersPerTurn);
+    if (this.#queue.length > 0) this.#drainTimer = setImmediate(this.#drainTurn);
+  };
+
+  /** Serves up to `budget` queued members, oldest delivery first. */
+  #drain(budget: number): void {
+    while (budget > 0 && this.#queue.length > 0) {
+      const delivery = this.#queue[0]!;
+      const end = Math.min(delivery.members.length, delivery.next + budget);
+      budget -= end - delivery.next;
+      this.#queued -= end - delivery.next;
+      while (delivery.next < end) {
+        this.#deliver(delivery.members[delivery.next]!, delivery.packets, delivery.sameRoom);
+        delivery.next += 1;
+      }
+      if (delivery.next === delivery.members.length) this.#queue.shift();
     }
   }
 
@@ -140,9 +248,19 @@ export class InMemoryAdapter implements Adapter {
   }
 
   close(): void {
+    // Frames still queued are dropped: the connections are going away.
+    if (this.#drainTimer !== undefined) clearImmediate(this.#drainTimer);
+    this.#drainTimer = undefined;
+    this.#queue.length = 0;
+    this.#queued = 0;
     this.#rooms.clear();
     this.#memberRooms.clear();
   }
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`);
+  return value;
 }
 
 function inAny(joined: ReadonlySet<string>, rooms: readonly string[]): boolean {
