@@ -39,6 +39,8 @@ interface Delivery {
   readonly members: readonly AdapterMember[];
   /** Whether every packet goes to the same single room (no per-member room check). */
   readonly sameRoom: boolean;
+  /** That single room, when `sameRoom`: a member that left it meanwhile is skipped. */
+  readonly room: string | undefined;
   /** The next member to serve. */
   next: number;
 }
@@ -65,8 +67,9 @@ function membersOf(room: Room | undefined): Iterable<AdapterMember> {
  * The pass is sliced: the first {@link InMemoryAdapterOptions.membersPerTurn} members are served at
  * once, the rest of the audience (as it was when broadcast) in later turns of the event loop. While
  * a delivery is under way, later broadcasts wait behind it, so every member gets its frames in the
- * order they were broadcast. A member's rooms are read when it is served, and a member closed
- * meanwhile gets nothing. Frames sent straight to a connection (answers to its requests) do not
+ * order they were broadcast. A member's rooms are read when it is served: one that left the
+ * broadcast's rooms meanwhile (unsubscribed, closed) gets nothing, and one that joined meanwhile is
+ * not in the audience. Frames sent straight to a connection (answers to its requests) do not
  * wait: during a large delivery an answer may overtake an event broadcast before it.
  *
  * @example
@@ -179,15 +182,17 @@ export class InMemoryAdapter implements Adapter {
         if (next.done === true) return;
         this.#deliver(next.value, packets, sameRoom);
       }
-      this.#enqueue(packets, Array.from({ [Symbol.iterator]: () => iterator }), sameRoom);
+      this.#enqueue(packets, Array.from({ [Symbol.iterator]: () => iterator }), rooms);
     } else {
-      this.#enqueue(packets, Array.from(audience), sameRoom);
+      this.#enqueue(packets, Array.from(audience), rooms);
     }
   }
 
   /** Sends a member the packets meant for it, in order. */
   #deliver(member: AdapterMember, packets: readonly BroadcastPacket[], sameRoom: boolean): void {
     const joined = sameRoom ? undefined : this.#memberRooms.get(member.id);
+    // Served from the queue, a member may have left every room since (it closed): nothing for it.
+    if (!sameRoom && joined === undefined) return;
     for (const packet of packets) {
       if (packet.except?.has(member.id) === true) continue;
       if (joined !== undefined && !inAny(joined, packet.rooms)) continue;
@@ -195,15 +200,17 @@ export class InMemoryAdapter implements Adapter {
     }
   }
 
-  #enqueue(packets: readonly BroadcastPacket[], members: AdapterMember[], sameRoom: boolean): void {
+  #enqueue(packets: readonly BroadcastPacket[], members: AdapterMember[], rooms: readonly string[]): void {
     if (members.length === 0) return;
+    const sameRoom = rooms.length === 1;
+    const delivery: Delivery = { packets, members, sameRoom, room: sameRoom ? rooms[0] : undefined, next: 0 };
     if (this.#queued + members.length > this.#maxQueued) {
       // Over the bound: catch up now, in order, then serve this one in full.
       this.#drain(Number.POSITIVE_INFINITY);
-      for (const member of members) this.#deliver(member, packets, sameRoom);
+      this.#serve(delivery, members.length);
       return;
     }
-    this.#queue.push({ packets, members, sameRoom, next: 0 });
+    this.#queue.push(delivery);
     this.#queued += members.length;
     this.#drainTimer ??= setImmediate(this.#drainTurn);
   }
@@ -218,15 +225,26 @@ export class InMemoryAdapter implements Adapter {
   #drain(budget: number): void {
     while (budget > 0 && this.#queue.length > 0) {
       const delivery = this.#queue[0]!;
-      const end = Math.min(delivery.members.length, delivery.next + budget);
-      budget -= end - delivery.next;
-      this.#queued -= end - delivery.next;
-      while (delivery.next < end) {
-        this.#deliver(delivery.members[delivery.next]!, delivery.packets, delivery.sameRoom);
-        delivery.next += 1;
-      }
+      const served = this.#serve(delivery, budget);
+      budget -= served;
+      this.#queued -= served;
       if (delivery.next === delivery.members.length) this.#queue.shift();
     }
+  }
+
+  /** Serves up to `budget` members of a delivery from where it stands. @returns How many. */
+  #serve(delivery: Delivery, budget: number): number {
+    const { members, packets, sameRoom, room } = delivery;
+    const start = delivery.next;
+    const end = Math.min(members.length, start + budget);
+    for (let i = start; i < end; i++) {
+      const member = members[i]!;
+      // A member that left the room since the broadcast (unsubscribed, closed) is skipped.
+      if (room !== undefined && this.#memberRooms.get(member.id)?.has(room) !== true) continue;
+      this.#deliver(member, packets, sameRoom);
+    }
+    delivery.next = end;
+    return end - start;
   }
 
   disconnect(options: DisconnectOptions): number {
