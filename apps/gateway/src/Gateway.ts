@@ -232,7 +232,7 @@ export class Gateway {
     const server = createServer(createHttpApp(this));
     this.#server = server;
     this.#hub.attach(server);
-    await listen(server, config.gateway.port, config.gateway.host);
+    await listen(server, config.gateway.port, config.gateway.host, config.gateway.listenBacklog);
     this.#state = "running";
     this.#heartbeat.arm(config.heartbeat.intervalMs);
     this.config.on("change", this.#reactions.onChange);

@@ -5,6 +5,7 @@ export const RESTART_REQUIRED_PATHS: readonly string[] = Object.freeze([
   "gateway.host",
   "gateway.port",
   "gateway.nodeReconnectGraceMs",
+  "gateway.listenBacklog",
   "state.dir",
   "cluster",
 ]);

@@ -53,6 +53,13 @@ export const GatewaySectionSchema = v.optional(
      * refused (HTTP 503 `OVERLOADED`), so one source cannot hold every handshake slot.
      */
     maxHandshakesPerSource: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 64),
+    /**
+     * Connections the kernel queues for the gateway to accept (the `listen()` backlog; Linux caps it
+     * at `net.core.somaxconn`, 4096 by default). When a reconnect storm outruns the gateway, the
+     * kernel drops connection attempts beyond it, and clients wait out TCP's SYN retries (1, 3, 7,
+     * 15 s…). Node's own default is 511. Needs a restart.
+     */
+    listenBacklog: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65_535)), 4096),
     /** Largest HTTP request body, in bytes. */
     maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 1_048_576),
     /**
