@@ -30,6 +30,13 @@ export interface AdapterMember {
   send(frame: Buffer): boolean;
   /** Closes the connection. */
   close(code: number, reason: string): void;
+  /**
+   * Holds the member's writes until {@link uncork} (optional): an adapter sending a member several
+   * frames in a row corks it, so that they leave in one system call instead of one each.
+   */
+  cork?(): void;
+  /** Writes what was held since {@link cork}. */
+  uncork?(): void;
 }
 
 /** One encoded event and its audience. */

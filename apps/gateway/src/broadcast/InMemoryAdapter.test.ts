@@ -71,6 +71,35 @@ describe("InMemoryAdapter", () => {
     expect([...adapter.rooms("o")]).toEqual([connectionRoom("o")]);
   });
 
+  it("corks a member that gets several frames of a broadcast, so they leave in one write", () => {
+    const adapter = new InMemoryAdapter();
+    const calls: string[] = [];
+    const corkable: AdapterMember = {
+      id: "c",
+      send: (frame) => {
+        calls.push(`send ${frame.toString()}`);
+        return true;
+      },
+      close: () => {},
+      cork: () => calls.push("cork"),
+      uncork: () => calls.push("uncork"),
+    };
+    adapter.join(corkable, [READ]);
+    adapter.broadcast([{ bytes: bytes("one"), rooms: [READ] }]);
+    adapter.broadcast([
+      { bytes: bytes("a"), rooms: [READ] },
+      { bytes: bytes("b"), rooms: [READ] },
+    ]);
+    expect(calls).toEqual(["send one", "cork", "send a", "send b", "uncork"]);
+    // A member without cork still gets its frames.
+    const { adapter: plain, operator } = setup();
+    plain.broadcast([
+      { bytes: bytes("a"), rooms: [READ] },
+      { bytes: bytes("b"), rooms: [READ] },
+    ]);
+    expect(operator.received).toEqual(["a", "b"]);
+  });
+
   it("disconnects the members of a room and only them, and says how many", () => {
     const { adapter, admin, operator, node } = setup();
     const second = new Member("n2");

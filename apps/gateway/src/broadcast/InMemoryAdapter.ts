@@ -193,10 +193,17 @@ export class InMemoryAdapter implements Adapter {
     const joined = sameRoom ? undefined : this.#memberRooms.get(member.id);
     // Served from the queue, a member may have left every room since (it closed): nothing for it.
     if (!sameRoom && joined === undefined) return;
-    for (const packet of packets) {
-      if (packet.except?.has(member.id) === true) continue;
-      if (joined !== undefined && !inAny(joined, packet.rooms)) continue;
-      member.send(packet.bytes);
+    // Several frames for one member leave in one write.
+    const corked = packets.length > 1 && member.cork !== undefined;
+    if (corked) member.cork!();
+    try {
+      for (const packet of packets) {
+        if (packet.except?.has(member.id) === true) continue;
+        if (joined !== undefined && !inAny(joined, packet.rooms)) continue;
+        member.send(packet.bytes);
+      }
+    } finally {
+      if (corked) member.uncork?.();
     }
   }
 

@@ -35,6 +35,8 @@ export interface ConnectionOptions {
   limiter: RateLimiter;
   /** Unsent bytes above which the client is too slow and is closed (read at each send). */
   maxBufferedBytes: () => number;
+  /** The TCP socket under `socket`, for {@link Connection.cork}; without it, cork does nothing. */
+  transport?: { cork(): void; uncork(): void } | undefined;
 }
 
 /** One WebSocket client of the gateway: its socket, send with backpressure, liveness, close. */
@@ -45,6 +47,7 @@ export class Connection {
   readonly bearerToken: string | undefined;
   readonly limiter: RateLimiter;
   readonly #maxBufferedBytes: () => number;
+  readonly #transport: { cork(): void; uncork(): void } | undefined;
   #state: "handshaking" | "ready" | "closed" = "handshaking";
   #session: Session | undefined;
   /** False once a ping went unanswered. */
@@ -63,6 +66,7 @@ export class Connection {
     this.bearerToken = options.bearerToken;
     this.limiter = options.limiter;
     this.#maxBufferedBytes = options.maxBufferedBytes;
+    this.#transport = options.transport;
   }
 
   /** Where the connection is in its life. */
@@ -156,6 +160,16 @@ export class Connection {
     if (typeof frame === "string") this.socket.send(frame);
     else this.socket.send(frame, { binary: false });
     return true;
+  }
+
+  /** Holds this connection's writes until {@link uncork}, so that several frames leave in one write. */
+  cork(): void {
+    this.#transport?.cork();
+  }
+
+  /** Writes what was held since {@link cork}. */
+  uncork(): void {
+    this.#transport?.uncork();
   }
 
   /** Closes the socket (politely) and marks the connection closed. */

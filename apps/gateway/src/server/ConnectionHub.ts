@@ -242,6 +242,8 @@ export class ConnectionHub {
       bearerToken: bearerToken(request.headers.authorization),
       limiter: new RateLimiter(requestsPerSecond, burst),
       maxBufferedBytes: () => this.#options.config().gateway.maxBufferedBytes,
+      // The socket the upgrade came on is the one ws writes to.
+      transport: request.socket,
     });
     this.#connections.set(connection.id, connection);
     connection.slot = "handshake";
