@@ -184,7 +184,9 @@ describe.skipIf(!available)(`a gateway at its descriptor limit (ulimit -n ${NOFI
       .output()
       .split("\n")
       .find((l) => l.includes("connection cap episode over"));
+    // The 503 answers, and the burst's HTTP sockets the server closed as it accepted them.
     expect(JSON.parse(line!).refused).toBeGreaterThanOrEqual(41);
+    expect(JSON.parse(line!).dropped).toBeGreaterThanOrEqual(1);
     const again = await open(gateway.url, TOKEN);
     expect(again.ok).toBe(true);
     if (again.ok) sockets.push(again.socket);

@@ -64,8 +64,11 @@ export class ConnectionHub {
   #server: Server | undefined;
   readonly #descriptorLimit: number | undefined;
   #capacity: { of: Config["gateway"]; value: ConnectionCapacity } | undefined;
-  /** The refusals of the current episode at the cap (none: not at the cap). */
-  #episode: { since: number; refused: number } | undefined;
+  /**
+   * The refusals of the current episode at the cap (none: not at the cap): upgrades answered 503,
+   * and sockets the server closed as it accepted them (past `maxSockets`).
+   */
+  #episode: { since: number; refused: number; dropped: number } | undefined;
   #acceptErrors = 0;
 
   constructor(options: ConnectionHubOptions) {
@@ -94,9 +97,12 @@ export class ConnectionHub {
     return this.#capacity.value;
   }
 
-  /** Upgrades refused at the connection cap since the current episode began (0: not at the cap). */
+  /**
+   * Clients refused at the cap since the current episode began (0: not at the cap): upgrades
+   * answered 503, and sockets closed as they were accepted because every socket was taken.
+   */
   get refusedAtCap(): number {
-    return this.#episode?.refused ?? 0;
+    return this.#episode === undefined ? 0 : this.#episode.refused + this.#episode.dropped;
   }
 
   /** Connections open now (handshaking or ready). */
@@ -130,6 +136,8 @@ export class ConnectionHub {
     this.#capacity = undefined; // applies maxSockets to the server
     const capacity = this.capacity;
     server.on("upgrade", (request, socket, head) => this.#upgrade(wss, request, socket, head));
+    // Node closes sockets past `maxConnections` (our maxSockets) as it accepts them; count them.
+    server.on("drop", () => this.#refusedAtCap(this.capacity, this.#connections.size, "dropped"));
     // A failed accept must not end the process. (EMFILE never gets here: libuv accepts and closes
     // the pending connections itself, so clients see a reset; the reserve is what prevents it.)
     // Errors before listening (a port in use) are `listen`'s to report.
@@ -227,7 +235,8 @@ export class ConnectionHub {
       },
       this.#options.config(),
     );
-    if (refusal?.error.details?.reason === "too_many_connections") this.#refusedAtCap(capacity, connections);
+    if (refusal?.error.details?.reason === "too_many_connections")
+      this.#refusedAtCap(capacity, connections, "refused");
     if (refusal !== null) refuseUpgrade(socket, refusal);
     else wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
   }
@@ -270,19 +279,22 @@ export class ConnectionHub {
     });
   }
 
-  /** Counts a refusal at the cap; the first of an episode is logged. */
-  #refusedAtCap(capacity: ConnectionCapacity, connections: number): void {
+  /** Counts a refusal at the cap (answered 503, or the socket dropped); the first of an episode is logged. */
+  #refusedAtCap(capacity: ConnectionCapacity, connections: number, how: "refused" | "dropped"): void {
     if (this.#episode !== undefined) {
-      this.#episode.refused++;
+      this.#episode[how]++;
       return;
     }
-    this.#episode = { since: Date.now(), refused: 1 };
+    this.#episode = { since: Date.now(), refused: 0, dropped: 0 };
+    this.#episode[how]++;
     this.#options.logger.warn(
       {
         connections,
         maxConnections: capacity.maxConnections,
+        maxSockets: capacity.maxSockets ?? null,
         descriptorLimit: capacity.descriptorLimit ?? null,
         source: capacity.source,
+        first: how === "refused" ? "upgrade answered 503" : "socket closed as accepted",
       },
       "connection cap reached: refusing new WebSocket clients (503, Retry-After) until connections fall; logged once per episode",
     );
@@ -301,6 +313,7 @@ export class ConnectionHub {
       this.#options.logger.info(
         {
           refused: episode.refused,
+          dropped: episode.dropped,
           durationMs: Date.now() - episode.since,
           connections: this.#connections.size,
         },

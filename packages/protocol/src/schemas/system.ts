@@ -131,7 +131,11 @@ export const SystemStatusResultSchema = v.object({
      * gateways.
      */
     max: v.optional(v.number()),
-    /** Clients refused at that cap since it was last reached (0 while below it). Absent from older gateways. */
+    /**
+     * Clients refused at that cap since it was last reached (0 while below it): upgrades answered
+     * 503, and sockets closed as they were accepted because every descriptor for clients was taken.
+     * Absent from older gateways.
+     */
     refusedAtCap: v.optional(v.number()),
   }),
   channels: v.array(
