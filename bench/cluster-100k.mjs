@@ -2,7 +2,8 @@
 // A redis-server on a free port (temporary directory), BENCH_INSTANCES (6) gateway processes of
 // bench/lib/server.mjs in cluster mode on it (the gateway's default connection limits), and load
 // clients in BENCH_CLIENT_PROCESSES (8) processes (each under its own descriptor limit, at most
-// ~12,500 connections each) over 127.0.0.2…127.0.0.9, each process spread over every instance.
+// ~12,500 connections each) over BENCH_ADDRESSES (101) source addresses from 127.0.0.2, each process
+// spread over every instance.
 // Reported:
 // - connections held, and memory per connection (sum of the gateways' RSS after a GC, minus their
 //   RSS before any connection, over the connections held);
@@ -37,7 +38,23 @@ const HEARTBEAT_MS = Number(process.env.BENCH_HEARTBEAT_MS ?? 15_000);
 /** Bounds of the fill and of the storm: connect attempts stop then, and what is held is reported. */
 const FILL_DEADLINE_MS = Number(process.env.BENCH_FILL_DEADLINE_MS ?? 480_000);
 const STORM_DEADLINE_MS = Number(process.env.BENCH_STORM_DEADLINE_MS ?? 240_000);
-const ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
+/**
+ * The load processes' WebSocket client: `lean` (lib/lean-ws.mjs, the default: the protocol on a bare
+ * TCP socket, a fraction of the CPU per connection) or `ws` (the ws package's client).
+ */
+const CLIENT = process.env.BENCH_CLIENT ?? "lean";
+/**
+ * Client source addresses: 127.0.0.2 onwards. The gateway limits unfinished handshakes per address
+ * (`gateway.maxHandshakesPerSource`, 64 per instance): 101 addresses give each about 1,000 clients,
+ * a crowd of independent clients; 8 give each 12,500, a carrier NAT (where the README says to raise
+ * the limit). Client i uses address i mod the count and instance i mod the instances: a count prime
+ * to the number of instances lets every address reach every instance.
+ */
+const ADDRESS_COUNT = Number(process.env.BENCH_ADDRESSES ?? 101);
+const ADDRESSES = Array.from(
+  { length: ADDRESS_COUNT },
+  (_, i) => `127.0.${Math.floor((i + 2) / 256)}.${(i + 2) % 256}`,
+);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Polls `check` until it returns true or `ms` pass; resolves whether it did. */
@@ -82,6 +99,9 @@ try {
     concurrency: CONCURRENCY,
     fillDeadlineMs: FILL_DEADLINE_MS,
     stormDeadlineMs: STORM_DEADLINE_MS,
+    // Like GatewayClient, a client never gives up; the deadlines bound the run.
+    maxAttempts: 1_000_000,
+    client: CLIENT,
   });
   clients = started.clients;
   const { fills } = started;
@@ -158,6 +178,7 @@ try {
     deliveriesPerSec: received / ((lastAt - postedAt) / 1000),
     loopP99MsMax: Math.max(...broadcastLoops.map((l) => l.loopDelayP99Ms)),
     loopMaxMs: Math.max(...broadcastLoops.map((l) => l.loopDelayMaxMs)),
+    gcMaxMs: Math.max(...broadcastLoops.map((l) => l.gcMaxMs)),
     drops: stats.reduce((n, s) => n + s.drops, 0),
   };
   console.log(JSON.stringify(result.broadcast));
@@ -169,13 +190,21 @@ try {
   const stormLoops = await Promise.all(servers.map((s) => s.loop()));
   await sleep(1000);
   const stats2 = await Promise.all(clients.map((c) => c.ask("stats")));
+  const backAfter = storms.flatMap((s) => s.backAfterMs).sort((a, b) => a - b);
+  const backBy = (fraction) => backAfter[Math.ceil(fraction * backAfter.length) - 1] / 1000;
   result.storm = {
     dropped: storms.reduce((n, s) => n + s.dropped, 0),
+    // Seconds after the drop until half, 90% and 99% of the dropped connections were back.
+    secondsUntilBack: { p50: backBy(0.5), p90: backBy(0.9), p99: backBy(0.99) },
+    clientLoopP99MsMax: Math.max(...storms.map((s) => s.loopDelayP99Ms)),
+    clientLoopMaxMs: Math.max(...storms.map((s) => s.loopDelayMaxMs)),
     back: stats2.reduce((n, s) => n + s.open, 0),
     gaveUp: storms.reduce((n, s) => n + s.failed, 0),
     secondsUntilAllBack: (backAt - droppedAt) / 1000,
     errors: sumErrors(storms.map((s) => s.errors)),
     loopP99MsMax: Math.max(...stormLoops.map((l) => l.loopDelayP99Ms)),
+    loopMaxMs: Math.max(...stormLoops.map((l) => l.loopDelayMaxMs)),
+    gcMaxMs: Math.max(...stormLoops.map((l) => l.gcMaxMs)),
   };
   console.log(JSON.stringify(result.storm));
 } finally {
@@ -196,30 +225,34 @@ const errorList = (errors) =>
 const { fill, held, broadcast, storm } = result;
 const markdown = `## cluster: ${CONNECTIONS.toLocaleString("en-US")} connections across ${INSTANCES} gateway instances on one Redis, one machine
 
-${machineSentence(machine)} ${INSTANCES} gateway processes (bench/lib/server.mjs in cluster mode, default connection limits, heartbeat ${HEARTBEAT_MS / 1000} s) on one redis-server; ${CLIENT_PROCESSES} client processes (${CONCURRENCY} connects in flight each) over ${ADDRESSES[0]}…${ADDRESSES[ADDRESSES.length - 1]}, each spread over every instance. One run.
+${machineSentence(machine)} ${INSTANCES} gateway processes (bench/lib/server.mjs in cluster mode, default connection limits, heartbeat ${HEARTBEAT_MS / 1000} s) on one redis-server; ${CLIENT_PROCESSES} client processes (${CLIENT === "lean" ? "lib/lean-ws.mjs" : "the ws client"}, ${CONCURRENCY} connects in flight each) over ${ADDRESSES.length} source addresses (${ADDRESSES[0]}…${ADDRESSES[ADDRESSES.length - 1]}, about ${Math.round(CONNECTIONS / ADDRESSES.length).toLocaleString("en-US")} clients each), each spread over every instance. One run.
 
 | | |
 |---|---:|
 | connections held | ${fmt(held.held)} |
 | fill: authenticated connections/s (${fmt(fill.seconds)} s) | ${fmt(fill.perSec)} |
 | fill: failed attempts (retried with backoff) | ${errorList(fill.errors)} |
-| fill: connections not made (20 attempts, or past ${FILL_DEADLINE_MS / 1000} s) | ${fmt(fill.failedConnections)} |
+| fill: connections not made (past ${FILL_DEADLINE_MS / 1000} s) | ${fmt(fill.failedConnections)} |
 | gateways' RSS in all, MiB | ${fmt(held.gatewayRssMb)} |
 | memory per connection: RSS / heap, bytes | ${fmt(held.rssBytesPerConnection)} / ${fmt(held.heapBytesPerConnection)} |
 | broadcast: ${MESSAGES} messages to all, \`channel.message.received\` delivered | ${fmt(broadcast.received)} of ${fmt(broadcast.expected)} |
 | broadcast: deliveries/s (until the last arrival) | ${fmt(broadcast.deliveriesPerSec)} |
 | broadcast: first arrival / last client has the last message, ms after the POST | ${fmt(broadcast.firstArrivalMs)} / ${fmt(broadcast.lastArrivalMs)} |
 | broadcast: gateways' event-loop delay p99 / longest (worst instance), ms | ${fmt(broadcast.loopP99MsMax)} / ${fmt(broadcast.loopMaxMs)} |
+| broadcast: gateways' longest garbage-collection pause, ms | ${fmt(broadcast.gcMaxMs)} |
 | reconnect storm: dropped / back | ${fmt(storm.dropped)} / ${fmt(storm.back)} |
 | reconnect storm: time until all are back, s | ${fmt(storm.secondsUntilAllBack)} |
+| reconnect storm: time until 50% / 90% / 99% are back, s | ${fmt(storm.secondsUntilBack.p50)} / ${fmt(storm.secondsUntilBack.p90)} / ${fmt(storm.secondsUntilBack.p99)} |
+| reconnect storm: event-loop delay p99 / longest, gateways / client processes (worst), ms | ${fmt(storm.loopP99MsMax)} / ${fmt(storm.loopMaxMs)}, ${fmt(storm.clientLoopP99MsMax)} / ${fmt(storm.clientLoopMaxMs)} |
+| reconnect storm: gateways' longest garbage-collection pause, ms | ${fmt(storm.gcMaxMs)} |
 | reconnect storm: failed attempts by type | ${errorList(storm.errors)} |
-| reconnect storm: not back (20 attempts, or past ${STORM_DEADLINE_MS / 1000} s) | ${fmt(storm.gaveUp)} |
+| reconnect storm: not back (past ${STORM_DEADLINE_MS / 1000} s) | ${fmt(storm.gaveUp)} |
 | \`tick\` events per connection since connected (one per instance per heartbeat) | ${fmt(held.ticksPerConnection)} |
 `;
 await writeResults(process.env.BENCH_RESULT_NAME ?? "cluster-100k", markdown, {
   machine,
   settings: {
-    ...{ CONNECTIONS, INSTANCES, CLIENT_PROCESSES, CONCURRENCY, MESSAGES, HEARTBEAT_MS, ADDRESSES },
+    ...{ CONNECTIONS, INSTANCES, CLIENT_PROCESSES, CLIENT, CONCURRENCY, MESSAGES, HEARTBEAT_MS, ADDRESSES },
     ...{ FILL_DEADLINE_MS, STORM_DEADLINE_MS },
   },
   ...result,

@@ -12,8 +12,10 @@
 // IPC, parent → child: `{ cmd: "stats" }` → `{ type: "stats", … }`; `{ cmd: "storm" }`: every
 // socket is terminated at once and reconnects with backoff, → `{ type: "storm", … }` once all
 // are back; `{ cmd: "close" }`: terminate everything and exit. Child → parent: `{ type: "filled", … }`.
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { backoffDelay, DEFAULT_BACKOFF } from "@openclaw/protocol";
 import { WebSocket } from "ws";
+import { LeanWebSocket } from "./lean-ws.mjs";
 import { BENCH_TOKEN } from "./server.mjs";
 
 const {
@@ -28,6 +30,10 @@ const {
   portRange: [PORT_BASE, PORT_END] = [20_000, 61_000],
   fillDeadlineMs = 3_600_000,
   stormDeadlineMs = 3_600_000,
+  /** Failed attempts after which a connection is given up (GatewayClient's own default never gives up). */
+  maxAttempts = 20,
+  /** `ws` (the `ws` package's client) or `lean` (lib/lean-ws.mjs: far less CPU per connection). */
+  client = "ws",
 } = JSON.parse(process.argv[2]);
 /** No attempt starts after this (the fill's, then the storm's): a bounded run reports what it holds. */
 let deadline = Date.now() + fillDeadlineMs;
@@ -92,12 +98,20 @@ function onFrame(raw) {
 /** One attempt: resolves the accepted socket or rejects with an error whose `kind` names the failure. */
 function attempt(i) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${ports[i % ports.length]}`, {
-      perMessageDeflate: false,
-      localAddress: addresses[i % addresses.length],
-      localPort: localPort(i),
-      handshakeTimeout: timeoutMs,
-    });
+    const ws =
+      client === "lean"
+        ? new LeanWebSocket({
+            host: "127.0.0.1",
+            port: ports[i % ports.length],
+            localAddress: addresses[i % addresses.length],
+            localPort: localPort(i),
+          })
+        : new WebSocket(`ws://127.0.0.1:${ports[i % ports.length]}`, {
+            perMessageDeflate: false,
+            localAddress: addresses[i % addresses.length],
+            localPort: localPort(i),
+            handshakeTimeout: timeoutMs,
+          });
     let settled = false;
     const fail = (kind) => {
       if (settled) return;
@@ -107,7 +121,9 @@ function attempt(i) {
       reject(Object.assign(new Error(kind), { kind }));
     };
     const timer = setTimeout(() => fail("timeout"), timeoutMs);
-    ws.on("unexpected-response", (_req, res) => {
+    ws.on("unexpected-response", (req, res) => {
+      // ws: (request, response); the lean client: (status).
+      if (typeof req === "number") return fail(`http ${req}`);
       res.resume();
       fail(`http ${res.statusCode}`);
     });
@@ -140,10 +156,11 @@ function attempt(i) {
 
 /**
  * Connects socket i, retrying with backoff (the delay after a failure is that of attempt `first`,
- * then `first + 1`…); resolves whether it is held (false after 20 failures).
+ * then `first + 1`…); resolves whether it is held (false after `maxAttempts` failures or past the
+ * deadline).
  */
 async function connectWithBackoff(i, first = 1) {
-  for (let n = first; n < first + 20 && !stopping && Date.now() < deadline; n++) {
+  for (let n = first; n < first + maxAttempts && !stopping && Date.now() < deadline; n++) {
     try {
       sockets[i] = await attempt(i);
       return true;
@@ -203,12 +220,20 @@ process.on("message", async (message) => {
     }
     const at = Date.now();
     deadline = at + stormDeadlineMs;
+    // This process's own event-loop delay during the storm: a starved client times out on its own.
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    /** Milliseconds from the drop until each connection was back. */
+    const backAfterMs = [];
     const results = await Promise.all(
       dropped.map(async (i) => {
         await new Promise((resolve) => setTimeout(resolve, backoffDelay(1, DEFAULT_BACKOFF)));
-        return connectWithBackoff(i, 2);
+        const ok = await connectWithBackoff(i, 2);
+        if (ok) backAfterMs.push(Date.now() - at);
+        return ok;
       }),
     );
+    loop.disable();
     process.send({
       type: "storm",
       droppedAt: at,
@@ -217,6 +242,9 @@ process.on("message", async (message) => {
       back: open(),
       failed: results.filter((ok) => !ok).length,
       errors,
+      backAfterMs,
+      loopDelayP99Ms: loop.percentile(99) / 1e6,
+      loopDelayMaxMs: loop.max / 1e6,
     });
   } else if (message.cmd === "close") {
     stopping = true;

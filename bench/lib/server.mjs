@@ -18,7 +18,7 @@ import { mkdtemp, open, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { writeHeapSnapshot } from "node:v8";
 import { WebSocketServer } from "ws";
@@ -301,7 +301,7 @@ async function gateway() {
       gateway: DEFAULT_LIMITS
         ? { maxBufferedBytes: MAX_BUFFERED_BYTES }
         : { maxConnections: 50_000, maxHandshakesPerSource: 50_000, maxBufferedBytes: MAX_BUFFERED_BYTES },
-      logging: { level: "error" },
+      logging: { level: process.env.BENCH_LOG_LEVEL ?? "error" },
     }),
   );
   const config = new ConfigManager({
@@ -314,9 +314,10 @@ async function gateway() {
     },
   });
   await config.load();
-  // Logs go to stderr: stdout carries the answers to the parent's commands, one JSON line each (a
-  // log line there was taken for an answer: the cluster run's loop figures came out NaN).
-  const logger = createLogger("error", process.stderr);
+  // Logs (BENCH_LOG_LEVEL, default error) go to stderr: stdout carries the answers to the parent's
+  // commands, one JSON line each (a log line there was taken for an answer: the cluster run's loop
+  // figures came out NaN).
+  const logger = createLogger(process.env.BENCH_LOG_LEVEL ?? "error", process.stderr);
   // Cluster mode (bench/cluster.mjs): BENCH_REDIS_URL, BENCH_NAMESPACE and BENCH_INSTANCE_ID.
   let cluster;
   if (process.env.BENCH_REDIS_URL !== undefined) {
@@ -344,6 +345,15 @@ if (process.argv[1] === fileURLToPath(import.meta.url) && (variant === "bare" ||
   // The parent asks for memory figures over stdin: "mem" → {"rss":…,"heapUsed":…,…} after a GC.
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
+  // Garbage-collection pauses since the last "loop": is a long stall the collector or our code?
+  let gcMaxMs = 0;
+  let gcTotalMs = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gcTotalMs += entry.duration;
+      gcMaxMs = Math.max(gcMaxMs, entry.duration);
+    }
+  }).observe({ entryTypes: ["gc"] });
   process.stdin.setEncoding("utf8");
   process.stdin.on("data", (line) => {
     const [command, argument] = line.trim().split(" ");
@@ -358,7 +368,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url) && (variant === "bare" ||
       const loopDelayMaxMs = loop.max / 1e6;
       loop.reset();
       const { rss, heapUsed } = process.memoryUsage();
-      process.stdout.write(`${JSON.stringify({ loopDelayP99Ms, loopDelayMaxMs, rss, heapUsed })}\n`);
+      const gc = { gcMaxMs, gcTotalMs };
+      gcMaxMs = 0;
+      gcTotalMs = 0;
+      process.stdout.write(`${JSON.stringify({ loopDelayP99Ms, loopDelayMaxMs, ...gc, rss, heapUsed })}\n`);
     } else if (command === "mem") {
       globalThis.gc?.();
       const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
