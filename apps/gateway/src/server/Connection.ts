@@ -48,6 +48,8 @@ export class Connection {
   readonly limiter: RateLimiter;
   readonly #maxBufferedBytes: () => number;
   readonly #transport: { cork(): void; uncork(): void } | undefined;
+  /** While corked: the bytes this batch added to `bufferedAmount` (held by the cork, not unread). */
+  #corkedBytes: number | undefined;
   #state: "handshaking" | "ready" | "closed" = "handshaking";
   #session: Session | undefined;
   /** False once a ping went unanswered. */
@@ -151,7 +153,9 @@ export class Connection {
    */
   send(frame: string | Buffer): boolean {
     if (this.#state === "closed" || this.socket.readyState !== this.socket.OPEN) return false;
-    if (this.socket.bufferedAmount > this.#maxBufferedBytes()) {
+    // Frames held by this batch's cork are not the client's unread data: leave them out.
+    const buffered = this.socket.bufferedAmount;
+    if (buffered - (this.#corkedBytes ?? 0) > this.#maxBufferedBytes()) {
       this.close(CloseCode.PolicyViolation, "slow consumer: too much unread data");
       // The close frame waits behind the unread data; do not wait for the peer.
       setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_TERMINATE_MS).unref();
@@ -159,17 +163,22 @@ export class Connection {
     }
     if (typeof frame === "string") this.socket.send(frame);
     else this.socket.send(frame, { binary: false });
+    if (this.#corkedBytes !== undefined) this.#corkedBytes += this.socket.bufferedAmount - buffered;
     return true;
   }
 
   /** Holds this connection's writes until {@link uncork}, so that several frames leave in one write. */
   cork(): void {
-    this.#transport?.cork();
+    if (this.#transport === undefined) return;
+    this.#corkedBytes ??= 0;
+    this.#transport.cork();
   }
 
   /** Writes what was held since {@link cork}. */
   uncork(): void {
-    this.#transport?.uncork();
+    if (this.#transport === undefined) return;
+    this.#corkedBytes = undefined;
+    this.#transport.uncork();
   }
 
   /** Closes the socket (politely) and marks the connection closed. */
