@@ -47,7 +47,6 @@ const PONG = maskedFrame(0xa, EMPTY);
  * (the HTTP status of a refused upgrade); `error`; `close` (the peer's close code, or 1006).
  */
 export class LeanWebSocket extends EventEmitter {
-  static OPEN = 1;
   /** 0 connecting, 1 open, 3 closed (as WebSocket's readyState). */
   readyState = 0;
   #socket;
@@ -70,10 +69,6 @@ export class LeanWebSocket extends EventEmitter {
       this.readyState = 3;
       this.emit("close", this.#closeCode);
     });
-  }
-
-  get OPEN() {
-    return 1;
   }
 
   /** Sends a text frame. */

@@ -37,9 +37,10 @@ interface Delivery {
   readonly packets: readonly BroadcastPacket[];
   /** Its audience when it was broadcast, less the members already served. */
   readonly members: readonly AdapterMember[];
-  /** Whether every packet goes to the same single room (no per-member room check). */
-  readonly sameRoom: boolean;
-  /** That single room, when `sameRoom`: a member that left it meanwhile is skipped. */
+  /**
+   * The one room of every packet, if they share one (a member that left it meanwhile is skipped);
+   * otherwise each member's rooms are checked per packet.
+   */
   readonly room: string | undefined;
   /** The next member to serve. */
   next: number;
@@ -209,8 +210,7 @@ export class InMemoryAdapter implements Adapter {
 
   #enqueue(packets: readonly BroadcastPacket[], members: AdapterMember[], rooms: readonly string[]): void {
     if (members.length === 0) return;
-    const sameRoom = rooms.length === 1;
-    const delivery: Delivery = { packets, members, sameRoom, room: sameRoom ? rooms[0] : undefined, next: 0 };
+    const delivery: Delivery = { packets, members, room: rooms.length === 1 ? rooms[0] : undefined, next: 0 };
     if (this.#queued + members.length > this.#maxQueued) {
       // Over the bound: catch up now, in order, then serve this one in full.
       this.#drain(Number.POSITIVE_INFINITY);
@@ -241,14 +241,14 @@ export class InMemoryAdapter implements Adapter {
 
   /** Serves up to `budget` members of a delivery from where it stands. @returns How many. */
   #serve(delivery: Delivery, budget: number): number {
-    const { members, packets, sameRoom, room } = delivery;
+    const { members, packets, room } = delivery;
     const start = delivery.next;
     const end = Math.min(members.length, start + budget);
     for (let i = start; i < end; i++) {
       const member = members[i]!;
       // A member that left the room since the broadcast (unsubscribed, closed) is skipped.
       if (room !== undefined && this.#memberRooms.get(member.id)?.has(room) !== true) continue;
-      this.#deliver(member, packets, sameRoom);
+      this.#deliver(member, packets, room !== undefined);
     }
     delivery.next = end;
     return end - start;
