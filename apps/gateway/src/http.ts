@@ -8,6 +8,7 @@ import { createOpenAiApp, openAiErrorShape } from "./openai/app";
 import { serveChatCompletions, writeJson } from "./openai/chat";
 import { fromGatewayError } from "./openai/errors";
 import type { OpenAiHost } from "./openai/host";
+import { requestSource } from "./server/sources";
 import { readUiFile } from "./ui";
 import { serveWebhook, webhookPath } from "./webhooks";
 
@@ -148,15 +149,16 @@ interface Refusal {
 }
 
 /**
- * The token check of every route behind it: an address blocked after too many failed logins is
- * refused (429), and a missing or wrong Bearer token is refused (401) and counted against it.
+ * The token check of every route behind it: a source blocked after too many failed logins is
+ * refused (429), and a missing or wrong Bearer token is refused (401) and counted against it. The
+ * source is the client's, as a trusted proxy names it (`gateway.trustedProxies`).
  *
  * @returns The refusal, or `undefined` when the token grants access.
  */
 function refusal(core: HttpContext, incoming: IncomingMessage): Refusal | undefined {
   const header = incoming.headers.authorization;
   const token = bearerToken(header);
-  const address = incoming.socket.remoteAddress ?? "";
+  const address = requestSource(incoming, core.config.get().gateway.trustedProxies);
   const blockedFor = core.authFailures.blockedFor(address);
   if (blockedFor > 0)
     return {

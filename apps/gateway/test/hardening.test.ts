@@ -85,13 +85,18 @@ describe("unauthenticated sockets cannot exhaust the gateway", () => {
       details: { reason: "too_many_pairing_connections_from_source" },
     });
     expect((await fifth.waitClosed()).code).toBe(1013);
-    // Other addresses fill the total, and then are refused too.
+    // Another address fills the total.
     for (const address of ["127.0.0.3", "127.0.0.3"]) {
       const socket = await rawFrom(h.url, address);
       expect(await socket.connect(pairingConnect)).toMatchObject({ data: { scopes: ["pairing"] } });
       held.push(socket);
     }
-    const overTotal = await rawFrom(h.url, "127.0.0.4");
+    // At the total, a new address takes the oldest slot of the busiest one (slots are shared fairly)…
+    const newcomer = await rawFrom(h.url, "127.0.0.4");
+    expect(await newcomer.connect(pairingConnect)).toMatchObject({ data: { scopes: ["pairing"] } });
+    expect(await held.shift()!.waitClosed()).toEqual({ code: 1013, reason: "pairing slot reclaimed" });
+    // …and an address holding about as many as the busiest is refused.
+    const overTotal = await rawFrom(h.url, "127.0.0.3");
     expect((await overTotal.connect(pairingConnect)).error).toMatchObject({
       code: "OVERLOADED",
       details: { reason: "too_many_pairing_connections" },

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { DEFAULT_GATEWAY_HOST, DEFAULT_GATEWAY_PORT, DEFAULT_MAX_FRAME_BYTES } from "@openclaw/protocol";
 import * as v from "valibot";
 
@@ -7,6 +8,18 @@ const secret = v.pipe(v.string(), v.minLength(16, "must be at least 16 character
 const channelName = v.pipe(
   v.string(),
   v.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "must be 1-64 of a-z, 0-9, '-' or '_'"),
+);
+
+/** An IP address, or one with a prefix length (`10.0.0.0/8`, `2001:db8::/32`). */
+const addressOrRange = v.pipe(
+  v.string(),
+  v.check((entry) => {
+    const [host = "", prefix, ...rest] = entry.split("/");
+    const family = isIP(host);
+    if (family === 0 || rest.length > 0) return false;
+    if (prefix === undefined) return true;
+    return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+  }, "must be an IP address or a CIDR range such as 10.0.0.0/8 or fd00::/8"),
 );
 
 /** `gateway`: where the server listens and its per-connection limits. */
@@ -53,6 +66,14 @@ export const GatewaySectionSchema = v.optional(
      * refused (HTTP 503 `OVERLOADED`), so one source cannot hold every handshake slot.
      */
     maxHandshakesPerSource: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 64),
+    /**
+     * Reverse proxies (addresses and CIDR ranges, e.g. `["10.0.0.5", "fd00::/8"]`) whose
+     * `X-Forwarded-For` and `Forwarded` headers name the client. A request from one of them counts,
+     * in every per-source limit, against the right-most forwarded address that is not itself a
+     * trusted proxy; those headers from any other peer are ignored. Empty: the socket's peer is the
+     * client. Hot-reloaded.
+     */
+    trustedProxies: v.optional(v.pipe(v.array(addressOrRange), v.maxLength(1000)), []),
     /**
      * Connections the kernel queues for the gateway to accept (the `listen()` backlog; Linux caps it
      * at `net.core.somaxconn`, 4096 by default). When a reconnect storm outruns the gateway, the

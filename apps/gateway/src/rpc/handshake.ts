@@ -48,7 +48,10 @@ export interface HandshakeContext {
     touch(nodeId: string): void;
   };
   readonly registry: Pick<NodeRegistry, "register">;
-  readonly hub: Pick<ConnectionHub, "pairingSlots" | "holdPairingSlot" | "releaseSlot" | "ready">;
+  readonly hub: Pick<
+    ConnectionHub,
+    "pairingSlots" | "holdPairingSlot" | "reclaimPairingSlot" | "releaseSlot" | "ready"
+  >;
   /** Failed logins by address: each refusal counts. */
   readonly authFailures: Pick<AuthFailures, "refuse">;
 }
@@ -131,10 +134,11 @@ export async function handshake(
     nodeId = device.nodeId;
     displayName ??= device.displayName;
   } else {
-    // Unauthenticated, to pair: limited in number, per address and in all, and in time.
+    // Unauthenticated, to pair: limited in number, per source and in all (shared fairly among the
+    // sources: a source holding fewer than the busiest one takes the busiest one's oldest), in time.
     const limits = config.security.pairing;
     const slots = context.hub.pairingSlots;
-    if (slots.from(connection.remoteAddress) >= limits.maxConnectionsPerSource)
+    if (slots.from(connection.source) >= limits.maxConnectionsPerSource)
       return refuse(
         new ProtocolError("OVERLOADED", "too many pairing connections from this address", {
           details: {
@@ -144,7 +148,7 @@ export async function handshake(
           },
         }),
       );
-    if (slots.total >= limits.maxConnections)
+    if (slots.total >= limits.maxConnections && !context.hub.reclaimPairingSlot(connection.source))
       return refuse(
         new ProtocolError("OVERLOADED", "too many pairing connections", {
           details: {
@@ -219,7 +223,7 @@ export async function handshake(
   );
 }
 
-/** Counts a refused login against the address, and logs it. */
+/** Counts a refused login against the source, and logs it. */
 function loginFailed(context: HandshakeContext, connection: Connection, reason: string): void {
-  context.authFailures.refuse(connection.remoteAddress, reason, "websocket");
+  context.authFailures.refuse(connection.source, reason, "websocket");
 }

@@ -28,7 +28,10 @@ export interface Session {
 export interface ConnectionOptions {
   id: string;
   socket: WebSocket;
+  /** The socket's peer (a reverse proxy's address, behind one). */
   remoteAddress: string;
+  /** The source its per-source limits count against (see `requestSource`). */
+  source: string;
   /** The `Authorization: Bearer` token of the upgrade request, if any. */
   bearerToken: string | undefined;
   /** Requests allowed on this connection. */
@@ -43,7 +46,13 @@ export interface ConnectionOptions {
 export class Connection {
   readonly id: string;
   readonly socket: WebSocket;
+  /** The socket's peer (a reverse proxy's address, behind one). */
   readonly remoteAddress: string;
+  /**
+   * The source every per-source limit counts this connection against: the client's address (as a
+   * trusted proxy named it) grouped by `sourceKey`.
+   */
+  readonly source: string;
   readonly bearerToken: string | undefined;
   readonly limiter: RateLimiter;
   readonly #maxBufferedBytes: () => number;
@@ -65,6 +74,7 @@ export class Connection {
     this.id = options.id;
     this.socket = options.socket;
     this.remoteAddress = options.remoteAddress;
+    this.source = options.source;
     this.bearerToken = options.bearerToken;
     this.limiter = options.limiter;
     this.#maxBufferedBytes = options.maxBufferedBytes;

@@ -16,6 +16,7 @@ import {
   readDescriptorLimit,
 } from "./descriptorLimit";
 import { RateLimiter } from "./RateLimiter";
+import { requestSource } from "./sources";
 import { checkUpgrade, refuseUpgrade } from "./upgradeChecks";
 
 /** Options of a {@link ConnectionHub}. */
@@ -49,17 +50,23 @@ export interface ConnectionHubOptions {
  */
 export const CAP_EPISODE_END_SHARE = 0.9;
 
+/** How long a device whose pairing slot was given to another source should wait to reconnect. */
+export const PAIRING_RECLAIM_RETRY_AFTER_MS = 5000;
+
 /**
  * The gateway's WebSocket connections: upgrade checks, accept, the limited slots (handshakes and
- * unauthenticated pairing connections, per address), rooms once ready, and close.
+ * unauthenticated pairing connections, per source), rooms once ready, and close. A connection's
+ * source is decided once, at the upgrade (`requestSource`: the client's address as a trusted proxy
+ * names it, grouped by `sourceKey`).
  */
 export class ConnectionHub {
   readonly #options: ConnectionHubOptions;
   readonly #connections = new Map<string, Connection>();
-  /** Connections still handshaking, by address. */
+  /** Connections still handshaking, by source. */
   readonly #handshakes = new Counter();
-  /** Unauthenticated connections held to pair, by address. */
-  readonly #pairingSockets = new Counter();
+  /** Unauthenticated connections held to pair, by source, oldest first. */
+  readonly #pairingSockets = new Map<string, Set<Connection>>();
+  #pairingTotal = 0;
   #wss: WebSocketServer | undefined;
   #server: Server | undefined;
   readonly #descriptorLimit: number | undefined;
@@ -110,10 +117,10 @@ export class ConnectionHub {
     return this.#connections.size;
   }
 
-  /** Unauthenticated pairing connections held now: from one address, and in all. */
-  get pairingSlots(): { from(address: string): number; readonly total: number } {
-    const counter = this.#pairingSockets;
-    return { from: (address) => counter.get(address), total: counter.total };
+  /** Unauthenticated pairing connections held now: from one source, and in all. */
+  get pairingSlots(): { from(source: string): number; readonly total: number } {
+    const bySource = this.#pairingSockets;
+    return { from: (source) => bySource.get(source)?.size ?? 0, total: this.#pairingTotal };
   }
 
   values(): IterableIterator<Connection> {
@@ -187,17 +194,66 @@ export class ConnectionHub {
     this.#options.adapter.join(connection, rooms);
   }
 
-  /** Moves a connection from the handshake slot to a pairing slot of its address. */
+  /** Moves a connection from the handshake slot to a pairing slot of its source. */
   holdPairingSlot(connection: Connection): void {
     this.releaseSlot(connection);
     connection.slot = "pairing";
-    this.#pairingSockets.add(connection.remoteAddress);
+    let held = this.#pairingSockets.get(connection.source);
+    if (held === undefined) {
+      held = new Set();
+      this.#pairingSockets.set(connection.source, held);
+    }
+    held.add(connection);
+    this.#pairingTotal += 1;
+  }
+
+  /**
+   * Frees a pairing slot for a connection from `source` when all are taken, if that is fair: the
+   * source holding the most slots gives up its oldest connection (answered `OVERLOADED`,
+   * `pairing_slot_reclaimed`, and closed with 1013), provided `source` would still hold fewer than
+   * it. So the slots are shared evenly among the sources that want them, and no group of sources
+   * can keep one more source from pairing while any of them holds two or more.
+   *
+   * @param source - The source of the connection that wants a slot.
+   * @returns Whether a slot was freed.
+   */
+  reclaimPairingSlot(source: string): boolean {
+    const own = this.#pairingSockets.get(source)?.size ?? 0;
+    let busiest: Set<Connection> | undefined;
+    for (const held of this.#pairingSockets.values()) if (held.size > (busiest?.size ?? 0)) busiest = held;
+    if (busiest === undefined || own + 1 >= busiest.size) return false;
+    const oldest = busiest.values().next().value!;
+    this.releaseSlot(oldest);
+    oldest.send(
+      encodeError(
+        null,
+        new ProtocolError("OVERLOADED", "this pairing slot was given to a device from another address", {
+          details: {
+            reason: "pairing_slot_reclaimed",
+            retryAfterMs: PAIRING_RECLAIM_RETRY_AFTER_MS,
+            nextStep: "reconnect later to pair",
+          },
+        }),
+      ),
+    );
+    oldest.close(CloseCode.TryAgainLater, "pairing slot reclaimed");
+    this.#options.logger.debug(
+      { connectionId: oldest.id, source: oldest.source, for: source },
+      "pairing slot reclaimed for another source",
+    );
+    return true;
   }
 
   /** Gives up the limited slot a connection holds (handshake or pairing), if any. */
   releaseSlot(connection: Connection): void {
-    if (connection.slot === "handshake") this.#handshakes.remove(connection.remoteAddress);
-    else if (connection.slot === "pairing") this.#pairingSockets.remove(connection.remoteAddress);
+    if (connection.slot === "handshake") this.#handshakes.remove(connection.source);
+    else if (connection.slot === "pairing") {
+      const held = this.#pairingSockets.get(connection.source);
+      if (held?.delete(connection) === true) {
+        this.#pairingTotal -= 1;
+        if (held.size === 0) this.#pairingSockets.delete(connection.source);
+      }
+    }
     connection.slot = undefined;
   }
 
@@ -213,7 +269,7 @@ export class ConnectionHub {
   }
 
   #upgrade(wss: WebSocketServer, request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const address = request.socket.remoteAddress ?? "";
+    const source = requestSource(request, this.#options.config().gateway.trustedProxies);
     const capacity = this.capacity;
     const connections = this.#connections.size;
     let extraConnections = 0;
@@ -227,27 +283,28 @@ export class ConnectionHub {
         running: this.#options.isRunning(),
         origin: request.headers.origin,
         host: request.headers.host,
-        blockedForMs: this.#options.authFailures.blockedFor(address),
+        blockedForMs: this.#options.authFailures.blockedFor(source),
         connections,
         maxConnections: capacity.maxConnections,
         extraConnections,
-        handshakesFromSource: this.#handshakes.get(address),
+        handshakesFromSource: this.#handshakes.get(source),
       },
       this.#options.config(),
     );
     if (refusal?.error.details?.reason === "too_many_connections")
       this.#refusedAtCap(capacity, connections, "refused");
     if (refusal !== null) refuseUpgrade(socket, refusal);
-    else wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
+    else wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request, source));
   }
 
-  #accept(ws: WebSocket, request: IncomingMessage): void {
+  #accept(ws: WebSocket, request: IncomingMessage, source: string): void {
     const config = this.#options.config();
     const { requestsPerSecond, burst } = config.security.rateLimit;
     const connection = new Connection({
       id: randomUUID(),
       socket: ws,
       remoteAddress: request.socket.remoteAddress ?? "",
+      source,
       bearerToken: bearerToken(request.headers.authorization),
       limiter: new RateLimiter(requestsPerSecond, burst),
       maxBufferedBytes: () => this.#options.config().gateway.maxBufferedBytes,
@@ -256,7 +313,7 @@ export class ConnectionHub {
     });
     this.#connections.set(connection.id, connection);
     connection.slot = "handshake";
-    this.#handshakes.add(connection.remoteAddress);
+    this.#handshakes.add(connection.source);
     const timeoutMs = config.gateway.handshakeTimeoutMs;
     connection.handshakeTimer = setTimeout(() => {
       if (connection.state !== "handshaking") return;

@@ -31,7 +31,7 @@ export function pairingHandlers(
         });
       const request = pairing.start(params, connection.client!, {
         connectionId: connection.id,
-        source: connection.remoteAddress,
+        source: connection.source,
       });
       events.broadcast("pairing.requested", request);
       return {
@@ -78,7 +78,7 @@ export function pairingHandlers(
   };
 }
 
-/** Who makes a pairing decision, for counting failures: the token level and the address. */
+/** Who makes a pairing decision, for counting failures: the token level and the source. */
 function principalOf(connection: Connection): string {
-  return `${connection.grant ?? "unknown"}@${connection.remoteAddress}`;
+  return `${connection.grant ?? "unknown"}@${connection.source}`;
 }
