@@ -70,6 +70,7 @@ export {
   loadChannelPlugins,
   runGateway,
 } from "./runGateway";
+export { canonicalAddress, clientAddress, requestSource, sourceKey } from "./server/sources";
 export type { TaskStoreFactory } from "./services/tasks";
 export type { BindingStore, BindingStoreChange } from "./state/BindingStore";
 export { applyBindingChange, BINDINGS_FILE, FileBindingStore } from "./state/BindingStore";

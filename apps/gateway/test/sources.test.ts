@@ -216,3 +216,41 @@ describe("pairing slots are shared fairly", () => {
     for (const socket of [device, back, busy]) socket.ws.terminate();
   });
 });
+
+describe("chat.send is limited per source", () => {
+  it("20 connections from one address share one budget of sends; another address is unaffected", async () => {
+    h = await startGateway({
+      config: { channels: { webchat: { sendsPerSecondPerSource: 1, sendBurstPerSource: 5 } } },
+    });
+    const sockets: RawSocket[] = [];
+    for (let i = 0; i < 20; i++) {
+      const socket = await RawSocket.open(h.url, {}, { localAddress: "127.0.0.30" });
+      expect(await socket.connect()).toMatchObject({ error: null });
+      sockets.push(socket);
+    }
+    const answers = await Promise.all(
+      sockets.flatMap((socket, i) =>
+        [0, 1].map((j) =>
+          socket.request(`s${j}`, "chat.send", { text: "hi", conversationId: `web-${i}-${j}` }),
+        ),
+      ),
+    );
+    const accepted = answers.filter((answer) => answer.error === null);
+    const refused = answers.filter((answer) => answer.error !== null);
+    // A burst of 5, plus one a second for however long the 40 sends took.
+    expect(accepted.length).toBeGreaterThanOrEqual(5);
+    expect(accepted.length).toBeLessThan(20);
+    for (const answer of refused)
+      expect(answer.error).toMatchObject({
+        code: "RATE_LIMITED",
+        details: { reason: "too_many_sends_from_source", retryAfterMs: expect.any(Number) },
+      });
+    const elsewhere = await RawSocket.open(h.url, {}, { localAddress: "127.0.0.31" });
+    await elsewhere.connect();
+    for (let i = 0; i < 5; i++)
+      expect(
+        await elsewhere.request(`e${i}`, "chat.send", { text: "hello", conversationId: `web-other-${i}` }),
+      ).toMatchObject({ error: null });
+    for (const socket of [...sockets, elsewhere]) socket.ws.terminate();
+  });
+});

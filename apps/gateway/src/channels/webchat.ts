@@ -18,6 +18,14 @@ export const WebchatSettingsSchema = v.object({
   maxRepliesPerConnection: v.optional(count(1, 1_000), 4),
   /** Replies running at once in all; more are refused with `RATE_LIMITED`. */
   maxReplies: v.optional(count(1, 100_000), 256),
+  /**
+   * `chat.send` calls per second from one source (an address, an IPv6 /64, or a client behind a
+   * trusted proxy), over all its connections, sustained; more get `RATE_LIMITED`
+   * (`too_many_sends_from_source`, with `retryAfterMs`).
+   */
+  sendsPerSecondPerSource: v.optional(v.pipe(v.number(), v.minValue(0.01), v.maxValue(100_000)), 10),
+  /** `chat.send` calls one source may make at once above `sendsPerSecondPerSource`. */
+  sendBurstPerSource: v.optional(count(1, 100_000), 30),
   /** The most recent messages of the chat given to the agent with the new one. */
   historyTurns: v.optional(count(1, 1_000), 20),
   /** A reply running longer than this fails with `TIMEOUT` (what it wrote so far is kept). */

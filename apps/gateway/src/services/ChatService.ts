@@ -14,6 +14,7 @@ import { type Adapter, type AdapterMember, chatRoom } from "../broadcast/Adapter
 import type { BroadcastEvent, EventSink } from "../broadcast/Broadcaster";
 import { webchatSettings } from "../channels/webchat";
 import type { Logger } from "../logging";
+import { SourceRateLimiter } from "../server/RateLimiter";
 import type { ConversationStore, Recorded } from "../state/ConversationStore";
 import type { AgentRunner } from "./AgentRunner";
 import type { Messaging } from "./Messaging";
@@ -34,6 +35,8 @@ export interface ChatServiceContext {
 /** Who asked: the connection (it joins the chat's room), and the client it said it is. */
 export interface ChatCaller extends AdapterMember {
   readonly client?: { readonly name: string; readonly instanceId?: string | undefined } | undefined;
+  /** The source its sends count against (`sendsPerSecondPerSource`); without one, the connection's id. */
+  readonly source?: string | undefined;
 }
 
 interface Reply {
@@ -57,6 +60,8 @@ export class ChatService {
   readonly #context: ChatServiceContext;
   readonly #replies = new Map<string, Reply>();
   readonly #repliesByOwner = new Map<string, number>();
+  /** `chat.send` calls by source. */
+  readonly #sends = new SourceRateLimiter();
   #stopped = false;
 
   constructor(context: ChatServiceContext) {
@@ -74,7 +79,7 @@ export class ChatService {
    *
    * @throws `CHANNEL_UNAVAILABLE` when the chat channel is off, `NOT_FOUND` for an unknown agent,
    *   `CONFLICT` while a reply runs in the chat or past the subscription limit, `RATE_LIMITED` past
-   *   the reply limits.
+   *   the reply limits or the caller's source's sends per second.
    */
   async send(params: MethodParams<"chat.send">, caller: ChatCaller): Promise<MethodResult<"chat.send">> {
     const config = this.#context.config();
@@ -98,6 +103,12 @@ export class ChatService {
       throw tooManyReplies(settings.maxReplies, "the gateway is running its most replies at once");
     if ((this.#repliesByOwner.get(caller.id) ?? 0) >= settings.maxRepliesPerConnection)
       throw tooManyReplies(settings.maxRepliesPerConnection, "this connection has its most replies running");
+    const { sendsPerSecondPerSource: perSecond, sendBurstPerSource: burst } = settings;
+    const waitMs = this.#sends.take(caller.source ?? caller.id, perSecond, burst);
+    if (waitMs > 0)
+      throw new ProtocolError("RATE_LIMITED", `too many chat messages from this address (${perSecond}/s)`, {
+        details: { reason: "too_many_sends_from_source", limit: perSecond, burst, retryAfterMs: waitMs },
+      });
     this.subscribe(conversationId, caller);
     const client = caller.client;
     const sender = {
