@@ -183,6 +183,19 @@ describe("openclaw doctor", () => {
     expect(config?.message).toMatch(/openclaw\.json:\d+:\d+/);
   });
 
+  it("a typo in the config: doctor and gateway name the key and suggest the right one, exit 1", async () => {
+    const { cwd, env } = await setup("typo");
+    await writeFile(join(cwd, "openclaw.json"), JSON.stringify({ agentz: {}, gateway: { prot: 1 } }));
+    const doctor = await openclaw(["doctor"], cwd, env);
+    expect(doctor.code).toBe(1);
+    expect(doctor.stdout).toMatch(/^FAIL +config +.*openclaw\.json is invalid:$/m);
+    expect(doctor.stdout).toContain('agentz: unknown key "agentz" (did you mean "agents"?)');
+    expect(doctor.stdout).toContain('gateway.prot: unknown key "prot" (did you mean "port"?)');
+    const gateway = await openclaw(["gateway"], cwd, env);
+    expect(gateway.code).toBe(1);
+    expect(gateway.stderr).toContain('gateway.prot: unknown key "prot" (did you mean "port"?)');
+  });
+
   it("a port taken by another program", async () => {
     const { cwd, env } = await setup("port");
     // Accepts connections and never answers (not a gateway's /health).

@@ -392,3 +392,63 @@ describe("hot reload", () => {
     expect(process.getActiveResourcesInfo().length).toBeLessThanOrEqual(before);
   });
 });
+
+describe("unknown keys", () => {
+  it("refuses a typo at load by name with a suggestion, top level and in a section", async () => {
+    await writeFile(file, JSON.stringify({ agentz: {}, gateway: { prot: 1 } }));
+    const error = await loadError(manager());
+    expect(error.issues).toEqual([
+      { path: "agentz", message: 'unknown key "agentz" (did you mean "agents"?)', file },
+      { path: "gateway.prot", message: 'unknown key "prot" (did you mean "port"?)', file },
+    ]);
+    expect(error.message).toContain('agentz: unknown key "agentz" (did you mean "agents"?)');
+  });
+
+  it("walks into records, arrays and variants, and names the keys when nothing is close", () => {
+    const result = resolveConfig(
+      {
+        agents: { list: { bot: { provider: "echo", delayMs: 10, modle: "x" } } },
+        cron: [{ id: "a", schedule: "0 9 * * *", type: "noop", zzz: 1 }],
+      },
+      {},
+    );
+    expect(result.valid).toBe(false);
+    expect(result.issues.map((i) => i.path)).toEqual(["agents.list.bot.modle", "cron.0.zzz"]);
+    expect(result.issues[1]?.message).toMatch(/^unknown key "zzz" \(known keys: id, schedule/);
+  });
+
+  it("passes a channel plugin's own settings through (the plugin validates them)", () => {
+    const result = resolveConfig(
+      { channels: { telegram: { botToken: TOKEN, pollingTimeoutSeconds: 1, enabled: true } } },
+      {},
+    );
+    expect(result.valid).toBe(true);
+  });
+
+  it("validate and apply refuse a typo; a hot reload keeps the active config", async () => {
+    await writeFile(file, JSON.stringify({ heartbeat: { intervalMs: 10_000 } }));
+    const m = manager();
+    await m.load();
+    expect(m.validate({ heartbeat: { intervalMS: 5000 } })).toMatchObject({
+      valid: false,
+      issues: [
+        { path: "heartbeat.intervalMS", message: 'unknown key "intervalMS" (did you mean "intervalMs"?)' },
+      ],
+    });
+    const refused = await m.apply({ watchdgo: {} }, { mode: "merge" }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as ConfigError).issues[0]?.message).toBe(
+      'unknown key "watchdgo" (did you mean "watchdog"?)',
+    );
+    const invalid: ConfigInvalidEvent[] = [];
+    m.on("invalid", (event) => invalid.push(event));
+    m.watch();
+    await writeFile(file, JSON.stringify({ heartbeat: { intervalMs: 20_000 }, loging: {} }));
+    await until(() => invalid.length === 1);
+    expect(invalid[0]?.issues[0]).toMatchObject({
+      path: "loging",
+      message: expect.stringContaining('"logging"'),
+    });
+    expect(m.get().heartbeat.intervalMs).toBe(10_000);
+  });
+});

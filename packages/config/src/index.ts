@@ -55,3 +55,4 @@ export {
   WebhooksSectionSchema,
 } from "./schema";
 export { isSecretPath, REDACTED, redact, SECRET_KEY_PATTERN } from "./secrets";
+export { closest, unknownKeyMessage, unknownKeys } from "./unknown-keys";

@@ -4,6 +4,7 @@ import * as v from "valibot";
 import { applyEnvOverrides, type Env, substituteEnv } from "./env";
 import { type Config, ConfigSchema } from "./schema";
 import { isSecretPath } from "./secrets";
+import { unknownKeys } from "./unknown-keys";
 
 /** The outcome of validating a config. */
 export type ValidationResult =
@@ -35,7 +36,9 @@ export function parseConfigText(
 
 /**
  * Turns a parsed (raw) config into the active one: `${ENV}` substitution, environment overrides,
- * schema validation with defaults. Issue messages never contain a secret's value.
+ * schema validation with defaults. A key the schema does not declare is an issue naming it, with the
+ * closest known key as a suggestion (see {@link unknownKeys}); `channels.<name>` keeps its plugin's
+ * own settings. Issue messages never contain a secret's value.
  *
  * @param raw - The parsed file or a client's input; `undefined` means no file (all defaults).
  * @param env - The environment.
@@ -52,7 +55,13 @@ export function resolveConfig(raw: unknown, env: Env, file?: string): Validation
   const substituted = substituteEnv(input, env);
   const overridden = applyEnvOverrides(substituted.value as Record<string, unknown>, env);
   const parsed = v.safeParse(ConfigSchema, overridden.value);
-  const issues = [...substituted.issues, ...overridden.issues];
+  // Keys the schema does not know are refused by name (valibot's objects would drop them silently);
+  // a channel's own settings pass through to its plugin.
+  const issues = [
+    ...substituted.issues,
+    ...overridden.issues,
+    ...unknownKeys(ConfigSchema, overridden.value),
+  ];
   if (!parsed.success) issues.push(...parsed.issues.map(toIssue));
   if (issues.length > 0 || !parsed.success) return { valid: false, issues: withFile(issues) };
   return { valid: true, config: parsed.output, issues: [], overridden: overridden.overridden };
