@@ -8,6 +8,7 @@ import {
   type MethodResult,
 } from "@openclaw/protocol";
 import { type Output, table, when } from "./output";
+import type { Settings } from "./settings";
 
 /** The CLI's exit codes. */
 export const EXIT = {
@@ -36,6 +37,8 @@ export interface CommandContext {
   args: string[];
   flags: Flags;
   out: Output;
+  /** Where the CLI connects, and with what token (and where it came from). */
+  settings: Settings;
   /** The connected client (connects on first use). */
   client(): Promise<GatewayClient>;
   /** Runs one request, with a spinner on a TTY. */
@@ -496,7 +499,31 @@ export const COMMANDS: Record<string, Command> = {
         const result = await c.call("config.apply", params);
         c.out.result(result, (r: MethodResult<"config.apply">) => JSON.stringify(r, null, 2));
       },
+      async set(c) {
+        const path = configPath(c.args[0]);
+        const text = need(c.args[1], "the value (JSON, or a plain string)");
+        return applyAt(c, path, parseValue(text));
+      },
+      async unset(c) {
+        // A merge patch's null removes the key.
+        return applyAt(c, configPath(c.args[0]), null);
+      },
     });
+  },
+
+  async dashboard(ctx) {
+    const base = ctx.settings.url.replace(/^ws(s?):\/\//, "http$1://").replace(/\/+$/, "");
+    const url = `${base}/ui/`;
+    const token =
+      ctx.settings.token === undefined
+        ? "no token found: set OPENCLAW_GATEWAY_TOKEN, or start the gateway (it writes one to its home)"
+        : `log in with the token from ${ctx.settings.tokenSource}`;
+    const opened = ctx.flags.open === false ? undefined : await openBrowser(url);
+    ctx.out.result({ url, tokenSource: ctx.settings.tokenSource, opened: opened ?? null }, () =>
+      [`control UI: ${url}`, token, opened === undefined ? "" : `opened with ${opened}`]
+        .filter((line) => line !== "")
+        .join("\n"),
+    );
   },
 
   async delivery(ctx) {
@@ -548,6 +575,77 @@ export const COMMANDS: Record<string, Command> = {
     );
   },
 };
+
+/** A config path as `config.get` takes it: dot-separated keys. */
+function configPath(arg: string | undefined): string[] {
+  const path = need(arg, "the config path (e.g. gateway.port)");
+  const keys = path.split(".");
+  if (keys.some((key) => key === "" || key === "__proto__" || key === "constructor" || key === "prototype"))
+    throw new UsageError(`"${path}" is not a config path (keys separated by dots, e.g. agents.default)`);
+  return keys;
+}
+
+/** A value on the command line: JSON when it parses (`18790`, `true`, `{"a":1}`), else the string. */
+function parseValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * Sets (or with `null`, removes) one key of the running gateway's config: a merge patch applied with
+ * the hash just read, so a change made meanwhile by someone else is refused (`CONFLICT`), not lost.
+ */
+async function applyAt(ctx: CommandContext, path: string[], value: unknown): Promise<void> {
+  const { hash } = await ctx.call("config.get");
+  let patch: unknown = value;
+  for (const key of [...path].reverse()) patch = { [key]: patch };
+  const result = await ctx.call("config.apply", {
+    config: patch,
+    mode: "merge",
+    baseHash: hash,
+  } as MethodParamsInput<"config.apply">);
+  ctx.out.result(result, (r: MethodResult<"config.apply">) => {
+    const where = path.join(".");
+    const what = value === null ? `removed ${where}` : `set ${where}`;
+    if (r.applied.length === 0 && r.restartRequired.length === 0) return `${what}: nothing changed`;
+    return r.restartRequired.length > 0
+      ? `${what}; restart the gateway for ${r.restartRequired.join(", ")} to take effect`
+      : `${what}; applied`;
+  });
+}
+
+/**
+ * Opens a URL with the desktop's opener (`xdg-open`, `open` on macOS, `start` on Windows) when one
+ * is on the PATH and there is a display to open it on.
+ *
+ * @returns The opener's name, or `undefined` when none was run.
+ */
+async function openBrowser(url: string): Promise<string | undefined> {
+  const { spawn } = await import("node:child_process");
+  const { existsSync } = await import("node:fs");
+  const { delimiter, join } = await import("node:path");
+  if (process.platform === "win32") {
+    spawn("cmd", ["/c", "start", "", url], { detached: true, stdio: "ignore" }).unref();
+    return "start";
+  }
+  const opener = process.platform === "darwin" ? "open" : "xdg-open";
+  if (process.platform !== "darwin" && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) return undefined;
+  const found = (process.env.PATH ?? "")
+    .split(delimiter)
+    .some((dir) => dir !== "" && existsSync(join(dir, opener)));
+  if (!found) return undefined;
+  return new Promise((resolve) => {
+    const child = spawn(opener, [url], { detached: true, stdio: "ignore" });
+    child.once("error", () => resolve(undefined));
+    child.once("spawn", () => {
+      child.unref();
+      resolve(opener);
+    });
+  });
+}
 
 /** One line for an event in the live tail. */
 function summarise(name: string, data: unknown): string {

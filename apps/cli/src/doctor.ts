@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -54,6 +54,13 @@ export interface DoctorOptions {
    * @defaultValue `process.versions.node`
    */
   nodeVersion?: string;
+  /**
+   * Fix what can be fixed before checking (`openclaw doctor --fix`): create the state dir (0700),
+   * make it and the token file private (0700, 0600), write a token when none is configured or
+   * generated yet. Each fix is reported as a `fixed` check.
+   * @defaultValue false
+   */
+  fix?: boolean;
 }
 
 /** The defaults of {@link DoctorOptions}. */
@@ -108,6 +115,8 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorChec
   const stateDir = resolve(config?.state.dir ?? env.OPENCLAW_STATE_DIR ?? ".openclaw-state");
   const host = config?.gateway.host ?? env.OPENCLAW_BIND ?? DEFAULT_GATEWAY_HOST;
   const port = config?.gateway.port ?? (Number(env.OPENCLAW_PORT ?? Number.NaN) || DEFAULT_GATEWAY_PORT);
+  if (options.fix === true)
+    checks.push(...(await fixSetup(stateDir, config !== undefined && config.security.token !== undefined)));
   checks.push(await checkStateDir(stateDir));
 
   const token = await checkToken(env, config, stateDir, tokenIssues);
@@ -188,6 +197,41 @@ async function loadConfig(
   } finally {
     await manager.close();
   }
+}
+
+/**
+ * What `doctor --fix` repairs: a missing state dir (created 0700), one open to others (chmod 700),
+ * a token file open to others (chmod 600), and no token at all (one written, 0600, the way the
+ * gateway generates it). Anything else is left for the checks to explain.
+ */
+async function fixSetup(stateDir: string, tokenConfigured: boolean): Promise<DoctorCheck[]> {
+  const fixed: DoctorCheck[] = [];
+  const done = (message: string) => fixed.push({ name: "fixed", status: "ok", message });
+  const info = await stat(stateDir).catch(() => undefined);
+  if (info === undefined) {
+    try {
+      await mkdir(stateDir, { recursive: true, mode: 0o700 });
+      await chmod(stateDir, 0o700);
+      done(`created ${stateDir} (mode 0700)`);
+    } catch {
+      return fixed; // the state dir check says why
+    }
+  } else if (info.isDirectory() && (Number(info.mode) & 0o077) !== 0) {
+    await chmod(stateDir, 0o700);
+    done(`chmod 700 ${stateDir}`);
+  }
+  if (tokenConfigured) return fixed;
+  const file = join(stateDir, "gateway-token");
+  const token = await stat(file).catch(() => undefined);
+  if (token === undefined) {
+    await writeFile(file, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600, flag: "wx" })
+      .then(() => done(`wrote a new gateway token to ${file} (mode 0600)`))
+      .catch(() => undefined);
+  } else if ((Number(token.mode) & 0o077) !== 0) {
+    await chmod(file, 0o600);
+    done(`chmod 600 ${file}`);
+  }
+  return fixed;
 }
 
 async function checkStateDir(dir: string): Promise<DoctorCheck> {
@@ -593,12 +637,13 @@ function notConfirmed(check: string, plugin: string, timeoutMs: number, channel:
  * @returns 0 when nothing needs fixing, 1 when something does, 2 for a wrong command line.
  */
 export async function doctorCommand(argv: readonly string[]): Promise<number> {
-  const usage = `Usage: openclaw doctor [--config <file>] [--port <port>] [--bind <address>] [--timeout <ms>] [--json]
+  const usage = `Usage: openclaw doctor [--fix] [--config <file>] [--port <port>] [--bind <address>] [--timeout <ms>] [--json]
 
 Checks the setup the gateway would start with (same config, flags and OPENCLAW_* environment):
 Node.js version, config, state dir (writable, 0700), token, port, and each channel's credentials
 (asked of the running gateway, else by starting each channel briefly, --timeout ms each, default ${DEFAULT_DOCTOR_OPTIONS.channelTimeoutMs}).
-Exit code 1 when something needs fixing.
+--fix first fixes what it can: creates the state dir (0700), makes it and the token file private,
+writes a token when there is none. Exit code 1 when something needs fixing.
 `;
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -610,6 +655,7 @@ Exit code 1 when something needs fixing.
         bind: { type: "string" },
         timeout: { type: "string" },
         json: { type: "boolean" },
+        fix: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -634,6 +680,7 @@ Exit code 1 when something needs fixing.
     env,
     ...(typeof values.config === "string" ? { configPath: values.config } : {}),
     ...(timeoutMs === undefined ? {} : { channelTimeoutMs: timeoutMs }),
+    fix: values.fix === true,
   });
   const failed = checks.filter((check) => check.status === "fail").length;
   if (values.json === true) process.stdout.write(`${JSON.stringify({ ok: failed === 0, checks })}\n`);

@@ -1,118 +1,64 @@
 #!/usr/bin/env node
 // openclaw: the command line for the OpenClaw Gateway.
 import { createRequire } from "node:module";
-import { parseArgs } from "node:util";
 import { type DisconnectInfo, GatewayClient, isProtocolError, ProtocolError } from "@openclaw/protocol";
+import { CommanderError } from "commander";
 import { WebSocket } from "ws";
 import { CHAT_DEFAULTS } from "./chat";
-import { COMMANDS, type CommandContext, EXIT, type Flags, UsageError } from "./commands";
+import { COMMANDS, type CommandContext, EXIT, UsageError } from "./commands";
+import { completionScript, type Shell } from "./completion";
 import { createOutput } from "./output";
+import { buildProgram, type Invocation } from "./program";
 import { resolveSettings } from "./settings";
 
 /** The CLI's version, from its package.json (one directory up from both `src/` and `dist/`). */
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 
-const USAGE = `openclaw <command> [options]
-
-Commands:
-  gateway [--config f] [--port p] [--bind a]   run the gateway in the foreground (as openclaw-gateway)
-  gateway install [--print]                write a systemd user unit for the gateway (--help for more)
-  doctor [--config f] [--port p] [--json]  check the setup and say what to fix (exit 1 if anything)
-  status                                   gateway version, uptime, connections, channels
-  send --to <recipient> [--channel c] <text>   send a message (without --channel the router decides)
-  events [--filter name,prefix.*] [--count n]  live tail of events (Ctrl-C to stop)
-  nodes [list]                             connected nodes and their capabilities
-  nodes invoke <node> <method> [json]      call a method on a node
-  run [--target node] [--agent a] <input>  run an agent (on a node with --target)
-  chat [--agent a] [--conversation id] [-m text | --interactive]
-                                           chat with an agent (a prompt on a terminal; -m or piped
-                                           stdin: one message, its reply, exit; chat --help for more)
-  pair [list] | pair approve <code> | pair reject <code>
-  devices [list] | devices revoke <node>
-  tasks [list] [--status s] [--limit n] [--cursor c] | tasks schedule <type> [--payload json] [--cron expr --timezone tz | --delay ms | --every ms | --at date]
-  tasks cancel <id>
-  bindings [list] | bindings add --level L [--match json] --channel c [--address a]
-  bindings remove <id> | bindings resolve <recipient> [--context json]
-  config get [path] | config validate <file|-> | config apply <file|-> [--mode merge] [--base-hash h]
-  delivery [list] [--status pending|dead] | delivery retry <id> | delivery drop <id>
-
-Options:
-  --url <ws://…>     gateway URL (OPENCLAW_URL, ~/.openclaw/cli.json, default ws://127.0.0.1:18789)
-  --token <token>    gateway or admin token (OPENCLAW_GATEWAY_TOKEN, ~/.openclaw/cli.json,
-                     or ./.openclaw-state/gateway-token of a local gateway)
-  --json             machine-readable output (one JSON value per line)
-  --timeout <ms>     request timeout (default 30000)
-  -h, --help         this help;  --version  the CLI's version
-
-Exit codes: 0 ok, 1 error, 2 usage, 3 authentication or permission.
-`;
-
-const OPTIONS = {
-  url: { type: "string" },
-  token: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean" },
-  timeout: { type: "string" },
-  to: { type: "string" },
-  channel: { type: "string" },
-  "reply-to": { type: "string" },
-  "idempotency-key": { type: "string" },
-  filter: { type: "string", multiple: true },
-  count: { type: "string" },
-  target: { type: "string" },
-  agent: { type: "string" },
-  reason: { type: "string" },
-  status: { type: "string" },
-  limit: { type: "string" },
-  cursor: { type: "string" },
-  payload: { type: "string" },
-  cron: { type: "string" },
-  timezone: { type: "string" },
-  delay: { type: "string" },
-  every: { type: "string" },
-  at: { type: "string" },
-  name: { type: "string" },
-  user: { type: "string" },
-  level: { type: "string" },
-  match: { type: "string" },
-  address: { type: "string" },
-  id: { type: "string" },
-  priority: { type: "string" },
-  context: { type: "string" },
-  mode: { type: "string" },
-  "base-hash": { type: "string" },
-  message: { type: "string", short: "m" },
-  conversation: { type: "string" },
-  interactive: { type: "boolean", short: "i" },
-} as const;
-
+/**
+ * Runs the CLI: parses the command line (commander: options per command, generated help,
+ * `-v/--version`, unknown commands and options refused with exit code 2) and runs the command.
+ *
+ * @param argv - The arguments after the program name.
+ * @returns The exit code.
+ */
 async function main(argv: string[]): Promise<number> {
-  // These two take their own flags (the gateway's).
+  let exitCode: number = EXIT.OK;
+  const program = buildProgram(VERSION, {
+    async run(invocation) {
+      exitCode = await runClient(invocation);
+    },
+    async passThrough(name, args) {
+      exitCode =
+        name === "gateway"
+          ? await (await import("./gateway")).gatewayCommand(args)
+          : await (await import("./doctor")).doctorCommand(args);
+    },
+    async logs(options) {
+      exitCode = await (await import("./logs")).logsCommand(options);
+    },
+    completion(shell, root) {
+      process.stdout.write(completionScript(shell as Shell, root));
+    },
+  });
+  // `gateway` and `doctor` parse their own flags, `--help` included (listed in the help and the
+  // completion through the program).
   if (argv[0] === "gateway") return (await import("./gateway")).gatewayCommand(argv.slice(1));
   if (argv[0] === "doctor") return (await import("./doctor")).doctorCommand(argv.slice(1));
-  let parsed: { values: Flags; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as never;
+    await program.parseAsync(argv, { from: "user" });
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    if (!(error instanceof CommanderError)) throw error;
+    // Help and version asked for: 0. A wrong command line, or no command at all: 2.
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return EXIT.OK;
     return EXIT.USAGE;
   }
-  const flags = parsed.values;
+  return exitCode;
+}
+
+/** Runs one client command (one that talks to the gateway). */
+async function runClient(invocation: Invocation): Promise<number> {
+  const { name, args, flags } = invocation;
   const out = createOutput({ json: flags.json === true });
-  if (flags.version === true) {
-    out.result({ version: VERSION }, () => VERSION);
-    return EXIT.OK;
-  }
-  const [name, ...args] = parsed.positionals;
-  if (flags.help === true && name === "chat") {
-    process.stdout.write((await import("./chat")).CHAT_USAGE);
-    return EXIT.OK;
-  }
-  if (flags.help === true || name === undefined || name === "help") {
-    process.stdout.write(USAGE);
-    return name === undefined && flags.help !== true ? EXIT.USAGE : EXIT.OK;
-  }
   const command = COMMANDS[name];
   if (command === undefined) {
     out.error(`unknown command "${name}"; run openclaw --help`);
@@ -191,6 +137,7 @@ async function main(argv: string[]): Promise<number> {
     args,
     flags,
     out,
+    settings,
     client: connect,
     interrupted,
     async call(method, params, options) {

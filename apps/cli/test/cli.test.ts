@@ -1,6 +1,7 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { ADMIN, type Harness, startGateway, TOKEN } from "@openclaw/gateway/testing";
 import { GatewayClient } from "@openclaw/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -60,6 +61,76 @@ describe("openclaw CLI against a running gateway", () => {
     const missing = await openclaw(["send", "hi"]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("missing --to <recipient>");
+  });
+
+  it("-v prints the version; options are per command (a flag of another command is refused, exit 2)", async () => {
+    const version = await openclaw(["-v"]);
+    expect(version).toMatchObject({ code: 0, stdout: "0.1.0\n", stderr: "" });
+    const other = await openclaw(["status", "--cron", "x"]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain("unknown option '--cron'");
+    const help = await openclaw(["tasks", "schedule", "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("--cron <expr>");
+    expect(help.stdout).toContain("--url <ws://…>");
+    expect((await openclaw(["config"])).code).toBe(2);
+  });
+
+  it("completion: a bash script generated from the commands that completes them in a real bash", async () => {
+    const script = await openclaw(["completion", "bash"]);
+    expect(script.code).toBe(0);
+    const file = join(dir, "openclaw.bash");
+    await writeFile(file, script.stdout);
+    const complete = (words: string[]) =>
+      execFileSync(
+        "bash",
+        [
+          "-c",
+          `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _openclaw; echo "\${COMPREPLY[*]}"`,
+        ],
+        { encoding: "utf8" },
+      ).trim();
+    expect(complete(["openclaw", "con"])).toBe("config");
+    expect(complete(["openclaw", "config", "u"])).toBe("unset");
+    expect(complete(["openclaw", "tasks", "schedule", "--cr"])).toBe("--cron");
+    expect((await openclaw(["completion", "fish"])).stdout).toContain("complete -c openclaw");
+    expect((await openclaw(["completion", "tcsh"])).code).toBe(2);
+  });
+
+  it("config set and unset go through config.apply with the base hash", async () => {
+    const set = await openclaw(["config", "set", "heartbeat.intervalMs", "20000", "--token", ADMIN]);
+    expect(set.stderr).toBe("");
+    expect(set.stdout).toBe("set heartbeat.intervalMs; applied\n");
+    expect(h.config.get().heartbeat.intervalMs).toBe(20_000);
+    const typo = await openclaw(["config", "set", "heartbeat.intervalMS", "1000", "--token", ADMIN]);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain('unknown key "intervalMS" (did you mean "intervalMs"?)');
+    const unset = await openclaw(["config", "unset", "heartbeat.intervalMs", "--token", ADMIN]);
+    expect(unset.stdout).toBe("removed heartbeat.intervalMs; applied\n");
+    expect(h.config.get().heartbeat.intervalMs).toBe(15_000);
+    expect((await openclaw(["config", "set", "a..b", "1", "--token", ADMIN])).code).toBe(2);
+  });
+
+  it("dashboard prints the control UI's URL and where the token comes from", async () => {
+    const shown = await openclaw(["dashboard", "--no-open"]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toBe(
+      `control UI: ${url.replace("ws://", "http://")}/ui/\nlog in with the token from OPENCLAW_GATEWAY_TOKEN\n`,
+    );
+  });
+
+  it("logs reads the service's journal (journalctl --user -u the unit), and says where logs are without one", async () => {
+    const none = await openclaw(["logs"], { PATH: "/nonexistent" });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("journalctl not found");
+    expect((await openclaw(["logs", "-n", "many"])).code).toBe(2);
+    // A journalctl that prints what it was asked.
+    const bin = join(dir, "bin");
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, "journalctl"), '#!/bin/sh\necho "journalctl $*"\n', { mode: 0o755 });
+    const follow = await openclaw(["logs", "-f", "-n", "5"], { PATH: `${bin}:${process.env.PATH ?? ""}` });
+    expect(follow.stdout).toBe("journalctl --user -u openclaw-gateway.service -n 5 -o cat -f\n");
+    expect(follow.code).toBe(0);
   });
 
   it("status: a human summary, and JSON with --json", async () => {

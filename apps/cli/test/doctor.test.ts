@@ -165,6 +165,31 @@ describe("openclaw doctor", () => {
     expect(open.stdout).toContain(`fix: chmod 700 ${join(cwd, "state")}`);
   });
 
+  it("--fix creates the state dir, makes it private and writes a token; then all is good", async () => {
+    const { cwd, env } = await setup("fix");
+    const { OPENCLAW_GATEWAY_TOKEN: _, ...noToken } = env;
+    // Open to others, with no token yet.
+    await chmod(join(cwd, "state"), 0o755);
+    const before = await openclaw(["doctor"], cwd, noToken);
+    expect(before.code).toBe(1);
+    const fixed = await openclaw(["doctor", "--fix"], cwd, noToken);
+    expect(fixed.stdout).toContain(`chmod 700 ${join(cwd, "state")}`);
+    expect(fixed.stdout).toContain(
+      `wrote a new gateway token to ${join(cwd, "state", "gateway-token")} (mode 0600)`,
+    );
+    expect(fixed.stdout).toMatch(/^ok +state dir +.* is writable and private \(0700\)$/m);
+    expect(fixed.stdout).toMatch(/^ok +token +generated token in /m);
+    expect(fixed.code).toBe(0);
+    expect((await readFile(join(cwd, "state", "gateway-token"), "utf8")).trim()).toMatch(/^[\w-]{43}$/);
+    // A state dir that does not exist yet is created 0700.
+    const fresh = await openclaw(["doctor", "--fix"], cwd, {
+      ...env,
+      OPENCLAW_STATE_DIR: join(cwd, "new", "state"),
+    });
+    expect(fresh.stdout).toContain(`created ${join(cwd, "new", "state")} (mode 0700)`);
+    expect(fresh.code).toBe(0);
+  });
+
   it("an invalid config: each issue with file, line or path, exit 1", async () => {
     const { cwd, env } = await setup("invalid");
     await writeFile(join(cwd, "openclaw.json"), '{\n  "heartbeat": { "intervalMs": "often" },\n}\n');
@@ -313,7 +338,7 @@ describe("openclaw gateway", () => {
     const wrong = await openclaw(["gateway", "--nope"], dir, {});
     expect(wrong.code).toBe(2);
     const main = await openclaw(["--help"], dir, {});
-    expect(main.stdout).toContain("gateway install [--print]");
-    expect(main.stdout).toContain("doctor [--config f]");
+    expect(main.stdout).toMatch(/^ {2}gateway \[options\.\.\.\] +run the gateway in the foreground/m);
+    expect(main.stdout).toMatch(/^ {2}doctor \[options\.\.\.\] +check the setup/m);
   });
 });
