@@ -32,5 +32,8 @@ if (process.env.OPENCLAW_SKIP_BUILD !== "1") {
     process.exit(1);
   }
 }
+// The repository is the home of its gateway: `pnpm start` keeps its embedded defaults here
+// (./openclaw.json if present, state in ./.openclaw-state), and `pnpm openclaw …` finds it.
+process.env.OPENCLAW_HOME ??= process.cwd();
 process.argv = [process.argv[0] ?? process.execPath, cli, ...process.argv.slice(2)];
 await import(pathToFileURL(cli).href);

@@ -43,7 +43,14 @@ export async function startGatewayProcess(
   ];
   const spawnOptions = {
     cwd: dir,
-    env: { ...process.env, OPENCLAW_PORT: "0", OPENCLAW_STATE_DIR: join(dir, "state"), ...env },
+    env: {
+      ...process.env,
+      OPENCLAW_PORT: "0",
+      OPENCLAW_STATE_DIR: join(dir, "state"),
+      // `openclaw gateway` runs in its home: this dir, not the user's ~/.openclaw.
+      ...(options.cli ? { OPENCLAW_HOME: dir } : {}),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"],
   };
   const child = options.pid1

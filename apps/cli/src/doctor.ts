@@ -12,6 +12,7 @@ import {
   GatewayClient,
 } from "@openclaw/protocol";
 import { WebSocket } from "ws";
+import { enterHome, openclawHome } from "./home";
 
 /** How one check came out: `fail` needs fixing (non-zero exit), `warn` is worth knowing. */
 export type CheckStatus = "ok" | "warn" | "fail";
@@ -673,12 +674,15 @@ writes a token when there is none. Exit code 1 when something needs fixing.
     process.stderr.write(`--timeout must be a positive number of milliseconds\n\n${usage}`);
     return 2;
   }
+  // The setup `openclaw gateway` would use: the one in the home, wherever this runs.
+  const config = typeof values.config === "string" ? resolve(values.config) : undefined;
+  await enterHome([], openclawHome(process.env), "openclaw doctor");
   const env = { ...process.env };
   if (typeof values.port === "string") env.OPENCLAW_PORT = values.port;
   if (typeof values.bind === "string") env.OPENCLAW_BIND = values.bind;
   const checks = await runDoctor({
     env,
-    ...(typeof values.config === "string" ? { configPath: values.config } : {}),
+    ...(config === undefined ? {} : { configPath: config }),
     ...(timeoutMs === undefined ? {} : { channelTimeoutMs: timeoutMs }),
     fix: values.fix === true,
   });

@@ -4,7 +4,9 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, ConfigManager } from "@openclaw/config";
+import type { RunGatewayOptions } from "@openclaw/gateway";
 import { EXIT } from "./commands";
+import { claimHome, enterHome, openclawHome } from "./home";
 import {
   DEFAULT_SERVICE_OPTIONS,
   defaultEnvironmentFile,
@@ -16,11 +18,12 @@ import {
 const INSTALL_USAGE = `Usage: openclaw gateway install [--print] [--config <file>] [--port <port>] [--bind <address>]
                                 [--env-file <file>] [--unit-dir <dir>]
 
-Writes a systemd user unit (${DEFAULT_SERVICE_OPTIONS.unitName}) that runs this gateway with the
-current config file and state dir (absolute paths), or prints it with --print.
+Writes a systemd user unit (${DEFAULT_SERVICE_OPTIONS.unitName}) that runs this gateway in its home
+(OPENCLAW_HOME, default ~/.openclaw) with its config file and state dir (absolute paths), or prints
+it with --print.
 
   --print              print the unit instead of writing it
-  --config <file>      config file (default: $OPENCLAW_CONFIG, else ./openclaw.json if present)
+  --config <file>      config file (default: $OPENCLAW_CONFIG, else the home's openclaw.json if present)
   --port, --bind       written as OPENCLAW_PORT / OPENCLAW_BIND (also taken from the environment)
   --env-file <file>    EnvironmentFile for the tokens (default ~/.config/openclaw/gateway.env)
   --unit-dir <dir>     where to write the unit (default ~/.config/systemd/user)
@@ -37,11 +40,28 @@ export async function gatewayCommand(argv: readonly string[]): Promise<number> {
   if (argv[0] === "install") return install(argv.slice(1));
   // Loaded only here: the client commands start without the gateway's code.
   const { runGateway } = await import("@openclaw/gateway");
-  return runGateway(argv, {
+  const options: RunGatewayOptions = {
     programName: "openclaw gateway",
     // Redis is loaded only when the config asks for cluster mode.
     cluster: async (config, context) => (await import("@openclaw/redis")).createCluster(config, context),
-  });
+  };
+
+  if (argv.some((arg) => arg === "--help" || arg === "-h" || arg === "--version"))
+    return runGateway(argv, options);
+  const home = openclawHome(process.env);
+  const args = await enterHome(argv, home, "openclaw gateway");
+  const { claim, holder } = await claimHome(home);
+  if (claim === undefined) {
+    process.stderr.write(
+      `openclaw gateway: a gateway already runs with this home (${home}): process ${holder.pid}${holder.url === undefined ? "" : ` at ${holder.url}`}; stop it first, or give this one its own home with OPENCLAW_HOME=<dir>\n`,
+    );
+    return EXIT.ERROR;
+  }
+  try {
+    return await runGateway(args, { ...options, onListening: (info) => claim.update(info) });
+  } finally {
+    await claim.release();
+  }
 }
 
 async function install(argv: readonly string[]): Promise<number> {
@@ -79,9 +99,13 @@ async function install(argv: readonly string[]): Promise<number> {
   const env = { ...process.env };
   if (values.port !== undefined) env.OPENCLAW_PORT = values.port;
   if (values.bind !== undefined) env.OPENCLAW_BIND = values.bind;
-  const config = new ConfigManager(
-    values.config === undefined ? { env } : { env, path: resolve(values.config) },
-  );
+  // The unit runs in the home, wherever this was run from.
+  const home = openclawHome(env);
+  const configPath = values.config === undefined ? undefined : resolve(values.config);
+  await enterHome([], home, "openclaw gateway install");
+  for (const name of ["OPENCLAW_CONFIG", "OPENCLAW_STATE_DIR"] as const)
+    if (process.env[name] !== undefined) env[name] = process.env[name];
+  const config = new ConfigManager(configPath === undefined ? { env } : { env, path: configPath });
   try {
     await config.load();
   } catch (error) {
@@ -105,7 +129,7 @@ async function install(argv: readonly string[]): Promise<number> {
   const unit = systemdUnit({
     nodePath: process.execPath,
     scriptPath: gatewayScript(),
-    workingDirectory: process.cwd(),
+    workingDirectory: home,
     environment,
     environmentFile,
   });

@@ -71,6 +71,8 @@ async function setup(
   return {
     cwd,
     env: {
+      // The setup directory is the home (the gateway runs there, reading its openclaw.json).
+      OPENCLAW_HOME: cwd,
       OPENCLAW_STATE_DIR: join(cwd, "state"),
       OPENCLAW_PORT: String(port),
       OPENCLAW_GATEWAY_TOKEN: TOKEN,

@@ -62,6 +62,8 @@ export { RESPONSE_STORE_DEFAULTS, ResponseStore } from "./openai/ResponseStore";
 export type { AbortWatch, UpstreamLimits, UpstreamTarget } from "./openai/upstream";
 export { UPSTREAM_DEFAULTS, UpstreamClient } from "./openai/upstream";
 
+export type { PortHolder } from "./portHolder";
+export { describePortInUse, findPortHolder } from "./portHolder";
 export type { RunGatewayOptions } from "./runGateway";
 export {
   DEFAULT_RUN_GATEWAY_OPTIONS,

@@ -1,9 +1,11 @@
+import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
 import type { ChannelPluginFactory } from "@openclaw/channel-sdk";
 import { ConfigError, ConfigManager } from "@openclaw/config";
 import type { ClusterMode, ClusterModeLoader } from "./cluster/ClusterMode";
 import { Gateway } from "./Gateway";
 import { createLogger, type Logger } from "./logging";
+import { describePortInUse } from "./portHolder";
 import { GATEWAY_VERSION } from "./version";
 
 /** Options of {@link runGateway}. */
@@ -30,6 +32,11 @@ export interface RunGatewayOptions {
    * `createCluster`; the `openclaw` CLI passes it). Without it, a config with `cluster` is refused.
    */
   cluster?: ClusterModeLoader;
+  /**
+   * Called once the gateway listens, with its URL and state dir (the `openclaw` CLI records them in
+   * its home so that client commands find the gateway from any directory).
+   */
+  onListening?: (info: { url: string; stateDir: string }) => void | Promise<void>;
 }
 
 /** The defaults of {@link RunGatewayOptions}. */
@@ -205,6 +212,7 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
         { url, http: url.replace(/^ws/, "http"), config: config.source ?? "(embedded defaults)" },
         `OpenClaw Gateway listening on ${url} (HTTP on the same port); ${tokenSource}`,
       );
+      await options.onListening?.({ url, stateDir: resolvePath(config.get().state.dir) });
     }
   } catch (error) {
     if (!stopping) {
@@ -212,9 +220,14 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
       // Typed errors (a corrupt state file, a state dir in use) explain themselves; a stack would
       // only bury the advice. Anything else is a bug: show where.
       const typed = error instanceof Error && (error.name === "StateFileError" || "code" in error);
-      process.stderr.write(
-        `${programName} failed to start: ${typed ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`,
-      );
+      // A busy port: who holds it (when /proc tells) and the flag to choose another.
+      const message =
+        (error as NodeJS.ErrnoException).code === "EADDRINUSE"
+          ? await describePortInUse(config.get().gateway.host, config.get().gateway.port)
+          : typed
+            ? (error as Error).message
+            : ((error as Error).stack ?? String(error));
+      process.stderr.write(`${programName} failed to start: ${message}\n`);
       // The caller exits the process: whatever did start (stores, timers) goes with it.
       await cluster?.close().catch(() => {});
       await config.close().catch(() => {});
