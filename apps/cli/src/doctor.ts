@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type ChannelContext, type ChannelHealth, type ChannelPluginFactory, v } from "@openclaw/channel-sdk";
-import { type Config, ConfigError, type ConfigIssue, ConfigManager } from "@openclaw/config";
+import { type Config, ConfigError, type ConfigIssue, ConfigManager, unknownKeys } from "@openclaw/config";
 import {
   type ChannelStatus,
   DEFAULT_GATEWAY_HOST,
@@ -531,7 +531,33 @@ function adviceFor(code: string | undefined, channel: string): string {
 }
 
 /** Starts one channel's plugin briefly and reports whether its platform accepted it. */
+/**
+ * Checks one channel, and names the settings its plugin does not know (a typo such as `botTokn`),
+ * with the closest one the plugin has: the gateway passes them to the plugin, which ignores them.
+ */
 async function checkChannel(
+  name: string,
+  settings: Config["channels"][string],
+  factories: ChannelPluginFactory[],
+  timeoutMs: number,
+): Promise<DoctorCheck> {
+  const result = await checkChannelSettings(name, settings, factories, timeoutMs);
+  const factory = factories.find((f) => f.name === (settings.plugin ?? name));
+  if (factory === undefined) return result;
+  const { plugin: _plugin, enabled: _enabled, agent: _agent, ...rest } = settings;
+  const unknown = unknownKeys(factory.configSchema, rest).map(
+    (issue) => `channels.${name}.${issue.path}: ${issue.message}`,
+  );
+  if (unknown.length === 0) return result;
+  return {
+    ...result,
+    status: result.status === "ok" ? "warn" : result.status,
+    message: `${result.message}; ${factory.name} does not know ${unknown.join("; ")}`,
+    fix: `${result.status === "ok" ? "" : `${result.fix ?? ""}; `}rename or remove ${unknown.length === 1 ? "that setting" : "those settings"} in the config: the plugin ignores ${unknown.length === 1 ? "it" : "them"}`,
+  };
+}
+
+async function checkChannelSettings(
   name: string,
   settings: Config["channels"][string],
   factories: ChannelPluginFactory[],

@@ -223,6 +223,18 @@ describe("openclaw doctor", () => {
     expect(gateway.stderr).toContain('gateway.prot: unknown key "prot" (did you mean "port"?)');
   });
 
+  it("a setting the channel's plugin does not know: a warning with the closest one it has", async () => {
+    const { cwd, env } = await setup("plugin-typo", { pollingTimeoutSecond: 5 });
+    const result = await openclaw(["doctor"], cwd, env);
+    expect(result.stdout).toMatch(
+      /^warn +channel telegram +telegram: accepted by the platform; telegram does not know channels\.telegram\.pollingTimeoutSecond: unknown key "pollingTimeoutSecond" \(did you mean "pollingTimeoutSeconds"\?\)$/m,
+    );
+    expect(result.stdout).toContain(
+      "fix: rename or remove that setting in the config: the plugin ignores it",
+    );
+    expect(result.code).toBe(0);
+  });
+
   it("a port taken by another program", async () => {
     const { cwd, env } = await setup("port");
     // Accepts connections and never answers (not a gateway's /health).
