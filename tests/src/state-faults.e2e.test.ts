@@ -191,6 +191,47 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
       await platform.close();
     }
   });
+
+  it("refuses task.schedule with a retryable UNAVAILABLE that names no server path, and schedules again once space is back", async () => {
+    const state = join(dir, "state");
+    await mkdir(state);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", state]);
+    mounts.push(state);
+    const gw = await start();
+    const client = await admin(gw.url);
+    const later = { type: "noop", delayMs: 3_600_000 };
+    await expect(client.request("task.schedule", later)).resolves.toHaveProperty("taskId");
+    try {
+      execFileSync("dd", ["if=/dev/zero", `of=${join(state, "filler")}`, "bs=64k"], { stdio: "ignore" });
+    } catch {
+      // dd stops with "No space left on device", as intended
+    }
+    // The last page of the task log may still hold a few records: schedule until one is refused.
+    let refused: unknown;
+    for (let i = 0; i < 500 && refused === undefined; i++) {
+      await client
+        .request("task.schedule", { ...later, payload: { fill: i, pad: "x".repeat(200) } })
+        .catch((error: unknown) => {
+          refused = error;
+        });
+    }
+    expect(refused).toMatchObject({
+      code: "UNAVAILABLE",
+      details: { reason: "state_write_failed", retryable: true, errno: "ENOSPC" },
+    });
+    expect((refused as ProtocolError).retryable).toBe(true);
+    const wire = JSON.stringify({
+      message: (refused as ProtocolError).message,
+      details: (refused as ProtocolError).details,
+    });
+    expect(wire).not.toContain(dir);
+    expect(wire).not.toContain("/");
+    await expect(client.request("ping")).resolves.toHaveProperty("ts");
+    // Space is back: scheduling works again.
+    await rm(join(state, "filler"));
+    await expect(client.request("task.schedule", later)).resolves.toHaveProperty("taskId");
+    await client.close();
+  });
 });
 
 describe("kill -9 and an immediate restart", () => {
