@@ -192,6 +192,72 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
     }
   });
 
+  it("a log on the full disk never stalls serving or shutdown; the lines it dropped are counted once it can write again", async () => {
+    // As `openclaw gateway > gateway.log` with the log on the same disk as the state.
+    const disk = join(dir, "disk");
+    await mkdir(disk);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk]);
+    mounts.push(disk);
+    const logFile = join(disk, "gateway.log");
+    // At debug, every login is a log line: requests make the gateway log. A small buffer, so that
+    // lines are dropped, not all kept until the disk has space again.
+    await writeConfig({ logging: { level: "debug", maxBufferedBytes: 16 * 1024 } });
+    const gw = await startGatewayProcess(dir, { ...env, OPENCLAW_STATE_DIR: join(disk, "state") }, children, {
+      logFile,
+    });
+    const http = gw.url.replace(/^ws/, "http");
+    /** `/health`, which must answer in a time no stalled process can meet (a functional bound). */
+    const health = async () => {
+      const answer = await fetch(`${http}/health`, { signal: AbortSignal.timeout(2_000) });
+      expect(answer.status).toBe(200);
+    };
+    const logins = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const client = await admin(gw.url);
+        await expect(client.request("ping")).resolves.toHaveProperty("ts");
+        await client.close();
+        if (i % 10 === 0) await health();
+      }
+    };
+    const fill = () => {
+      try {
+        execFileSync("dd", ["if=/dev/zero", `of=${join(disk, "filler")}`, "bs=4k"], { stdio: "ignore" });
+      } catch {
+        // dd stops with "No space left on device", as intended
+      }
+    };
+    await logins(2);
+    fill();
+    await logins(200); // far more lines than the last page of the log file holds
+    await health();
+    expect(gw.child.exitCode).toBeNull();
+    // Space is back: the next lines are written, and the first says how many were dropped.
+    await rm(join(disk, "filler"));
+    await logins(1);
+    const dropped = () =>
+      gw
+        .output()
+        .split("\n")
+        .filter((line) => line.includes("log lines while the log could not be written"))
+        .map((line) => JSON.parse(line) as { msg: string; droppedLines: number; error?: string });
+    await vi.waitFor(() => expect(dropped()).toHaveLength(1), { timeout: 20_000, interval: 50 });
+    const [notice] = dropped();
+    expect(notice!.droppedLines).toBeGreaterThan(0);
+    expect(notice!.msg).toBe(`dropped ${notice!.droppedLines} log lines while the log could not be written`);
+    expect(notice!.error).toBe("ENOSPC");
+    // Full again: SIGTERM still ends the process, cleanly, within 10 s.
+    fill();
+    await logins(50);
+    await health();
+    const exited = new Promise<number | null>((done) => gw.child.once("exit", (code) => done(code)));
+    gw.child.kill("SIGTERM");
+    const outcome = await Promise.race([
+      exited,
+      new Promise<"still running">((done) => setTimeout(() => done("still running"), 10_000).unref()),
+    ]);
+    expect(outcome).toBe(0);
+  });
+
   it("refuses task.schedule with a retryable UNAVAILABLE that names no server path, and schedules again once space is back", async () => {
     const state = join(dir, "state");
     await mkdir(state);
