@@ -10,7 +10,8 @@ import { kill9, startGatewayProcess } from "./gateway-process";
 
 // Real OS faults against a real gateway process (the hardening issue, items 1, 2, 3, 12 and 13):
 // a state dir replaced by a file (ENOTDIR), a full filesystem (a tiny tmpfs, ENOSPC), kill -9 with
-// an immediate restart (also as PID 1 in a new PID namespace), corrupt state files, permissions.
+// an immediate restart (also as PID 1 in a new PID namespace), corrupt state files, permissions;
+// and (second round, items 5 and 14) a log on a full disk or a stalled pipe, task writes on a full disk.
 
 const TOKEN = "operator-token-0123456789";
 const ADMIN = "admin-token-0123456789abc";
@@ -256,7 +257,7 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
       new Promise<"still running">((done) => setTimeout(() => done("still running"), 10_000).unref()),
     ]);
     expect(outcome).toBe(0);
-  });
+  }, 60_000);
 
   it("refuses task.schedule with a retryable UNAVAILABLE that names no server path, and schedules again once space is back", async () => {
     const state = join(dir, "state");
@@ -298,6 +299,44 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
     await expect(client.request("task.schedule", later)).resolves.toHaveProperty("taskId");
     await client.close();
   });
+});
+
+describe("a log pipe whose reader stalls", () => {
+  it("never stalls serving or shutdown; the lines it dropped are counted once the reader is back", async () => {
+    await writeConfig({ logging: { level: "debug", maxBufferedBytes: 16 * 1024 } });
+    const gw = await start();
+    const http = gw.url.replace(/^ws/, "http");
+    // As `openclaw gateway | reader` with a reader that stops reading: the pipe fills (64 KiB).
+    gw.child.stdout!.pause();
+    for (let i = 0; i < 600; i++) {
+      const client = await admin(gw.url); // a debug line each
+      await client.close();
+      if (i % 20 === 0) {
+        const answer = await fetch(`${http}/health`, { signal: AbortSignal.timeout(2_000) });
+        expect(answer.status).toBe(200);
+      }
+    }
+    gw.child.stdout!.resume();
+    await vi.waitFor(() => expect(gw.output()).toContain("log lines while the log could not be written"), {
+      timeout: 20_000,
+      interval: 50,
+    });
+    const notice = gw
+      .output()
+      .split("\n")
+      .find((line) => line.includes("log lines while the log could not be written"));
+    expect(JSON.parse(notice!)).toMatchObject({ level: 40, droppedLines: expect.any(Number) });
+    // Stalled again: SIGTERM still ends the process, cleanly, within 10 s.
+    gw.child.stdout!.pause();
+    for (let i = 0; i < 600; i++) await (await admin(gw.url)).close();
+    const exited = new Promise<number | null>((done) => gw.child.once("exit", (code) => done(code)));
+    gw.child.kill("SIGTERM");
+    const outcome = await Promise.race([
+      exited,
+      new Promise<"still running">((done) => setTimeout(() => done("still running"), 10_000).unref()),
+    ]);
+    expect(outcome).toBe(0);
+  }, 60_000);
 });
 
 describe("kill -9 and an immediate restart", () => {
