@@ -299,10 +299,21 @@ export const WatchdogSectionSchema = v.optional(
   {},
 );
 
-/** `logging`: level. Hot-reloaded. */
+/** `logging`: level, and how much unwritten log may wait. Hot-reloaded. */
 export const LoggingSectionSchema = v.optional(
   v.object({
     level: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
+    /**
+     * Bytes of log lines that may wait to be written while the log's destination is slow, full or
+     * failing (stdout to a file on a full disk, a stalled pipe). Lines beyond it are dropped and
+     * counted, never waited for; once the log can be written again one warning says how many
+     * ("dropped N log lines while the log could not be written"). Logging never blocks serving or
+     * shutdown.
+     */
+    maxBufferedBytes: v.optional(
+      v.pipe(v.number(), v.integer(), v.minValue(16 * 1024), v.maxValue(1024 * 1024 * 1024)),
+      4 * 1024 * 1024,
+    ),
   }),
   {},
 );
