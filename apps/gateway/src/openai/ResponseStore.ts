@@ -136,9 +136,9 @@ export class InMemoryResponseStore implements ResponseStore {
     const limits = this.limits();
     this.#prune();
     const bytes = storedBytes(stored);
+    if (!fitsResponseStore(bytes, limits)) return;
     const key = keyOf(principal, id);
     this.#delete(key);
-    if (!fitsResponseStore(bytes, limits)) return;
     const entry: Entry = { principal, id, stored, bytes, expiresAt: this.now() + limits.ttlMs };
     this.#entries.set(key, entry);
     let mine = this.#principals.get(principal);

@@ -188,7 +188,9 @@ export function createResponses(host: OpenAiHost) {
     budget.take(request.instructions?.length ?? 0);
     let history: ChatRequestMessage[] = [];
     if (request.previous_response_id != null) {
-      const previous = await store.get(principal, request.previous_response_id);
+      const stored = await store.get(principal, request.previous_response_id);
+      const previous =
+        stored === undefined ? undefined : parseStored<ChatRequestMessage[]>(stored.messages, Array.isArray);
       if (previous === undefined)
         throw new OpenAiError(
           "not_found_error",
@@ -198,7 +200,7 @@ export function createResponses(host: OpenAiHost) {
             code: "previous_response_not_found",
           },
         );
-      history = JSON.parse(previous.messages) as ChatRequestMessage[];
+      history = previous;
       budget.take(charsOf(history));
     }
     const items = await referencedItems(principal, request.input ?? []);
@@ -265,6 +267,8 @@ export function createResponses(host: OpenAiHost) {
     const save = async (response: ResponseObject) => {
       if (toStore === undefined) return;
       await store.put(principal, response.id, toStore).catch((error: unknown) => {
+        // A plain answer (not sent yet) says so; a stream's final event has left already.
+        response.store = false;
         host.logger.warn({ err: error, responseId: response.id }, "could not store a response");
       });
     };
@@ -320,7 +324,10 @@ export function createResponses(host: OpenAiHost) {
       read.add(responseId);
       const stored = await store.get(principal, responseId);
       if (stored === undefined) continue;
-      for (const item of (JSON.parse(stored.response) as ResponseObject).output) found.set(item.id, item);
+      const response = parseStored<ResponseObject>(stored.response, (value) =>
+        Array.isArray((value as Partial<ResponseObject> | null)?.output),
+      );
+      for (const item of response?.output ?? []) found.set(item.id, item);
     }
     return found;
   }
@@ -337,6 +344,19 @@ export function createResponses(host: OpenAiHost) {
   }
 
   return { create, get, store };
+}
+
+/**
+ * A JSON text read back from the response store, when it parses and passes `check` (a shared store
+ * may hold what another program wrote).
+ */
+function parseStored<T>(json: string, check: (value: unknown) => boolean): T | undefined {
+  try {
+    const value: unknown = JSON.parse(json);
+    return check(value) ? (value as T) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -364,19 +384,23 @@ class InputBudget {
   }
 }
 
-/** The characters of chat messages' text, tool calls and other parts (without joining them). */
+/**
+ * The characters of chat messages' text, tool calls and other parts (without joining them). Reads
+ * stored conversations too, so it takes any shape and counts the strings it finds where they belong.
+ */
 function charsOf(messages: readonly ChatRequestMessage[]): number {
+  const length = (value: unknown) => (typeof value === "string" ? value.length : 0);
   let chars = 0;
-  for (const message of messages) {
-    const content = message.content;
+  for (const message of messages as ReadonlyArray<Partial<Record<string, unknown>> | null>) {
+    const content = message?.content;
     if (typeof content === "string") chars += content.length;
     else if (Array.isArray(content))
-      for (const part of content as Array<Record<string, unknown>>) {
-        const text = part.text ?? (part.image_url as { url?: unknown } | undefined)?.url;
-        chars += typeof text === "string" ? text.length : 0;
-      }
-    for (const call of message.tool_calls ?? [])
-      chars += call.function.name.length + call.function.arguments.length;
+      for (const part of content as Array<Record<string, unknown> | null>)
+        chars += length(part?.text) + length((part?.image_url as { url?: unknown } | undefined)?.url);
+    const calls = message?.tool_calls;
+    if (Array.isArray(calls))
+      for (const call of calls as Array<{ function?: { name?: unknown; arguments?: unknown } } | null>)
+        chars += length(call?.function?.name) + length(call?.function?.arguments);
   }
   return chars;
 }
