@@ -26,6 +26,12 @@ import type { OutboundQueue } from "./delivery/OutboundQueue";
 import { GATEWAY_DEFAULTS, type GatewayOptions, type StopOptions } from "./GatewayOptions";
 import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
+import {
+  InMemoryResponseStore,
+  RESPONSE_STORE_DEFAULTS,
+  type ResponseStore,
+  type ResponseStoreOptions,
+} from "./openai/ResponseStore";
 import { createRpc } from "./rpc/createRpc";
 import type { FrameLoop } from "./rpc/FrameLoop";
 import type { Connection } from "./server/Connection";
@@ -64,6 +70,8 @@ export class Gateway {
   readonly remoteNodes: RemoteNodes;
   /** The cluster link's health, in cluster mode. */
   readonly cluster: ClusterHealth | undefined;
+  /** Where `/v1/responses` are stored (in Redis in a cluster, so that every instance reads them). */
+  readonly responseStore: ResponseStore;
   readonly #tokens: OperatorTokens;
   readonly #bindings: BindingStore;
   readonly #services: GatewayServices;
@@ -107,6 +115,12 @@ export class Gateway {
     this.adapter = options.adapter ?? new InMemoryAdapter();
     this.remoteNodes = options.remoteNodes ?? new LocalNodes();
     this.cluster = options.cluster;
+    const responseLimits = (): ResponseStoreOptions => ({
+      ...RESPONSE_STORE_DEFAULTS,
+      ...config().openai?.responses,
+    });
+    this.responseStore =
+      options.responseStore?.({ limits: responseLimits }) ?? new InMemoryResponseStore(responseLimits);
     const { router, registry, pairing, conversations, adapter, stateDir, authFailures } = this;
     const services = new GatewayServices({
       ...{ config, logger, stateDir, registry, router, conversations, adapter },
@@ -273,6 +287,7 @@ export class Gateway {
     this.#unwatchBindings?.();
     this.pairing.close();
     await this.conversations.close();
+    await this.responseStore.close();
     await this.adapter.close();
     this.#state = "stopped";
   }

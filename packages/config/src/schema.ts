@@ -363,6 +363,12 @@ export const OPENAI_DEFAULTS = {
   responsesMaxStored: 1000,
   /** `openai.responses.ttlMs` */
   responsesTtlMs: 3_600_000,
+  /** `openai.responses.maxStoredBytes` (64 MiB) */
+  responsesMaxStoredBytes: 67_108_864,
+  /** `openai.responses.maxStoredBytesPerPrincipal` (16 MiB) */
+  responsesMaxStoredBytesPerPrincipal: 16_777_216,
+  /** `openai.responses.maxExpandedInputChars` (4 Mi) */
+  responsesMaxExpandedInputChars: 4_194_304,
 } as const;
 
 /**
@@ -388,6 +394,35 @@ export const OpenAiSectionSchema = v.optional(
          * @defaultValue 3600000 (one hour)
          */
         ttlMs: v.optional(ms(1000, 30 * 86_400_000), OPENAI_DEFAULTS.responsesTtlMs),
+        /**
+         * Bytes of stored responses kept, all tokens together (the UTF-8 size of each response and
+         * its conversation as JSON); the oldest are dropped beyond it. A response larger than this
+         * (or than `maxStoredBytesPerPrincipal`) is not stored and answers `store: false`.
+         * @defaultValue 67108864 (64 MiB)
+         */
+        maxStoredBytes: v.optional(
+          v.pipe(v.number(), v.integer(), v.minValue(0)),
+          OPENAI_DEFAULTS.responsesMaxStoredBytes,
+        ),
+        /**
+         * Bytes of stored responses kept per token (responses belong to the token that made them;
+         * another token cannot read or chain them); that token's oldest are dropped beyond it.
+         * @defaultValue 16777216 (16 MiB)
+         */
+        maxStoredBytesPerPrincipal: v.optional(
+          v.pipe(v.number(), v.integer(), v.minValue(0)),
+          OPENAI_DEFAULTS.responsesMaxStoredBytesPerPrincipal,
+        ),
+        /**
+         * Characters a request's input may come to once `previous_response_id` (the stored
+         * conversation) and `item_reference` items (each time referenced) are expanded, with
+         * `instructions`; beyond it the request gets a 400 `input_too_large` (param `input`).
+         * @defaultValue 4194304 (4 Mi)
+         */
+        maxExpandedInputChars: v.optional(
+          v.pipe(v.number(), v.integer(), v.minValue(1)),
+          OPENAI_DEFAULTS.responsesMaxExpandedInputChars,
+        ),
       }),
       {},
     ),

@@ -48,6 +48,8 @@ export type { RedisKeyStoreOptions } from "./stores/RedisKeyStore";
 export { REDIS_KEY_STORE_DEFAULTS, RedisKeyStore } from "./stores/RedisKeyStore";
 export type { RedisRecordStoreOptions } from "./stores/RedisRecordStore";
 export { REDIS_RECORD_STORE_DEFAULTS, RedisRecordStore } from "./stores/RedisRecordStore";
+export type { RedisResponseStoreOptions } from "./stores/RedisResponseStore";
+export { REDIS_RESPONSE_STORE_DEFAULTS, RedisResponseStore } from "./stores/RedisResponseStore";
 export type { RedisTaskStoreChange, RedisTaskStoreOptions } from "./stores/RedisTaskStore";
 export { REDIS_TASK_STORE_DEFAULTS, RedisTaskStore } from "./stores/RedisTaskStore";
 export type { RedisStoreClientOptions, RedisStoreOptions } from "./stores/redisStoreClient";
