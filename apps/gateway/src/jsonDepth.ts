@@ -16,29 +16,47 @@ export function exceedsJsonDepth(
   maxDepth: number,
 ): boolean {
   // The raw bytes always: a plugin may parse them whatever the Content-Type says.
-  if (nestsDeeper(body, maxDepth)) return true;
-  if (contentType === undefined || !contentType.toLowerCase().includes("application/x-www-form-urlencoded"))
-    return false;
-  for (const [, value] of new URLSearchParams(
-    Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"),
-  ))
-    if (nestsDeeper(Buffer.from(value, "utf8"), maxDepth)) return true;
-  return false;
+  if (nestsDeeper(body, maxDepth, false)) return true;
+  return (
+    contentType !== undefined &&
+    contentType.toLowerCase().includes("application/x-www-form-urlencoded") &&
+    nestsDeeper(body, maxDepth, true)
+  );
 }
 
 /**
  * Scans bytes as a JSON lexer would (strings and their escapes skipped; UTF-8 continuation bytes
  * are never ASCII, so they cannot be taken for a bracket or a quote). For any prefix a JSON parser
- * accepts, the depth counted is the parser's.
+ * accepts, the depth counted is the parser's. With `form`, the bytes are read as
+ * `URLSearchParams` decodes them (`%XX`, `+`), each `&`-separated field on its own, without
+ * building the decoded text.
  */
-function nestsDeeper(bytes: Uint8Array, maxDepth: number): boolean {
+function nestsDeeper(bytes: Uint8Array, maxDepth: number, form: boolean): boolean {
   let depth = 0;
   let inString = false;
+  let escaped = false;
   for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i]!;
+    let byte = bytes[i]!;
+    if (form) {
+      if (byte === 0x26) {
+        depth = 0;
+        inString = false;
+        escaped = false;
+        continue;
+      }
+      if (byte === 0x2b) byte = 0x20;
+      else if (byte === 0x25 && i + 2 < bytes.length) {
+        const high = hexValue(bytes[i + 1]!);
+        const low = hexValue(bytes[i + 2]!);
+        if (high >= 0 && low >= 0) {
+          byte = high * 16 + low;
+          i += 2;
+        }
+      }
+    }
     if (inString) {
-      if (byte === 0x5c)
-        i++; // a backslash: the next byte is escaped
+      if (escaped) escaped = false;
+      else if (byte === 0x5c) escaped = true;
       else if (byte === 0x22) inString = false;
     } else if (byte === 0x22) inString = true;
     else if (byte === 0x5b || byte === 0x7b) {
@@ -46,4 +64,12 @@ function nestsDeeper(bytes: Uint8Array, maxDepth: number): boolean {
     } else if ((byte === 0x5d || byte === 0x7d) && depth > 0) depth--;
   }
   return false;
+}
+
+/** The value of an ASCII hex digit, or -1. */
+function hexValue(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  if (byte >= 0x41 && byte <= 0x46) return byte - 0x37;
+  if (byte >= 0x61 && byte <= 0x66) return byte - 0x57;
+  return -1;
 }

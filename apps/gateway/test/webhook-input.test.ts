@@ -100,6 +100,9 @@ describe("webhook JSON nesting", () => {
     // A form body carrying its JSON in a field, as Slack's interactions do.
     const form = `payload=${encodeURIComponent(`${"[".repeat(100)}${"]".repeat(100)}`)}`;
     expect((await post(http, form, "application/x-www-form-urlencoded")).status).toBe(400);
+    // A raw "=" inside a field's value is part of the value (URLSearchParams splits at the first).
+    const split = `payload=${encodeURIComponent("[".repeat(40))}=${encodeURIComponent("[".repeat(40))}`;
+    expect((await post(http, split, "application/x-www-form-urlencoded")).status).toBe(400);
     expect(received).toEqual([]);
 
     // At the limit it passes; brackets inside strings (escaped quotes too) do not count.
@@ -108,7 +111,10 @@ describe("webhook JSON nesting", () => {
     expect((await post(http, inStrings)).status).toBe(200);
     const shallowForm = `payload=${encodeURIComponent(JSON.stringify({ type: "block_actions", a: [[1]] }))}`;
     expect((await post(http, shallowForm, "application/x-www-form-urlencoded")).status).toBe(200);
-    expect(received).toHaveLength(3);
+    // Each form field on its own: two fields of 40 levels are not 80.
+    const twoFields = `a=${encodeURIComponent("[".repeat(40))}&b=${encodeURIComponent("{".repeat(40))}`;
+    expect((await post(http, twoFields, "application/x-www-form-urlencoded")).status).toBe(200);
+    expect(received).toHaveLength(4);
     expect(JSON.parse(new TextDecoder().decode(received[1]!.body))).toEqual(JSON.parse(inStrings));
   });
 
