@@ -99,7 +99,7 @@ describe("Signal through the running gateway (signal-cli JSON-RPC + SSE against 
       })
       .toBe("ready");
     const texts: string[] = [];
-    client.on("channel.message.received", (event) => texts.push(event.message.text));
+    client.on("channel.message.received", (event) => texts.push(event.message.text ?? ""));
     // Over the default maxEventChars (4 MiB), then an ordinary message.
     fake.receiveMessage({ from: ana, text: "x".repeat(4_300_000) });
     fake.receiveMessage({ from: ana, text: "after the big one" });

@@ -17,11 +17,8 @@ export function exceedsJsonDepth(
 ): boolean {
   // The raw bytes always: a plugin may parse them whatever the Content-Type says.
   if (nestsDeeper(body, maxDepth, false)) return true;
-  return (
-    contentType !== undefined &&
-    contentType.toLowerCase().includes("application/x-www-form-urlencoded") &&
-    nestsDeeper(body, maxDepth, true)
-  );
+  const form = contentType?.toLowerCase().includes("application/x-www-form-urlencoded") === true;
+  return form && nestsDeeper(body, maxDepth, true);
 }
 
 /**
