@@ -101,7 +101,10 @@ export const SignalConfigSchema = v.object({
     v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)),
     SIGNAL_DEFAULTS.dedupeCapacity,
   ),
-  /** The largest event the stream parser buffers, in characters. @defaultValue 4,194,304 */
+  /**
+   * The largest event the stream parser buffers, in characters; a longer one is dropped as it
+   * arrives and skipped, and its id counts as seen (a reconnect resumes after it). @defaultValue 4,194,304
+   */
   maxEventChars: v.optional(
     v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(256 * 1024 * 1024)),
     SIGNAL_DEFAULTS.maxEventChars,

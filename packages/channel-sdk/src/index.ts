@@ -30,6 +30,7 @@ export type { BotFrameworkCheck, SignatureCheck, SignatureFailure } from "./sign
 export {
   BOT_FRAMEWORK_ISSUER,
   BOT_FRAMEWORK_JWKS_URL,
+  checkBotFrameworkServiceUrl,
   constantTimeEqual,
   SLACK_TOLERANCE_SECONDS,
   verifyBotFrameworkJwt,

@@ -189,6 +189,13 @@ export const WebhooksSectionSchema = v.optional(
     ),
     /** Largest webhook body, in bytes. */
     maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 1_048_576),
+    /**
+     * Deepest JSON nesting (arrays and objects) a webhook body may have, checked on the raw bytes
+     * (and on each field of a form body) before any plugin parses it; deeper is a 400. Real
+     * platform payloads nest well under 32 levels.
+     * @defaultValue 64
+     */
+    maxJsonDepth: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000)), 64),
   }),
   {},
 );
