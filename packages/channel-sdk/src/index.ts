@@ -25,6 +25,9 @@ export { CHANNEL_ERROR_WIRE_CODE, ChannelError, ChannelErrorCode, toChannelError
 export { degradeContent, markdownToPlainText, splitText } from "./content";
 export type { ChannelDefinition, ChannelImplementation } from "./defineChannel";
 export { defineChannel } from "./defineChannel";
+// Inbound messages the gateway could not take
+export type { EmitRetryOptions } from "./emitRetry";
+export { EMIT_RETRY_DEFAULTS, emitUntilTaken, isHostUnavailable } from "./emitRetry";
 export type { BotFrameworkCheck, SignatureCheck, SignatureFailure } from "./signatures";
 // Webhook signatures
 export {
