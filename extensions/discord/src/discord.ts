@@ -5,6 +5,7 @@ import {
   type ChannelContext,
   ChannelError,
   defineChannel,
+  emitUntilTaken,
   type InboundMessageInput,
   type MessageContent,
   v,
@@ -188,7 +189,15 @@ export const discordChannel = defineChannel({
         lastEventAt = Date.now();
         if (message.author.id === next.user?.id) return;
         if (message.author.bot && config.ignoreBots) return;
-        context.emit(toInbound(message));
+        // Discord's gateway pushes each message once and never again: one the gateway cannot
+        // record yet (a full disk) is emitted again, with backoff, until it is taken or we stop.
+        emitUntilTaken(context, toInbound(message)).catch((error: unknown) => {
+          if (!context.signal.aborted)
+            context.logger.error("dropped an inbound Discord message", {
+              messageId: message.id,
+              error: (error as Error).message,
+            });
+        });
       });
       next.on(Events.ShardReconnecting, () => {
         reconnects++;
@@ -433,7 +442,14 @@ export const discordChannel = defineChannel({
         if (interaction.guild_id !== undefined) inbound.guildId = interaction.guild_id;
         // Deferred only once the gateway has the command: if it crashes first, Discord tells the
         // user the interaction failed instead of showing "thinking…" for nothing.
-        await context.emit(inbound);
+        try {
+          await context.emit(inbound);
+        } catch (error) {
+          // Not recorded: no deferral, so Discord tells the user the interaction failed (it never
+          // redelivers one), and nothing is left waiting to answer it.
+          settle(id);
+          throw error;
+        }
         return { status: 200, body: { type: InteractionResponse.DeferredChannelMessageWithSource } };
       },
 

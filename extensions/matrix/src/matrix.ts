@@ -4,6 +4,7 @@ import {
   type ChannelContext,
   ChannelError,
   defineChannel,
+  emitUntilTaken,
   type InboundMessageInput,
   type MessageContent,
   v,
@@ -205,7 +206,16 @@ export const matrixChannel = defineChannel({
           }
           if (event.getType() !== "m.room.message" || event.isRedacted()) return;
           const inbound = toInbound(event, room);
-          if (inbound !== undefined) ctx.emit(inbound);
+          // The sync loop moves its token on without waiting for us, and the homeserver sends an
+          // event once: one the gateway cannot record yet is emitted again, with backoff.
+          if (inbound !== undefined)
+            emitUntilTaken(ctx, inbound).catch((error: unknown) => {
+              if (!ctx.signal.aborted)
+                ctx.logger.error("dropped an inbound Matrix event", {
+                  eventId: inbound.id,
+                  error: (error as Error).message,
+                });
+            });
         });
         bot.on(RoomMemberEvent.Membership, (_event, member) => {
           if (!config.autoJoin || member.userId !== config.userId || member.membership !== "invite") return;
