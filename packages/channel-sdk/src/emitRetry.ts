@@ -26,7 +26,8 @@ export interface EmitRetryOptions {
 /**
  * Whether an error is, or was caused by, the gateway refusing an inbound message it could not
  * record (`HOST_UNAVAILABLE`): the platform should redeliver the message, or the plugin emit it
- * again. Follows `cause` (and the `error` a wrapper such as grammY's `BotError` keeps), a few levels deep.
+ * again. Follows `cause` (and the `error` or `original` a wrapper such as grammY's `BotError` or Bolt's
+ * `UnknownError` keeps), a few levels deep.
  *
  * @param error - What a handler threw.
  * @returns `true` for a `HOST_UNAVAILABLE` anywhere in the chain.
@@ -35,8 +36,8 @@ export function isHostUnavailable(error: unknown): boolean {
   let current = error;
   for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
     if (current instanceof ChannelError) return current.code === "HOST_UNAVAILABLE";
-    const next = current as { cause?: unknown; error?: unknown };
-    current = next.cause ?? next.error;
+    const next = current as { cause?: unknown; error?: unknown; original?: unknown };
+    current = next.cause ?? next.error ?? next.original;
   }
   return false;
 }
