@@ -141,6 +141,25 @@ describe("telegram specifics", () => {
     await plugin.destroy();
   });
 
+  it("does not confirm a polled update the gateway has not taken when it stops, so the next start gets it", async () => {
+    const { plugin, ctx } = await started({ pollingTimeoutSeconds: 1 });
+    ctx.refuseNextEmits(1_000); // a full disk for as long as this instance runs
+    fake!.inject("held back");
+    fake!.inject("after it");
+    await vi.waitFor(() => expect(ctx.refused.length).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
+    // Held in order: the update after it was not tried meanwhile.
+    expect(new Set(ctx.refused.map((m) => m.text))).toEqual(new Set(["held back"]));
+    await plugin.destroy();
+    ctx.abort();
+    const next = telegramChannel.create();
+    const again = createTestContext("telegram", config({ pollingTimeoutSeconds: 1 }));
+    await next.initialize(config({ pollingTimeoutSeconds: 1 }), again);
+    await vi.waitFor(() => expect(again.emitted.map((m) => m.text)).toEqual(["held back", "after it"]), {
+      timeout: 10_000,
+    });
+    await next.destroy();
+  });
+
   it("cancels a stalled long poll after the grace period and polls again (watchdog)", async () => {
     const { plugin, ctx } = await started({ pollingTimeoutSeconds: 1, stallGraceSeconds: 1 });
     fake!.stallPolls = true;
