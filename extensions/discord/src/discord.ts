@@ -5,8 +5,8 @@ import {
   type ChannelContext,
   ChannelError,
   defineChannel,
-  emitUntilTaken,
   type InboundMessageInput,
+  InboundRetrier,
   type MessageContent,
   v,
   verifyDiscordSignature,
@@ -165,6 +165,9 @@ export const discordChannel = defineChannel({
       return inbound;
     };
 
+    /** Hands gateway messages over, again with backoff while the gateway cannot record them. */
+    let retrier: InboundRetrier;
+
     const connect = async (): Promise<void> => {
       const config = context.config;
       const next = new Client({
@@ -191,13 +194,7 @@ export const discordChannel = defineChannel({
         if (message.author.bot && config.ignoreBots) return;
         // Discord's gateway pushes each message once and never again: one the gateway cannot
         // record yet (a full disk) is emitted again, with backoff, until it is taken or we stop.
-        emitUntilTaken(context, toInbound(message)).catch((error: unknown) => {
-          if (!context.signal.aborted)
-            context.logger.error("dropped an inbound Discord message", {
-              messageId: message.id,
-              error: (error as Error).message,
-            });
-        });
+        retrier.emit(toInbound(message));
       });
       next.on(Events.ShardReconnecting, () => {
         reconnects++;
@@ -336,6 +333,7 @@ export const discordChannel = defineChannel({
     return {
       async start(ctx) {
         context = ctx;
+        retrier = new InboundRetrier(ctx);
         await connect();
       },
 

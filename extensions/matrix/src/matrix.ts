@@ -4,8 +4,8 @@ import {
   type ChannelContext,
   ChannelError,
   defineChannel,
-  emitUntilTaken,
   type InboundMessageInput,
+  InboundRetrier,
   type MessageContent,
   v,
 } from "@openclaw/channel-sdk";
@@ -192,6 +192,7 @@ export const matrixChannel = defineChannel({
           logger: sdkLogger(ctx),
         });
         client = bot;
+        const retrier = new InboundRetrier(ctx);
 
         bot.on(RoomEvent.Timeline, (event, room, toStartOfTimeline, _removed, data) => {
           if (!prepared || toStartOfTimeline === true || data?.liveEvent === false) return;
@@ -208,14 +209,7 @@ export const matrixChannel = defineChannel({
           const inbound = toInbound(event, room);
           // The sync loop moves its token on without waiting for us, and the homeserver sends an
           // event once: one the gateway cannot record yet is emitted again, with backoff.
-          if (inbound !== undefined)
-            emitUntilTaken(ctx, inbound).catch((error: unknown) => {
-              if (!ctx.signal.aborted)
-                ctx.logger.error("dropped an inbound Matrix event", {
-                  eventId: inbound.id,
-                  error: (error as Error).message,
-                });
-            });
+          if (inbound !== undefined) retrier.emit(inbound);
         });
         bot.on(RoomMemberEvent.Membership, (_event, member) => {
           if (!config.autoJoin || member.userId !== config.userId || member.membership !== "invite") return;

@@ -2,7 +2,13 @@ import * as v from "valibot";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ChannelError } from "./ChannelError";
 import { defineChannel } from "./defineChannel";
-import { EMIT_RETRY_DEFAULTS, emitUntilTaken, isHostUnavailable } from "./emitRetry";
+import {
+  EMIT_RETRY_DEFAULTS,
+  emitUntilTaken,
+  INBOUND_RETRIER_DEFAULTS,
+  InboundRetrier,
+  isHostUnavailable,
+} from "./emitRetry";
 import { createTestContext } from "./testing/context";
 import type { ChannelContext } from "./types";
 
@@ -96,5 +102,25 @@ describe("a refused emit (the gateway could not record the message)", () => {
       emit: () => Promise.reject(new ChannelError("INTERNAL", "invalid message")),
     };
     await expect(emitUntilTaken(context, message)).rejects.toMatchObject({ code: "INTERNAL" });
+  });
+
+  it("InboundRetrier holds at most maxHeld refused messages, dropping (and logging) the ones beyond", async () => {
+    vi.useFakeTimers();
+    const context = createTestContext("retrier", {});
+    context.refuseNextEmits(4);
+    const retrier = new InboundRetrier(context, { maxHeld: 2, initialDelayMs: 100 });
+    expect(retrier.emit({ ...message, id: "a", text: "a" })).toBe(true);
+    expect(retrier.emit({ ...message, id: "b", text: "b" })).toBe(true);
+    expect(retrier.emit({ ...message, id: "c", text: "c" })).toBe(false);
+    expect(retrier.held).toBe(2);
+    expect(context.logs.some((l) => l.level === "error" && l.fields?.messageId === "c")).toBe(true);
+    await vi.advanceTimersByTimeAsync(100); // both refused again (4 refusals in all), then taken
+    await vi.advanceTimersByTimeAsync(200);
+    expect(context.emitted.map((m) => m.text).sort()).toEqual(["a", "b"]);
+    expect(retrier.held).toBe(0);
+    expect(retrier.emit({ ...message, id: "d", text: "d" })).toBe(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(context.emitted.map((m) => m.text)).toContain("d");
+    expect(INBOUND_RETRIER_DEFAULTS.maxHeld).toBe(10_000);
   });
 });

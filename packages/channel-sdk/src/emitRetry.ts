@@ -103,3 +103,87 @@ function wait(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/** Defaults of {@link InboundRetrierOptions}. */
+export const INBOUND_RETRIER_DEFAULTS = Object.freeze({
+  /** Most messages held at once waiting for the gateway to take them. */
+  maxHeld: 10_000,
+});
+
+/** Options of an {@link InboundRetrier}. */
+export interface InboundRetrierOptions extends EmitRetryOptions {
+  /**
+   * Most messages held at once waiting for the gateway (each emitted again with backoff): beyond
+   * it a new message is dropped and logged as an error, so that a long outage cannot use up memory.
+   * @defaultValue 10000
+   */
+  maxHeld?: number;
+}
+
+/**
+ * Hands the messages of a platform that pushes each event once (a socket, a sync loop that moves on
+ * by itself) to the gateway without holding up the platform's loop: each is emitted at once, and
+ * one the gateway cannot record yet is emitted again with backoff ({@link emitUntilTaken}), at most
+ * `maxHeld` of them at a time. Messages refused meanwhile may be recorded out of their order.
+ *
+ * @example
+ * ```ts
+ * const inbound = new InboundRetrier(ctx);
+ * socket.on("message", (event) => inbound.emit(toInbound(event)));
+ * ```
+ */
+export class InboundRetrier {
+  readonly #context: Pick<ChannelContext, "emit" | "signal" | "logger">;
+  readonly #options: InboundRetrierOptions;
+  #held = 0;
+
+  /**
+   * @param context - The channel's context.
+   * @param options - The backoff and `maxHeld`.
+   */
+  constructor(
+    context: Pick<ChannelContext, "emit" | "signal" | "logger">,
+    options: InboundRetrierOptions = {},
+  ) {
+    this.#context = context;
+    this.#options = options;
+  }
+
+  /** Messages not yet taken by the gateway. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /**
+   * Emits a message, and again with backoff while the gateway refuses it; never rejects.
+   *
+   * @param message - The message.
+   * @returns Whether it was taken on: `false` when `maxHeld` messages are waiting already, or the
+   *   channel is stopping (then it is dropped and logged).
+   */
+  emit(message: InboundMessageInput): boolean {
+    const { logger, signal } = this.#context;
+    if (signal.aborted) return false;
+    const maxHeld = this.#options.maxHeld ?? INBOUND_RETRIER_DEFAULTS.maxHeld;
+    if (this.#held >= maxHeld) {
+      logger.error("dropped an inbound message: too many are waiting for the gateway to record them", {
+        messageId: message.id,
+        maxHeld,
+      });
+      return false;
+    }
+    this.#held++;
+    emitUntilTaken(this.#context, message, this.#options)
+      .catch((error: unknown) => {
+        if (!signal.aborted)
+          logger.error("dropped an inbound message", {
+            messageId: message.id,
+            error: (error as Error).message,
+          });
+      })
+      .finally(() => {
+        this.#held--;
+      });
+    return true;
+  }
+}

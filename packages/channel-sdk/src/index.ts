@@ -26,8 +26,14 @@ export { degradeContent, markdownToPlainText, splitText } from "./content";
 export type { ChannelDefinition, ChannelImplementation } from "./defineChannel";
 export { defineChannel } from "./defineChannel";
 // Inbound messages the gateway could not take
-export type { EmitRetryOptions } from "./emitRetry";
-export { EMIT_RETRY_DEFAULTS, emitUntilTaken, isHostUnavailable } from "./emitRetry";
+export type { EmitRetryOptions, InboundRetrierOptions } from "./emitRetry";
+export {
+  EMIT_RETRY_DEFAULTS,
+  emitUntilTaken,
+  INBOUND_RETRIER_DEFAULTS,
+  InboundRetrier,
+  isHostUnavailable,
+} from "./emitRetry";
 export type { BotFrameworkCheck, SignatureCheck, SignatureFailure } from "./signatures";
 // Webhook signatures
 export {
