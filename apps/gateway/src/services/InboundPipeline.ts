@@ -76,7 +76,7 @@ export class InboundPipeline {
       (error: unknown) => {
         logger.error(
           { err: error, channel, messageId: message.id },
-          "could not record an inbound message in the history; refused to the platform, which redelivers it",
+          "could not record an inbound message in the history; refused, so that it is delivered again",
         );
         throw error;
       },
