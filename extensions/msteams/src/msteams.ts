@@ -642,7 +642,13 @@ export const msteamsChannel = defineChannel({
         if (message.text === "" && message.attachments === undefined) return { status: 200 };
         received += 1;
         // Acknowledge only once the gateway has recorded it: the Bot Connector retries otherwise.
-        await context.emit(message);
+        try {
+          await context.emit(message);
+        } catch (error) {
+          // Not recorded (a full disk): a 503, and the redelivery must not be taken for a repeat.
+          seen.delete(key);
+          throw error;
+        }
         return { status: 200 };
       },
 

@@ -3,6 +3,7 @@ import {
   type ChannelContext,
   ChannelError,
   defineChannel,
+  emitUntilTaken,
   type MessageContent,
   v,
 } from "@openclaw/channel-sdk";
@@ -261,9 +262,12 @@ export const signalChannel = defineChannel({
           attachments.push(await download(attachment, outcome.from));
         message.attachments = attachments;
       }
+      // Held here until the gateway records it (a full disk: emitted again with backoff): the
+      // stream's Last-Event-ID does not move past it, and the events after it wait in order.
       try {
-        await context.emit(message);
+        await emitUntilTaken(context, message);
       } catch (error) {
+        if (context.signal.aborted) throw error;
         context.logger.error("could not hand a Signal message to the gateway", {
           id: message.id,
           error: (error as Error).message,

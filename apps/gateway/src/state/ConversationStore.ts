@@ -360,9 +360,17 @@ export class ConversationStore {
     // A restarted conversation reuses seqs: a departed id kept under this record id moves aside.
     const taken = log.get(record.id);
     if (taken !== undefined && isInboundId(taken)) writes.push(this.#moveDeparted(log, taken));
-    writes.push(log.put(record));
+    const put = log.put(record);
     // Applied as a reload applies it, to the log's own copy (held once).
-    const conversation = this.#restore(log.get(record.id) as ConversationRecord);
+    const held = log.get(record.id) as ConversationRecord;
+    // Not on disk: not in the history either, so that the platform's redelivery is taken.
+    writes.push(
+      put.catch((error: unknown) => {
+        this.#withdraw(held);
+        throw error;
+      }),
+    );
+    const conversation = this.#restore(held);
     const limits = this.#limits();
     while (this.#conversations.size > limits.maxConversations) writes.push(...this.#dropOldest());
     writes.push(...this.#trim(conversation, limits));
@@ -543,6 +551,29 @@ export class ConversationStore {
     this.#byAge.add(record);
     if (record.direction === "in") this.#index(record.channel, record.messageId, record);
     return conversation;
+  }
+
+  /**
+   * Takes back a message whose write failed (the journal has undone it in its own memory): out of
+   * its conversation, the byte count and the inbound index, and the summary's counters back.
+   */
+  #withdraw(record: ConversationRecord): void {
+    const k = key(record.channel, record.conversationId);
+    const conversation = this.#conversations.get(k);
+    const at = conversation?.messages.indexOf(record) ?? -1;
+    if (conversation === undefined || at === -1) return; // already trimmed away
+    conversation.messages.splice(at, 1);
+    this.#bytes -= sizeOf(record);
+    this.#byAge.delete(record);
+    this.#unindex(record);
+    const summary = conversation.summary;
+    summary.messageCount = Math.max(0, summary.messageCount - 1);
+    if (summary.lastSeq === record.seq) {
+      const last = conversation.messages.at(-1);
+      summary.lastSeq = last?.seq ?? record.seq - 1;
+      if (last !== undefined) summary.lastMessageAt = last.timestamp;
+    }
+    if (conversation.messages.length === 0 && summary.messageCount === 0) this.#conversations.delete(k);
   }
 
   /** Drops the messages beyond `maxMessagesPerConversation`, oldest first. */
