@@ -1,6 +1,8 @@
 import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "@openclaw/gateway";
 import type { Redis } from "ioredis";
+import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed, readWithNotices } from "../RedisChangeFeed";
+import { JSON_TEXT } from "./notices";
 import {
   keyPrefix,
   PendingWrites,
@@ -281,18 +283,18 @@ export class RedisKeyStore<V> implements KeyStore<V> {
   }
 
   /** Takes a key another instance remembered, and forgets by the limits as that instance did. */
+  /** Throws (a `ValiError`) when the notice is malformed, before anything changed. */
   #onNotice(notice: ChangeNotice): void {
     if (notice.w === this.#writer || this.#closed) return;
+    const { k: key, e: entry } = v.parse(KEY_NOTICE, notice);
     if (this.#buffered !== undefined) {
       this.#buffered.push(notice);
       return;
     }
-    if (typeof notice.k !== "string" || typeof notice.e !== "string") return;
-    const entry = JSON.parse(notice.e) as Entry<V>;
-    this.#entries.delete(notice.k);
-    this.#entries.set(notice.k, entry);
+    this.#entries.delete(key);
+    this.#entries.set(key, entry as Entry<V>);
     const { maxEntries, ttlMs } = this.#limits();
-    this.#prune(notice.k, this.#now() - ttlMs, maxEntries);
+    this.#prune(key, this.#now() - ttlMs, maxEntries);
   }
 
   /** Forgets the oldest keys beyond `maxEntries` and the keys remembered at or before `expired`. */
@@ -313,6 +315,15 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     return entry;
   }
 }
+
+/** An entry as stored: `at` must be a time (the pruning compares it); the value is the caller's. */
+const ENTRY = v.looseObject({ at: v.pipe(v.number(), v.finite()), value: v.unknown() });
+
+/** A notice of a remembered key: the key and its entry's JSON. */
+const KEY_NOTICE = v.looseObject({
+  k: v.string(),
+  e: v.pipe(JSON_TEXT, ENTRY),
+});
 
 /** Every live key of a store with its entry, least recently remembered first. */
 async function readKeys<V>(

@@ -1,6 +1,8 @@
 import type { RecordStore, RecordStoreChange, RecordStoreOpenOptions } from "@openclaw/gateway";
 import type { Redis } from "ioredis";
+import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed, readWithNotices } from "../RedisChangeFeed";
+import { RECORD_NOTICE } from "./notices";
 import {
   keyPrefix,
   PendingWrites,
@@ -331,23 +333,25 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
     for (const notice of buffered) this.#onNotice(notice);
   }
 
-  #onNotice(notice: ChangeNotice): void {
-    if (notice.w === this.#writer || this.#closed) return;
+  /** Throws (a `ValiError`) when the notice is malformed, before anything changed. */
+  #onNotice(raw: ChangeNotice): void {
+    if (raw.w === this.#writer || this.#closed) return;
+    const notice = v.parse(RECORD_NOTICE, raw);
     if (this.#buffered !== undefined) {
-      this.#buffered.push(notice);
+      this.#buffered.push(raw);
       return;
     }
-    const seq = Number(notice.v);
+    const seq = notice.v;
     const id = notice.id;
-    if (!Number.isFinite(seq) || seq <= this.#floor || typeof id !== "string") return;
+    if (seq <= this.#floor) return;
     if (notice.d !== undefined) {
       const record = this.#records.get(id);
       if (!this.#records.delete(id)) return;
       this.#tell({ kind: "delete", id, record });
       return;
     }
-    if (typeof notice.r !== "string") return;
-    const record = JSON.parse(notice.r) as R;
+    if (notice.r === undefined) return;
+    const record = notice.r as R;
     this.#records.delete(id);
     this.#records.set(id, record);
     this.#tell({ kind: "put", record });

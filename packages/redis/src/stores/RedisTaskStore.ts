@@ -1,6 +1,8 @@
 import { ProtocolError } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
+import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed } from "../RedisChangeFeed";
+import { RECORD_NOTICE } from "./notices";
 import {
   keyPrefix,
   PendingWrites,
@@ -326,22 +328,24 @@ export class RedisTaskStore<R extends { id: string }> {
     for (const notice of buffered) this.#onNotice(notice);
   }
 
-  #onNotice(notice: ChangeNotice): void {
-    if (this.#closed || typeof notice.id !== "string") return;
-    if (notice.w === this.#writer) {
+  /** Throws (a `ValiError`) when the notice is malformed, before anything changed. */
+  #onNotice(raw: ChangeNotice): void {
+    if (this.#closed) return;
+    const notice = v.parse(RECORD_NOTICE, raw);
+    if (raw.w === this.#writer) {
       this.#landed(notice.id);
       return;
     }
     if (this.#buffered !== undefined) {
-      this.#buffered.push(notice);
+      this.#buffered.push(raw);
       return;
     }
-    const seq = Number(notice.v);
-    if (!Number.isFinite(seq) || seq <= this.#floor) return;
+    const seq = notice.v;
+    if (seq <= this.#floor) return;
     // Applied by Redis before this store's own write of the same id, which replaces it.
     if (this.#inFlight.has(notice.id)) return;
     if (notice.d !== undefined) this.#tell({ kind: "delete", id: notice.id });
-    else if (typeof notice.r === "string") this.#tell({ kind: "put", record: JSON.parse(notice.r) as R });
+    else if (notice.r !== undefined) this.#tell({ kind: "put", record: notice.r as R });
   }
 
   #tell(change: RedisTaskStoreChange<R>): void {
