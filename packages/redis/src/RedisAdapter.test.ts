@@ -2,8 +2,8 @@ import { type AdapterMember, connectionRoom, nodeRoom, scopeRoom } from "@opencl
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisAdapter, type RedisAdapterState } from "./RedisAdapter";
-import { MALFORMED_MESSAGE_WARNING } from "./untrusted";
 import { type RedisServer, redisAvailable, startRedisServer } from "./testing/redisServer";
+import { MALFORMED_MESSAGE_WARNING } from "./untrusted";
 
 class Member implements AdapterMember {
   readonly received: string[] = [];

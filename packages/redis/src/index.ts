@@ -51,6 +51,12 @@ export { REDIS_RECORD_STORE_DEFAULTS, RedisRecordStore } from "./stores/RedisRec
 export type { RedisTaskStoreChange, RedisTaskStoreOptions } from "./stores/RedisTaskStore";
 export { REDIS_TASK_STORE_DEFAULTS, RedisTaskStore } from "./stores/RedisTaskStore";
 export type { RedisStoreClientOptions, RedisStoreOptions } from "./stores/redisStoreClient";
+export {
+  connectRedisStoreClient,
+  DEFAULT_REDIS_NAMESPACE,
+  REDIS_STORE_CLIENT_DEFAULTS,
+  redisUnavailable,
+} from "./stores/redisStoreClient";
 // What is read from Redis is checked: malformed messages dropped with a rate-limited warning
 export type { MalformedMessagesLogger, MalformedMessagesOptions } from "./untrusted";
 export {
@@ -60,9 +66,3 @@ export {
   MalformedMessages,
   parseJson,
 } from "./untrusted";
-export {
-  connectRedisStoreClient,
-  DEFAULT_REDIS_NAMESPACE,
-  REDIS_STORE_CLIENT_DEFAULTS,
-  redisUnavailable,
-} from "./stores/redisStoreClient";
