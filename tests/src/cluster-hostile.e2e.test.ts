@@ -151,4 +151,47 @@ describe.skipIf(!available)("cluster mode: hostile messages on Redis", () => {
       for (const source of sources) expect(warned(instance, source), source).toHaveLength(1);
     }
   }, 60_000);
+
+  it("an instance starts and works on stored values someone else corrupted, and warns about them", async () => {
+    const setup = newCluster();
+    const a = await startInstance(setup, "a");
+    const ns = `openclaw:${setup.namespace}:`;
+    // A device, a binding, an idempotency key, a conversation and a presence entry that no gateway wrote.
+    await redisCli(["HSET", `${ns}devices`, "node-x", "{not json"]);
+    await redisCli(["ZADD", `${ns}devices:order`, "1", "node-x"]);
+    await redisCli(["SET", `${ns}devices:version`, "1"]);
+    await redisCli(["HSET", `${ns}bindings`, "b-x", "null"]);
+    await redisCli(["ZADD", `${ns}bindings:order`, "1", "b-x"]);
+    await redisCli(["SET", `${ns}bindings:version`, "1"]);
+    await redisCli(["SET", `${ns}keys:idempotency:v:k-x`, JSON.stringify({ at: "yesterday" })]);
+    await redisCli(["ZADD", `${ns}keys:idempotency:order`, "1", "k-x"]);
+    await redisCli(["HSET", `${ns}records:conversations:data`, "c-x", "[]"]);
+    await redisCli(["ZADD", `${ns}records:conversations:order`, "1", "c-x"]);
+    await redisCli(["HSET", `${ns}tasks:data`, "t-x", "42"]);
+    await redisCli(["ZADD", `${ns}tasks:order`, "1", "t-x"]);
+    await redisCli(["HSET", `${ns}node-info`, "n-x", JSON.stringify({ i: "c", n: { nodeId: 1 } })]);
+    const b = await startInstance(setup, "b");
+    const health = await fetch(`${b.url.replace(/^ws/, "http")}/health`);
+    expect(health.status).toBe(200);
+    const onA = await connect(setup, a);
+    const onB = await connect(setup, b);
+    const seen = collect(onA, "task.completed");
+    const { taskId } = await onB.request("task.schedule", { type: "noop", delayMs: 0 });
+    await until(
+      () => seen.some((event) => (event as { taskId?: string }).taskId === taskId),
+      "task.completed on a",
+      20_000,
+    );
+    const sources = new Set(logged(b, MALFORMED).map((line) => line.source));
+    expect([...sources].sort()).toEqual(
+      expect.arrayContaining([
+        "store bindings",
+        "store devices",
+        "store keys:idempotency",
+        "store records:conversations",
+        "store tasks",
+        "node presence",
+      ]),
+    );
+  }, 60_000);
 });

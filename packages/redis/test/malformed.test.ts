@@ -250,4 +250,63 @@ describe.skipIf(skipRedis)("receivers of Redis data drop what is malformed", () 
     expect(log.malformed("node presence")).toHaveLength(1);
     expect(log.malformed("node bus")).toHaveLength(1);
   });
+
+  it("stores leave out stored values they did not write, with one warning per store, and keep the good ones", async () => {
+    const namespace = freshNamespace();
+    const log = warnings();
+    const ns = `openclaw:${namespace}:`;
+    const redis = fixture.redis;
+    const writer = await RedisRecordStore.open<{ id: string; text: string }>(redis, {
+      namespace,
+      name: "history",
+    });
+    await writer.put({ id: "r-good", text: "kept" });
+    await writer.close();
+    await redis.hset(
+      `${ns}records:history:data`,
+      "r-1",
+      "{not json",
+      "r-2",
+      "null",
+      "r-3",
+      JSON.stringify({ id: "r-9" }),
+    );
+    await redis.zadd(`${ns}records:history:order`, 10, "r-1", 11, "r-2", 12, "r-3");
+    await redis.set(`${ns}keys:dedupe:v:k-1`, JSON.stringify({ at: "yesterday", value: 1 }));
+    await redis.zadd(`${ns}keys:dedupe:order`, 1, "k-1");
+    await redis.hset(`${ns}tasks:data`, "t-1", "42");
+    await redis.zadd(`${ns}tasks:order`, 1, "t-1");
+    await redis.hset(
+      `${ns}devices`,
+      "node-1",
+      "{not json",
+      "node-2",
+      JSON.stringify({ nodeId: "node-3", tokenHash: "h" }),
+    );
+    await redis.zadd(`${ns}devices:order`, 1, "node-1", 2, "node-2");
+    await redis.set(`${ns}devices:version`, "1");
+
+    const stores = { namespace, logger: log.logger };
+    const records = await RedisRecordStore.open<{ id: string; text: string }>(redis, {
+      ...stores,
+      name: "history",
+    });
+    closers.push(() => records.close());
+    expect([...records.values()]).toEqual([{ id: "r-good", text: "kept" }]);
+    const keys = await RedisKeyStore.open<number>(redis, {
+      ...stores,
+      name: "dedupe",
+      limits: () => ({ maxEntries: 100, ttlMs: 60_000 }),
+    });
+    closers.push(() => keys.close());
+    expect(keys.has("k-1")).toBe(false);
+    await expect(new RedisTaskStore<{ id: string }>(redis, stores).load()).resolves.toEqual([]);
+    await expect(new RedisDeviceStore(redis, stores).load()).resolves.toEqual([]);
+    expect(log.seen.map((fields) => fields.source).sort()).toEqual([
+      "store devices",
+      "store keys:dedupe",
+      "store records:history",
+      "store tasks",
+    ]);
+  });
 });

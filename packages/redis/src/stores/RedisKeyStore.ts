@@ -2,6 +2,7 @@ import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "@openclaw/ga
 import type { Redis } from "ioredis";
 import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed, readWithNotices } from "../RedisChangeFeed";
+import type { MalformedMessages } from "../untrusted";
 import { JSON_TEXT } from "./notices";
 import {
   keyPrefix,
@@ -9,6 +10,7 @@ import {
   type RedisStoreOptions,
   redisUnavailable,
   storeClosed,
+  storeMalformed,
   viaRedis,
 } from "./redisStoreClient";
 
@@ -127,6 +129,7 @@ export class RedisKeyStore<V> implements KeyStore<V> {
   readonly #name: string;
   readonly #batch: number;
   readonly #feed: RedisChangeFeed | undefined;
+  readonly #malformed: MalformedMessages;
   readonly #writer = newWriterId();
   /** Notices that arrived while a reload was under way. */
   #buffered: ChangeNotice[] | undefined;
@@ -140,7 +143,9 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     prefix: string,
     options: RedisKeyStoreOptions,
     entries: Map<string, Entry<V>>,
+    malformed: MalformedMessages,
   ) {
+    this.#malformed = malformed;
     this.#redis = redis;
     this.#prefix = prefix;
     this.#limits = options.limits;
@@ -168,11 +173,12 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     const prefix = `${keyPrefix(options.namespace)}keys:${options.name}:`;
     const opts = options as RedisKeyStoreOptions;
     const batch = opts.loadBatchSize ?? REDIS_KEY_STORE_DEFAULTS.loadBatchSize;
+    const malformed = storeMalformed(opts, `keys:${opts.name}`);
     // Listening before reading, so that no key remembered after the read is missed.
     const { value: entries, early } = await readWithNotices(opts.feed, `${prefix}order`, () =>
-      readKeys<V>(redis, prefix, batch, opts.name),
+      readKeys<V>(redis, prefix, batch, opts.name, malformed),
     );
-    const store = new RedisKeyStore<V>(redis, prefix, opts, entries);
+    const store = new RedisKeyStore<V>(redis, prefix, opts, entries, malformed);
     store.#follow();
     for (const notice of early) store.#onNotice(notice);
     return store;
@@ -252,7 +258,7 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     const during = new Set<string>();
     this.#rememberedDuringReload = during;
     try {
-      const next = await readKeys<V>(this.#redis, this.#prefix, this.#batch, this.#name);
+      const next = await readKeys<V>(this.#redis, this.#prefix, this.#batch, this.#name, this.#malformed);
       for (const key of during) {
         const held = this.#entries.get(key);
         next.delete(key);
@@ -331,6 +337,7 @@ async function readKeys<V>(
   prefix: string,
   batch: number,
   name: string,
+  malformed: MalformedMessages,
 ): Promise<Map<string, Entry<V>>> {
   const entries = new Map<string, Entry<V>>();
   await viaRedis(`loading the keys of ${name}`, async () => {
@@ -342,7 +349,11 @@ async function readKeys<V>(
       chunk.forEach((key, i) => {
         const json = values[i];
         if (json === null || json === undefined) missing.push(key);
-        else entries.set(key, JSON.parse(json) as Entry<V>);
+        else {
+          // Unreadable (not written by a store): left out, as if forgotten.
+          const entry = malformed.parse(ENTRY, json, `${prefix}v:${key}`);
+          if (entry !== undefined) entries.set(key, entry as Entry<V>);
+        }
       });
     }
     // Keys Redis expired before any write pruned them: drop them from the indexes.

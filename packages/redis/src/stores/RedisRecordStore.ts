@@ -2,13 +2,15 @@ import type { RecordStore, RecordStoreChange, RecordStoreOpenOptions } from "@op
 import type { Redis } from "ioredis";
 import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed, readWithNotices } from "../RedisChangeFeed";
-import { RECORD_NOTICE } from "./notices";
+import type { MalformedMessages } from "../untrusted";
+import { RECORD_NOTICE, STORED_RECORD } from "./notices";
 import {
   keyPrefix,
   PendingWrites,
   type RedisStoreOptions,
   redisUnavailable,
   storeClosed,
+  storeMalformed,
   viaRedis,
 } from "./redisStoreClient";
 
@@ -98,6 +100,7 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
   readonly #listeners = new Set<(change: RecordStoreChange<R>) => void>();
   /** The mirror, least recently put first; the store's own record objects. */
   #records: Map<string, R>;
+  readonly #malformed: MalformedMessages;
   readonly #writes = new PendingWrites();
   /** Notices that arrived while a reload was under way. */
   #buffered: ChangeNotice[] | undefined;
@@ -113,7 +116,9 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
     prefix: string,
     options: RedisRecordStoreOptions,
     loaded: { records: Map<string, R>; seq: number },
+    malformed: MalformedMessages,
   ) {
+    this.#malformed = malformed;
     this.#redis = redis;
     this.#prefix = prefix;
     this.#batch = options.loadBatchSize ?? REDIS_RECORD_STORE_DEFAULTS.loadBatchSize;
@@ -138,11 +143,12 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
     const prefix = `${keyPrefix(options.namespace)}records:${options.name}:`;
     const opts = options as RedisRecordStoreOptions;
     const batch = opts.loadBatchSize ?? REDIS_RECORD_STORE_DEFAULTS.loadBatchSize;
+    const malformed = storeMalformed(opts, `records:${options.name}`);
     // Listening before reading, so that no write after the snapshot is missed.
     const { value: loaded, early } = await readWithNotices(opts.feed, `${prefix}data`, () =>
-      readAll<R>(redis, prefix, batch, options.name),
+      readAll<R>(redis, prefix, batch, options.name, malformed),
     );
-    const store = new RedisRecordStore<R>(redis, prefix, opts, loaded);
+    const store = new RedisRecordStore<R>(redis, prefix, opts, loaded, malformed);
     store.#follow();
     for (const notice of early) store.#onNotice(notice);
     return store;
@@ -270,7 +276,7 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
     this.#writtenDuringReload = new Set();
     let loaded: { records: Map<string, R>; seq: number };
     try {
-      loaded = await readAll<R>(this.#redis, this.#prefix, this.#batch, this.#prefix);
+      loaded = await readAll<R>(this.#redis, this.#prefix, this.#batch, this.#prefix, this.#malformed);
     } catch (error) {
       this.#endReload();
       throw error;
@@ -368,6 +374,7 @@ async function readAll<R>(
   prefix: string,
   batch: number,
   name: string,
+  malformed: MalformedMessages,
 ): Promise<{ records: Map<string, R>; seq: number }> {
   const records = new Map<string, R>();
   let seq = 0;
@@ -384,7 +391,12 @@ async function readAll<R>(
       const values = await redis.hmget(`${prefix}data`, ...chunk);
       chunk.forEach((id, i) => {
         const json = values[i];
-        if (json !== null && json !== undefined) records.set(id, JSON.parse(json) as R);
+        if (json === null || json === undefined) return;
+        // Unreadable, or not the record of its id (not written by a store): left out.
+        const record = malformed.parse(STORED_RECORD, json, `${prefix}data`);
+        if (record === undefined) return;
+        if (record.id === id) records.set(id, record as unknown as R);
+        else malformed.drop("the record's id is not its field", { key: `${prefix}data`, field: id });
       });
     }
   });

@@ -2,12 +2,14 @@ import { ProtocolError } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
 import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed } from "../RedisChangeFeed";
-import { RECORD_NOTICE } from "./notices";
+import type { MalformedMessages } from "../untrusted";
+import { RECORD_NOTICE, STORED_RECORD } from "./notices";
 import {
   keyPrefix,
   PendingWrites,
   type RedisStoreOptions,
   redisUnavailable,
+  storeMalformed,
   viaRedis,
 } from "./redisStoreClient";
 
@@ -109,6 +111,7 @@ export class RedisTaskStore<R extends { id: string }> {
   readonly #batch: number;
   readonly #feed: RedisChangeFeed | undefined;
   readonly #writer = newWriterId();
+  readonly #malformed: MalformedMessages;
   readonly #listeners = new Set<(change: RedisTaskStoreChange<R>) => void>();
   readonly #writes = new PendingWrites();
   /** This store's writes whose notice has not come back yet, by id. */
@@ -129,6 +132,7 @@ export class RedisTaskStore<R extends { id: string }> {
     this.prefix = `${keyPrefix(options.namespace)}${options.name ?? REDIS_TASK_STORE_DEFAULTS.name}:`;
     this.#batch = options.loadBatchSize ?? REDIS_TASK_STORE_DEFAULTS.loadBatchSize;
     this.#feed = options.feed;
+    this.#malformed = storeMalformed(options, options.name ?? REDIS_TASK_STORE_DEFAULTS.name);
     this.#unregister = this.#feed?.register(`${this.prefix}data`, {
       apply: (notice) => this.#onNotice(notice),
       reload: () => this.reload(),
@@ -316,7 +320,12 @@ export class RedisTaskStore<R extends { id: string }> {
           `${this.prefix}data`,
           ...ids.slice(start, start + this.#batch),
         );
-        for (const json of values) if (json !== null) records.push(JSON.parse(json) as R);
+        for (const json of values) {
+          if (json === null) continue;
+          // Unreadable (not written by a store): left out.
+          const record = this.#malformed.parse(STORED_RECORD, json, `${this.prefix}data`);
+          if (record !== undefined) records.push(record as unknown as R);
+        }
       }
       return { records, seq };
     });

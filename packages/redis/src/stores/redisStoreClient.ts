@@ -1,6 +1,7 @@
 import { redactUrl } from "@openclaw/config";
 import { ProtocolError } from "@openclaw/protocol";
 import { Redis, type RedisOptions } from "ioredis";
+import { MalformedMessages, type MalformedMessagesLogger } from "../untrusted";
 
 /**
  * Defaults of the client the Redis stores write through ({@link connectRedisStoreClient}): a down
@@ -168,6 +169,17 @@ export interface RedisStoreOptions {
    * @defaultValue `"openclaw"`
    */
   namespace?: string;
+  /**
+   * Where a store reports what it drops as unreadable: stored values and change notices that do
+   * not hold what the store writes (someone else wrote them).
+   * @defaultValue nowhere (only dropped)
+   */
+  logger?: MalformedMessagesLogger | undefined;
+  /**
+   * At most one such warning per store per this many milliseconds.
+   * @defaultValue `MALFORMED_MESSAGES_DEFAULTS.warnIntervalMs` (60 s)
+   */
+  malformedWarnIntervalMs?: number | undefined;
 }
 
 /** The default {@link RedisStoreOptions.namespace}. */
@@ -229,4 +241,19 @@ export async function quitClient(client: Redis): Promise<void> {
   } catch {
     client.disconnect();
   }
+}
+
+/**
+ * What a store drops as unreadable (stored values, notices), reported with a rate-limited warning.
+ *
+ * @param options - The store's logger and warning interval.
+ * @param store - Names the store in the warnings.
+ * @returns The store's {@link MalformedMessages}.
+ */
+export function storeMalformed(options: RedisStoreOptions, store: string): MalformedMessages {
+  return new MalformedMessages({
+    source: `store ${store}`,
+    logger: options.logger,
+    warnIntervalMs: options.malformedWarnIntervalMs,
+  });
 }
