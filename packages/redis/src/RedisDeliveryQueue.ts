@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { ChannelError, type ChannelErrorCode, type SendResult, toChannelError } from "@openclaw/channel-sdk";
+import { ChannelError, ChannelErrorCode, type SendResult, toChannelError } from "@openclaw/channel-sdk";
 import type {
   DeliveryCounts,
   DeliveryInput,
@@ -14,7 +14,9 @@ import type {
 } from "@openclaw/gateway";
 import type { Delivery } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
+import * as v from "valibot";
 import { keyPrefix, redisUnavailable, viaRedis } from "./stores/redisStoreClient";
+import { MalformedMessages } from "./untrusted";
 
 /** Defaults of {@link RedisDeliveryQueueOptions}. */
 export const REDIS_DELIVERY_QUEUE_DEFAULTS = {
@@ -75,6 +77,11 @@ export interface RedisDeliveryQueueOptions {
    * @defaultValue `REDIS_DELIVERY_QUEUE_DEFAULTS.failurePauseMs` (1 s)
    */
   failurePauseMs?: number;
+  /**
+   * At most one warning about malformed outcome messages per this many milliseconds.
+   * @defaultValue `MALFORMED_MESSAGES_DEFAULTS.warnIntervalMs` (60 s)
+   */
+  malformedWarnIntervalMs?: number;
 }
 
 /** A record as stored: the wire shape plus the instance waiting for its first attempt. */
@@ -87,6 +94,21 @@ interface Stored extends Delivery {
 type Outcome =
   | FirstOutcome
   | { status: "failed"; deliveryId: string; error: { code: string; message: string; retryAfterMs?: number } };
+
+/** An {@link Outcome} as read from Redis: anything else is dropped. */
+const OUTCOME = v.variant("status", [
+  v.object({ status: v.literal("sent"), deliveryId: v.string(), messageId: v.string() }),
+  v.object({ status: v.literal("queued"), deliveryId: v.string(), reason: v.exactOptional(v.string()) }),
+  v.object({
+    status: v.literal("failed"),
+    deliveryId: v.string(),
+    error: v.object({
+      code: v.picklist(Object.values(ChannelErrorCode)),
+      message: v.string(),
+      retryAfterMs: v.exactOptional(v.pipe(v.number(), v.finite(), v.minValue(0))),
+    }),
+  }),
+]);
 
 /** Channel errors worth another attempt (as the single-process queue). */
 const RETRYABLE = new Set(["RATE_LIMITED", "PLATFORM_UNAVAILABLE", "NOT_READY", "AUTH_FAILED"]);
@@ -279,6 +301,7 @@ export class RedisDeliveryQueue implements OutboundQueue {
   readonly #pausedUntil = new Map<string, number>();
   readonly #acquiring = new Set<string>();
   readonly #waiters = new Map<string, (outcome: Outcome) => void>();
+  readonly #malformed: MalformedMessages;
   #poller: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
   #closed = false;
@@ -296,6 +319,11 @@ export class RedisDeliveryQueue implements OutboundQueue {
     this.#outcomeWaitMs = options.outcomeWaitMs ?? REDIS_DELIVERY_QUEUE_DEFAULTS.outcomeWaitMs;
     this.#deliveredIdTtlMs = options.deliveredIdTtlMs ?? REDIS_DELIVERY_QUEUE_DEFAULTS.deliveredIdTtlMs;
     this.#failurePauseMs = options.failurePauseMs ?? REDIS_DELIVERY_QUEUE_DEFAULTS.failurePauseMs;
+    this.#malformed = new MalformedMessages({
+      source: "delivery outcome",
+      logger: options.host.logger,
+      warnIntervalMs: options.malformedWarnIntervalMs,
+    });
   }
 
   /**
@@ -544,7 +572,16 @@ export class RedisDeliveryQueue implements OutboundQueue {
     void this.#poll();
   }
 
+  /** Guarded: whatever it throws is dropped with a rate-limited warning, never ends the process. */
   readonly #onMessage = (channel: string, message: string): void => {
+    try {
+      this.#receive(channel, message);
+    } catch (error) {
+      this.#malformed.drop(`handling it failed: ${String(error)}`, { channel, message });
+    }
+  };
+
+  #receive(channel: string, message: string): void {
     if (this.#closed) return;
     if (channel === this.#key("wake")) {
       const [name = "", reload] = message.split("|");
@@ -553,14 +590,9 @@ export class RedisDeliveryQueue implements OutboundQueue {
       else if (Date.now() - (this.#tried.get(name) ?? 0) >= this.#pollMs) void this.#tryWork(name);
       return;
     }
-    let outcome: Outcome;
-    try {
-      outcome = JSON.parse(message) as Outcome;
-    } catch {
-      return;
-    }
-    this.#waiters.get(outcome.deliveryId)?.(outcome);
-  };
+    const outcome = this.#malformed.parse(OUTCOME, message, channel);
+    if (outcome !== undefined) this.#waiters.get(outcome.deliveryId)?.(outcome);
+  }
 
   #forget(id: string, resolve: (outcome: Outcome) => void): void {
     if (this.#waiters.get(id) === resolve) this.#waiters.delete(id);

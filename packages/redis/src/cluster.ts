@@ -102,7 +102,7 @@ export async function createCluster(
     const feed = new RedisChangeFeed(redis, { namespace, logger });
     opened.push(() => feed.close());
     await feed.ready();
-    const stores = { namespace, feed };
+    const stores = { namespace, feed, logger };
     const options: RedisCluster["options"] = {
       adapter,
       cluster: { health },

@@ -59,3 +59,12 @@ export {
   REDIS_STORE_CLIENT_DEFAULTS,
   redisUnavailable,
 } from "./stores/redisStoreClient";
+// What is read from Redis is checked: malformed messages dropped with a rate-limited warning
+export type { MalformedMessagesLogger, MalformedMessagesOptions } from "./untrusted";
+export {
+  checkValue,
+  MALFORMED_MESSAGE_WARNING,
+  MALFORMED_MESSAGES_DEFAULTS,
+  MalformedMessages,
+  parseJson,
+} from "./untrusted";
