@@ -481,6 +481,22 @@ export class ConversationStore {
     return { messages: page, cursor: page.at(-1)?.seq ?? since, hasMore: newer.length > page.length };
   }
 
+  /**
+   * The message with this id in a conversation's history (either direction), newest first: how a
+   * web chat delivery that was recorded by an earlier attempt is found (by its delivery's message id).
+   * In cluster mode it sees what this instance's mirror holds: every instance's messages, once
+   * their notices (or the reload after Redis came back) arrived.
+   *
+   * @returns The message, or `undefined` when the history (as held) has none with this id.
+   */
+  findMessage(channel: string, conversationId: string, messageId: string): ConversationMessage | undefined {
+    const messages = this.#conversations.get(key(channel, conversationId))?.messages;
+    if (messages === undefined) return undefined;
+    for (let i = messages.length - 1; i >= 0; i--)
+      if (messages[i]!.messageId === messageId) return toMessage(messages[i]!);
+    return undefined;
+  }
+
   /** The newest `count` messages, oldest first; none when the conversation is unknown. */
   recent(channel: string, conversationId: string, count: number): ConversationMessage[] {
     const conversation = this.#conversations.get(key(channel, conversationId));
