@@ -1,0 +1,139 @@
+import { createLogger } from "@openclaw/gateway";
+import { type Harness, startGateway } from "@openclaw/gateway/testing";
+import type { GatewayClient } from "@openclaw/protocol";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createCluster, type RedisCluster } from "../src/index";
+import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+
+// Issue 29, item 4, in one process: a web chat's "platform" is its history on Redis. Redis itself
+// refuses the writes (an ACL makes some of the gateway's keys read-only, NOPERM), so the history or
+// the delivery queue cannot be written at the moment a message to a chat is delivered.
+
+/** Generous deadlines: the queue retries within 200 ms; nothing here asserts how fast. */
+const DEADLINE = { timeout: 20_000, interval: 25 };
+const USER = "gateway";
+const PASSWORD = "gateway-password-0123456789";
+
+/**
+ * Key patterns of the namespace's keys that do not start with `prefix + rest` (Redis ACL key
+ * patterns have no "except": one pattern per character where a key can leave `rest`).
+ */
+function allBut(prefix: string, rest: string): string[] {
+  const patterns: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    patterns.push(`~${prefix}${rest.slice(0, i)}`, `~${prefix}${rest.slice(0, i)}[^${rest[i]}]*`);
+  }
+  return patterns;
+}
+
+describe.skipIf(skipRedis)("cluster: a message.send to a web chat is recorded in its history, once", () => {
+  const fixture = useRedis();
+  let h: Harness | undefined;
+  let cluster: RedisCluster | undefined;
+
+  afterEach(async () => {
+    await h?.stop();
+    await cluster?.close();
+    h = undefined;
+    cluster = undefined;
+    await fixture.redis.acl("DELUSER", USER);
+  });
+
+  /** The gateway's Redis user may write every key of the namespace, except `readOnly`'s (read only). */
+  async function grant(namespace: string, readOnly?: "records:conversations:" | "delivery:"): Promise<void> {
+    const prefix = `openclaw:${namespace}:`;
+    const keys =
+      readOnly === undefined ? [`~${prefix}*`] : [...allBut(prefix, readOnly), `%R~${prefix}${readOnly}*`];
+    await fixture.redis.acl("SETUSER", USER, "on", `>${PASSWORD}`, "resetkeys", ...keys, "&*", "+@all");
+  }
+
+  async function start(namespace: string): Promise<GatewayClient> {
+    await grant(namespace);
+    const url = new URL(fixture.server.url);
+    url.username = USER;
+    url.password = PASSWORD;
+    const logger = createLogger("silent");
+    cluster = await createCluster(
+      { redisUrl: url.toString(), instanceId: "a", namespace, leaseTtlMs: 1_500, instanceTtlMs: 1_500 },
+      { logger },
+    );
+    h = await startGateway({
+      testChannel: false,
+      config: { delivery: { backoffBaseMs: 50, backoffMaxMs: 200, maxAttempts: 1000 } },
+      gateway: { ...cluster.options },
+    });
+    return h.client();
+  }
+
+  /** The outbound texts of a chat's history, in order. */
+  async function history(client: GatewayClient, chat: string): Promise<string[]> {
+    const { messages } = await client.request("conversation.history", {
+      channel: "webchat",
+      conversationId: chat,
+      limit: 1000,
+    });
+    return messages.filter((m) => m.direction === "out").map((m) => m.content.text ?? "");
+  }
+
+  async function pending(client: GatewayClient) {
+    return (await client.request("delivery.list", {})).deliveries;
+  }
+
+  it("keeps a send queued while its chat's history cannot be written, and records it once Redis takes it", async () => {
+    const namespace = freshNamespace();
+    const client = await start(namespace);
+    const first = await client.request("message.send", {
+      channel: "webchat",
+      recipient: "c1",
+      text: "first",
+    });
+    expect(first.status).toBe("sent");
+    expect(await history(client, "c1")).toEqual(["first"]);
+
+    // Redis refuses writes to the history: the send is not answered `sent` without being recorded.
+    await grant(namespace, "records:conversations:");
+    const second = await client.request("message.send", {
+      channel: "webchat",
+      recipient: "c1",
+      text: "second",
+    });
+    expect(second.status).toBe("queued");
+    await vi.waitFor(async () => {
+      const [queued] = await pending(client);
+      expect(queued).toMatchObject({ id: second.deliveryId, status: "pending" });
+      expect(queued?.attempts).toBeGreaterThanOrEqual(1);
+      expect(queued?.lastError?.code).toBe("PLATFORM_UNAVAILABLE");
+    }, DEADLINE);
+    expect(await history(client, "c1")).toEqual(["first"]);
+
+    // Redis takes the writes again: the queued send is recorded, once, and leaves the queue.
+    await grant(namespace);
+    await vi.waitFor(async () => expect(await pending(client)).toEqual([]), DEADLINE);
+    expect(await history(client, "c1")).toEqual(["first", "second"]);
+  });
+
+  it("records a send once when its outcome could not be recorded after the history had it", async () => {
+    const namespace = freshNamespace();
+    const client = await start(namespace);
+    // Queued while the history refuses writes...
+    await grant(namespace, "records:conversations:");
+    const sent = await client.request("message.send", {
+      channel: "webchat",
+      recipient: "c2",
+      text: "only once",
+    });
+    expect(sent.status).toBe("queued");
+    await vi.waitFor(
+      async () => expect((await pending(client))[0]?.attempts).toBeGreaterThanOrEqual(1),
+      DEADLINE,
+    );
+    // ...then the history takes it but the queue's outcome cannot be written: the worker gives up.
+    await grant(namespace, "delivery:");
+    await vi.waitFor(async () => expect(await history(client, "c2")).toEqual(["only once"]), DEADLINE);
+    expect(await pending(client)).toMatchObject([{ id: sent.deliveryId, status: "pending" }]);
+    // Redis takes every write again: the worker resumes, finds the message recorded, and finishes.
+    await grant(namespace);
+    await vi.waitFor(async () => expect(await pending(client)).toEqual([]), DEADLINE);
+    expect(await history(client, "c2")).toEqual(["only once"]);
+  });
+});
