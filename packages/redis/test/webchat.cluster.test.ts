@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { createLogger } from "@openclaw/gateway";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { GatewayClient } from "@openclaw/protocol";
@@ -26,16 +28,92 @@ function allBut(prefix: string, rest: string): string[] {
   return patterns;
 }
 
+/**
+ * A loopback TCP proxy in front of Redis that can cut one connection right after Redis answered a
+ * command: the command is done in Redis, its answer never reaches the client (as when Redis dies
+ * between storing a write and answering it).
+ */
+class CuttingProxy {
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #marker: string | undefined;
+  #cut: (() => void) | undefined;
+
+  private constructor(server: Server, target: number) {
+    this.#server = server;
+    server.on("connection", (client) => {
+      const upstream = createConnection({ host: "127.0.0.1", port: target });
+      for (const socket of [client, upstream]) {
+        this.#sockets.add(socket);
+        socket.on("error", () => {});
+        socket.on("close", () => {
+          this.#sockets.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      let cutting = false;
+      client.on("data", (chunk: Buffer) => {
+        if (this.#marker !== undefined && chunk.includes(this.#marker)) {
+          this.#marker = undefined;
+          cutting = true;
+        }
+        upstream.write(chunk);
+      });
+      upstream.on("data", (chunk: Buffer) => {
+        if (!cutting) {
+          client.write(chunk);
+          return;
+        }
+        client.destroy();
+        upstream.destroy();
+        this.#cut?.();
+      });
+    });
+  }
+
+  static async start(target: number): Promise<CuttingProxy> {
+    const server = createServer();
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    return new CuttingProxy(server, target);
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${(this.#server.address() as { port: number }).port}`;
+  }
+
+  /**
+   * Cuts the connection that next sends a command containing `marker`, once Redis answers on it.
+   *
+   * @returns Resolves when it was cut.
+   */
+  cutAfterAnswer(marker: string): Promise<void> {
+    this.#marker = marker;
+    return new Promise((resolve) => {
+      this.#cut = resolve;
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+}
+
 describe.skipIf(skipRedis)("cluster: a message.send to a web chat is recorded in its history, once", () => {
   const fixture = useRedis();
   let h: Harness | undefined;
   let cluster: RedisCluster | undefined;
+  let proxy: CuttingProxy | undefined;
 
   afterEach(async () => {
     await h?.stop();
     await cluster?.close();
+    await proxy?.close();
     h = undefined;
     cluster = undefined;
+    proxy = undefined;
     await fixture.redis.acl("DELUSER", USER);
   });
 
@@ -47,9 +125,9 @@ describe.skipIf(skipRedis)("cluster: a message.send to a web chat is recorded in
     await fixture.redis.acl("SETUSER", USER, "on", `>${PASSWORD}`, "resetkeys", ...keys, "&*", "+@all");
   }
 
-  async function start(namespace: string): Promise<GatewayClient> {
+  async function start(namespace: string, through?: CuttingProxy): Promise<GatewayClient> {
     await grant(namespace);
-    const url = new URL(fixture.server.url);
+    const url = new URL(through?.url ?? fixture.server.url);
     url.username = USER;
     url.password = PASSWORD;
     const logger = createLogger("silent");
@@ -135,5 +213,32 @@ describe.skipIf(skipRedis)("cluster: a message.send to a web chat is recorded in
     await grant(namespace);
     await vi.waitFor(async () => expect(await pending(client)).toEqual([]), DEADLINE);
     expect(await history(client, "c2")).toEqual(["only once"]);
+  });
+
+  it("records a send once when Redis stored it in the history but its answer was lost", async () => {
+    const namespace = freshNamespace();
+    proxy = await CuttingProxy.start(fixture.server.port);
+    const client = await start(namespace, proxy);
+    expect(
+      await client.request("message.send", { channel: "webchat", recipient: "c3", text: "before" }),
+    ).toMatchObject({
+      status: "sent",
+    });
+    // The history's write of the next message reaches Redis; its answer does not.
+    const cut = proxy.cutAfterAnswer(`openclaw:${namespace}:records:conversations:data`);
+    const answer = client.request("message.send", {
+      channel: "webchat",
+      recipient: "c3",
+      text: "answer lost",
+    });
+    await cut;
+    // The gateway reconnects and tries the delivery again: the message is in the history once.
+    await vi.waitFor(async () => expect(await pending(client)).toEqual([]), DEADLINE);
+    expect(await history(client, "c3")).toEqual(["before", "answer lost"]);
+    const stored = Object.values(
+      await fixture.redis.hgetall(`openclaw:${namespace}:records:conversations:data`),
+    );
+    expect(stored.filter((json) => json.includes('"answer lost"'))).toHaveLength(1);
+    expect(await answer).toMatchObject({ status: "sent" });
   });
 });

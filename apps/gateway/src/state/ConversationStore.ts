@@ -408,8 +408,14 @@ export class ConversationStore {
         this.#forgetTried(k, seq);
         throw error;
       }
-      // Taken by another instance (its notice brings that message here): try past it.
-      if (!stored) continue;
+      if (!stored) {
+        // This instance's own earlier write of this message, whose answer was lost (Redis died after
+        // storing it; a retried delivery to a web chat appends it again): it is recorded already.
+        const mine = await this.#ownEarlierWrite(log, record, k, seq);
+        if (mine !== undefined) return mine;
+        // Taken by another message (its notice brings it here): try past it.
+        continue;
+      }
       this.#forgetTried(k, seq);
       const conversation = this.#restore((log.get(record.id) as ConversationRecord | undefined) ?? record);
       const limits = this.#limits();
@@ -425,6 +431,37 @@ export class ConversationStore {
     throw new ProtocolError("UNAVAILABLE", `no free message seq in ${APPEND_SEQ_ATTEMPTS} tries`, {
       details: { reason: "conversation_seq_contended", retryable: true },
     });
+  }
+
+  /**
+   * When the seq `record` tried is taken by a message with the same id and direction (the same
+   * message, stored by an earlier attempt whose answer never came), that message as recorded.
+   *
+   * @throws When the store cannot be read: whether the message is recorded is not known.
+   */
+  async #ownEarlierWrite(
+    log: RecordStore<HistoryRecord>,
+    record: ConversationRecord,
+    k: string,
+    seq: number,
+  ): Promise<Recorded | undefined> {
+    let taken: HistoryRecord | undefined;
+    try {
+      taken = await log.fetch?.(record.id);
+    } catch (error) {
+      this.#forgetTried(k, seq);
+      throw error;
+    }
+    if (
+      taken === undefined ||
+      isInboundId(taken) ||
+      taken.messageId !== record.messageId ||
+      taken.direction !== record.direction
+    )
+      return undefined;
+    this.#forgetTried(k, seq);
+    const conversation = this.#restore((log.get(taken.id) as ConversationRecord | undefined) ?? taken);
+    return { conversation: { ...conversation.summary }, message: toMessage(taken) };
   }
 
   /** Forgets the seq tried last, once no append of this instance is past it (the summary has it). */
