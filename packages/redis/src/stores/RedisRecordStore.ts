@@ -220,6 +220,22 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
   }
 
   /**
+   * Reads one record from Redis (`HGET`), not from the mirror: what Redis holds under `id` now,
+   * whichever instance put it.
+   *
+   * @returns A copy of the record, or `undefined` when Redis holds none with this id.
+   * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be read,
+   *   `SHUTTING_DOWN` once closed.
+   */
+  async fetch(id: string): Promise<R | undefined> {
+    if (this.#closed) throw storeClosed();
+    const json = await viaRedis(`reading record ${id} of ${this.#prefix}`, () =>
+      this.#redis.hget(`${this.#prefix}data`, id),
+    );
+    return json === null ? undefined : (JSON.parse(json) as R);
+  }
+
+  /**
    * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be written (the
    *   record is back), `SHUTTING_DOWN` once closed.
    */
