@@ -12,7 +12,7 @@ import type {
   LeaseProvider,
   OutboundQueue,
 } from "@openclaw/gateway";
-import type { Delivery } from "@openclaw/protocol";
+import { type Delivery, DeliverySchema } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
 import * as v from "valibot";
 import { keyPrefix, redisUnavailable, viaRedis } from "./stores/redisStoreClient";
@@ -89,6 +89,9 @@ interface Stored extends Delivery {
   /** The instance whose sender waits for this message's first attempt (set for a lane's head only). */
   waiter?: string;
 }
+
+/** A {@link Stored} record as read from Redis: a record that does not match is left out. */
+const STORED = v.object({ ...DeliverySchema.entries, waiter: v.exactOptional(v.string()) });
 
 /** What is published to the accepting instance after a first attempt. */
 type Outcome =
@@ -302,6 +305,7 @@ export class RedisDeliveryQueue implements OutboundQueue {
   readonly #acquiring = new Set<string>();
   readonly #waiters = new Map<string, (outcome: Outcome) => void>();
   readonly #malformed: MalformedMessages;
+  readonly #malformedRecords: MalformedMessages;
   #poller: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
   #closed = false;
@@ -321,6 +325,11 @@ export class RedisDeliveryQueue implements OutboundQueue {
     this.#failurePauseMs = options.failurePauseMs ?? REDIS_DELIVERY_QUEUE_DEFAULTS.failurePauseMs;
     this.#malformed = new MalformedMessages({
       source: "delivery outcome",
+      logger: options.host.logger,
+      warnIntervalMs: options.malformedWarnIntervalMs,
+    });
+    this.#malformedRecords = new MalformedMessages({
+      source: "delivery record",
       logger: options.host.logger,
       warnIntervalMs: options.malformedWarnIntervalMs,
     });
@@ -459,7 +468,9 @@ export class RedisDeliveryQueue implements OutboundQueue {
         const values = await this.#redis.hmget(this.#key("records"), ...chunk.map(([id]) => id));
         for (const json of values) {
           if (json === null || json === undefined) continue;
-          const record = toDelivery(JSON.parse(json) as Stored);
+          const stored = this.#stored(json);
+          if (stored === undefined) continue;
+          const record = toDelivery(stored);
           if (filter.channel !== undefined && record.channel !== filter.channel) continue;
           if (filter.status !== undefined && record.status !== filter.status) continue;
           out.push(record);
@@ -495,7 +506,9 @@ export class RedisDeliveryQueue implements OutboundQueue {
     return viaRedis(`retrying delivery ${id}`, async () => {
       const json = await this.#redis.hget(this.#key("records"), id);
       if (json === null) return undefined;
-      const { waiter: _waiter, ...record } = JSON.parse(json) as Stored;
+      const stored = this.#stored(json, id);
+      if (stored === undefined) return undefined;
+      const { waiter: _waiter, ...record } = stored;
       const next: Stored = { ...record, status: "pending", nextAttemptAt: Date.now() };
       if (record.status === "dead") next.attempts = 0;
       const done = await this.#redis.eval(
@@ -522,7 +535,8 @@ export class RedisDeliveryQueue implements OutboundQueue {
     return viaRedis(`dropping delivery ${id}`, async () => {
       const json = await this.#redis.hget(this.#key("records"), id);
       if (json === null) return false;
-      const record = JSON.parse(json) as Stored;
+      const record = this.#stored(json, id);
+      if (record === undefined) return false;
       const dropped = await this.#redis.eval(
         DROP,
         6,
@@ -732,7 +746,8 @@ export class RedisDeliveryQueue implements OutboundQueue {
     const fresh = new Map<string, DeliveryRecord & { waiter?: string }>();
     entries.forEach(([id, seq], i) => {
       const json = values[i];
-      if (json !== null && json !== undefined) fresh.set(id, { ...(JSON.parse(json) as Stored), seq });
+      const stored = json === null || json === undefined ? undefined : this.#stored(json, id);
+      if (stored !== undefined) fresh.set(id, { ...stored, seq });
       worker.maxSeq = Math.max(worker.maxSeq, seq);
     });
     if (kind === "reload") {
@@ -752,6 +767,19 @@ export class RedisDeliveryQueue implements OutboundQueue {
     }
     const touched = kind === "reload" ? [...worker.lanes.keys()] : [...new Set(sorted.map((r) => r.address))];
     for (const address of touched) this.#schedule(worker, address);
+  }
+
+  /**
+   * A stored message as read from Redis, or `undefined` (with the rate-limited warning) when it is
+   * not one: a value someone else wrote there is left out instead of stopping its channel's queue.
+   */
+  #stored(json: string, id?: string): Stored | undefined {
+    const stored = this.#malformedRecords.parse(STORED, json, this.#key("records"));
+    if (stored !== undefined && id !== undefined && stored.id !== id) {
+      this.#malformedRecords.drop("its id is not its field's name", { id, message: json });
+      return undefined;
+    }
+    return stored as Stored | undefined;
   }
 
   /** Runs a lane now, or arms its timer for its head's next attempt. */

@@ -193,6 +193,58 @@ describe.skipIf(skipRedis)("receivers of Redis data drop what is malformed", () 
     expect(log.malformed("delivery outcome")).toHaveLength(1);
   });
 
+  it("the delivery queue leaves out stored records it cannot read: its channel's queue still runs", async () => {
+    const namespace = freshNamespace();
+    const log = warnings();
+    const logger = createLogger("silent");
+    logger.warn = ((object: object, message: string) => log.logger.warn(object, message)) as never;
+    const config = v.parse(DeliverySectionSchema, {});
+    const sent: string[] = [];
+    const host: DeliveryQueueHost = {
+      send: async (record) => {
+        sent.push(record.id);
+        return { messageId: `m-${record.id}` };
+      },
+      config: () => config,
+      onSent: () => {},
+      onDead: () => {},
+      logger,
+    };
+    // Someone else's values in the queue's hash, listed as pending on the channel (and one dead).
+    const redis = publisher();
+    const key = (name: string) => `openclaw:${namespace}:delivery:${name}`;
+    const corrupt = {
+      bad1: "{not json",
+      bad2: "null",
+      bad3: JSON.stringify({ id: "bad3", channel: "test" }),
+    };
+    await redis.hset(key("records"), corrupt);
+    await redis.hset(key("records"), "bad4", JSON.stringify({ id: "other-id", status: "dead" }));
+    await redis.zadd(key("pending:test"), 1, "bad1", 2, "bad2", 3, "bad3");
+    await redis.zadd(key("dead"), 4, "bad4");
+    await redis.sadd(key("channels"), "test");
+    await redis.set(key("seq"), "10");
+    const leases = new RedisLeases({ redis: fixture.redis, instanceId: "gw-a", namespace });
+    closers.push(() => leases.close());
+    const queue = await RedisDeliveryQueue.open({
+      redis: fixture.redis,
+      instanceId: "gw-a",
+      leases,
+      host,
+      namespace,
+    });
+    closers.push(() => queue.close());
+    const outcome = await queue.enqueue({ channel: "test", address: "a-1", content: { text: "hi" } });
+    expect(outcome).toMatchObject({ status: "sent" });
+    expect(sent).toHaveLength(1);
+    expect(await queue.list({ limit: 100 })).toEqual([]);
+    expect(await queue.retry("bad1")).toBeUndefined();
+    expect(await queue.drop("bad4")).toBe(false);
+    await eventually(() => log.malformed("delivery record").length > 0);
+    expect(log.malformed("delivery record")).toHaveLength(1);
+    expect(log.malformed("delivery record")[0]!.droppedWithoutWarning).toBeUndefined();
+  });
+
   it("the node bus: malformed presence notices, entries and calls are dropped with one warning each", async () => {
     const namespace = freshNamespace();
     const log = warnings();
