@@ -1,4 +1,4 @@
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 /**
  * Reads a Node request's body, chunked or not, holding at most `maxBytes`: resolves `"too_large"`
@@ -33,4 +33,20 @@ export function readNodeBody(
       if (!incoming.complete) resolve("incomplete");
     });
   });
+}
+
+/**
+ * Ends a request whose body is refused (over its limit, `413`): marks the answer
+ * `Connection: close`, reads nothing more of the body, and closes the socket as soon as the answer
+ * is written, so a client cannot make the gateway read a body it already refused.
+ *
+ * @param incoming - The Node request.
+ * @param outgoing - Its response, not written yet.
+ */
+export function closeAfterAnswer(incoming: IncomingMessage, outgoing: ServerResponse): void {
+  if (!outgoing.headersSent) outgoing.setHeader("connection", "close");
+  incoming.pause();
+  const close = () => incoming.socket.destroy();
+  if (outgoing.writableFinished) close();
+  else outgoing.once("finish", close);
 }

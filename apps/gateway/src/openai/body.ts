@@ -1,13 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { readNodeBody } from "../readBody";
+import { closeAfterAnswer, readNodeBody } from "../readBody";
 import { OpenAiError } from "./errors";
 
 /**
  * Reads a `/v1` request's JSON body from the Node request, chunked or not, holding at most
  * `maxBytes`: a declared `Content-Length` over the limit is refused before anything is read, and a
  * body that grows past it while streaming is refused as soon as it does, without buffering more.
- * After a refusal the rest of the body is read and dropped (so the client gets the 413), and the
- * connection is closed once another `maxBytes` has been dropped.
+ * After a refusal nothing more of the body is read: the connection is closed once the 413 is written.
  *
  * @param incoming - The Node request.
  * @param outgoing - Its response (marked `connection: close` after a refusal).
@@ -22,8 +21,7 @@ export async function readJsonBody(
   maxBytes: number,
 ): Promise<unknown> {
   const tooLarge = () => {
-    outgoing.setHeader("connection", "close");
-    discard(incoming, outgoing, maxBytes);
+    closeAfterAnswer(incoming, outgoing);
     return new OpenAiError("invalid_request_error", `request bodies are limited to ${maxBytes} bytes`, {
       status: 413,
       code: "request_too_large",
@@ -46,22 +44,4 @@ export async function readJsonBody(
       cause: error,
     });
   }
-}
-
-/**
- * Reads and drops the rest of a refused body; past another `maxBytes` the connection is closed, once
- * the 413 has been written (closing it before would leave the client without an answer).
- */
-function discard(incoming: IncomingMessage, outgoing: ServerResponse, maxBytes: number): void {
-  let dropped = 0;
-  const onData = (chunk: Buffer) => {
-    dropped += chunk.length;
-    if (dropped <= maxBytes) return;
-    incoming.off("data", onData);
-    incoming.pause();
-    if (outgoing.writableFinished) incoming.socket.destroySoon();
-    else outgoing.once("finish", () => incoming.socket.destroySoon());
-  };
-  incoming.on("data", onData);
-  incoming.resume();
 }
