@@ -164,8 +164,7 @@ export class SocketGate {
       request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
     if (hasBody) request.once("end", arrived);
     else arrived();
-    response.once("finish", done);
-    response.once("close", done);
+    response.once("close", done); // after the answer is written, or when the socket went away
   }
 
   /** Moves a socket in or out of the pending set after a change. */
