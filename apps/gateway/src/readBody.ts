@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 
 /**
  * Reads a Node request's body, chunked or not, holding at most `maxBytes`: resolves `"too_large"`
@@ -36,17 +36,13 @@ export function readNodeBody(
 }
 
 /**
- * Ends a request whose body is refused (over its limit, `413`): marks the answer
- * `Connection: close`, reads nothing more of the body, and closes the socket as soon as the answer
- * is written, so a client cannot make the gateway read a body it already refused.
+ * Stops reading a request whose body is refused (over its limit, `413`), before answering it. The
+ * gateway's socket gate then closes the connection once the answer is written and at most
+ * `EARLY_ANSWER_DRAIN_BYTES` (256 KiB) more have arrived: the client has the time to read the answer
+ * before its connection is reset, and the gateway never reads the rest of a body it refused.
  *
  * @param incoming - The Node request.
- * @param outgoing - Its response, not written yet.
  */
-export function closeAfterAnswer(incoming: IncomingMessage, outgoing: ServerResponse): void {
-  if (!outgoing.headersSent) outgoing.setHeader("connection", "close");
+export function stopReading(incoming: IncomingMessage): void {
   incoming.pause();
-  const close = () => incoming.socket.destroy();
-  if (outgoing.writableFinished) close();
-  else outgoing.once("finish", close);
 }

@@ -3,7 +3,7 @@ import { ERROR_CODE_INFO, type ErrorCode } from "@openclaw/protocol";
 import type { HttpContext } from "./httpContext";
 import { exceedsJsonDepth } from "./jsonDepth";
 import { writeJson } from "./openai/chat";
-import { closeAfterAnswer, readNodeBody } from "./readBody";
+import { readNodeBody, stopReading } from "./readBody";
 
 /**
  * Serves `<webhooks.basePath>/<channel>[/<rest>]` on the Node request and response, without hono:
@@ -47,8 +47,8 @@ export async function serveWebhook(
         status: 405,
       });
     const tooLarge = () => {
-      // The rest of the body is not read: the connection is closed once the 413 is written.
-      closeAfterAnswer(req, res);
+      // The rest of the body is not read: the connection is closed after the 413 (see stopReading).
+      stopReading(req);
       fail(res, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
         details: { reason: "too_large" },
       });

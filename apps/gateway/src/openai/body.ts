@@ -1,15 +1,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { closeAfterAnswer, readNodeBody } from "../readBody";
+import { readNodeBody, stopReading } from "../readBody";
 import { OpenAiError } from "./errors";
 
 /**
  * Reads a `/v1` request's JSON body from the Node request, chunked or not, holding at most
  * `maxBytes`: a declared `Content-Length` over the limit is refused before anything is read, and a
  * body that grows past it while streaming is refused as soon as it does, without buffering more.
- * After a refusal nothing more of the body is read: the connection is closed once the 413 is written.
+ * After a refusal the body is no longer read: the connection is closed after the 413 (see
+ * {@link stopReading}).
  *
  * @param incoming - The Node request.
- * @param outgoing - Its response (marked `connection: close` after a refusal).
+ * @param _outgoing - Its response.
  * @param maxBytes - The limit (`gateway.maxBodyBytes`).
  * @returns The parsed JSON value.
  * @throws {@link OpenAiError} 413 `request_too_large` over the limit, 400 `invalid_request_error`
@@ -17,11 +18,11 @@ import { OpenAiError } from "./errors";
  */
 export async function readJsonBody(
   incoming: IncomingMessage,
-  outgoing: ServerResponse,
+  _outgoing: ServerResponse,
   maxBytes: number,
 ): Promise<unknown> {
   const tooLarge = () => {
-    closeAfterAnswer(incoming, outgoing);
+    stopReading(incoming);
     return new OpenAiError("invalid_request_error", `request bodies are limited to ${maxBytes} bytes`, {
       status: 413,
       code: "request_too_large",

@@ -28,6 +28,35 @@ export const PENDING_EVICTION_AGE_MS = 1000;
  */
 export const REFUSAL_LINGER_MS = 1000;
 
+/**
+ * Body bytes read and dropped after a request was answered before its whole body arrived (a `401`
+ * or `404` to a `POST`): a small body finishes arriving and the connection is kept (the client
+ * still writing it is not reset before reading the answer); past this the connection is closed, so
+ * a large body is not read for nothing (a `413` included).
+ * @defaultValue 262144
+ */
+export const EARLY_ANSWER_DRAIN_BYTES = 256 * 1024;
+
+/**
+ * Reads and drops the rest of an answered request's body; past {@link EARLY_ANSWER_DRAIN_BYTES}
+ * closes the connection once the answer is written.
+ */
+function drainThenClose(request: IncomingMessage, response: ServerResponse): void {
+  let dropped = 0;
+  const onData = (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped <= EARLY_ANSWER_DRAIN_BYTES) return;
+    request.off("data", onData);
+    request.pause();
+    const close = () => request.socket.destroy();
+    if (response.writableFinished) close();
+    else response.once("finish", close);
+  };
+  request.on("data", onData);
+  request.once("end", () => request.off("data", onData));
+  request.resume(); // also when the route paused it (`stopReading`)
+}
+
 /** Options of a {@link SocketGate}. */
 export interface SocketGateOptions {
   /** `gateway.maxPendingSocketsPerSource`, read at each accept. */
@@ -61,6 +90,8 @@ interface Entry {
  * making room by closing the oldest pending socket (pending for {@link PENDING_EVICTION_AGE_MS} at
  * least) rather than refusing a newcomer that may be an admin or a `/health` probe. A socket it
  * refuses gets a typed `503` (`OVERLOADED`, `Retry-After`, `Connection: close`), never a bare reset.
+ * A request answered before its whole body arrived has its connection closed once
+ * {@link EARLY_ANSWER_DRAIN_BYTES} more have arrived: a body is never read whole after its answer.
  */
 export class SocketGate {
   readonly #options: SocketGateOptions;
@@ -139,7 +170,11 @@ export class SocketGate {
     return true;
   }
 
-  /** Tracks a request: its socket stops being pending once the whole body is in, until the answer ends. */
+  /**
+   * Tracks a request: its socket stops being pending once the whole body is in, until the answer
+   * ends. A request answered before its whole body arrived has the rest read and dropped up to
+   * {@link EARLY_ANSWER_DRAIN_BYTES}, then its connection closed.
+   */
   #request(request: IncomingMessage, response: ServerResponse): void {
     const socket = request.socket;
     const entry = this.#open.get(socket);
@@ -165,6 +200,13 @@ export class SocketGate {
     if (hasBody) request.once("end", arrived);
     else arrived();
     response.once("close", done); // after the answer is written, or when the socket went away
+    // Before Node's own handling of an unread body (which reads it all to keep the connection). The
+    // request listener may have answered already (synchronously, before this listener ran).
+    const answered = () => {
+      if (!request.complete && !request.readableEnded) drainThenClose(request, response);
+    };
+    if (response.writableEnded) answered();
+    else response.once("prefinish", answered);
   }
 
   /** Moves a socket in or out of the pending set after a change. */
