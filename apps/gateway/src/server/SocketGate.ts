@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { ProtocolError } from "@openclaw/protocol";
 import { Counter } from "../auth/guards";
+import { sourceKey } from "./sources";
 import { refusalResponse, type UpgradeRefusal } from "./upgradeChecks";
 
 /** How long a refused client should wait, by reason of refusal. */
@@ -85,8 +86,9 @@ interface Entry {
 
 /**
  * Guards an HTTP server's sockets before its HTTP parser sees them: bounds the sockets of each
- * address that have not completed a request ("pending": connected and silent, sending a head or a
- * body slowly, idle between keep-alive requests), and holds every socket under the server's cap,
+ * source (`sourceKey`: an IPv4 address, an IPv6 /64) that have not completed a request ("pending":
+ * connected and silent, sending a head or a body slowly, idle between keep-alive requests), and
+ * holds every socket under the server's cap,
  * making room by closing the oldest pending socket (pending for {@link PENDING_EVICTION_AGE_MS} at
  * least) rather than refusing a newcomer that may be an admin or a `/health` probe. A socket it
  * refuses gets a typed `503` (`OVERLOADED`, `Retry-After`, `Connection: close`), never a bare reset.
@@ -128,12 +130,13 @@ export class SocketGate {
   }
 
   #admit(socket: Socket): boolean {
-    const source = socket.remoteAddress ?? "";
+    // Before any header is read: the socket's peer, grouped as every per-source limit groups it.
+    const source = sourceKey(socket.remoteAddress);
     const perSource = this.#options.maxPendingPerSource();
     if (this.#pendingBySource.get(source) >= perSource) {
       const retryAfterMs = SOCKET_RETRY_AFTER_MS.tooManyPendingSockets;
       this.#refuse(socket, {
-        error: new ProtocolError("OVERLOADED", "too many sockets from this address without a request", {
+        error: new ProtocolError("OVERLOADED", "too many sockets from this source without a request", {
           details: { reason: "too_many_pending_sockets", limit: perSource, retryAfterMs },
         }),
         retryAfterMs,
