@@ -1,5 +1,5 @@
 import { chmod, mkdir } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve as resolvePath } from "node:path";
 import type { ConfigManager } from "@openclaw/config";
@@ -37,6 +37,7 @@ import type { FrameLoop } from "./rpc/FrameLoop";
 import type { Connection } from "./server/Connection";
 import { ConnectionHub } from "./server/ConnectionHub";
 import { Heartbeat } from "./server/Heartbeat";
+import { createHttpServer } from "./server/httpServer";
 import { listen } from "./server/listen";
 import { ConfigReactions } from "./services/ConfigReactions";
 import { GatewayServices } from "./services/GatewayServices";
@@ -243,7 +244,11 @@ export class Gateway {
       registry: this.registry,
       reconnectGraceMs: () => this.config.get().gateway.nodeReconnectGraceMs,
     });
-    const server = createServer(createHttpApp(this));
+    const { server } = createHttpServer({
+      config: () => this.config.get(),
+      hub: this.#hub,
+      listener: createHttpApp(this),
+    });
     this.#server = server;
     this.#hub.attach(server);
     await listen(server, config.gateway.port, config.gateway.host, config.gateway.listenBacklog);

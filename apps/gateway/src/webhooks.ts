@@ -3,7 +3,7 @@ import { ERROR_CODE_INFO, type ErrorCode } from "@openclaw/protocol";
 import type { HttpContext } from "./httpContext";
 import { exceedsJsonDepth } from "./jsonDepth";
 import { writeJson } from "./openai/chat";
-import { readNodeBody } from "./readBody";
+import { readNodeBody, stopReading } from "./readBody";
 
 /**
  * Serves `<webhooks.basePath>/<channel>[/<rest>]` on the Node request and response, without hono:
@@ -46,16 +46,16 @@ export async function serveWebhook(
         details: { reason: "method_not_allowed" },
         status: 405,
       });
-    const tooLarge = () =>
+    const tooLarge = () => {
+      // The rest of the body is not read: the connection is closed after the 413 (see stopReading).
+      stopReading(req);
       fail(res, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
         details: { reason: "too_large" },
       });
+    };
     if (Number(req.headers["content-length"] ?? "0") > maxBodyBytes) return tooLarge();
     const body = await readNodeBody(req, maxBodyBytes);
-    if (body === "too_large") {
-      req.resume(); // the rest is drained unread, so the platform gets the 413
-      return tooLarge();
-    }
+    if (body === "too_large") return tooLarge();
     if (body === "incomplete")
       return fail(res, "INVALID_PARAMS", "the request body was cut short", {
         details: { reason: "incomplete_body" },

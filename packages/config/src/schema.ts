@@ -75,6 +75,27 @@ export const GatewaySectionSchema = v.optional(
      */
     trustedProxies: v.optional(v.pipe(v.array(addressOrRange), v.maxLength(1000)), []),
     /**
+     * Sockets from one source (an IPv4 address, an IPv6 /64) that have not completed a request
+     * (connected and sent nothing yet, still sending a request's head or body, or idle between
+     * keep-alive requests); more from that source are answered `503` `OVERLOADED`
+     * (`too_many_pending_sockets`, with `Retry-After`) and closed, so one source cannot hold the
+     * descriptors everyone needs. Counted before any header is read, so by the socket's peer even
+     * behind `trustedProxies`: raise it there.
+     */
+    maxPendingSocketsPerSource: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 128),
+    /**
+     * Time a socket has to send a request's whole head, counted from the connection (or from the end
+     * of the previous keep-alive request): a socket that sends nothing, or its headers slowly, is
+     * answered `408` and closed. At most `requestTimeoutMs`. Needs a restart.
+     */
+    headersTimeoutMs: v.optional(ms(100, 600_000), 10_000),
+    /**
+     * Time a socket has to send a whole request, head and body: a body sent slowly is answered
+     * `408` and closed. Answers are not limited by it (a streamed completion runs as long as it
+     * runs). Needs a restart.
+     */
+    requestTimeoutMs: v.optional(ms(100, 3_600_000), 30_000),
+    /**
      * Connections the kernel queues for the gateway to accept (the `listen()` backlog; Linux caps it
      * at `net.core.somaxconn`, 4096 by default). When a reconnect storm outruns the gateway, the
      * kernel drops connection attempts beyond it, and clients wait out TCP's SYN retries (1, 3, 7,
