@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { vi } from "vitest";
@@ -12,7 +13,7 @@ const tsx = createRequire(join(root, "package.json")).resolve("tsx");
 export interface GatewayProcess {
   child: ChildProcess;
   url: string;
-  /** Everything it has printed on stdout so far (its JSON log lines). */
+  /** Everything it has printed on stdout so far (its JSON log lines; with `logFile`, that file's content). */
   output(): string;
 }
 
@@ -26,12 +27,14 @@ export interface GatewayProcess {
  * @param options.cli - Run it as `openclaw gateway` (the CLI, which can load cluster mode) instead.
  * @param options.nofile - Run it under this limit on open files (soft and hard), with util-linux's
  *   `prlimit`, which then executes it (same PID).
+ * @param options.logFile - Send its stdout to this file (appended), as `openclaw gateway > gateway.log`
+ *   does, instead of a pipe; where it listens is then read from the file.
  */
 export async function startGatewayProcess(
   dir: string,
   env: Record<string, string>,
   children: ChildProcess[],
-  options: { pid1?: boolean; cli?: boolean; nofile?: number } = {},
+  options: { pid1?: boolean; cli?: boolean; nofile?: number; logFile?: string } = {},
 ): Promise<GatewayProcess> {
   const args = [
     "--conditions=@openclaw/source",
@@ -41,6 +44,7 @@ export async function startGatewayProcess(
     "--config",
     join(dir, "openclaw.json"),
   ];
+  const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, "a");
   const spawnOptions = {
     cwd: dir,
     env: {
@@ -51,7 +55,7 @@ export async function startGatewayProcess(
       ...(options.cli ? { OPENCLAW_HOME: dir } : {}),
       ...env,
     },
-    stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", logFd ?? "pipe", "pipe"] as ["ignore", "pipe" | number, "pipe"],
   };
   const child = options.pid1
     ? spawn("unshare", ["--pid", "--fork", "--kill-child", process.execPath, ...args], spawnOptions)
@@ -63,27 +67,41 @@ export async function startGatewayProcess(
         )
       : spawn(process.execPath, args, spawnOptions);
   children.push(child);
+  if (logFd !== undefined) closeSync(logFd); // the child has its own copy
   let out = "";
   let err = "";
+  const output = () => (options.logFile === undefined ? out : readFileSync(options.logFile, "utf8"));
   child.stderr!.on("data", (chunk: Buffer) => {
     err += chunk.toString();
   });
   const url = await new Promise<string>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`the gateway did not start: ${out}${err}`)), 30_000);
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const found = /"url":"(ws:\/\/[^"]+)"/.exec(out);
+    let poll: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      fail(new Error(`the gateway did not start: ${output()}${err}`));
+    }, 30_000);
+    const look = () => {
+      const found = /"url":"(ws:\/\/[^"]+)"/.exec(output());
       if (found !== null) {
         clearTimeout(timer);
+        clearInterval(poll);
         done(found[1]!);
       }
-    });
+    };
+    if (options.logFile === undefined)
+      child.stdout!.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+        look();
+      });
+    // A file has no data events: it is read until the line is there (the start timeout bounds it).
+    else poll = setInterval(look, 20);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      fail(new Error(`the gateway exited with ${code}\nstdout: ${out}\nstderr: ${err}`));
+      clearInterval(poll);
+      fail(new Error(`the gateway exited with ${code}\nstdout: ${output()}\nstderr: ${err}`));
     });
   });
-  return { child, url, output: () => out };
+  return { child, url, output };
 }
 
 /** SIGKILL, and wait for the process to be gone. */

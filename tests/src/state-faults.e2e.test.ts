@@ -10,7 +10,8 @@ import { kill9, startGatewayProcess } from "./gateway-process";
 
 // Real OS faults against a real gateway process (the hardening issue, items 1, 2, 3, 12 and 13):
 // a state dir replaced by a file (ENOTDIR), a full filesystem (a tiny tmpfs, ENOSPC), kill -9 with
-// an immediate restart (also as PID 1 in a new PID namespace), corrupt state files, permissions.
+// an immediate restart (also as PID 1 in a new PID namespace), corrupt state files, permissions;
+// and (second round, items 5 and 14) a log on a full disk or a stalled pipe, task writes on a full disk.
 
 const TOKEN = "operator-token-0123456789";
 const ADMIN = "admin-token-0123456789abc";
@@ -191,6 +192,151 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
       await platform.close();
     }
   });
+
+  it("a log on the full disk never stalls serving or shutdown; the lines it dropped are counted once it can write again", async () => {
+    // As `openclaw gateway > gateway.log` with the log on the same disk as the state.
+    const disk = join(dir, "disk");
+    await mkdir(disk);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk]);
+    mounts.push(disk);
+    const logFile = join(disk, "gateway.log");
+    // At debug, every login is a log line: requests make the gateway log. A small buffer, so that
+    // lines are dropped, not all kept until the disk has space again.
+    await writeConfig({ logging: { level: "debug", maxBufferedBytes: 16 * 1024 } });
+    const gw = await startGatewayProcess(dir, { ...env, OPENCLAW_STATE_DIR: join(disk, "state") }, children, {
+      logFile,
+    });
+    const http = gw.url.replace(/^ws/, "http");
+    /** `/health`, which must answer in a time no stalled process can meet (a functional bound). */
+    const health = async () => {
+      const answer = await fetch(`${http}/health`, { signal: AbortSignal.timeout(2_000) });
+      expect(answer.status).toBe(200);
+    };
+    const logins = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const client = await admin(gw.url);
+        await expect(client.request("ping")).resolves.toHaveProperty("ts");
+        await client.close();
+        if (i % 10 === 0) await health();
+      }
+    };
+    const fill = () => {
+      try {
+        execFileSync("dd", ["if=/dev/zero", `of=${join(disk, "filler")}`, "bs=4k"], { stdio: "ignore" });
+      } catch {
+        // dd stops with "No space left on device", as intended
+      }
+    };
+    await logins(2);
+    fill();
+    await logins(200); // far more lines than the last page of the log file holds
+    await health();
+    expect(gw.child.exitCode).toBeNull();
+    // Space is back: the next lines are written, and the first says how many were dropped.
+    await rm(join(disk, "filler"));
+    await logins(1);
+    const dropped = () =>
+      gw
+        .output()
+        .split("\n")
+        .filter((line) => line.includes("log lines while the log could not be written"))
+        .map((line) => JSON.parse(line) as { msg: string; droppedLines: number; error?: string });
+    await vi.waitFor(() => expect(dropped()).toHaveLength(1), { timeout: 20_000, interval: 50 });
+    const [notice] = dropped();
+    expect(notice!.droppedLines).toBeGreaterThan(0);
+    expect(notice!.msg).toBe(`dropped ${notice!.droppedLines} log lines while the log could not be written`);
+    expect(notice!.error).toBe("ENOSPC");
+    // Full again: SIGTERM still ends the process, cleanly, within 10 s.
+    fill();
+    await logins(50);
+    await health();
+    const exited = new Promise<number | null>((done) => gw.child.once("exit", (code) => done(code)));
+    gw.child.kill("SIGTERM");
+    const outcome = await Promise.race([
+      exited,
+      new Promise<"still running">((done) => setTimeout(() => done("still running"), 10_000).unref()),
+    ]);
+    expect(outcome).toBe(0);
+  }, 60_000);
+
+  it("refuses task.schedule with a retryable UNAVAILABLE that names no server path, and schedules again once space is back", async () => {
+    const state = join(dir, "state");
+    await mkdir(state);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", state]);
+    mounts.push(state);
+    const gw = await start();
+    const client = await admin(gw.url);
+    const later = { type: "noop", delayMs: 3_600_000 };
+    await expect(client.request("task.schedule", later)).resolves.toHaveProperty("taskId");
+    try {
+      execFileSync("dd", ["if=/dev/zero", `of=${join(state, "filler")}`, "bs=64k"], { stdio: "ignore" });
+    } catch {
+      // dd stops with "No space left on device", as intended
+    }
+    // The last page of the task log may still hold a few records: schedule until one is refused.
+    let refused: unknown;
+    for (let i = 0; i < 500 && refused === undefined; i++) {
+      await client
+        .request("task.schedule", { ...later, payload: { fill: i, pad: "x".repeat(200) } })
+        .catch((error: unknown) => {
+          refused = error;
+        });
+    }
+    expect(refused).toMatchObject({
+      code: "UNAVAILABLE",
+      details: { reason: "state_write_failed", retryable: true, errno: "ENOSPC" },
+    });
+    expect((refused as ProtocolError).retryable).toBe(true);
+    const wire = JSON.stringify({
+      message: (refused as ProtocolError).message,
+      details: (refused as ProtocolError).details,
+    });
+    expect(wire).not.toContain(dir);
+    expect(wire).not.toContain("/");
+    await expect(client.request("ping")).resolves.toHaveProperty("ts");
+    // Space is back: scheduling works again.
+    await rm(join(state, "filler"));
+    await expect(client.request("task.schedule", later)).resolves.toHaveProperty("taskId");
+    await client.close();
+  });
+});
+
+describe("a log pipe whose reader stalls", () => {
+  it("never stalls serving or shutdown; the lines it dropped are counted once the reader is back", async () => {
+    await writeConfig({ logging: { level: "debug", maxBufferedBytes: 16 * 1024 } });
+    const gw = await start();
+    const http = gw.url.replace(/^ws/, "http");
+    // As `openclaw gateway | reader` with a reader that stops reading: the pipe fills (64 KiB).
+    gw.child.stdout!.pause();
+    for (let i = 0; i < 600; i++) {
+      const client = await admin(gw.url); // a debug line each
+      await client.close();
+      if (i % 20 === 0) {
+        const answer = await fetch(`${http}/health`, { signal: AbortSignal.timeout(2_000) });
+        expect(answer.status).toBe(200);
+      }
+    }
+    gw.child.stdout!.resume();
+    await vi.waitFor(() => expect(gw.output()).toContain("log lines while the log could not be written"), {
+      timeout: 20_000,
+      interval: 50,
+    });
+    const notice = gw
+      .output()
+      .split("\n")
+      .find((line) => line.includes("log lines while the log could not be written"));
+    expect(JSON.parse(notice!)).toMatchObject({ level: 40, droppedLines: expect.any(Number) });
+    // Stalled again: SIGTERM still ends the process, cleanly, within 10 s.
+    gw.child.stdout!.pause();
+    for (let i = 0; i < 600; i++) await (await admin(gw.url)).close();
+    const exited = new Promise<number | null>((done) => gw.child.once("exit", (code) => done(code)));
+    gw.child.kill("SIGTERM");
+    const outcome = await Promise.race([
+      exited,
+      new Promise<"still running">((done) => setTimeout(() => done("still running"), 10_000).unref()),
+    ]);
+    expect(outcome).toBe(0);
+  }, 60_000);
 });
 
 describe("kill -9 and an immediate restart", () => {

@@ -1,5 +1,5 @@
 import { chmod, mkdir } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve as resolvePath } from "node:path";
 import type { ConfigManager } from "@openclaw/config";
@@ -26,11 +26,18 @@ import type { OutboundQueue } from "./delivery/OutboundQueue";
 import { GATEWAY_DEFAULTS, type GatewayOptions, type StopOptions } from "./GatewayOptions";
 import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
+import {
+  InMemoryResponseStore,
+  RESPONSE_STORE_DEFAULTS,
+  type ResponseStore,
+  type ResponseStoreOptions,
+} from "./openai/ResponseStore";
 import { createRpc } from "./rpc/createRpc";
 import type { FrameLoop } from "./rpc/FrameLoop";
 import type { Connection } from "./server/Connection";
 import { ConnectionHub } from "./server/ConnectionHub";
 import { Heartbeat } from "./server/Heartbeat";
+import { createHttpServer } from "./server/httpServer";
 import { listen } from "./server/listen";
 import { ConfigReactions } from "./services/ConfigReactions";
 import { GatewayServices } from "./services/GatewayServices";
@@ -64,6 +71,8 @@ export class Gateway {
   readonly remoteNodes: RemoteNodes;
   /** The cluster link's health, in cluster mode. */
   readonly cluster: ClusterHealth | undefined;
+  /** Where `/v1/responses` are stored (in Redis in a cluster, so that every instance reads them). */
+  readonly responseStore: ResponseStore;
   readonly #tokens: OperatorTokens;
   readonly #bindings: BindingStore;
   readonly #services: GatewayServices;
@@ -107,6 +116,12 @@ export class Gateway {
     this.adapter = options.adapter ?? new InMemoryAdapter();
     this.remoteNodes = options.remoteNodes ?? new LocalNodes();
     this.cluster = options.cluster;
+    const responseLimits = (): ResponseStoreOptions => ({
+      ...RESPONSE_STORE_DEFAULTS,
+      ...config().openai?.responses,
+    });
+    this.responseStore =
+      options.responseStore?.({ limits: responseLimits }) ?? new InMemoryResponseStore(responseLimits);
     const { router, registry, pairing, conversations, adapter, stateDir, authFailures } = this;
     const services = new GatewayServices({
       ...{ config, logger, stateDir, registry, router, conversations, adapter },
@@ -229,7 +244,11 @@ export class Gateway {
       registry: this.registry,
       reconnectGraceMs: () => this.config.get().gateway.nodeReconnectGraceMs,
     });
-    const server = createServer(createHttpApp(this));
+    const { server } = createHttpServer({
+      config: () => this.config.get(),
+      hub: this.#hub,
+      listener: createHttpApp(this),
+    });
     this.#server = server;
     this.#hub.attach(server);
     await listen(server, config.gateway.port, config.gateway.host, config.gateway.listenBacklog);
@@ -273,6 +292,7 @@ export class Gateway {
     this.#unwatchBindings?.();
     this.pairing.close();
     await this.conversations.close();
+    await this.responseStore.close();
     await this.adapter.close();
     this.#state = "stopped";
   }

@@ -4,6 +4,7 @@ import type { AuthFailures } from "./auth/guards";
 import type { ChannelManager } from "./channels/ChannelManager";
 import type { ClusterHealth } from "./cluster/ClusterHealth";
 import type { Logger } from "./logging";
+import type { ResponseStore } from "./openai/ResponseStore";
 
 /** What the HTTP app needs of the gateway. */
 export interface HttpContext {
@@ -21,4 +22,6 @@ export interface HttpContext {
   isOperatorToken(token: string | undefined): "admin" | "operator" | undefined;
   /** The registry, `agent.chunk` subscription and abort signal an agent run needs. */
   agentContext(signal: AbortSignal): AgentRunContext;
+  /** Where `/v1/responses` are stored. */
+  readonly responseStore: ResponseStore;
 }

@@ -53,12 +53,24 @@ export { Gateway } from "./Gateway";
 export type { GatewayOptions, StopOptions } from "./GatewayOptions";
 export { GATEWAY_DEFAULTS } from "./GatewayOptions";
 export type { HttpContext } from "./httpContext";
+export type { LogSinkOptions, LogSinkStats } from "./LogSink";
+export { DEFAULT_LOG_SINK_OPTIONS, LogSink } from "./LogSink";
 export type { Logger } from "./logging";
-export { createLogger } from "./logging";
+export { createLogger, stdoutLogSink } from "./logging";
 export type { OpenAiErrorBody, OpenAiErrorOptions, OpenAiErrorType } from "./openai/errors";
 export { OPENAI_ERROR_TYPES, OpenAiError, toOpenAiError } from "./openai/errors";
-export type { ResponseStoreOptions } from "./openai/ResponseStore";
-export { RESPONSE_STORE_DEFAULTS, ResponseStore } from "./openai/ResponseStore";
+export type {
+  ResponseStore,
+  ResponseStoreFactory,
+  ResponseStoreOptions,
+  StoredResponse,
+} from "./openai/ResponseStore";
+export {
+  fitsResponseStore,
+  InMemoryResponseStore,
+  RESPONSE_STORE_DEFAULTS,
+  storedBytes,
+} from "./openai/ResponseStore";
 export type { AbortWatch, UpstreamLimits, UpstreamTarget } from "./openai/upstream";
 export { UPSTREAM_DEFAULTS, UpstreamClient } from "./openai/upstream";
 

@@ -1,10 +1,10 @@
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
 import type { ChannelPluginFactory } from "@openclaw/channel-sdk";
-import { ConfigError, ConfigManager } from "@openclaw/config";
+import { type ConfigChangeEvent, ConfigError, ConfigManager } from "@openclaw/config";
 import type { ClusterMode, ClusterModeLoader } from "./cluster/ClusterMode";
 import { Gateway } from "./Gateway";
-import { createLogger, type Logger } from "./logging";
+import { createLogger, type Logger, stdoutLogSink } from "./logging";
 import { describePortInUse } from "./portHolder";
 import { GATEWAY_VERSION } from "./version";
 
@@ -140,7 +140,15 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
     }
     throw error;
   }
-  const logger = createLogger(config.get().logging.level);
+  // Lines that cannot be written (a full disk, a stalled pipe) wait within a bound, then are dropped
+  // and counted: logging never holds up serving or shutdown.
+  const sink = stdoutLogSink();
+  sink.maxBufferedBytes = config.get().logging.maxBufferedBytes;
+  const onConfigChange = ({ config: next }: ConfigChangeEvent) => {
+    sink.maxBufferedBytes = next.logging.maxBufferedBytes;
+  };
+  config.on("change", onConfigChange);
+  const logger = createLogger(config.get().logging.level, sink);
   const channels = await loadChannelPlugins(
     Object.entries(config.get().channels).map(([name, settings]) => settings.plugin ?? name),
     logger,
@@ -235,8 +243,13 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
     }
   }
   try {
-    return await done;
+    const code = await done;
+    // The last lines ("stopped"), within the sink's budget: a log that cannot be written does not
+    // hold the exit.
+    await sink.drain();
+    return code;
   } finally {
+    config.off("change", onConfigChange);
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigterm);
     process.off("unhandledRejection", onUnhandled);

@@ -54,5 +54,5 @@ export {
   WatchdogSectionSchema,
   WebhooksSectionSchema,
 } from "./schema";
-export { isSecretPath, REDACTED, redact, SECRET_KEY_PATTERN } from "./secrets";
+export { isSecretPath, REDACTED, redact, redactUrl, SECRET_KEY_PATTERN } from "./secrets";
 export { closest, unknownKeyMessage, unknownKeys } from "./unknown-keys";

@@ -308,7 +308,9 @@ export class TaskQueue extends EventEmitter<TaskQueueEventMap> {
    * @param task - Type, payload and per-task limits.
    * @param options - When it runs; none means as soon as possible.
    * @returns The task id (for a repeated `idempotencyKey`, the first task's id).
-   * @throws {@link TaskQueueError} `INVALID_PARAMS`, `RATE_LIMITED`, or `SHUTTING_DOWN`.
+   * @throws {@link TaskQueueError} `INVALID_PARAMS`, `RATE_LIMITED`, or `SHUTTING_DOWN`; or what the
+   *   store's write throws (a `FileTaskStore` on a full disk: the retryable `UNAVAILABLE`), and then
+   *   the task is not scheduled.
    */
   async schedule(task: Task, options: ScheduleOptions = {}): Promise<string> {
     this.#assertAccepting();

@@ -14,6 +14,11 @@ export const TaskQueueErrorCode = {
   INTERNAL: "INTERNAL",
   /** Too many tasks held. */
   RATE_LIMITED: "RATE_LIMITED",
+  /**
+   * The store could not save a change (disk full, read-only, I/O error): nothing was changed; retry
+   * later (`details.reason: "state_write_failed"`, `details.retryable: true`).
+   */
+  UNAVAILABLE: "UNAVAILABLE",
 } as const;
 
 /** One of the {@link TaskQueueErrorCode} values. */

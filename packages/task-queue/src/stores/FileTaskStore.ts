@@ -64,19 +64,31 @@ export class FileTaskStore implements TaskStore {
     }
   }
 
+  /**
+   * Writes a task; resolves once it is durable.
+   *
+   * @throws {@link TaskQueueError} `UNAVAILABLE` (`details.reason: "state_write_failed"`, retryable)
+   * when the file cannot be written (disk full, read-only, I/O error): the record is not stored. The
+   * error names the file, never its directory; the OS error stays in `cause`.
+   */
   put(record: TaskRecord): Promise<void> {
     try {
-      return this.#log.put(record).catch(rethrowAsTaskQueueError);
+      return this.#log.put(record).catch(rethrowAsWriteError);
     } catch (error) {
-      throw asTaskQueueError(error);
+      throw asWriteError(error);
     }
   }
 
+  /**
+   * Removes a task; resolves once that is durable.
+   *
+   * @throws {@link TaskQueueError} `UNAVAILABLE` (`details.reason: "state_write_failed"`), as {@link put}.
+   */
   delete(id: string): Promise<void> {
     try {
-      return this.#log.delete(id).catch(rethrowAsTaskQueueError);
+      return this.#log.delete(id).catch(rethrowAsWriteError);
     } catch (error) {
-      throw asTaskQueueError(error);
+      throw asWriteError(error);
     }
   }
 
@@ -96,4 +108,32 @@ function asTaskQueueError(error: unknown): unknown {
 
 function rethrowAsTaskQueueError(error: unknown): never {
   throw asTaskQueueError(error);
+}
+
+/** The file a write failure names (the log's file name; its directory is the server's business). */
+const LOG_FILE = "tasks.log";
+
+/**
+ * A failed write is a retryable `UNAVAILABLE` with the same details as the gateway's other state
+ * files (`state_write_failed`, the file's name, the OS code); the record log's message, which holds
+ * the file's full path, stays in `cause` for the server's own log.
+ */
+function asWriteError(error: unknown): unknown {
+  if (!(error instanceof RecordLogError) || error.code !== "INTERNAL") return asTaskQueueError(error);
+  const errno = error.osCode;
+  return new TaskQueueError("UNAVAILABLE", `the task store could not save its state (${LOG_FILE})`, {
+    details: {
+      reason: "state_write_failed",
+      file: LOG_FILE,
+      ...(errno === undefined ? {} : { errno }),
+      retryable: true,
+      retryAfterMs: 1000,
+      nextStep: "nothing was changed; retry later (the state dir may be full, read-only or failing)",
+    },
+    cause: error,
+  });
+}
+
+function rethrowAsWriteError(error: unknown): never {
+  throw asWriteError(error);
 }
