@@ -26,6 +26,8 @@ import type { OutboundQueue } from "./delivery/OutboundQueue";
 import { GATEWAY_DEFAULTS, type GatewayOptions, type StopOptions } from "./GatewayOptions";
 import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
+import { Metrics } from "./metrics/Metrics";
+import { metricsListener } from "./metrics/serve";
 import { createRpc } from "./rpc/createRpc";
 import type { FrameLoop } from "./rpc/FrameLoop";
 import type { Connection } from "./server/Connection";
@@ -64,6 +66,8 @@ export class Gateway {
   readonly remoteNodes: RemoteNodes;
   /** The cluster link's health, in cluster mode. */
   readonly cluster: ClusterHealth | undefined;
+  /** The Prometheus metrics served at `/metrics` (`undefined` when `metrics.enabled` is off at start). */
+  readonly metrics: Metrics | undefined;
   readonly #tokens: OperatorTokens;
   readonly #bindings: BindingStore;
   readonly #services: GatewayServices;
@@ -72,6 +76,7 @@ export class Gateway {
   readonly #heartbeat: Heartbeat;
   readonly #reactions: ConfigReactions;
   #server: Server | undefined;
+  #metricsServer: Server | undefined;
   #unwatchBindings: (() => void) | undefined;
   #state: "idle" | "running" | "stopping" | "stopped" = "idle";
 
@@ -105,7 +110,11 @@ export class Gateway {
       { inboundIds: dedupeInHistory ? () => inboundIdLimitsOf(config()) : undefined },
     );
     this.adapter = options.adapter ?? new InMemoryAdapter();
-    this.remoteNodes = options.remoteNodes ?? new LocalNodes();
+    const instance = options.cluster === undefined ? undefined : this.adapter.instanceId;
+    const metrics = config().metrics.enabled ? new Metrics({ instance }) : undefined;
+    this.metrics = metrics;
+    const remoteNodes = options.remoteNodes ?? new LocalNodes();
+    this.remoteNodes = metrics?.countNodeCalls(remoteNodes, this.adapter.instanceId) ?? remoteNodes;
     this.cluster = options.cluster;
     const { router, registry, pairing, conversations, adapter, stateDir, authFailures } = this;
     const services = new GatewayServices({
@@ -122,6 +131,7 @@ export class Gateway {
       deliveryQueue: options.deliveryQueue,
       taskClaims: options.taskClaims,
       taskStore: options.taskStore,
+      metrics,
     });
     this.#services = services;
     const { events, agents, messaging, inbound } = services;
@@ -129,7 +139,10 @@ export class Gateway {
       // The built-in chat channel, unless a plugin of that name replaces it.
       new Map([webchatChannel, ...(options.channels ?? [])].map((factory) => [factory.name, factory])),
       {
-        onInbound: (channel, message) => inbound.receive(channel, message),
+        onInbound: (channel, message) => {
+          metrics?.inbound(channel);
+          return inbound.receive(channel, message);
+        },
         onStatus: (status) => events.broadcast("channel.status", status),
       },
       logger,
@@ -137,7 +150,7 @@ export class Gateway {
       options.leases === undefined
         ? undefined
         : {
-            leases: options.leases,
+            leases: metrics?.countLeases(options.leases) ?? options.leases,
             instanceId: this.adapter.instanceId,
             retryMs: options.channelLeaseRetryMs ?? DEFAULT_CHANNEL_LEASE_RETRY_MS,
           },
@@ -145,8 +158,11 @@ export class Gateway {
     const { channels } = this;
     const isRunning = () => this.#state === "running";
     const hub = new ConnectionHub({
-      ...{ config, logger, adapter, isRunning, authFailures },
-      onFrame: (connection, data, isBinary) => void this.#frames.receive(connection, data, isBinary),
+      ...{ config, logger, adapter, isRunning, authFailures, metrics },
+      onFrame: (connection, data, isBinary) => {
+        if (metrics !== undefined) metrics.framesIn++;
+        void this.#frames.receive(connection, data, isBinary);
+      },
       isAdminToken: (token) => this.#tokens.level(token) === "admin",
       onClosed: (connection) => {
         pairing.dropConnection(connection.id);
@@ -161,6 +177,7 @@ export class Gateway {
       ...{ pairing, devices: pairing, hub, channels, authFailures, startedAt: this.startedAt, isRunning },
       ...{ deliveries: () => services.deliveries, tasks: () => services.tasks, cluster: this.cluster },
       chat: services.chat,
+      metrics,
       isOperatorToken: (token) => this.#tokens.level(token),
       idempotencyStore: () => services.idempotency,
       saveBindings: () => this.#bindings.save(router.toJSON()),
@@ -177,6 +194,11 @@ export class Gateway {
       reconcileCron: (next) => services.reconcileCron(next),
       connections: () => hub.values(),
       setMaxFrameBytes: (bytes) => hub.setMaxPayload(bytes),
+    });
+    metrics?.observe({
+      connections: () => hub.values(),
+      deliveries: () => services.deliveries,
+      cluster: this.cluster,
     });
     registry.on("node.online", (node) => events.broadcast("node.online", node));
     registry.on("node.offline", (event) => events.broadcast("node.offline", event));
@@ -197,6 +219,17 @@ export class Gateway {
     const address = this.#server?.address() as AddressInfo | null | undefined;
     if (address == null) throw new ProtocolError("UNAVAILABLE", "the gateway is not listening");
     return { host: address.address, port: address.port };
+  }
+
+  /** Where the metrics listener (`metrics.port`) listens, when there is one. */
+  get metricsAddress(): { host: string; port: number } | undefined {
+    const address = this.#metricsServer?.address() as AddressInfo | null | undefined;
+    return address == null ? undefined : { host: address.address, port: address.port };
+  }
+
+  /** Whether `/metrics` is served on the gateway's port (`metrics.port` not set at start). */
+  get metricsOnGatewayPort(): boolean {
+    return this.#metricsServer === undefined;
   }
 
   /** The operator token in force (configured or generated). */
@@ -225,6 +258,7 @@ export class Gateway {
         this.logger.warn({ err: error, bindingId: binding.id }, "could not apply another instance's binding");
     });
     await this.#services.start();
+    this.metrics?.watchTasks(this.#services.tasks);
     await this.remoteNodes.start({
       registry: this.registry,
       reconnectGraceMs: () => this.config.get().gateway.nodeReconnectGraceMs,
@@ -237,6 +271,14 @@ export class Gateway {
     this.#heartbeat.arm(config.heartbeat.intervalMs);
     this.config.on("change", this.#reactions.onChange);
     this.config.on("invalid", this.#reactions.onInvalid);
+    this.config.on("change", this.#countReload);
+    this.config.on("invalid", this.#countInvalid);
+    if (this.metrics !== undefined && config.metrics.port !== undefined) {
+      // The metrics on a listener of their own (a private address a scraper reaches).
+      const metricsServer = createServer(metricsListener(this));
+      this.#metricsServer = metricsServer;
+      await listen(metricsServer, config.metrics.port, config.metrics.bind, 511);
+    }
     await this.channels.apply(withBuiltInChannels(config.channels));
     this.channels.watch(
       () => this.config.get().watchdog,
@@ -256,6 +298,8 @@ export class Gateway {
     const drainTimeoutMs = options.drainTimeoutMs ?? GATEWAY_DEFAULTS.drainTimeoutMs;
     this.config.off("change", this.#reactions.onChange);
     this.config.off("invalid", this.#reactions.onInvalid);
+    this.config.off("change", this.#countReload);
+    this.config.off("invalid", this.#countInvalid);
     this.#heartbeat.stop();
     const server = this.#server;
     const closed = new Promise<void>((done) => (server === undefined ? done() : server.close(() => done())));
@@ -265,6 +309,12 @@ export class Gateway {
     this.#hub.terminateAll();
     server?.closeAllConnections();
     await closed;
+    const metricsServer = this.#metricsServer;
+    if (metricsServer !== undefined) {
+      this.#metricsServer = undefined;
+      metricsServer.closeAllConnections();
+      await new Promise<void>((done) => metricsServer.close(() => done()));
+    }
     this.registry.close();
     // After the registry: the calls other instances forwarded here have had their answers sent.
     await this.remoteNodes.close();
@@ -276,6 +326,9 @@ export class Gateway {
     await this.adapter.close();
     this.#state = "stopped";
   }
+
+  readonly #countReload = (): void => this.metrics?.configReload("applied");
+  readonly #countInvalid = (): void => this.metrics?.configReload("invalid");
 
   /** The open connections. */
   connections(): Iterable<Connection> {
