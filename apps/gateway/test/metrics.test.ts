@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { getMetricsFromIterator, type PromHistogramData, type PromMetric } from "prom2javascript";
 import { afterEach, describe, expect, it } from "vitest";
 import { ADMIN, type Harness, startGateway, TOKEN, until } from "./harness";
@@ -11,8 +12,14 @@ async function scrape(url: string, token: string | undefined = TOKEN): Promise<F
   });
   expect(response.status).toBe(200);
   expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
-  const text = await response.text();
-  return new Map(Object.entries(await getMetricsFromIterator(text.split("\n")[Symbol.iterator]())));
+  const lines = (await response.text()).split("\n");
+  // prom-client writes `Nan` (Prometheus reads it, case-insensitively) for the event-loop delay's
+  // statistics while the delay histogram holds no sample yet (scrapes a few ms apart); the parser
+  // takes no NaN at all, so those samples are left out, and only those.
+  const nan = lines.filter((line) => / Nan$/i.test(line));
+  for (const line of nan) expect(line).toMatch(/^nodejs_eventloop_lag_/);
+  const samples = lines.filter((line) => !/ Nan$/i.test(line));
+  return new Map(Object.entries(await getMetricsFromIterator(samples[Symbol.iterator]())));
 }
 
 /** Whether a sample's labels include `labels`. */
@@ -88,7 +95,8 @@ describe("GET /metrics", () => {
       expect(before.has(name), name).toBe(true);
     expect(value(before, "openclaw_connections", { role: "operator" })).toBe(2);
     expect(value(before, "openclaw_handshakes_total", { role: "operator" })).toBe(2);
-    // No instance label outside cluster mode.
+    // No cluster families and no instance label outside cluster mode.
+    expect(before.has("openclaw_cluster_healthy")).toBe(false);
     expect((before.get("openclaw_connections")!.data[0] as { labels: object }).labels).not.toHaveProperty(
       "instance",
     );
@@ -223,5 +231,24 @@ describe("GET /metrics", () => {
     expect(anonymous.status).toBe(401);
     await anonymous.text();
     expect((await scrape(`http://127.0.0.1:${port}`)).has("openclaw_connections")).toBe(true);
+  });
+
+  it("the Grafana dashboard charts only families the gateway serves", async () => {
+    h = await startGateway();
+    const families = await scrape(h.http);
+    const dashboard = JSON.parse(
+      readFileSync(new URL("../../../deploy/grafana/openclaw-gateway.json", import.meta.url), "utf8"),
+    ) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
+    const exprs = dashboard.panels.flatMap((panel) => panel.targets ?? []).map((target) => target.expr);
+    expect(exprs.length).toBeGreaterThan(20);
+    const names = new Set(
+      exprs.flatMap((expr) => expr.match(/\b(?:openclaw|nodejs|process)_[a-z0-9_]+/g) ?? []),
+    );
+    for (const name of names) {
+      const family = name.replace(/_(bucket|count|sum)$/, "");
+      // The cluster link's gauges exist in cluster mode only.
+      if (family.startsWith("openclaw_cluster_")) continue;
+      expect(families.has(family) || families.has(name), name).toBe(true);
+    }
   });
 });

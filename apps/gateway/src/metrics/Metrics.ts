@@ -81,6 +81,7 @@ export class Metrics implements ConnectionCounters {
   /** Frames received from clients. */
   framesIn = 0;
   #sources: MetricsSources = {};
+  #clusterFamilies = false;
   readonly #broadcasts = new Map<string, number>();
   readonly #labelValues = new Map<string, Set<string>>();
   readonly #requestChildren = new Map<string, { observe(value: number): void }>();
@@ -261,8 +262,23 @@ export class Metrics implements ConnectionCounters {
       buckets: [...LATENCY_BUCKETS],
       registers,
     });
+  }
+
+  /** Sets what is read at scrape time. */
+  observe(sources: MetricsSources): void {
+    this.#sources = { ...this.#sources, ...sources };
+    if (sources.cluster !== undefined && !this.#clusterFamilies) {
+      this.#clusterFamilies = true;
+      this.#registerClusterFamilies();
+    }
+  }
+
+  /** The cluster link's gauges: only in cluster mode (a single gateway has no link to report). */
+  #registerClusterFamilies(): void {
+    const registers = [this.registry];
+    const self = this;
     new Gauge({
-      name: name("cluster_healthy"),
+      name: `${METRICS_PREFIX}cluster_healthy`,
       help: "1 while this instance's link to the cluster (Redis) is ready, 0 while degraded.",
       registers,
       collect() {
@@ -271,7 +287,7 @@ export class Metrics implements ConnectionCounters {
       },
     });
     new Gauge({
-      name: name("cluster_instances"),
+      name: `${METRICS_PREFIX}cluster_instances`,
       help: "Gateway instances this instance sees alive in the cluster.",
       registers,
       collect() {
@@ -279,11 +295,6 @@ export class Metrics implements ConnectionCounters {
         if (cluster !== undefined) this.set(cluster.health().instances.length);
       },
     });
-  }
-
-  /** Sets what is read at scrape time. */
-  observe(sources: MetricsSources): void {
-    this.#sources = { ...this.#sources, ...sources };
   }
 
   /** The Prometheus text format of every family. */
