@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { getMetricsFromIterator, type PromHistogramData, type PromMetric } from "prom2javascript";
 import { afterEach, describe, expect, it } from "vitest";
-import { ADMIN, type Harness, startGateway, TOKEN, until } from "./harness";
+import { ADMIN, collect, type Harness, pairNode, startGateway, TOKEN, until } from "./harness";
 
 type Families = Map<string, PromMetric>;
 
@@ -250,5 +252,69 @@ describe("GET /metrics", () => {
       if (family.startsWith("openclaw_cluster_")) continue;
       expect(families.has(family) || families.has(name), name).toBe(true);
     }
+  });
+
+  it("reports the delivery queue's depth, oldest age and dead letters, failed sends, task runs and config reloads", async () => {
+    // One attempt now, the next a minute later (unless retried): the message waits in the queue.
+    h = await startGateway({
+      config: { delivery: { maxAttempts: 2, backoffBaseMs: 60_000, backoffMaxMs: 60_000 } },
+    });
+    const client = await h.client({ token: ADMIN });
+    const failed = collect(client, "delivery.failed");
+    h.platform.failNext({ status: 503 }, { status: 503 });
+    const queued = await client.request("message.send", {
+      recipient: "chat-9",
+      channel: "test",
+      text: "later",
+    });
+    expect(queued).toMatchObject({ status: "queued" });
+    await until(() => h!.platform.requests.filter((r) => r.path === "/messages").length === 1);
+    const waiting = await scrape(h.http);
+    expect(value(waiting, "openclaw_delivery_queue_depth")).toBe(1);
+    expect(value(waiting, "openclaw_delivery_queue_oldest_age_seconds")).toBeGreaterThanOrEqual(0);
+    expect(value(waiting, "openclaw_delivery_queue_oldest_age_seconds")).toBeLessThan(60);
+    expect(value(waiting, "openclaw_delivery_dead_letters")).toBe(0);
+    const failures = (
+      waiting.get("openclaw_channel_sends_total")!.data as Array<{
+        labels: Record<string, string>;
+        value: number;
+      }>
+    ).filter((sample) => sample.labels.channel === "test" && sample.labels.outcome !== "sent");
+    expect(failures.reduce((sum, sample) => sum + sample.value, 0)).toBe(1);
+    // Retried now, it fails its last attempt: a dead letter.
+    await client.request("delivery.retry", { id: queued.deliveryId! });
+    await until(() => failed.length === 1);
+    const dead = await scrape(h.http);
+    expect(value(dead, "openclaw_delivery_queue_depth")).toBe(0);
+    expect(value(dead, "openclaw_delivery_queue_oldest_age_seconds")).toBe(0);
+    expect(value(dead, "openclaw_delivery_dead_letters")).toBe(1);
+    // A task run, and a config edit (applied) then a broken one (invalid).
+    const completed = collect(client, "task.completed");
+    await client.request("task.schedule", { type: "noop", delayMs: 0 });
+    await until(() => completed.length === 1);
+    const reloaded = collect(client, "config.reloaded");
+    const invalid = collect(client, "config.invalid");
+    const file = join(h.stateDir, "openclaw.json");
+    const config = JSON.parse(await readFile(file, "utf8")) as { heartbeat: { intervalMs: number } };
+    await writeFile(file, JSON.stringify({ ...config, heartbeat: { intervalMs: 30_000 } }));
+    await until(() => reloaded.length === 1);
+    await writeFile(file, "{ not json");
+    await until(() => invalid.length === 1);
+    const after = await scrape(h.http);
+    expect(value(after, "openclaw_task_runs_total", { type: "noop", outcome: "completed" })).toBe(1);
+    expect(value(after, "openclaw_config_reloads_total", { result: "applied" })).toBe(1);
+    expect(value(after, "openclaw_config_reloads_total", { result: "invalid" })).toBe(1);
+  });
+
+  it("times calls to nodes by where the node is", async () => {
+    h = await startGateway();
+    await pairNode(h, "phone-1", () => ({ runId: "r-1", output: "from the node" }));
+    const client = await h.client();
+    const run = await client.request("agent.run", { input: "hi" }, { target: "phone-1" });
+    expect(run).toMatchObject({ output: "from the node" });
+    const families = await scrape(h.http);
+    expect(
+      histogram(families, "openclaw_node_call_duration_seconds", { where: "local", code: "OK" }).count,
+    ).toBe(1);
   });
 });
