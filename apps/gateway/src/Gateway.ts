@@ -263,6 +263,13 @@ export class Gateway {
       registry: this.registry,
       reconnectGraceMs: () => this.config.get().gateway.nodeReconnectGraceMs,
     });
+    // Before the gateway's port: a metrics port in use fails the start before anything listens.
+    if (this.metrics !== undefined && config.metrics.port !== undefined) {
+      // The metrics on a listener of their own (a private address a scraper reaches).
+      const metricsServer = createServer(metricsListener(this));
+      this.#metricsServer = metricsServer;
+      await listen(metricsServer, config.metrics.port, config.metrics.bind, 511);
+    }
     const server = createServer(createHttpApp(this));
     this.#server = server;
     this.#hub.attach(server);
@@ -273,12 +280,6 @@ export class Gateway {
     this.config.on("invalid", this.#reactions.onInvalid);
     this.config.on("change", this.#countReload);
     this.config.on("invalid", this.#countInvalid);
-    if (this.metrics !== undefined && config.metrics.port !== undefined) {
-      // The metrics on a listener of their own (a private address a scraper reaches).
-      const metricsServer = createServer(metricsListener(this));
-      this.#metricsServer = metricsServer;
-      await listen(metricsServer, config.metrics.port, config.metrics.bind, 511);
-    }
     await this.channels.apply(withBuiltInChannels(config.channels));
     this.channels.watch(
       () => this.config.get().watchdog,

@@ -41,8 +41,9 @@ export interface MetricsOptions {
    */
   instance?: string | undefined;
   /**
-   * Also collect prom-client's process metrics (CPU, memory, heap, event-loop delay, GC) into this
-   * registry. @defaultValue true
+   * Also serve prom-client's process metrics (CPU, memory, heap, event-loop delay, GC). They are
+   * collected once per process, in a registry every gateway of the process shares (the event-loop
+   * and GC monitors cannot be stopped: one set, not one per gateway). @defaultValue true
    */
   processMetrics?: boolean;
 }
@@ -73,7 +74,7 @@ export interface MetricsSources {
  * ```
  */
 export class Metrics implements ConnectionCounters {
-  /** The registry scraped at `/metrics`. */
+  /** The gateway's own families (`/metrics` serves them with the process metrics). */
   readonly registry = new Registry();
   framesOut = 0;
   eventDeliveries = 0;
@@ -81,6 +82,8 @@ export class Metrics implements ConnectionCounters {
   /** Frames received from clients. */
   framesIn = 0;
   #sources: MetricsSources = {};
+  readonly #instance: string | undefined;
+  readonly #processMetrics: boolean;
   #clusterFamilies = false;
   readonly #broadcasts = new Map<string, number>();
   readonly #labelValues = new Map<string, Set<string>>();
@@ -102,8 +105,9 @@ export class Metrics implements ConnectionCounters {
   /** @param options - See {@link MetricsOptions}. */
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
+    this.#instance = options.instance;
     if (options.instance !== undefined) this.registry.setDefaultLabels({ instance: options.instance });
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.#processMetrics = options.processMetrics ?? true;
     const name = (suffix: string) => `${METRICS_PREFIX}${suffix}`;
     const self = this;
     new Gauge({
@@ -296,9 +300,12 @@ export class Metrics implements ConnectionCounters {
     });
   }
 
-  /** The Prometheus text format of every family. */
+  /** The Prometheus text format of every family, the process metrics' included. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    if (!this.#processMetrics) return this.registry.metrics();
+    const merged = Registry.merge([this.registry, processRegistry()]);
+    if (this.#instance !== undefined) merged.setDefaultLabels({ instance: this.#instance });
+    return merged.metrics();
   }
 
   /** Counts a refusal: `upgrade` (answered before the WebSocket opened) or `handshake` (at `connect`). */
@@ -515,6 +522,17 @@ export class Metrics implements ConnectionCounters {
     values.add(value);
     return value;
   }
+}
+
+let sharedProcessRegistry: Registry | undefined;
+
+/** The process metrics, collected once per process (made on first use). */
+function processRegistry(): Registry {
+  if (sharedProcessRegistry === undefined) {
+    sharedProcessRegistry = new Registry();
+    collectDefaultMetrics({ register: sharedProcessRegistry });
+  }
+  return sharedProcessRegistry;
 }
 
 /** An error's code (`ProtocolError`, `ChannelError`), else `"error"`. */
