@@ -1,7 +1,8 @@
+import { FAKE_BOT_USER, FakeMatrix } from "@openclaw/channel-matrix/testing";
 import { getMetricsFromIterator, type PromMetrics } from "prom2javascript";
 import { describe, expect, it } from "vitest";
 import { clusterTestsAvailable, connect, poll, startInstance, TOKEN, useCluster } from "./cluster-process";
-import type { GatewayProcess } from "./gateway-process";
+import { type GatewayProcess, kill9 } from "./gateway-process";
 
 // `/metrics` in cluster mode: real `openclaw gateway` processes on one real redis-server. Every
 // series carries the instance id, and the cluster link's gauges are there.
@@ -41,5 +42,41 @@ describe.skipIf(!available)("metrics in cluster mode", () => {
     );
     const onB = await scrape(b!);
     expect(onB.openclaw_connections?.data.every((sample) => sample.labels.instance === "b")).toBe(true);
+  });
+
+  it("counts a leased channel's lease where it is acquired, and again where it moves", async () => {
+    const accessToken = "syt_b3BlbmNsYXc_fake_access_token";
+    const fake = await FakeMatrix.start({ accessToken });
+    try {
+      const setup = newCluster({
+        channels: { matrix: { homeserverUrl: fake.baseUrl, userId: FAKE_BOT_USER, accessToken } },
+      });
+      const instances = new Map(
+        await Promise.all(["a", "b"].map(async (id) => [id, await startInstance(setup, id)] as const)),
+      );
+      const acquired = async (instance: GatewayProcess) => {
+        const samples = (await scrape(instance)).openclaw_lease_changes_total?.data ?? [];
+        const sample = samples.find(
+          (m) => m.labels.lease === "channel:matrix" && m.labels.change === "acquired",
+        ) as { value: number } | undefined;
+        return sample?.value ?? 0;
+      };
+      const counts = async () => Promise.all([...instances.values()].map(acquired));
+      const first = await poll(counts, (values) => values[0]! + values[1]! === 1);
+      expect(first.sort()).toEqual([0, 1]);
+      // The holder dies: the lease moves to the other one, which counts it.
+      const holderId = (await acquired(instances.get("a")!)) === 1 ? "a" : "b";
+      const otherId = holderId === "a" ? "b" : "a";
+      await kill9(instances.get(holderId)!.child);
+      const other = instances.get(otherId)!;
+      expect(
+        await poll(
+          () => acquired(other),
+          (value) => value === 1,
+        ),
+      ).toBe(1);
+    } finally {
+      await fake.close();
+    }
   });
 });

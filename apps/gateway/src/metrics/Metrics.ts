@@ -254,7 +254,7 @@ export class Metrics implements ConnectionCounters {
     });
     this.#leases = new Counter({
       name: name("lease_changes_total"),
-      help: "Cluster leases this instance acquired, lost or released, by lease.",
+      help: "Channel leases (cluster mode) this instance acquired, lost or released, by lease.",
       labelNames: ["lease", "change"],
       registers,
     });
