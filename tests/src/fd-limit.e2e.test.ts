@@ -167,11 +167,35 @@ describe.skipIf(!available)(`a gateway at its descriptor limit (ulimit -n ${NOFI
     }
     expect(await asAdmin()).toMatchObject({ ok: false, status: 503 });
     // Every WebSocket slot held, a burst of HTTP requests beyond the sockets left for them is
-    // closed, never taking the process to its limit: probes answer before and after.
+    // refused, never taking the process to its limit: probes answer before and after. Each extra
+    // client gets a typed 503 (or its connect is refused by the kernel), never a bare reset after
+    // the gateway accepted it (issue 29, item 12).
     const burst = await Promise.allSettled(
-      Array.from({ length: 40 }, async () => (await fetch(`${http}/health`)).text()),
+      Array.from({ length: 100 }, async () => {
+        const response = await fetch(`${http}/health`);
+        return {
+          status: response.status,
+          retryAfter: response.headers.get("retry-after"),
+          body: await response.json(),
+        };
+      }),
     );
-    expect(burst.some((result) => result.status === "fulfilled")).toBe(true);
+    const outcomes = burst.map((result) =>
+      result.status === "fulfilled"
+        ? result.value
+        : { error: String((result.reason as { cause?: { code?: string } }).cause?.code ?? result.reason) },
+    );
+    expect(outcomes.filter((o) => "error" in o && o.error !== "ECONNREFUSED")).toEqual([]);
+    expect(outcomes.some((o) => "status" in o && o.status === 200)).toBe(true);
+    for (const outcome of outcomes)
+      if ("status" in outcome && outcome.status !== 200) {
+        expect(outcome.status).toBe(503);
+        expect(Number(outcome.retryAfter)).toBeGreaterThanOrEqual(1);
+        expect(outcome.body).toMatchObject({
+          error: { code: "OVERLOADED", details: { reason: "too_many_connections" } },
+        });
+      }
+    expect(outcomes.some((o) => "status" in o && o.status === 503)).toBe(true);
     for (let probe = 0; probe < 5; probe++) expect((await fetch(`${http}/health`)).status).toBe(200);
   });
 
@@ -184,7 +208,7 @@ describe.skipIf(!available)(`a gateway at its descriptor limit (ulimit -n ${NOFI
       .output()
       .split("\n")
       .find((l) => l.includes("connection cap episode over"));
-    // The 503 answers, and the burst's HTTP sockets the server closed as it accepted them.
+    // The 503 answers to upgrades, and to the burst's HTTP sockets as they were accepted.
     expect(JSON.parse(line!).refused).toBeGreaterThanOrEqual(41);
     expect(JSON.parse(line!).dropped).toBeGreaterThanOrEqual(1);
     const again = await open(gateway.url, TOKEN);

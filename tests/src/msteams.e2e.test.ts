@@ -4,7 +4,7 @@ import { join } from "node:path";
 import msteams from "@openclaw/channel-msteams";
 import { FAKE_TEAMS_CHANNEL_ID, FAKE_TEAMS_USER, FakeTeams } from "@openclaw/channel-msteams/testing";
 import type { EventData, GatewayClient } from "@openclaw/protocol";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { startTestGateway, type TestGateway } from "./test-gateway";
 
 let fake: FakeTeams;
@@ -99,5 +99,63 @@ describe("Microsoft Teams through the running gateway (Bot Framework against a f
 
     const status = await client.request("channel.status", { channel: "msteams" });
     expect(status.channels[0]).toMatchObject({ name: "msteams", plugin: "msteams", state: "ready" });
+  });
+});
+
+describe("Microsoft Teams: the token is checked before the body is read", () => {
+  const ready = () =>
+    expect
+      .poll(async () => (await client.request("channel.status", { channel: "msteams" })).channels[0]?.state, {
+        timeout: 15_000,
+      })
+      .toBe("ready");
+  const post = (body: string, authorization?: string) =>
+    fetch(`${gw.http}/webhook/msteams`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(authorization === undefined ? {} : { authorization }),
+      },
+      body,
+    });
+
+  it("refuses unauthenticated posts with 401 without parsing them; a verified non-activity is the 400", async () => {
+    await ready();
+    // Not JSON at all, no token: 401 (the token comes first), not 400.
+    const garbage = await post("this is not JSON {");
+    expect(garbage.status).toBe(401);
+    expect(await garbage.json()).toMatchObject({ error: { code: "UNAUTHORIZED" } });
+    // The same body with a valid token: now the body is looked at, and it is not an activity.
+    const token = await fake.token(fake.serviceUrl);
+    const verified = await post("this is not JSON {", `Bearer ${token}`);
+    expect(verified.status).toBe(400);
+    expect(await verified.json()).toMatchObject({ error: { code: "INVALID_PARAMS" } });
+
+    // A megabyte of JSON, shallow enough for webhooks.maxJsonDepth, posted without a token or with a
+    // forged one: every answer is 401, and the body never reaches a JSON parser.
+    const big = JSON.stringify({
+      type: "message",
+      serviceUrl: fake.serviceUrl,
+      pad: new Array(255_000).fill([0]),
+    });
+    expect(big.length).toBeGreaterThan(1_000_000);
+    const forged = await fake.token(fake.serviceUrl, { foreignKey: true });
+    const parse = vi.spyOn(JSON, "parse");
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => post(big, i % 2 === 0 ? undefined : `Bearer ${forged}`)),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual(new Array(12).fill(401));
+      await Promise.all(answers.map((answer) => answer.body?.cancel()));
+      const parsedBig = parse.mock.calls.filter(
+        ([text]) => typeof text === "string" && text.length >= 1_000_000,
+      );
+      expect(parsedBig).toHaveLength(0);
+    } finally {
+      parse.mockRestore();
+    }
+    // A signed activity still goes through.
+    const activity = fake.activity({ text: "still welcome" });
+    expect((await fake.deliver(`${gw.http}/webhook/msteams`, activity)).status).toBe(200);
   });
 });

@@ -91,4 +91,23 @@ describe("Signal through the running gateway (signal-cli JSON-RPC + SSE against 
       details: { daemonUrl: fake.url, account: "+15550000000", daemonVersion: "0.13.22" },
     });
   });
+
+  it("moves past an event longer than maxEventChars: the next message arrives and /ready stays 200", async () => {
+    await expect
+      .poll(async () => (await client.request("channel.status", { channel: "signal" })).channels[0]?.state, {
+        timeout: 15_000,
+      })
+      .toBe("ready");
+    const texts: string[] = [];
+    client.on("channel.message.received", (event) => texts.push(event.message.text ?? ""));
+    // Over the default maxEventChars (4 MiB), then an ordinary message.
+    fake.receiveMessage({ from: ana, text: "x".repeat(4_300_000) });
+    fake.receiveMessage({ from: ana, text: "after the big one" });
+    await vi.waitFor(() => expect(texts).toEqual(["after the big one"]), { timeout: 15_000 });
+    expect(fake.streamConnections).toBe(1);
+    const ready = await fetch(`${gw.http}/ready`);
+    expect(ready.status).toBe(200);
+    const status = await client.request("channel.status", { channel: "signal" });
+    expect(status.channels[0]).toMatchObject({ state: "ready", details: { reconnects: 0 } });
+  });
 });

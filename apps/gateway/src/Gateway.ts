@@ -28,11 +28,18 @@ import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
 import { Metrics } from "./metrics/Metrics";
 import { metricsListener } from "./metrics/serve";
+import {
+  InMemoryResponseStore,
+  RESPONSE_STORE_DEFAULTS,
+  type ResponseStore,
+  type ResponseStoreOptions,
+} from "./openai/ResponseStore";
 import { createRpc } from "./rpc/createRpc";
 import type { FrameLoop } from "./rpc/FrameLoop";
 import type { Connection } from "./server/Connection";
 import { ConnectionHub } from "./server/ConnectionHub";
 import { Heartbeat } from "./server/Heartbeat";
+import { createHttpServer } from "./server/httpServer";
 import { listen } from "./server/listen";
 import { ConfigReactions } from "./services/ConfigReactions";
 import { GatewayServices } from "./services/GatewayServices";
@@ -66,6 +73,8 @@ export class Gateway {
   readonly remoteNodes: RemoteNodes;
   /** The cluster link's health, in cluster mode. */
   readonly cluster: ClusterHealth | undefined;
+  /** Where `/v1/responses` are stored (in Redis in a cluster, so that every instance reads them). */
+  readonly responseStore: ResponseStore;
   /** The Prometheus metrics served at `/metrics` (`undefined` when `metrics.enabled` is off at start). */
   readonly metrics: Metrics | undefined;
   readonly #tokens: OperatorTokens;
@@ -116,6 +125,12 @@ export class Gateway {
     const remoteNodes = options.remoteNodes ?? new LocalNodes();
     this.remoteNodes = metrics?.countNodeCalls(remoteNodes, this.adapter.instanceId) ?? remoteNodes;
     this.cluster = options.cluster;
+    const responseLimits = (): ResponseStoreOptions => ({
+      ...RESPONSE_STORE_DEFAULTS,
+      ...config().openai?.responses,
+    });
+    this.responseStore =
+      options.responseStore?.({ limits: responseLimits }) ?? new InMemoryResponseStore(responseLimits);
     const { router, registry, pairing, conversations, adapter, stateDir, authFailures } = this;
     const services = new GatewayServices({
       ...{ config, logger, stateDir, registry, router, conversations, adapter },
@@ -270,7 +285,11 @@ export class Gateway {
       this.#metricsServer = metricsServer;
       await listen(metricsServer, config.metrics.port, config.metrics.bind, 511);
     }
-    const server = createServer(createHttpApp(this));
+    const { server } = createHttpServer({
+      config: () => this.config.get(),
+      hub: this.#hub,
+      listener: createHttpApp(this),
+    });
     this.#server = server;
     this.#hub.attach(server);
     await listen(server, config.gateway.port, config.gateway.host, config.gateway.listenBacklog);
@@ -324,6 +343,7 @@ export class Gateway {
     this.#unwatchBindings?.();
     this.pairing.close();
     await this.conversations.close();
+    await this.responseStore.close();
     await this.adapter.close();
     this.#state = "stopped";
   }

@@ -9,6 +9,7 @@ import type { DeliveryRecord } from "./delivery/DeliveryQueue";
 import type { KeyStoreFactory } from "./delivery/KeyStore";
 import type { DeliveryQueueFactory } from "./delivery/OutboundQueue";
 import type { Logger } from "./logging";
+import type { ResponseStoreFactory } from "./openai/ResponseStore";
 import type { TaskStoreFactory } from "./services/tasks";
 import type { BindingStore } from "./state/BindingStore";
 import type { ConversationRecord } from "./state/ConversationStore";
@@ -128,6 +129,12 @@ export interface GatewayOptions {
    * @defaultValue `FileRecordStore.open`: `conversations.log` in the state dir
    */
   historyStore?: RecordStoreFactory<ConversationRecord>;
+  /**
+   * Makes the store of `/v1/responses` results (bounded by the config's `openai.responses`). A
+   * cluster passes one every instance reads (`RedisResponseStore` of `@openclaw/redis`).
+   * @defaultValue an `InMemoryResponseStore`: this process only
+   */
+  responseStore?: ResponseStoreFactory;
 }
 
 /** Options of `Gateway.stop()`. */

@@ -336,8 +336,7 @@ class ChunkBuilder {
     const finish = limits.finish ?? (toolCalls.length > 0 ? "tool_calls" : (end.finishReason ?? "stop"));
     yield this.#all({}, finish);
     if (this.request.stream_options?.include_usage === true) {
-      const promptTokens =
-        end.usage?.promptTokens ?? countTokens(this.request.messages.map((m) => textOf(m.content)).join(" "));
+      const promptTokens = end.usage?.promptTokens ?? countMessageTokens(this.request.messages);
       const completionTokens =
         (end.usage?.completionTokens ?? limits.tokens) * (end.usage === undefined ? this.#n : 1);
       yield {
@@ -486,6 +485,16 @@ export function countTokens(text: string): number {
     if (!space && !inWord) count++;
     inWord = !space;
   }
+  return count;
+}
+
+/**
+ * The tokens of the messages' text as one text of them all, separated by spaces, would count, counted
+ * message by message (no joined copy of a large input is made).
+ */
+function countMessageTokens(messages: readonly ChatRequestMessage[]): number {
+  let count = 0;
+  for (const message of messages) count += countTokens(textOf(message.content));
   return count;
 }
 

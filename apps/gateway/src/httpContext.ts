@@ -5,6 +5,7 @@ import type { ChannelManager } from "./channels/ChannelManager";
 import type { ClusterHealth } from "./cluster/ClusterHealth";
 import type { Logger } from "./logging";
 import type { Metrics } from "./metrics/Metrics";
+import type { ResponseStore } from "./openai/ResponseStore";
 
 /** What the HTTP app needs of the gateway. */
 export interface HttpContext {
@@ -26,4 +27,6 @@ export interface HttpContext {
   isOperatorToken(token: string | undefined): "admin" | "operator" | undefined;
   /** The registry, `agent.chunk` subscription and abort signal an agent run needs. */
   agentContext(signal: AbortSignal): AgentRunContext;
+  /** Where `/v1/responses` are stored. */
+  readonly responseStore: ResponseStore;
 }

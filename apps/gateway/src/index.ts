@@ -62,8 +62,18 @@ export { LATENCY_BUCKETS, MAX_LABEL_VALUES, METRICS_PREFIX, Metrics } from "./me
 export { isMetricsPath, METRICS_PATH, metricsListener, serveMetrics } from "./metrics/serve";
 export type { OpenAiErrorBody, OpenAiErrorOptions, OpenAiErrorType } from "./openai/errors";
 export { OPENAI_ERROR_TYPES, OpenAiError, toOpenAiError } from "./openai/errors";
-export type { ResponseStoreOptions } from "./openai/ResponseStore";
-export { RESPONSE_STORE_DEFAULTS, ResponseStore } from "./openai/ResponseStore";
+export type {
+  ResponseStore,
+  ResponseStoreFactory,
+  ResponseStoreOptions,
+  StoredResponse,
+} from "./openai/ResponseStore";
+export {
+  fitsResponseStore,
+  InMemoryResponseStore,
+  RESPONSE_STORE_DEFAULTS,
+  storedBytes,
+} from "./openai/ResponseStore";
 export type { AbortWatch, UpstreamLimits, UpstreamTarget } from "./openai/upstream";
 export { UPSTREAM_DEFAULTS, UpstreamClient } from "./openai/upstream";
 

@@ -34,3 +34,15 @@ export function readNodeBody(
     });
   });
 }
+
+/**
+ * Stops reading a request whose body is refused (over its limit, `413`), before answering it. The
+ * gateway's socket gate then closes the connection once the answer is written and at most
+ * `EARLY_ANSWER_DRAIN_BYTES` (256 KiB) more have arrived: the client has the time to read the answer
+ * before its connection is reset, and the gateway never reads the rest of a body it refused.
+ *
+ * @param incoming - The Node request.
+ */
+export function stopReading(incoming: IncomingMessage): void {
+  incoming.pause();
+}

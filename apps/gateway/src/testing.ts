@@ -12,6 +12,11 @@ export type {
   KeyStoreFixture,
 } from "./delivery/keyStoreConformance";
 export { runKeyStoreConformance } from "./delivery/keyStoreConformance";
+export type {
+  ResponseStoreConformanceOpenOptions,
+  ResponseStoreConformanceOptions,
+} from "./openai/responseStoreConformance";
+export { runResponseStoreConformance } from "./openai/responseStoreConformance";
 // A fake OpenAI-compatible upstream
 export type { FakeOpenAiUpstreamOptions, RecordedUpstreamRequest } from "./openai/testing";
 export { FAKE_UPSTREAM_DEFAULTS, FakeOpenAiUpstream } from "./openai/testing";

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ERROR_CODE_INFO, type ErrorCode } from "@openclaw/protocol";
 import type { HttpContext } from "./httpContext";
+import { exceedsJsonDepth } from "./jsonDepth";
 import { writeJson } from "./openai/chat";
-import { readNodeBody } from "./readBody";
+import { readNodeBody, stopReading } from "./readBody";
 
 /**
  * Serves `<webhooks.basePath>/<channel>[/<rest>]` on the Node request and response, without hono:
@@ -46,23 +47,26 @@ export async function serveWebhook(
         details: { reason: "method_not_allowed" },
         status: 405,
       });
-    const tooLarge = () =>
+    const tooLarge = () => {
+      // The rest of the body is not read: the connection is closed after the 413 (see stopReading).
+      stopReading(req);
       fail(res, "PAYLOAD_TOO_LARGE", `webhook bodies are limited to ${maxBodyBytes} bytes`, {
         details: { reason: "too_large" },
       });
+    };
     if (Number(req.headers["content-length"] ?? "0") > maxBodyBytes) return tooLarge();
     const body = await readNodeBody(req, maxBodyBytes);
-    if (body === "too_large") {
-      req.resume(); // the rest is drained unread, so the platform gets the 413
-      return tooLarge();
-    }
+    if (body === "too_large") return tooLarge();
     if (body === "incomplete")
       return fail(res, "INVALID_PARAMS", "the request body was cut short", {
         details: { reason: "incomplete_body" },
       });
-    const headers: Record<string, string> = {};
-    for (const [key, value] of Object.entries(req.headers))
-      if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(", ") : value;
+    const { maxJsonDepth } = core.config.get().webhooks;
+    if (exceedsJsonDepth(body, req.headers["content-type"], maxJsonDepth))
+      return fail(res, "INVALID_PARAMS", `webhook bodies may nest JSON at most ${maxJsonDepth} levels deep`, {
+        details: { reason: "too_deep", maxJsonDepth },
+      });
+    const headers = copyHeaders(req);
     const response = await plugin.handleWebhook({
       method,
       path: `/${rest.join("/")}`,
@@ -115,6 +119,26 @@ function queryParams(query: string): Record<string, string> {
   for (const [name, value] of new URLSearchParams(query))
     if (name !== "" && out[name] === undefined) out[name] = value;
   return out;
+}
+
+/**
+ * The request's headers for the plugin: lower-case names, repeated values joined as Node joins them.
+ * No prototype, so that a header named `__proto__` or `constructor` is a header like any other;
+ * Node's own `req.headers` drops `__proto__`, which is taken from `rawHeaders`.
+ */
+const PROTO = "__proto__";
+function copyHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = Object.create(null);
+  for (const [key, value] of Object.entries(req.headers))
+    if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(", ") : value;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i]!.length === PROTO.length && raw[i]!.toLowerCase() === PROTO) {
+      const value = raw[i + 1] ?? "";
+      const before = headers[PROTO];
+      headers[PROTO] = before === undefined ? value : `${before}, ${value}`;
+    }
+  return headers;
 }
 
 /** Header names lower-cased, so that a plugin's `Content-Type` replaces the default one. */

@@ -1,6 +1,7 @@
 import OpenAI from "openai";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ResponseStore } from "../src/openai/ResponseStore";
+import { InMemoryResponseStore, type StoredResponse } from "../src/openai/ResponseStore";
+import { runResponseStoreConformance } from "../src/openai/responseStoreConformance";
 import { FakeOpenAiUpstream } from "../src/openai/testing";
 import { type Harness, startGateway, TOKEN } from "./harness";
 
@@ -201,27 +202,64 @@ describe("POST /v1/responses", () => {
   });
 });
 
-describe("ResponseStore", () => {
-  it("drops entries past their TTL and the oldest beyond maxStored", () => {
+describe("InMemoryResponseStore", () => {
+  const entry = (text: string, items: string[] = []): StoredResponse => ({
+    response: JSON.stringify({ text }),
+    messages: "[]",
+    items,
+  });
+
+  it("drops entries past their TTL and the oldest beyond maxStored", async () => {
     let now = 1000;
-    const limits = { maxStored: 2, ttlMs: 100 };
-    const store = new ResponseStore<string>(
+    const limits = {
+      maxStored: 2,
+      ttlMs: 100,
+      maxStoredBytes: 1_000_000,
+      maxStoredBytesPerPrincipal: 1_000_000,
+    };
+    const store = new InMemoryResponseStore(
       () => limits,
       () => now,
     );
-    store.set("a", "A");
+    store.set("p", "a", entry("A", ["item-a"]));
     now += 60;
-    store.set("b", "B");
-    expect(store.get("a")).toBe("A");
+    store.set("p", "b", entry("B"));
+    expect(await store.get("p", "a")).toEqual(entry("A", ["item-a"]));
+    expect(await store.findItem("p", "item-a")).toBe("a");
+    expect(await store.get("q", "a")).toBeUndefined();
+    expect(await store.findItem("q", "item-a")).toBeUndefined();
     now += 50; // a expired, b not
-    expect(store.get("a")).toBeUndefined();
-    expect(store.get("b")).toBe("B");
-    store.set("c", "C");
-    store.set("d", "D");
+    expect(await store.get("p", "a")).toBeUndefined();
+    expect(await store.findItem("p", "item-a")).toBeUndefined();
+    expect(await store.get("p", "b")).toEqual(entry("B"));
+    store.set("p", "c", entry("C"));
+    store.set("p", "d", entry("D"));
     expect(store.size).toBe(2);
-    expect(store.get("b")).toBeUndefined();
+    expect(await store.get("p", "b")).toBeUndefined();
     limits.maxStored = 0;
-    store.set("e", "E");
-    expect(store.get("e")).toBeUndefined();
+    store.set("p", "e", entry("E"));
+    expect(await store.get("p", "e")).toBeUndefined();
   });
+
+  it("accounts the bytes it holds and keeps them under both byte bounds", () => {
+    const limits = {
+      maxStored: 10_000,
+      ttlMs: 60_000,
+      maxStoredBytes: 50_000,
+      maxStoredBytesPerPrincipal: 20_000,
+    };
+    const store = new InMemoryResponseStore(() => limits);
+    const big = entry("x".repeat(4_000));
+    for (let i = 0; i < 200; i++) {
+      store.set(`p${i % 5}`, `r${i}`, big);
+      expect(store.bytes).toBeLessThanOrEqual(limits.maxStoredBytes);
+    }
+    // 5 principals of at most 20,000 bytes would be 100,000: the total bound holds them to 50,000.
+    expect(store.size).toBe(Math.floor(50_000 / (big.response.length + 2)));
+  });
+});
+
+runResponseStoreConformance({
+  name: "InMemoryResponseStore",
+  create: ({ limits, now }) => new InMemoryResponseStore(limits, now),
 });

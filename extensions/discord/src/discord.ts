@@ -6,6 +6,7 @@ import {
   ChannelError,
   defineChannel,
   type InboundMessageInput,
+  InboundRetrier,
   type MessageContent,
   v,
   verifyDiscordSignature,
@@ -164,6 +165,9 @@ export const discordChannel = defineChannel({
       return inbound;
     };
 
+    /** Hands gateway messages over, again with backoff while the gateway cannot record them. */
+    let retrier: InboundRetrier;
+
     const connect = async (): Promise<void> => {
       const config = context.config;
       const next = new Client({
@@ -188,7 +192,9 @@ export const discordChannel = defineChannel({
         lastEventAt = Date.now();
         if (message.author.id === next.user?.id) return;
         if (message.author.bot && config.ignoreBots) return;
-        context.emit(toInbound(message));
+        // Discord's gateway pushes each message once and never again: one the gateway cannot
+        // record yet (a full disk) is emitted again, with backoff, until it is taken or we stop.
+        retrier.emit(toInbound(message));
       });
       next.on(Events.ShardReconnecting, () => {
         reconnects++;
@@ -327,6 +333,7 @@ export const discordChannel = defineChannel({
     return {
       async start(ctx) {
         context = ctx;
+        retrier = new InboundRetrier(ctx);
         await connect();
       },
 
@@ -433,7 +440,14 @@ export const discordChannel = defineChannel({
         if (interaction.guild_id !== undefined) inbound.guildId = interaction.guild_id;
         // Deferred only once the gateway has the command: if it crashes first, Discord tells the
         // user the interaction failed instead of showing "thinking…" for nothing.
-        await context.emit(inbound);
+        try {
+          await context.emit(inbound);
+        } catch (error) {
+          // Not recorded: no deferral, so Discord tells the user the interaction failed (it never
+          // redelivers one), and nothing is left waiting to answer it.
+          settle(id);
+          throw error;
+        }
         return { status: 200, body: { type: InteractionResponse.DeferredChannelMessageWithSource } };
       },
 

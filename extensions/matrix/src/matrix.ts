@@ -5,6 +5,7 @@ import {
   ChannelError,
   defineChannel,
   type InboundMessageInput,
+  InboundRetrier,
   type MessageContent,
   v,
 } from "@openclaw/channel-sdk";
@@ -191,6 +192,7 @@ export const matrixChannel = defineChannel({
           logger: sdkLogger(ctx),
         });
         client = bot;
+        const retrier = new InboundRetrier(ctx);
 
         bot.on(RoomEvent.Timeline, (event, room, toStartOfTimeline, _removed, data) => {
           if (!prepared || toStartOfTimeline === true || data?.liveEvent === false) return;
@@ -205,7 +207,9 @@ export const matrixChannel = defineChannel({
           }
           if (event.getType() !== "m.room.message" || event.isRedacted()) return;
           const inbound = toInbound(event, room);
-          if (inbound !== undefined) ctx.emit(inbound);
+          // The sync loop moves its token on without waiting for us, and the homeserver sends an
+          // event once: one the gateway cannot record yet is emitted again, with backoff.
+          if (inbound !== undefined) retrier.emit(inbound);
         });
         bot.on(RoomMemberEvent.Membership, (_event, member) => {
           if (!config.autoJoin || member.userId !== config.userId || member.membership !== "invite") return;

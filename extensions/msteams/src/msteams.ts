@@ -12,6 +12,7 @@ import {
   type Button,
   type ChannelContext,
   ChannelError,
+  checkBotFrameworkServiceUrl,
   defineChannel,
   type InboundMessageInput,
   type MessageContent,
@@ -561,36 +562,52 @@ export const msteamsChannel = defineChannel({
             headers: { allow: "POST" },
             body: { error: { code: "INVALID_PARAMS", message: "POST only" } },
           };
-        let json: unknown;
-        try {
-          json = JSON.parse(new TextDecoder().decode(request.body));
-        } catch {
-          json = undefined;
-        }
-        const claimedServiceUrl = (json as { serviceUrl?: unknown } | undefined)?.serviceUrl;
+        const refuse = (reason: string): WebhookResponse => {
+          context.logger.warn("refused a Teams activity", { reason });
+          return {
+            status: 401,
+            body: { error: { code: "UNAUTHORIZED", message: `Bot Framework token refused: ${reason}` } },
+          };
+        };
+        // The token is checked before the body is decoded or parsed: an unauthenticated request
+        // costs no JSON parse, however large its body.
+        const authorization = request.headers.authorization;
+        if (authorization === undefined || !authorization.startsWith("Bearer "))
+          return refuse("missing_signature");
         const keys = await freshKeys();
         if (keys === undefined)
           return {
             status: 503,
             body: { error: { code: "CHANNEL_UNAVAILABLE", message: "signing keys unknown" } },
           };
-        // The token must name the activity's service URL: "" (no URL in the body) never matches.
         const check = await verifyBotFrameworkJwt({
-          authorization: request.headers.authorization,
+          authorization,
           appId: context.config.appId,
           keys,
           issuer: context.config.issuer,
-          serviceUrl: typeof claimedServiceUrl === "string" ? claimedServiceUrl : "",
         });
-        if (!check.ok) {
-          context.logger.warn("refused a Teams activity", { reason: check.reason });
+        if (!check.ok) return refuse(check.reason);
+        let json: unknown;
+        try {
+          json = JSON.parse(new TextDecoder().decode(request.body));
+        } catch {
           return {
-            status: 401,
+            status: 400,
             body: {
-              error: { code: "UNAUTHORIZED", message: `Bot Framework token refused: ${check.reason}` },
+              error: {
+                code: "INVALID_PARAMS",
+                message: "not a Bot Framework activity: the body is not JSON",
+              },
             },
           };
         }
+        // The token must name the activity's service URL: "" (no URL in the body) never matches.
+        const claimedServiceUrl = (json as { serviceUrl?: unknown } | null)?.serviceUrl;
+        const binding = checkBotFrameworkServiceUrl(
+          check.claims,
+          typeof claimedServiceUrl === "string" ? claimedServiceUrl : "",
+        );
+        if (!binding.ok) return refuse(binding.reason);
         const parsed = v.safeParse(ActivitySchema, json);
         if (!parsed.success) {
           const issue = parsed.issues[0];
@@ -625,7 +642,13 @@ export const msteamsChannel = defineChannel({
         if (message.text === "" && message.attachments === undefined) return { status: 200 };
         received += 1;
         // Acknowledge only once the gateway has recorded it: the Bot Connector retries otherwise.
-        await context.emit(message);
+        try {
+          await context.emit(message);
+        } catch (error) {
+          // Not recorded (a full disk): a 503, and the redelivery must not be taken for a repeat.
+          seen.delete(key);
+          throw error;
+        }
         return { status: 200 };
       },
 

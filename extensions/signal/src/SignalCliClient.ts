@@ -1,4 +1,4 @@
-import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { ServerSentEventParser } from "./ServerSentEventParser";
 import { type JsonRpcErrorObject, SignalCliError } from "./SignalCliError";
 import type {
   SignalGroup,
@@ -28,9 +28,9 @@ export interface SignalCliClientOptions {
    */
   connectTimeoutMs?: number | undefined;
   /**
-   * The largest event the stream delivers, in characters: a longer complete event is skipped
-   * (`onSkipped`), and more than this buffered without the end of an event ends the stream with an
-   * error.
+   * The largest event the stream delivers, in characters: the data of a longer event is dropped as
+   * it arrives (at most this much of one event is held, however it is cut into chunks), and the
+   * event is reported to `onSkipped` with its id once it ends, in order with the other events.
    * @defaultValue {@link SIGNAL_CLI_CLIENT_DEFAULTS}.maxEventChars (4,194,304)
    */
   maxEventChars?: number | undefined;
@@ -67,7 +67,10 @@ export interface SignalCliEventHandlers {
   onEvent(event: SignalCliEvent): Promise<void> | void;
   /** A comment line (signal-cli sends `:` every 15 s as a keepalive). */
   onComment?(comment: string): void;
-  /** An event longer than `maxEventChars`, skipped. */
+  /**
+   * An event longer than `maxEventChars`, skipped: called in its place among the events (after the
+   * ones before it settled), with its id wherever the id stood in the event.
+   */
   onSkipped?(event: { id: string | undefined; event: string | undefined; chars: number }): void;
 }
 
@@ -359,21 +362,17 @@ export class SignalCliClient {
     }
     const body = response.body;
     const closed = (async () => {
-      const queue: EventSourceMessage[] = [];
-      let parseError: Error | undefined;
-      const parser = createParser({
-        maxBufferSize: this.#options.maxEventChars,
-        onEvent: (event) => {
-          // A complete event that is too large is skipped: breaking the stream would only make the
-          // daemon send it again.
-          if (event.data.length > this.#options.maxEventChars)
-            handlers.onSkipped?.({ id: event.id, event: event.event, chars: event.data.length });
-          else queue.push(event);
-        },
+      // Events and skips in stream order: a skip is reported only after the events before it.
+      const queue: Array<
+        | { kind: "event"; event: SignalCliEvent }
+        | { kind: "skipped"; event: { id: string | undefined; event: string | undefined; chars: number } }
+      > = [];
+      const parser = new ServerSentEventParser({
+        maxEventChars: this.#options.maxEventChars,
+        onEvent: (event) => queue.push({ kind: "event", event }),
+        // Breaking the stream would only make the daemon send it again.
+        onSkipped: (event) => queue.push({ kind: "skipped", event }),
         onComment: (comment) => handlers.onComment?.(comment),
-        onError: (error) => {
-          if (error.type === "max-buffer-size-exceeded") parseError = error;
-        },
       });
       const decoder = new TextDecoder();
       const reader = body.getReader();
@@ -383,15 +382,10 @@ export class SignalCliClient {
           if (done) return;
           parser.feed(decoder.decode(value, { stream: true }));
           while (queue.length > 0) {
-            const event = queue.shift()!;
-            await handlers.onEvent({ id: event.id, event: event.event, data: event.data });
+            const item = queue.shift()!;
+            if (item.kind === "event") await handlers.onEvent(item.event);
+            else handlers.onSkipped?.(item.event);
           }
-          if (parseError !== undefined)
-            throw new SignalCliError(
-              "PROTOCOL",
-              `signal-cli's event stream sent more than ${this.#options.maxEventChars} characters without ending an event`,
-              { url, cause: parseError },
-            );
         }
       } catch (error) {
         if (controller.signal.aborted) return;

@@ -6,7 +6,10 @@ export interface SignalEventStreamOptions {
   client: SignalCliClient;
   /** Handles one event; awaited before the next is read and before its id counts as handled. */
   onEvent(event: SignalCliEvent): Promise<void>;
-  /** Told about an event skipped for being longer than the client's `maxEventChars`. */
+  /**
+   * Told about an event skipped for being longer than the client's `maxEventChars`; its id then
+   * counts as handled, so a reconnect resumes after it.
+   */
   onSkipped?(event: { id: string | undefined; event: string | undefined; chars: number }): void;
   /** Told about every change of the stream's state. */
   onState(change: SignalStreamChange): void;
@@ -58,7 +61,7 @@ export class SignalEventStream {
   reconnects = 0;
   /** When the last event or keepalive arrived (ms since the epoch). */
   lastActivityAt: number | undefined;
-  /** The id of the last event handled, sent as `Last-Event-ID` on reconnect. */
+  /** The id of the last event handled or skipped, sent as `Last-Event-ID` on reconnect. */
   lastEventId: string | undefined;
   readonly #options: SignalEventStreamOptions;
   readonly #idleMs: number;
@@ -140,6 +143,8 @@ export class SignalEventStream {
             onSkipped: (event) => {
               heard();
               this.#options.onSkipped?.(event);
+              // Skipped for good: resuming before it would have the daemon send it again, for ever.
+              if (event.id !== undefined && event.id !== "") this.lastEventId = event.id;
             },
           },
           { lastEventId: this.lastEventId, signal },

@@ -3,6 +3,7 @@ import {
   type ChannelContext,
   ChannelError,
   defineChannel,
+  emitUntilTaken,
   type MessageContent,
   v,
 } from "@openclaw/channel-sdk";
@@ -101,7 +102,10 @@ export const SignalConfigSchema = v.object({
     v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)),
     SIGNAL_DEFAULTS.dedupeCapacity,
   ),
-  /** The largest event the stream parser buffers, in characters. @defaultValue 4,194,304 */
+  /**
+   * The largest event the stream parser buffers, in characters; a longer one is dropped as it
+   * arrives and skipped, and its id counts as seen (a reconnect resumes after it). @defaultValue 4,194,304
+   */
   maxEventChars: v.optional(
     v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(256 * 1024 * 1024)),
     SIGNAL_DEFAULTS.maxEventChars,
@@ -258,9 +262,12 @@ export const signalChannel = defineChannel({
           attachments.push(await download(attachment, outcome.from));
         message.attachments = attachments;
       }
+      // Held here until the gateway records it (a full disk: emitted again with backoff): the
+      // stream's Last-Event-ID does not move past it, and the events after it wait in order.
       try {
-        await context.emit(message);
+        await emitUntilTaken(context, message);
       } catch (error) {
+        if (context.signal.aborted) throw error;
         context.logger.error("could not hand a Signal message to the gateway", {
           id: message.id,
           error: (error as Error).message,

@@ -76,6 +76,11 @@ export interface FakeSignalCliOptions {
   keepaliveMs?: number;
   /** How many events are kept for `Last-Event-ID` replays. @defaultValue 1000, as signal-cli */
   bufferSize?: number;
+  /**
+   * Where an event's `id:` line goes: before its `data:` line, or after it (both are valid
+   * server-sent events; a client must take the id from either place). @defaultValue `"first"`
+   */
+  idLine?: "first" | "last";
 }
 
 interface Stream {
@@ -146,6 +151,7 @@ export class FakeSignalCli {
       multiAccount: options.multiAccount ?? false,
       keepaliveMs: options.keepaliveMs ?? 15_000,
       bufferSize: options.bufferSize ?? 1000,
+      idLine: options.idLine ?? "first",
     };
     this.account = this.#options.account;
     this.#server = createServer((req, res) => void this.#handle(req, res));
@@ -473,7 +479,11 @@ export class FakeSignalCli {
     if (stream.res.destroyed || event.seq <= stream.sent) return;
     stream.sent = event.seq;
     event.delivered = true;
-    stream.res.write(`id:${event.seq}\nevent:receive\ndata:${event.data}\n\n`);
+    stream.res.write(
+      this.#options.idLine === "first"
+        ? `id:${event.seq}\nevent:receive\ndata:${event.data}\n\n`
+        : `event:receive\ndata:${event.data}\nid:${event.seq}\n\n`,
+    );
   }
 
   #end(stream: Stream): void {

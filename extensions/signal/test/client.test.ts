@@ -166,18 +166,29 @@ describe("SignalCliClient against the fake daemon", () => {
     await subscription.closed;
   });
 
-  it("ends the stream when more than maxEventChars arrive without the end of an event", async () => {
+  it("skips an oversized event however it is cut, keeping its id (before or after the data), and reads on", async () => {
+    const big = "y".repeat(200_000);
     platform = await FakePlatform.start({
       "GET /api/v1/events": () => ({
         headers: { "content-type": "text/event-stream" },
-        body: `event:receive\ndata:${"y".repeat(5000)}`,
+        body:
+          `id:7\nevent:receive\ndata:${big}\n\n` +
+          `event:receive\ndata:${big}\ndata:${big}\nid:8\n\n` +
+          'event:receive\ndata:{"n":9}\nid:9\n\n' +
+          // Never ended: held no more than maxEventChars, and not reported.
+          `id:10\ndata:${big}`,
       }),
     });
     const client = new SignalCliClient({ baseUrl: platform.url, maxEventChars: 2048 });
-    const subscription = await client.subscribe({ onEvent: () => {} });
-    await expect(subscription.closed).rejects.toMatchObject({
-      kind: "PROTOCOL",
-      message: expect.stringContaining("without ending an event"),
+    const seen: string[] = [];
+    const subscription = await client.subscribe({
+      onEvent: async (event) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        seen.push(`event ${event.id} ${event.data}`);
+      },
+      onSkipped: (event) => seen.push(`skipped ${event.id} ${event.event} ${event.chars}`),
     });
+    await subscription.closed;
+    expect(seen).toEqual(["skipped 7 receive 200000", "skipped 8 receive 400001", 'event 9 {"n":9}']);
   });
 });

@@ -280,6 +280,48 @@ describe("signal specifics", () => {
     expect(ctx.emitted).toHaveLength(3);
   });
 
+  it.each(["first", "last"] as const)(
+    "moves past an event longer than maxEventChars (id line %s): the next message arrives, no reconnect loop",
+    async (idLine) => {
+      await startFake({ idLine });
+      const { plugin, ctx } = await started({ maxEventChars: 4096, reconnectInitialDelayMs: 20 });
+      const skips = () => ctx.logs.filter((l) => l.message.includes("longer than maxEventChars"));
+      fake!.receiveMessage({ from: ana, text: "before" });
+      await vi.waitFor(() => expect(ctx.emitted).toHaveLength(1));
+      // 300 KB: it reaches the client in many reads, as a large event from signal-cli does.
+      fake!.receiveMessage({ from: ana, text: "x".repeat(300_000) });
+      fake!.receiveMessage({ from: ana, text: "after" });
+      await vi.waitFor(() => expect(ctx.emitted.map((m) => m.text)).toEqual(["before", "after"]), {
+        timeout: 10_000,
+      });
+      expect(skips().map((l) => l.fields)).toEqual([
+        { id: "2", event: "receive", chars: expect.any(Number) },
+      ]);
+      expect(fake!.streamConnections).toBe(1);
+      expect(ctx.statuses).not.toContain("degraded");
+      expect(plugin.status().state).toBe("ready");
+
+      // An oversized event that is the last one before a reconnect: its id counts as seen although
+      // its body was skipped, so the reconnect resumes after it and the daemon does not send it again.
+      fake!.receiveMessage({ from: ana, text: "y".repeat(300_000) });
+      await vi.waitFor(() => expect(skips()).toHaveLength(2), { timeout: 10_000 });
+      fake!.closeStreams();
+      await vi.waitFor(() => expect(fake!.streamConnections).toBe(2), { timeout: 10_000 });
+      expect(fake!.requests.filter((r) => r.path === "/api/v1/events")[1]!.headers["last-event-id"]).toBe(
+        "4",
+      );
+      fake!.receiveMessage({ from: ana, text: "later" });
+      await vi.waitFor(() => expect(ctx.emitted.map((m) => m.text)).toEqual(["before", "after", "later"]), {
+        timeout: 10_000,
+      });
+      await vi.waitFor(() => expect(plugin.status().state).toBe("ready"));
+      expect(fake!.streamConnections).toBe(2);
+      expect(plugin.status().details).toMatchObject({ reconnects: 1 });
+      expect(skips()).toHaveLength(2);
+    },
+    30_000,
+  );
+
   it("restarts a stream that stays open but silent past idleTimeoutMs, and delivers what was held", async () => {
     await startFake({ keepaliveMs: 0 });
     const { plugin, ctx } = await started({ idleTimeoutMs: 300, reconnectInitialDelayMs: 20 });

@@ -1,5 +1,5 @@
 import { channel as diagnosticsChannel } from "node:diagnostics_channel";
-import { ChannelError } from "@openclaw/channel-sdk";
+import { ChannelError, isHostUnavailable } from "@openclaw/channel-sdk";
 import type { App, Logger, Receiver, webApi } from "@slack/bolt";
 import { SocketModeClient } from "@slack/socket-mode";
 import { toSlackChannelError } from "./errors";
@@ -207,10 +207,16 @@ export class SlackReceiver implements Receiver {
       const response = await this.dispatch(event.body, event.retry_num, event.retry_reason);
       await event.ack(response);
     } catch (error) {
-      // Not acknowledged: Slack redelivers, and the redelivery finds what was recorded.
-      this.#options.logger.warn(
-        `a Slack ${event.type} envelope was not acknowledged: ${(error as Error)?.message ?? error}`,
-      );
+      const reason = (error as Error)?.message ?? String(error);
+      // Not recorded, or Slack's API failed: not acknowledged, so Slack redelivers it, and the
+      // redelivery finds what was recorded. Anything else (an envelope that cannot be read) would
+      // fail the same way again: acknowledged and dropped.
+      if (isHostUnavailable(error) || (error instanceof ChannelError && error.retryable)) {
+        this.#options.logger.warn(`a Slack ${event.type} envelope was not acknowledged: ${reason}`);
+        return;
+      }
+      this.#options.logger.warn(`malformed Slack request dropped: a ${event.type} envelope: ${reason}`);
+      await event.ack().catch(() => {});
     }
   }
 

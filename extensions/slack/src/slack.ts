@@ -4,6 +4,7 @@ import {
   ChannelError,
   defineChannel,
   type InboundMessageInput,
+  isHostUnavailable,
   v,
   verifySlackSignature,
   type WebhookRequest,
@@ -249,6 +250,7 @@ export const slackChannel = defineChannel({
     };
 
     const fromMessage = async (event: SlackMessage, teamId: string | undefined): Promise<void> => {
+      checkMessage(event);
       let m = event;
       let edited = false;
       if (event.subtype === "message_changed") {
@@ -512,9 +514,13 @@ export const slackChannel = defineChannel({
         const body = parseBody(request);
         // Slack checks a slash command's certificate with a signed `ssl_check=1` form.
         if (body?.ssl_check === "1") return { status: 200 };
-        if (body === undefined)
+        if (body === undefined) {
+          context.logger.warn(
+            "malformed Slack request dropped: not an Events API, command or interaction body",
+          );
           return {
             status: 400,
+            headers: { "x-slack-no-retry": "1" },
             body: {
               error: {
                 code: "INVALID_PARAMS",
@@ -522,22 +528,44 @@ export const slackChannel = defineChannel({
               },
             },
           };
+        }
         if (body.type === "url_verification" && typeof body.challenge === "string")
           return { status: 200, body: { challenge: body.challenge } };
         if (body.type === "app_rate_limited") return { status: 200 };
+        // Slack retries anything but a 2xx unless told not to: a signed request that cannot be
+        // read is answered 400 with X-Slack-No-Retry, and dropped (logged).
+        const drop = (reason: string): WebhookResponse => {
+          context.logger.warn(`malformed Slack request dropped: ${reason}`, {
+            type: body.type,
+            eventId: body.event_id,
+          });
+          return {
+            status: 400,
+            headers: { "x-slack-no-retry": "1" },
+            body: { error: { code: "INVALID_PARAMS", message: `malformed Slack request: ${reason}` } },
+          };
+        };
+        if (
+          body.type === "event_callback" &&
+          !(isObject(body.event) && typeof (body.event as { type?: unknown }).type === "string")
+        )
+          return drop("an event_callback without an event");
         const retry = request.headers["x-slack-retry-num"];
         const retryNum = retry !== undefined && /^\d{1,3}$/.test(retry) ? Number(retry) : undefined;
         try {
           const response = await receiver!.dispatch(body, retryNum, request.headers["x-slack-retry-reason"]);
           return response === undefined ? { status: 200 } : { status: 200, body: response };
         } catch (error) {
-          // Not acknowledged: Slack retries, and the retry finds what was recorded.
+          // The gateway could not record it, or Slack's API failed: not acknowledged, Slack
+          // retries, and the retry finds what was recorded. Anything else cannot get better.
+          if (!isHostUnavailable(error) && !(error instanceof ChannelError && error.retryable))
+            return drop((error as Error).message);
           context.logger.warn("a Slack event failed; Slack will retry it", {
             error: (error as Error).message,
           });
           return {
-            status: 500,
-            body: { error: { code: "INTERNAL", message: "the event could not be handled" } },
+            status: 503,
+            body: { error: { code: "UNAVAILABLE", message: "the event could not be handled; retry it" } },
           };
         }
       },
@@ -583,6 +611,36 @@ function parseBody(request: WebhookRequest): Record<string, unknown> | undefined
   } catch {
     return undefined;
   }
+}
+
+const MESSAGE_STRING_FIELDS = [
+  "subtype",
+  "channel",
+  "user",
+  "bot_id",
+  "username",
+  "text",
+  "ts",
+  "thread_ts",
+  "event_ts",
+  "team",
+] as const;
+
+/**
+ * Checks the fields of a message event the plugin reads (a signed body is still whatever was
+ * posted). @throws TypeError naming the first field of the wrong type.
+ */
+function checkMessage(event: unknown, depth = 0): asserts event is SlackMessage {
+  if (!isObject(event)) throw new TypeError("a message event that is not an object");
+  for (const field of MESSAGE_STRING_FIELDS)
+    if (event[field] !== undefined && typeof event[field] !== "string")
+      throw new TypeError(`a message event whose ${field} is not a string`);
+  const files = event.files;
+  if (files !== undefined && !(Array.isArray(files) && files.every(isObject)))
+    throw new TypeError("a message event whose files are not a list of objects");
+  if (depth === 0)
+    for (const nested of ["message", "previous_message"] as const)
+      if (event[nested] !== undefined) checkMessage(event[nested], 1);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -124,8 +124,35 @@ describe("slack specifics", () => {
         fake!.signedRequest({ ssl_check: "1", token: "t" }, { form: true }),
       );
       expect(sslCheck.status).toBe(200);
-      const notSlack = fake!.signedRequest({ hello: "world" });
-      expect((await plugin.handleWebhook!(notSlack)).status).toBe(400);
+    });
+
+    it("answers a signed but malformed event 400 with X-Slack-No-Retry (final for Slack), logging it", async () => {
+      const { plugin, ctx } = await started({ mode: "events" });
+      const good = fake!.injectMessage("fine", { deliver: false });
+      const malformed: Array<Record<string, unknown>> = [
+        { hello: "world" },
+        { ...good, event_id: "EvBad1", event: null },
+        { ...good, event_id: "EvBad2", event: "a string" },
+        { ...good, event_id: "EvBad3", event: { type: "message", channel: 5, ts: { at: 1 }, text: 7 } },
+        { ...good, event_id: "EvBad4", event: { type: "message", channel: "C1", ts: "1.2", user: 9 } },
+        { ...good, event_id: "EvBad5", event: { ...(good.event as object), files: "nope" } },
+      ];
+      for (const body of malformed) {
+        const response = await plugin.handleWebhook!(fake!.signedRequest(body));
+        expect(response.status, JSON.stringify(body)).toBe(400);
+        expect(response.headers?.["x-slack-no-retry"], JSON.stringify(body)).toBe("1");
+      }
+      expect(ctx.emitted).toEqual([]);
+      expect(ctx.logs.filter((l) => l.message.startsWith("malformed Slack request dropped")).length).toBe(
+        malformed.length,
+      );
+      // A well-formed event still goes through; one the gateway could not record is retried (a 5xx).
+      ctx.refuseNextEmits(1);
+      const refused = await plugin.handleWebhook!(fake!.signedRequest(good));
+      expect(refused.status).toBeGreaterThanOrEqual(500);
+      expect(refused.headers?.["x-slack-no-retry"]).toBeUndefined();
+      expect((await plugin.handleWebhook!(fake!.signedRequest(good, { retryNum: 1 }))).status).toBe(200);
+      expect(ctx.emitted.map((m) => m.text)).toEqual(["fine"]);
     });
 
     it("takes slash commands and button clicks as signed forms", async () => {
@@ -204,6 +231,16 @@ describe("slack specifics", () => {
         id: `C0GENERAL:${(body.event as { ts: string }).ts}`,
         text: "once over the socket",
       });
+    });
+
+    it("acknowledges a malformed event (final: Slack does not redeliver it), logging it", async () => {
+      const { ctx } = await started();
+      const bad = fake!.injectEvent({ type: "message", channel: 5, ts: { at: 1 }, text: 7 });
+      await vi.waitFor(() => expect(fake!.acks).toHaveLength(1));
+      expect(fake!.unacknowledged).toBe(0);
+      expect(ctx.emitted).toEqual([]);
+      expect(ctx.logs.some((l) => l.message.includes("malformed Slack request dropped"))).toBe(true);
+      expect(bad.event_id).toMatch(/^Ev/);
     });
 
     it("emits a mention that arrives as message and app_mention once, without the bot's mention", async () => {

@@ -2,7 +2,9 @@ import {
   type ChannelContext,
   ChannelError,
   defineChannel,
+  emitUntilTaken,
   type InboundMessageInput,
+  isHostUnavailable,
   type MessageContent,
   markdownToPlainText,
   v,
@@ -70,10 +72,21 @@ export const telegramChannel = defineChannel({
     let bot: Bot;
     let polling: Promise<void> | undefined;
     let lastPollAt: number | undefined;
+    /** Polling: the update being handed to the gateway, not to be confirmed by a stop meanwhile. */
+    let unconfirmed: number | undefined;
 
     const toInbound = (message: Message, update: Update): InboundMessageInput | undefined => {
       const text = message.text ?? message.caption;
       if (message.from === undefined || text === undefined) return undefined;
+      // Typed by the Bot API, but a webhook body is whatever was posted: check what is read.
+      if (
+        typeof text !== "string" ||
+        typeof message.message_id !== "number" ||
+        typeof message.date !== "number" ||
+        typeof message.chat?.id !== "number" ||
+        typeof message.from?.id !== "number"
+      )
+        throw new TypeError("a message without a readable chat, sender, id, date or text");
       const chatId = String(message.chat.id);
       const name = [message.from.first_name, message.from.last_name].filter(Boolean).join(" ");
       const inbound: InboundMessageInput = {
@@ -112,10 +125,18 @@ export const telegramChannel = defineChannel({
           client: { apiRoot, timeoutSeconds: pollingTimeoutSeconds + stallGraceSeconds },
         });
         // Awaited: grammY answers the webhook, or confirms the update offset, only after the
-        // gateway has recorded the message, so Telegram redelivers what a crash interrupted.
+        // gateway has recorded the message, so Telegram redelivers what a crash interrupted. A
+        // webhook the gateway cannot record is answered 503 (Telegram redelivers it); a polled
+        // update is emitted again with backoff, holding the offset (and the updates after it).
         bot.on("message", async (c) => {
           const inbound = toInbound(c.message, c.update);
-          if (inbound !== undefined) await context.emit(inbound);
+          if (inbound === undefined) return;
+          if (mode === "webhook") return context.emit(inbound);
+          // Stopping: the rest of the batch stays unconfirmed, for the next poll.
+          if (ctx.signal.aborted) throw new ChannelError("NOT_READY", "the channel is stopping");
+          unconfirmed = c.update.update_id;
+          await emitUntilTaken(context, inbound);
+          unconfirmed = undefined;
         });
         bot.catch((error) =>
           context.logger.error("telegram update handler failed", { error: error.message }),
@@ -216,26 +237,40 @@ export const telegramChannel = defineChannel({
             status: 401,
             body: { error: { code: "UNAUTHORIZED", message: `secret token check failed: ${check.reason}` } },
           };
+        // Telegram redelivers anything but a 2xx: a signed update that cannot be read is
+        // answered 200 and dropped (logged), or it would come back again and again.
+        const drop = (reason: string, fields: Record<string, unknown> = {}): WebhookResponse => {
+          context.logger.warn(`malformed Telegram update dropped: ${reason}`, fields);
+          return { status: 200, body: { ok: true, dropped: reason } };
+        };
         let update: Update;
         try {
           update = JSON.parse(new TextDecoder().decode(request.body)) as Update;
         } catch {
-          return {
-            status: 400,
-            body: { error: { code: "INVALID_PARAMS", message: "the body is not JSON" } },
-          };
+          return drop("the body is not JSON");
         }
-        if (typeof update?.update_id !== "number")
-          return {
-            status: 400,
-            body: { error: { code: "INVALID_PARAMS", message: "not a Telegram update" } },
-          };
-        await bot.handleUpdate(update);
+        if (typeof update !== "object" || update === null || typeof update.update_id !== "number")
+          return drop("not a Telegram update");
+        try {
+          await bot.handleUpdate(update);
+        } catch (error) {
+          // Not recorded (a full disk): a 503, and Telegram redelivers it.
+          if (isHostUnavailable(error)) throw error;
+          const cause = (error as { error?: unknown }).error ?? error;
+          return drop("it could not be handled", {
+            updateId: update.update_id,
+            error: cause instanceof Error ? cause.message : String(cause),
+          });
+        }
         return { status: 200, body: { ok: true } };
       },
 
       async stop() {
         if (polling === undefined) return;
+        // bot.stop() confirms every update up to the one tried last: not one the gateway has not
+        // taken yet (grammY keeps that id in a field of its own), so Telegram sends it again.
+        if (unconfirmed !== undefined)
+          (bot as unknown as { lastTriedUpdateId: number }).lastTriedUpdateId = unconfirmed - 1;
         // bot.stop() confirms the offset with one last getUpdates; do not wait forever for a dead server.
         await Promise.race([
           bot.stop().catch(() => {}),

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import {
   type Attachment,
   ChannelError,
+  emitUntilTaken,
   type InboundMessageInput,
   type MessageContent,
   type SendOptions,
@@ -495,7 +496,9 @@ export class BaileysTransport implements WhatsAppTransport {
           const inbound = await this.#toInbound(message, jid, id);
           if (inbound === undefined) return;
           this.#remember(id, message);
-          await this.#ctx.emit(inbound);
+          // Baileys has confirmed the message to WhatsApp already, which will not send it again:
+          // one the gateway cannot record yet (a full disk) is emitted again, with backoff.
+          await emitUntilTaken(this.#ctx, inbound);
         });
       } catch (error) {
         this.#ctx.logger.error("cannot handle a WhatsApp Web message", {

@@ -4,6 +4,7 @@ import {
   ChannelError,
   constantTimeEqual,
   type InboundMessageInput,
+  isHostUnavailable,
   type MessageContent,
   type SendOptions,
   type SendResult,
@@ -330,17 +331,17 @@ export class CloudTransport implements WhatsAppTransport {
           error: { code: "UNAUTHORIZED", message: `X-Hub-Signature-256 check failed: ${check.reason}` },
         },
       };
+    // Meta redelivers anything but a 200 for days: a signed body that cannot be read is answered
+    // 200 and dropped (logged). Only what the gateway could not record, or media that could not be
+    // fetched yet, is answered 503 to come again.
     let update: { object?: unknown; entry?: unknown };
     try {
       update = JSON.parse(new TextDecoder().decode(request.body)) as typeof update;
     } catch {
-      return { status: 400, body: { error: { code: "INVALID_PARAMS", message: "the body is not JSON" } } };
+      return this.#drop("the body is not JSON");
     }
     if (update?.object !== "whatsapp_business_account" || !Array.isArray(update.entry))
-      return {
-        status: 400,
-        body: { error: { code: "INVALID_PARAMS", message: "not a WhatsApp Business Account webhook" } },
-      };
+      return this.#drop("not a WhatsApp Business Account webhook");
     try {
       for (const entry of update.entry as Array<{ changes?: unknown }>) {
         if (!Array.isArray(entry?.changes)) continue;
@@ -359,6 +360,12 @@ export class CloudTransport implements WhatsAppTransport {
       return { status: 503, body: { error: { code: "CHANNEL_UNAVAILABLE", message: failure.message } } };
     }
     return { status: 200, body: { ok: true } };
+  }
+
+  /** Answers a signed webhook that cannot be read: 200 (final for Meta), logged. */
+  #drop(reason: string, fields: Record<string, unknown> = {}): WebhookResponse {
+    this.#ctx.logger.warn(`malformed WhatsApp webhook dropped: ${reason}`, fields);
+    return { status: 200, body: { ok: true, dropped: reason } };
   }
 
   #verifyHandshake(query: Readonly<Record<string, string>>): WebhookResponse {
@@ -398,19 +405,38 @@ export class CloudTransport implements WhatsAppTransport {
       return;
     }
     const names = new Map<string, string>();
-    for (const contact of (value.contacts as
-      | Array<{ wa_id?: string; profile?: { name?: string } }>
-      | undefined) ?? [])
-      if (contact?.wa_id !== undefined && contact.profile?.name !== undefined)
+    for (const contact of this.#listOf<{ wa_id?: unknown; profile?: { name?: unknown } }>(
+      value.contacts,
+      "contacts",
+    ))
+      if (typeof contact?.wa_id === "string" && typeof contact.profile?.name === "string")
         names.set(contact.wa_id, contact.profile.name);
-    for (const message of (value.messages as CloudMessage[] | undefined) ?? []) {
-      if (typeof message?.id !== "string" || typeof message.from !== "string") continue;
-      await this.#dedupe.run(message.id, async () => {
-        const inbound = await this.#toInbound(message, names.get(message.from));
-        if (inbound !== undefined) await this.#ctx.emit(inbound);
-      });
+    for (const message of this.#listOf<CloudMessage>(value.messages, "messages")) {
+      if (typeof message?.id !== "string" || typeof message.from !== "string") {
+        this.#drop("a message without an id or sender");
+        continue;
+      }
+      try {
+        await this.#dedupe.run(message.id, async () => {
+          const inbound = await this.#toInbound(message, names.get(message.from));
+          if (inbound !== undefined) await this.#ctx.emit(inbound);
+        });
+      } catch (error) {
+        // Not recorded, or media not fetched yet: the whole webhook comes again (503), and what
+        // was emitted already is deduped. A message that cannot be read would fail for ever.
+        if (isHostUnavailable(error) || (error instanceof ChannelError && error.retryable)) throw error;
+        this.#drop("a message that cannot be read", { id: message.id, error: (error as Error).message });
+      }
     }
-    for (const status of (value.statuses as CloudStatus[] | undefined) ?? []) this.#recordStatus(status);
+    for (const status of this.#listOf<CloudStatus>(value.statuses, "statuses")) this.#recordStatus(status);
+  }
+
+  /** A list of a webhook's value: none when absent, and none (logged) when it is not a list. */
+  #listOf<T>(list: unknown, field: string): T[] {
+    if (list === undefined) return [];
+    if (Array.isArray(list)) return list as T[];
+    this.#drop(`${field} is not a list`);
+    return [];
   }
 
   async #toInbound(
@@ -473,7 +499,10 @@ export class CloudTransport implements WhatsAppTransport {
         const media = message[message.type] as
           | { id?: string; mime_type?: string; caption?: string; filename?: string; sha256?: string }
           | undefined;
-        if (media?.id === undefined) return undefined;
+        if (typeof media?.id !== "string") {
+          this.#drop("a media message without a media id", { id: message.id, type: message.type });
+          return undefined;
+        }
         try {
           inbound.attachments = [await this.#download(kind, media as { id: string })];
         } catch (error) {

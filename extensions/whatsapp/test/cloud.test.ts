@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { ChannelError } from "@openclaw/channel-sdk";
 import { createTestContext, runChannelConformance, webhookRequest } from "@openclaw/channel-sdk/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -12,6 +13,18 @@ vi.mock("baileys", () => {
 const PHONE_ID = "106540352242922";
 const TOKEN = "EAAGfakeAccessTokenForTests0123456789";
 const SECRET = "app-secret-0123456789abcdef";
+
+/** A raw text body signed with the app secret, as Meta signs (for bodies that are not JSON). */
+const signedText = (text: string) =>
+  webhookRequest({
+    body: text,
+    headers: { "x-hub-signature-256": `sha256=${createHmac("sha256", SECRET).update(text).digest("hex")}` },
+  });
+
+/** The messages of a webhook body built by the fake. */
+const messagesOf = (body: Record<string, unknown>) =>
+  (body as { entry: Array<{ changes: Array<{ value: { messages: unknown[] } }> }> }).entry[0]!.changes[0]!
+    .value.messages;
 const VERIFY = "verify-token-0123";
 const USER = "16505551234";
 let fake: FakeWhatsAppCloud | undefined;
@@ -89,7 +102,7 @@ describe("whatsapp cloud specifics", () => {
     await plugin.destroy();
   });
 
-  it("refuses unsigned, malformed and wrongly signed POSTs, and bodies that are not WhatsApp webhooks", async () => {
+  it("refuses unsigned, malformed and wrongly signed POSTs", async () => {
     const { plugin, ctx } = await started();
     const body = fake!.textFrom("hi").body;
     const text = JSON.stringify(body);
@@ -104,9 +117,38 @@ describe("whatsapp cloud specifics", () => {
     const signed = fake!.signed(body);
     const tampered = { ...signed, body: new TextEncoder().encode(JSON.stringify(body, null, 1)) };
     expect((await plugin.handleWebhook!(tampered)).status).toBe(401);
-    expect((await plugin.handleWebhook!(fake!.signed("{not json" as unknown))).status).toBe(400);
-    expect((await plugin.handleWebhook!(fake!.signed({ object: "page", entry: [] }))).status).toBe(400);
     expect(ctx.emitted).toEqual([]);
+    await plugin.destroy();
+  });
+
+  it("answers a signed but malformed webhook 200 (Meta redelivers anything else for 7 days), dropping and logging it", async () => {
+    const { plugin, ctx } = await started();
+    const good = fake!.textFrom("fine", USER, "Ana").body;
+    const message = { from: USER, id: "wamid.BAD", timestamp: "1764000000", type: "text" };
+    const malformed: unknown[] = [
+      "{not json",
+      { object: "page", entry: [] },
+      fake!.webhookBody({ messages: "nope" as unknown as unknown[] }),
+      fake!.webhookBody({ contacts: 5 as unknown as unknown[], messages: [] }),
+      fake!.webhookBody({ messages: [{ ...message, text: { body: 5 } }] }),
+      fake!.webhookBody({ messages: [{ ...message, id: "wamid.BAD2", type: "image", image: "x" }] }),
+    ];
+    for (const body of malformed) {
+      const response = await plugin.handleWebhook!(
+        typeof body === "string" ? signedText(body) : fake!.signed(body),
+      );
+      expect(response.status, JSON.stringify(body)).toBe(200);
+    }
+    expect(ctx.emitted).toEqual([]);
+    expect(
+      ctx.logs.filter((l) => l.message.startsWith("malformed WhatsApp webhook dropped")).length,
+    ).toBeGreaterThanOrEqual(malformed.length);
+    // A malformed message does not take the good one next to it down.
+    const both = fake!.webhookBody({
+      messages: [{ ...message, id: "wamid.BAD3", text: { body: 5 } }, messagesOf(good)[0]],
+    });
+    expect((await plugin.handleWebhook!(fake!.signed(both))).status).toBe(200);
+    expect(ctx.emitted.map((m) => m.text)).toEqual(["fine"]);
     await plugin.destroy();
   });
 

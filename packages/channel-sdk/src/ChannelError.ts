@@ -16,6 +16,12 @@ export const ChannelErrorCode = {
   INVALID_CONFIG: "INVALID_CONFIG",
   /** The plugin is not initialized, or was destroyed. */
   NOT_READY: "NOT_READY",
+  /**
+   * The gateway could not take an inbound message (`emit` rejected: it could not record it durably,
+   * e.g. a full disk). Nothing was acknowledged or broadcast: the plugin has the platform redeliver
+   * the message (a 5xx on a webhook, an unconfirmed cursor) or emits it again later. Retryable.
+   */
+  HOST_UNAVAILABLE: "HOST_UNAVAILABLE",
   /** A plugin bug: anything else. */
   INTERNAL: "INTERNAL",
 } as const;
@@ -32,6 +38,7 @@ export const CHANNEL_ERROR_WIRE_CODE: Readonly<Record<ChannelErrorCode, ErrorCod
   PLATFORM_UNAVAILABLE: "CHANNEL_UNAVAILABLE",
   INVALID_CONFIG: "INVALID_PARAMS",
   NOT_READY: "CHANNEL_UNAVAILABLE",
+  HOST_UNAVAILABLE: "UNAVAILABLE",
   INTERNAL: "INTERNAL",
 });
 
@@ -39,6 +46,7 @@ const RETRYABLE: ReadonlySet<ChannelErrorCode> = new Set([
   "RATE_LIMITED",
   "PLATFORM_UNAVAILABLE",
   "NOT_READY",
+  "HOST_UNAVAILABLE",
 ]);
 
 /** Options of a {@link ChannelError}. */

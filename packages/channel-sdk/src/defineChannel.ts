@@ -8,6 +8,7 @@ import {
 import * as v from "valibot";
 import { ChannelError, toChannelError } from "./ChannelError";
 import { degradeContent, splitText } from "./content";
+import { isHostUnavailable } from "./emitRetry";
 import type {
   ChannelContext,
   ChannelHealth,
@@ -158,7 +159,14 @@ class DefinedChannel<C> implements ChannelPlugin<C> {
             `${this.name} emitted an invalid message: ${v.getDotPath(issue!) ?? ""} ${issue?.message}`,
           );
         }
-        return context.emit(checked.output);
+        // Whatever the host's emit rejects with, the plugin sees one typed refusal to act on.
+        return context.emit(checked.output).catch((error: unknown) => {
+          throw error instanceof ChannelError && error.code === "HOST_UNAVAILABLE"
+            ? error
+            : new ChannelError("HOST_UNAVAILABLE", "the gateway could not record the message", {
+                cause: error,
+              });
+        });
       },
       setStatus: (state, detail) => {
         this.#setHealth(state, detail?.error, detail?.details);
@@ -241,6 +249,15 @@ class DefinedChannel<C> implements ChannelPlugin<C> {
       try {
         return await impl.webhook(request);
       } catch (error) {
+        // Not recorded: a 5xx, which every webhook platform redelivers.
+        if (isHostUnavailable(error))
+          return {
+            status: 503,
+            headers: { "retry-after": "5" },
+            body: {
+              error: { code: "UNAVAILABLE", message: "the message could not be recorded; redeliver it" },
+            },
+          };
         const failure = toChannelError(error);
         return {
           status: failure.code === "INTERNAL" ? 500 : 400,

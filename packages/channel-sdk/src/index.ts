@@ -25,11 +25,21 @@ export { CHANNEL_ERROR_WIRE_CODE, ChannelError, ChannelErrorCode, toChannelError
 export { degradeContent, markdownToPlainText, splitText } from "./content";
 export type { ChannelDefinition, ChannelImplementation } from "./defineChannel";
 export { defineChannel } from "./defineChannel";
+// Inbound messages the gateway could not take
+export type { EmitRetryOptions, InboundRetrierOptions } from "./emitRetry";
+export {
+  EMIT_RETRY_DEFAULTS,
+  emitUntilTaken,
+  INBOUND_RETRIER_DEFAULTS,
+  InboundRetrier,
+  isHostUnavailable,
+} from "./emitRetry";
 export type { BotFrameworkCheck, SignatureCheck, SignatureFailure } from "./signatures";
 // Webhook signatures
 export {
   BOT_FRAMEWORK_ISSUER,
   BOT_FRAMEWORK_JWKS_URL,
+  checkBotFrameworkServiceUrl,
   constantTimeEqual,
   SLACK_TOLERANCE_SECONDS,
   verifyBotFrameworkJwt,

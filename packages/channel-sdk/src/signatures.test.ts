@@ -2,6 +2,7 @@ import { createHmac, generateKeyPairSync, sign } from "node:crypto";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  checkBotFrameworkServiceUrl,
   constantTimeEqual,
   verifyBotFrameworkJwt,
   verifyDiscordSignature,
@@ -275,5 +276,27 @@ describe("verifyBotFrameworkJwt (JWKS served from a loopback fake)", () => {
       reason: "wrong_service_url",
     });
     expect(await check({})).toMatchObject({ ok: true });
+  });
+
+  it("binds verified claims afterwards with checkBotFrameworkServiceUrl (token first, body second)", async () => {
+    const verified = await verifyBotFrameworkJwt({
+      authorization: `Bearer ${await token({ serviceurl: "https://smba.example/emea/" })}`,
+      appId,
+      keys: keys(),
+    });
+    if (!verified.ok) throw new Error(`not verified: ${verified.reason}`);
+    expect(checkBotFrameworkServiceUrl(verified.claims, "https://SMBA.example/emea")).toEqual({ ok: true });
+    expect(checkBotFrameworkServiceUrl(verified.claims, "https://attacker.example/")).toEqual({
+      ok: false,
+      reason: "wrong_service_url",
+    });
+    expect(checkBotFrameworkServiceUrl(verified.claims, "")).toEqual({
+      ok: false,
+      reason: "wrong_service_url",
+    });
+    expect(checkBotFrameworkServiceUrl({}, "https://smba.example/emea/")).toEqual({
+      ok: false,
+      reason: "missing_service_url",
+    });
   });
 });

@@ -234,9 +234,8 @@ export async function verifyBotFrameworkJwt(options: {
       ...(options.now === undefined ? {} : { currentDate: new Date(options.now) }),
     });
     if (options.serviceUrl !== undefined) {
-      const claimed = payload.serviceurl ?? payload.serviceUrl;
-      if (typeof claimed !== "string" || claimed === "") return { ok: false, reason: "missing_service_url" };
-      if (!sameServiceUrl(claimed, options.serviceUrl)) return { ok: false, reason: "wrong_service_url" };
+      const bound = checkBotFrameworkServiceUrl(payload, options.serviceUrl);
+      if (!bound.ok) return bound;
     }
     return { ok: true, claims: payload };
   } catch (error) {
@@ -253,6 +252,34 @@ export async function verifyBotFrameworkJwt(options: {
       return { ok: false, reason: "malformed_signature" };
     return { ok: false, reason: "bad_signature" };
   }
+}
+
+/**
+ * Checks that a verified Bot Framework token names the activity's service URL: its `serviceurl`
+ * claim (or `serviceUrl`) must equal it, ignoring case and trailing slashes. For callers that verify
+ * the token before reading the body (so that an unauthenticated request costs no JSON parse): call
+ * {@link verifyBotFrameworkJwt} without `serviceUrl`, parse the activity, then this with its claims.
+ *
+ * @param claims - The claims {@link verifyBotFrameworkJwt} returned.
+ * @param serviceUrl - The activity's `serviceUrl` (`""` when it has none: never matches).
+ * @returns `ok`, or `missing_service_url` (no claim) or `wrong_service_url` (another URL).
+ *
+ * @example
+ * ```ts
+ * const check = await verifyBotFrameworkJwt({ authorization, appId, keys });
+ * if (!check.ok) return unauthorized(check.reason);
+ * const activity = JSON.parse(body);
+ * const bound = checkBotFrameworkServiceUrl(check.claims, activity.serviceUrl ?? "");
+ * ```
+ */
+export function checkBotFrameworkServiceUrl(
+  claims: JWTPayload,
+  serviceUrl: string,
+): { ok: true } | { ok: false; reason: "missing_service_url" | "wrong_service_url" } {
+  const claimed = claims.serviceurl ?? claims.serviceUrl;
+  if (typeof claimed !== "string" || claimed === "") return { ok: false, reason: "missing_service_url" };
+  if (!sameServiceUrl(claimed, serviceUrl)) return { ok: false, reason: "wrong_service_url" };
+  return { ok: true };
 }
 
 const jwksCache = new Map<string, JWTVerifyGetKey>();

@@ -48,9 +48,13 @@ export interface ChannelContext<C = unknown> {
    * `ChannelError` (`INTERNAL`) at once, since it is a plugin bug.
    *
    * @returns Resolves once the host has taken the message: the gateway has recorded it durably in
-   * the conversation history and told its clients. A plugin whose platform redelivers what is not
-   * acknowledged (a webhook answered late or with an error, an update offset not yet confirmed)
-   * should await it before acknowledging, so a crash of the gateway loses nothing. Never rejects.
+   * the conversation history and told its clients. A plugin awaits it before acknowledging to its
+   * platform, so a crash of the gateway loses nothing. Rejects with a `ChannelError`
+   * `HOST_UNAVAILABLE` when the gateway cannot record the message (a full disk): then nothing was
+   * broadcast or remembered, and the plugin must not acknowledge it either. It answers a webhook
+   * with a 5xx (or the platform's own retry signal) so that the platform redelivers it, or keeps
+   * its cursor where it is and emits again (`emitUntilTaken`). A repeat of a message already
+   * taken resolves without a second record.
    */
   emit(message: InboundMessageInput): Promise<void>;
   /** Reports the channel's health (`connecting`, `ready`, `degraded`, `down`), with an optional reason. */

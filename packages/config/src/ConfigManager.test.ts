@@ -11,7 +11,7 @@ import {
 } from "./ConfigManager";
 import { diffConfig } from "./diff";
 import { resolveConfig } from "./resolve";
-import { redact } from "./secrets";
+import { redact, redactUrl } from "./secrets";
 
 let dir: string;
 let file: string;
@@ -187,6 +187,13 @@ describe("cluster", () => {
     if (!previous.valid) throw new Error("invalid");
     expect(redact(previous.config).cluster?.redisUrl).toBe("redis://:[redacted]@db:6379/0");
     expect(redact({ url: "rediss://user:pw@db" }).url).toBe("rediss://user:[redacted]@db");
+    // In any text (an error message holding the URL), every URL's password.
+    expect(redactUrl("connecting to redis://:pw@a:1 failed; then rediss://u:p@b")).toBe(
+      "connecting to redis://:[redacted]@a:1 failed; then rediss://u:[redacted]@b",
+    );
+    expect(redactUrl("redis://a:6379/0 and http://host:80/x@y")).toBe(
+      "redis://a:6379/0 and http://host:80/x@y",
+    );
     const next = resolveConfig({ cluster: { redisUrl: "redis://db2:6379" } }, {});
     if (!next.valid) throw new Error("invalid");
     expect(diffConfig(previous.config, next.config).restartRequired).toEqual(["cluster"]);

@@ -6,6 +6,8 @@ export const RESTART_REQUIRED_PATHS: readonly string[] = Object.freeze([
   "gateway.port",
   "gateway.nodeReconnectGraceMs",
   "gateway.listenBacklog",
+  "gateway.headersTimeoutMs",
+  "gateway.requestTimeoutMs",
   "state.dir",
   "cluster",
   "metrics.enabled",

@@ -57,4 +57,4 @@ export {
   WatchdogSectionSchema,
   WebhooksSectionSchema,
 } from "./schema";
-export { isSecretPath, REDACTED, redact, SECRET_KEY_PATTERN } from "./secrets";
+export { isSecretPath, REDACTED, redact, redactUrl, SECRET_KEY_PATTERN } from "./secrets";

@@ -75,6 +75,27 @@ export const GatewaySectionSchema = v.optional(
      */
     trustedProxies: v.optional(v.pipe(v.array(addressOrRange), v.maxLength(1000)), []),
     /**
+     * Sockets from one source (an IPv4 address, an IPv6 /64) that have not completed a request
+     * (connected and sent nothing yet, still sending a request's head or body, or idle between
+     * keep-alive requests); more from that source are answered `503` `OVERLOADED`
+     * (`too_many_pending_sockets`, with `Retry-After`) and closed, so one source cannot hold the
+     * descriptors everyone needs. Counted before any header is read, so by the socket's peer even
+     * behind `trustedProxies`: raise it there.
+     */
+    maxPendingSocketsPerSource: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 128),
+    /**
+     * Time a socket has to send a request's whole head, counted from the connection (or from the end
+     * of the previous keep-alive request): a socket that sends nothing, or its headers slowly, is
+     * answered `408` and closed. At most `requestTimeoutMs`. Needs a restart.
+     */
+    headersTimeoutMs: v.optional(ms(100, 600_000), 10_000),
+    /**
+     * Time a socket has to send a whole request, head and body: a body sent slowly is answered
+     * `408` and closed. Answers are not limited by it (a streamed completion runs as long as it
+     * runs). Needs a restart.
+     */
+    requestTimeoutMs: v.optional(ms(100, 3_600_000), 30_000),
+    /**
      * Connections the kernel queues for the gateway to accept (the `listen()` backlog; Linux caps it
      * at `net.core.somaxconn`, 4096 by default). When a reconnect storm outruns the gateway, the
      * kernel drops connection attempts beyond it, and clients wait out TCP's SYN retries (1, 3, 7,
@@ -189,6 +210,13 @@ export const WebhooksSectionSchema = v.optional(
     ),
     /** Largest webhook body, in bytes. */
     maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), 1_048_576),
+    /**
+     * Deepest JSON nesting (arrays and objects) a webhook body may have, checked on the raw bytes
+     * (and on each field of a form body) before any plugin parses it; deeper is a 400. Real
+     * platform payloads nest well under 32 levels.
+     * @defaultValue 64
+     */
+    maxJsonDepth: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000)), 64),
   }),
   {},
 );
@@ -405,6 +433,12 @@ export const OPENAI_DEFAULTS = {
   responsesMaxStored: 1000,
   /** `openai.responses.ttlMs` */
   responsesTtlMs: 3_600_000,
+  /** `openai.responses.maxStoredBytes` (64 MiB) */
+  responsesMaxStoredBytes: 67_108_864,
+  /** `openai.responses.maxStoredBytesPerPrincipal` (16 MiB) */
+  responsesMaxStoredBytesPerPrincipal: 16_777_216,
+  /** `openai.responses.maxExpandedInputChars` (4 Mi) */
+  responsesMaxExpandedInputChars: 4_194_304,
 } as const;
 
 /**
@@ -430,6 +464,35 @@ export const OpenAiSectionSchema = v.optional(
          * @defaultValue 3600000 (one hour)
          */
         ttlMs: v.optional(ms(1000, 30 * 86_400_000), OPENAI_DEFAULTS.responsesTtlMs),
+        /**
+         * Bytes of stored responses kept, all tokens together (the UTF-8 size of each response and
+         * its conversation as JSON); the oldest are dropped beyond it. A response larger than this
+         * (or than `maxStoredBytesPerPrincipal`) is not stored and answers `store: false`.
+         * @defaultValue 67108864 (64 MiB)
+         */
+        maxStoredBytes: v.optional(
+          v.pipe(v.number(), v.integer(), v.minValue(0)),
+          OPENAI_DEFAULTS.responsesMaxStoredBytes,
+        ),
+        /**
+         * Bytes of stored responses kept per token (responses belong to the token that made them;
+         * another token cannot read or chain them); that token's oldest are dropped beyond it.
+         * @defaultValue 16777216 (16 MiB)
+         */
+        maxStoredBytesPerPrincipal: v.optional(
+          v.pipe(v.number(), v.integer(), v.minValue(0)),
+          OPENAI_DEFAULTS.responsesMaxStoredBytesPerPrincipal,
+        ),
+        /**
+         * Characters a request's input may come to once `previous_response_id` (the stored
+         * conversation) and `item_reference` items (each time referenced) are expanded, with
+         * `instructions`; beyond it the request gets a 400 `input_too_large` (param `input`).
+         * @defaultValue 4194304 (4 Mi)
+         */
+        maxExpandedInputChars: v.optional(
+          v.pipe(v.number(), v.integer(), v.minValue(1)),
+          OPENAI_DEFAULTS.responsesMaxExpandedInputChars,
+        ),
       }),
       {},
     ),

@@ -17,7 +17,19 @@ export function isSecretPath(path: string): boolean {
 }
 
 /** The password of a URL with credentials (`scheme://user:password@host`), wherever it appears. */
-const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:)[^/@\s]+@/i;
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:)[^/@\s]+@/gi;
+
+/**
+ * Replaces the password of every URL with credentials in `text` with {@link REDACTED}
+ * (`redis://:secret@host` → `redis://:[redacted]@host`): use it on every URL (or message holding
+ * one) that is logged or put in an error.
+ *
+ * @param text - A URL, or any text with URLs in it.
+ * @returns The text without the passwords.
+ */
+export function redactUrl(text: string): string {
+  return text.replace(URL_PASSWORD, `$1${REDACTED}@`);
+}
 
 /**
  * A deep copy of `value` with every secret replaced by {@link REDACTED}: the values of secret keys,
@@ -37,7 +49,6 @@ function redactValue(value: unknown, key: string): unknown {
   if (typeof value === "object" && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, item]) => [k, redactValue(item, k)]));
   }
-  if (typeof value === "string" && URL_PASSWORD.test(value))
-    return value.replace(URL_PASSWORD, `$1${REDACTED}@`);
+  if (typeof value === "string") return redactUrl(value);
   return value;
 }

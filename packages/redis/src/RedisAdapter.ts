@@ -10,7 +10,9 @@ import type {
 import { InMemoryAdapter, nodeRoom } from "@openclaw/gateway";
 import { EventEmitter } from "eventemitter3";
 import { Redis } from "ioredis";
+import * as v from "valibot";
 import { DEFAULT_REDIS_NAMESPACE, quitClient } from "./stores/redisStoreClient";
+import { MalformedMessages } from "./untrusted";
 
 /** Defaults of {@link RedisAdapterOptions}. */
 export const REDIS_ADAPTER_DEFAULTS = {
@@ -52,6 +54,12 @@ export interface RedisAdapterOptions {
   maxMessageBytes?: number;
   /** Where Redis failures are logged. @defaultValue nowhere */
   logger?: RedisAdapterLogger;
+  /**
+   * At most one warning about malformed cluster messages per this many milliseconds; the others
+   * are counted.
+   * @defaultValue `MALFORMED_MESSAGES_DEFAULTS.warnIntervalMs` (60 s)
+   */
+  malformedWarnIntervalMs?: number;
   /**
    * How this instance delivers to its own members, local broadcasts and those of other instances
    * alike: members per event-loop turn and queued deliveries (see `InMemoryAdapterOptions`).
@@ -96,6 +104,32 @@ type Header =
       m: string;
     };
 
+const ROOMS = v.array(v.string());
+
+/** A {@link Header} as read from Redis: anything else is dropped. */
+const HEADER = v.variant("k", [
+  v.object({
+    i: v.string(),
+    k: v.literal(KIND_BROADCAST),
+    p: v.array(
+      v.object({
+        r: ROOMS,
+        e: v.exactOptional(ROOMS),
+        n: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+      }),
+    ),
+  }),
+  v.object({
+    i: v.string(),
+    k: v.literal(KIND_DISCONNECT),
+    r: ROOMS,
+    e: v.exactOptional(ROOMS),
+    // A WebSocket close code a server may send, and its reason.
+    c: v.pipe(v.number(), v.safeInteger(), v.minValue(1000), v.maxValue(4999)),
+    m: v.pipe(v.string(), v.maxLength(123)),
+  }),
+]);
+
 /** Deletes a presence entry only when this instance still holds it (a node may have moved on). */
 const RELEASE_NODE = `if redis.call("HGET", KEYS[1], ARGV[1]) == ARGV[2] then return redis.call("HDEL", KEYS[1], ARGV[1]) end return 0`;
 
@@ -129,6 +163,7 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
   readonly #sub: Redis;
   readonly #maxMessageBytes: number;
   readonly #logger: RedisAdapterLogger | undefined;
+  readonly #malformed: MalformedMessages;
   readonly #subscribed: Promise<void>;
   /** Node ids with a connection in this instance. */
   readonly #nodes = new Set<string>();
@@ -152,6 +187,11 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
     this.nodesKey = `openclaw:${namespace}:nodes`;
     this.#maxMessageBytes = options.maxMessageBytes ?? REDIS_ADAPTER_DEFAULTS.maxMessageBytes;
     this.#logger = options.logger;
+    this.#malformed = new MalformedMessages({
+      source: "broadcast",
+      logger: options.logger === undefined ? undefined : { warn: this.#warn.bind(this) },
+      warnIntervalMs: options.malformedWarnIntervalMs,
+    });
     this.#local = new InMemoryAdapter({ ...options.delivery, instanceId: this.instanceId });
     // The publisher fails fast while Redis is down (no offline queue): a broadcast is dropped, never
     // held back to arrive late. The subscriber queues its SUBSCRIBE and renews it on reconnect.
@@ -179,9 +219,12 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
     // After a reconnect, put this instance's nodes back: writes failed while Redis was down, and a
     // restarted Redis may have lost the hash.
     this.#pub.on("ready", () => this.#republishNodes());
-    this.#sub.on("messageBuffer", (channel: Buffer, message: Buffer) => {
-      if (channel.toString() === this.channel) this.#receive(message);
-    });
+    this.#sub.on(
+      "messageBuffer",
+      this.#malformed.guard((channel: Buffer, message: Buffer) => {
+        if (channel.toString() === this.channel) this.#receive(message);
+      }),
+    );
     // After a reconnect ioredis subscribes again; the adapter is ready once that is answered.
     this.#sub.on("ready", () => {
       if (this.#state !== "connecting") this.#listen();
@@ -353,38 +396,41 @@ export class RedisAdapter extends EventEmitter<RedisAdapterEventMap> implements 
   }
 
   #receive(message: Buffer): void {
-    try {
-      if (message.length > this.#maxMessageBytes) {
-        this.#warn({ bytes: message.length }, "redis adapter: cluster message over maxMessageBytes dropped");
-        return;
-      }
-      const headLength = message.readUInt32BE(0);
-      const header = JSON.parse(message.subarray(4, 4 + headLength).toString()) as Header;
-      if (header.i === this.instanceId) return;
-      if (header.k === KIND_BROADCAST) {
-        let offset = 4 + headLength;
-        const packets: BroadcastPacket[] = [];
-        for (const packet of header.p) {
-          const end = offset + packet.n;
-          if (end > message.length) throw new RangeError("payload shorter than its header says");
-          packets.push({
-            bytes: message.subarray(offset, end),
-            rooms: packet.r,
-            except: packet.e === undefined ? undefined : new Set(packet.e),
-          });
-          offset = end;
+    if (message.length > this.#maxMessageBytes) {
+      this.#malformed.drop("over maxMessageBytes", { channel: this.channel, bytes: message.length });
+      return;
+    }
+    const headLength = message.length < 4 ? -1 : message.readUInt32BE(0);
+    if (headLength < 0 || 4 + headLength > message.length) {
+      this.#malformed.drop("shorter than its header length says", { channel: this.channel, message });
+      return;
+    }
+    const header = this.#malformed.parse(HEADER, message.subarray(4, 4 + headLength), this.channel);
+    if (header === undefined || header.i === this.instanceId) return;
+    if (header.k === KIND_BROADCAST) {
+      let offset = 4 + headLength;
+      const packets: BroadcastPacket[] = [];
+      for (const packet of header.p) {
+        const end = offset + packet.n;
+        if (end > message.length) {
+          this.#malformed.drop("payload shorter than its header says", { channel: this.channel });
+          return;
         }
-        this.#local.broadcast(packets);
-      } else if (header.k === KIND_DISCONNECT) {
-        this.#local.disconnect({
-          rooms: header.r,
-          except: header.e === undefined ? undefined : new Set(header.e),
-          code: header.c,
-          reason: header.m,
+        packets.push({
+          bytes: message.subarray(offset, end),
+          rooms: packet.r,
+          except: packet.e === undefined ? undefined : new Set(packet.e),
         });
+        offset = end;
       }
-    } catch (error) {
-      this.#warn({ err: String(error) }, "redis adapter: malformed cluster message dropped");
+      this.#local.broadcast(packets);
+    } else {
+      this.#local.disconnect({
+        rooms: header.r,
+        except: header.e === undefined ? undefined : new Set(header.e),
+        code: header.c,
+        reason: header.m,
+      });
     }
   }
 

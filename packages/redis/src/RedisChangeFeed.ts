@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { ProtocolError } from "@openclaw/protocol";
 import { Redis } from "ioredis";
+import * as v from "valibot";
 import { keyPrefix, type RedisStoreOptions } from "./stores/redisStoreClient";
+import { MalformedMessages } from "./untrusted";
 
 /** Defaults of {@link RedisChangeFeedOptions}. */
 export const REDIS_CHANGE_FEED_DEFAULTS = {
@@ -20,6 +22,12 @@ export interface RedisChangeFeedLogger {
 export interface RedisChangeFeedOptions extends RedisStoreOptions {
   /** Where unreadable notices and failed reloads are logged. @defaultValue none */
   logger?: RedisChangeFeedLogger;
+  /**
+   * At most one warning about malformed notices (and notices a store could not apply) per this
+   * many milliseconds; the others are counted.
+   * @defaultValue `MALFORMED_MESSAGES_DEFAULTS.warnIntervalMs` (60 s)
+   */
+  malformedWarnIntervalMs?: number;
   /**
    * How long to wait before reloading a store again after a reload failed.
    * @defaultValue `REDIS_CHANGE_FEED_DEFAULTS.reloadRetryMs` (1 s)
@@ -46,7 +54,10 @@ export interface ChangeNotice {
 
 /** What a store registers with a {@link RedisChangeFeed}. */
 export interface ChangeFeedSubscriber {
-  /** Applies a notice of this store (the subscriber skips its own, by `w`). Must not throw. */
+  /**
+   * Applies a notice of this store (the subscriber skips its own, by `w`). Throws only when the
+   * notice is malformed: the feed then drops it with a rate-limited warning.
+   */
   apply(notice: ChangeNotice): void;
   /**
    * Reloads the whole store from Redis: called when the feed's connection came back, since notices
@@ -84,6 +95,7 @@ export class RedisChangeFeed {
   readonly #syncTimeoutMs: number;
   readonly #subscribers = new Map<string, Set<ChangeFeedSubscriber>>();
   readonly #syncs = new Map<string, () => void>();
+  readonly #malformed: MalformedMessages;
   readonly #subscribed: Promise<void>;
   /** The subscriber connection was lost since it was last subscribed: reload at the next `ready`. */
   #lost = false;
@@ -101,6 +113,11 @@ export class RedisChangeFeed {
     this.#logger = options.logger;
     this.#reloadRetryMs = options.reloadRetryMs ?? REDIS_CHANGE_FEED_DEFAULTS.reloadRetryMs;
     this.#syncTimeoutMs = options.syncTimeoutMs ?? REDIS_CHANGE_FEED_DEFAULTS.syncTimeoutMs;
+    this.#malformed = new MalformedMessages({
+      source: "change feed",
+      logger: options.logger,
+      warnIntervalMs: options.malformedWarnIntervalMs,
+    });
     // The subscriber waits for Redis instead of failing: its SUBSCRIBE is queued and renewed.
     // No command timeout either (a SUBSCRIBE waits for Redis): the client's options without it.
     this.#sub = new Redis({
@@ -122,9 +139,12 @@ export class RedisChangeFeed {
         (error: unknown) => this.#warn({ err: String(error) }, "change feed: subscribing again failed"),
       );
     });
-    this.#sub.on("message", (channel: string, message: string) => {
-      if (channel === this.channel) this.#receive(message);
-    });
+    this.#sub.on(
+      "message",
+      this.#malformed.guard((channel: string, message: string) => {
+        if (channel === this.channel) this.#receive(message);
+      }),
+    );
     this.#subscribed = this.#sub.subscribe(this.channel).then(() => undefined);
     this.#subscribed.catch(() => {});
   }
@@ -198,23 +218,22 @@ export class RedisChangeFeed {
   }
 
   #receive(message: string): void {
-    let notice: Partial<ChangeNotice> & { sync?: unknown };
-    try {
-      notice = JSON.parse(message) as Partial<ChangeNotice>;
-    } catch {
-      this.#warn({ message: message.slice(0, 200) }, "change feed: a notice is not JSON; ignored");
-      return;
-    }
-    if (typeof notice.sync === "string") {
+    const notice = this.#malformed.parse(NOTICE, message, this.channel);
+    if (notice === undefined) return;
+    if ("sync" in notice && typeof notice.sync === "string") {
       this.#syncs.get(notice.sync)?.();
       return;
     }
-    if (typeof notice.s !== "string" || typeof notice.w !== "string") return;
-    for (const subscriber of this.#subscribers.get(notice.s) ?? []) {
+    const { s: store } = notice as ChangeNotice;
+    for (const subscriber of this.#subscribers.get(store) ?? []) {
       try {
         subscriber.apply(notice as ChangeNotice);
       } catch (error) {
-        this.#warn({ err: String(error), store: notice.s }, "change feed: applying a notice failed");
+        this.#malformed.drop(`the store could not apply it: ${errorText(error)}`, {
+          channel: this.channel,
+          store,
+          message,
+        });
       }
     }
   }
@@ -280,6 +299,21 @@ export async function readWithNotices<T>(
 /** A new writer id: the `w` of one store instance's notices. */
 export function newWriterId(): string {
   return randomUUID();
+}
+
+/** A notice: a sync marker, or a store's notice (its own fields are checked by the store). */
+const NOTICE = v.union([
+  v.looseObject({ sync: v.string() }),
+  v.looseObject({ s: v.string(), w: v.string() }),
+]);
+
+function errorText(error: unknown): string {
+  if (v.isValiError(error)) {
+    const issue = error.issues[0];
+    const path = v.getDotPath(issue);
+    return path === null ? issue.message : `${path}: ${issue.message}`;
+  }
+  return String(error);
 }
 
 function unavailable(message: string, cause?: unknown): ProtocolError<"UNAVAILABLE"> {

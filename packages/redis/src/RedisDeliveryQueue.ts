@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { ChannelError, type ChannelErrorCode, type SendResult, toChannelError } from "@openclaw/channel-sdk";
+import { ChannelError, ChannelErrorCode, type SendResult, toChannelError } from "@openclaw/channel-sdk";
 import type {
   DeliveryCounts,
   DeliveryInput,
@@ -12,9 +12,11 @@ import type {
   LeaseProvider,
   OutboundQueue,
 } from "@openclaw/gateway";
-import type { Delivery } from "@openclaw/protocol";
+import { type Delivery, DeliverySchema } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
+import * as v from "valibot";
 import { keyPrefix, redisUnavailable, viaRedis } from "./stores/redisStoreClient";
+import { MalformedMessages } from "./untrusted";
 
 /** Defaults of {@link RedisDeliveryQueueOptions}. */
 export const REDIS_DELIVERY_QUEUE_DEFAULTS = {
@@ -75,6 +77,11 @@ export interface RedisDeliveryQueueOptions {
    * @defaultValue `REDIS_DELIVERY_QUEUE_DEFAULTS.failurePauseMs` (1 s)
    */
   failurePauseMs?: number;
+  /**
+   * At most one warning about malformed outcome messages per this many milliseconds.
+   * @defaultValue `MALFORMED_MESSAGES_DEFAULTS.warnIntervalMs` (60 s)
+   */
+  malformedWarnIntervalMs?: number;
 }
 
 /** A record as stored: the wire shape plus the instance waiting for its first attempt. */
@@ -83,10 +90,28 @@ interface Stored extends Delivery {
   waiter?: string;
 }
 
+/** A {@link Stored} record as read from Redis: a record that does not match is left out. */
+const STORED = v.object({ ...DeliverySchema.entries, waiter: v.exactOptional(v.string()) });
+
 /** What is published to the accepting instance after a first attempt. */
 type Outcome =
   | FirstOutcome
   | { status: "failed"; deliveryId: string; error: { code: string; message: string; retryAfterMs?: number } };
+
+/** An {@link Outcome} as read from Redis: anything else is dropped. */
+const OUTCOME = v.variant("status", [
+  v.object({ status: v.literal("sent"), deliveryId: v.string(), messageId: v.string() }),
+  v.object({ status: v.literal("queued"), deliveryId: v.string(), reason: v.exactOptional(v.string()) }),
+  v.object({
+    status: v.literal("failed"),
+    deliveryId: v.string(),
+    error: v.object({
+      code: v.picklist(Object.values(ChannelErrorCode)),
+      message: v.string(),
+      retryAfterMs: v.exactOptional(v.pipe(v.number(), v.finite(), v.minValue(0))),
+    }),
+  }),
+]);
 
 /** Channel errors worth another attempt (as the single-process queue). */
 const RETRYABLE = new Set(["RATE_LIMITED", "PLATFORM_UNAVAILABLE", "NOT_READY", "AUTH_FAILED"]);
@@ -279,6 +304,8 @@ export class RedisDeliveryQueue implements OutboundQueue {
   readonly #pausedUntil = new Map<string, number>();
   readonly #acquiring = new Set<string>();
   readonly #waiters = new Map<string, (outcome: Outcome) => void>();
+  readonly #malformed: MalformedMessages;
+  readonly #malformedRecords: MalformedMessages;
   #poller: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
   #closed = false;
@@ -296,6 +323,16 @@ export class RedisDeliveryQueue implements OutboundQueue {
     this.#outcomeWaitMs = options.outcomeWaitMs ?? REDIS_DELIVERY_QUEUE_DEFAULTS.outcomeWaitMs;
     this.#deliveredIdTtlMs = options.deliveredIdTtlMs ?? REDIS_DELIVERY_QUEUE_DEFAULTS.deliveredIdTtlMs;
     this.#failurePauseMs = options.failurePauseMs ?? REDIS_DELIVERY_QUEUE_DEFAULTS.failurePauseMs;
+    this.#malformed = new MalformedMessages({
+      source: "delivery outcome",
+      logger: options.host.logger,
+      warnIntervalMs: options.malformedWarnIntervalMs,
+    });
+    this.#malformedRecords = new MalformedMessages({
+      source: "delivery record",
+      logger: options.host.logger,
+      warnIntervalMs: options.malformedWarnIntervalMs,
+    });
   }
 
   /**
@@ -431,7 +468,9 @@ export class RedisDeliveryQueue implements OutboundQueue {
         const values = await this.#redis.hmget(this.#key("records"), ...chunk.map(([id]) => id));
         for (const json of values) {
           if (json === null || json === undefined) continue;
-          const record = toDelivery(JSON.parse(json) as Stored);
+          const stored = this.#stored(json);
+          if (stored === undefined) continue;
+          const record = toDelivery(stored);
           if (filter.channel !== undefined && record.channel !== filter.channel) continue;
           if (filter.status !== undefined && record.status !== filter.status) continue;
           out.push(record);
@@ -467,7 +506,9 @@ export class RedisDeliveryQueue implements OutboundQueue {
     return viaRedis(`retrying delivery ${id}`, async () => {
       const json = await this.#redis.hget(this.#key("records"), id);
       if (json === null) return undefined;
-      const { waiter: _waiter, ...record } = JSON.parse(json) as Stored;
+      const stored = this.#stored(json, id);
+      if (stored === undefined) return undefined;
+      const { waiter: _waiter, ...record } = stored;
       const next: Stored = { ...record, status: "pending", nextAttemptAt: Date.now() };
       if (record.status === "dead") next.attempts = 0;
       const done = await this.#redis.eval(
@@ -494,7 +535,8 @@ export class RedisDeliveryQueue implements OutboundQueue {
     return viaRedis(`dropping delivery ${id}`, async () => {
       const json = await this.#redis.hget(this.#key("records"), id);
       if (json === null) return false;
-      const record = JSON.parse(json) as Stored;
+      const record = this.#stored(json, id);
+      if (record === undefined) return false;
       const dropped = await this.#redis.eval(
         DROP,
         6,
@@ -544,7 +586,16 @@ export class RedisDeliveryQueue implements OutboundQueue {
     void this.#poll();
   }
 
+  /** Guarded: whatever it throws is dropped with a rate-limited warning, never ends the process. */
   readonly #onMessage = (channel: string, message: string): void => {
+    try {
+      this.#receive(channel, message);
+    } catch (error) {
+      this.#malformed.drop(`handling it failed: ${String(error)}`, { channel, message });
+    }
+  };
+
+  #receive(channel: string, message: string): void {
     if (this.#closed) return;
     if (channel === this.#key("wake")) {
       const [name = "", reload] = message.split("|");
@@ -553,14 +604,9 @@ export class RedisDeliveryQueue implements OutboundQueue {
       else if (Date.now() - (this.#tried.get(name) ?? 0) >= this.#pollMs) void this.#tryWork(name);
       return;
     }
-    let outcome: Outcome;
-    try {
-      outcome = JSON.parse(message) as Outcome;
-    } catch {
-      return;
-    }
-    this.#waiters.get(outcome.deliveryId)?.(outcome);
-  };
+    const outcome = this.#malformed.parse(OUTCOME, message, channel);
+    if (outcome !== undefined) this.#waiters.get(outcome.deliveryId)?.(outcome);
+  }
 
   #forget(id: string, resolve: (outcome: Outcome) => void): void {
     if (this.#waiters.get(id) === resolve) this.#waiters.delete(id);
@@ -700,7 +746,8 @@ export class RedisDeliveryQueue implements OutboundQueue {
     const fresh = new Map<string, DeliveryRecord & { waiter?: string }>();
     entries.forEach(([id, seq], i) => {
       const json = values[i];
-      if (json !== null && json !== undefined) fresh.set(id, { ...(JSON.parse(json) as Stored), seq });
+      const stored = json === null || json === undefined ? undefined : this.#stored(json, id);
+      if (stored !== undefined) fresh.set(id, { ...stored, seq });
       worker.maxSeq = Math.max(worker.maxSeq, seq);
     });
     if (kind === "reload") {
@@ -720,6 +767,19 @@ export class RedisDeliveryQueue implements OutboundQueue {
     }
     const touched = kind === "reload" ? [...worker.lanes.keys()] : [...new Set(sorted.map((r) => r.address))];
     for (const address of touched) this.#schedule(worker, address);
+  }
+
+  /**
+   * A stored message as read from Redis, or `undefined` (with the rate-limited warning) when it is
+   * not one: a value someone else wrote there is left out instead of stopping its channel's queue.
+   */
+  #stored(json: string, id?: string): Stored | undefined {
+    const stored = this.#malformedRecords.parse(STORED, json, this.#key("records"));
+    if (stored !== undefined && id !== undefined && stored.id !== id) {
+      this.#malformedRecords.drop("its id is not its field's name", { id, message: json });
+      return undefined;
+    }
+    return stored as Stored | undefined;
   }
 
   /** Runs a lane now, or arms its timer for its head's next attempt. */

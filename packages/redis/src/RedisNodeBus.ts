@@ -1,9 +1,18 @@
 import { randomBytes } from "node:crypto";
 import type { ClusterNode, NodeCallOptions, NodeHost, RemoteNodes } from "@openclaw/gateway";
-import { type ErrorShape, type NodeInfo, ProtocolError, toProtocolError } from "@openclaw/protocol";
+import {
+  type ErrorShape,
+  ErrorShapeSchema,
+  type NodeInfo,
+  NodeInfoSchema,
+  ProtocolError,
+  toProtocolError,
+} from "@openclaw/protocol";
 import { Redis } from "ioredis";
+import * as v from "valibot";
 import type { ClusterMembership } from "./ClusterMembership";
 import { DEFAULT_REDIS_NAMESPACE, keyPrefix, quitClient, redisUnavailable } from "./stores/redisStoreClient";
+import { MalformedMessages } from "./untrusted";
 
 /** Defaults of {@link RedisNodeBusOptions}. */
 export const REDIS_NODE_BUS_DEFAULTS = {
@@ -68,6 +77,12 @@ export interface RedisNodeBusOptions {
   maxMessageBytes?: number;
   /** Where Redis failures are logged. @defaultValue nowhere */
   logger?: RedisNodeBusLogger;
+  /**
+   * At most one warning about malformed messages (and presence entries) per this many
+   * milliseconds, per kind (presence, calls); the others are counted.
+   * @defaultValue `MALFORMED_MESSAGES_DEFAULTS.warnIntervalMs` (60 s)
+   */
+  malformedWarnIntervalMs?: number;
 }
 
 /** A node as stored in the presence hash: the instance holding it and its info. */
@@ -94,6 +109,40 @@ interface BusMessage {
   q?: Request[];
   r?: Reply[];
 }
+
+/** A presence entry, as stored in the hash. */
+const ENTRY = v.object({ i: v.string(), n: NodeInfoSchema });
+
+/** A presence notice, as read from Redis. */
+const NOTICE = v.variant("k", [
+  v.object({ k: v.literal("on"), i: v.string(), n: NodeInfoSchema }),
+  v.object({ k: v.literal("off"), i: v.string(), id: v.string() }),
+  v.object({ k: v.literal("sync"), i: v.string() }),
+]);
+
+/** A bus message, as read from Redis. */
+const BUS_MESSAGE = v.object({
+  i: v.string(),
+  q: v.exactOptional(
+    v.array(
+      v.tuple([
+        v.string(),
+        v.string(),
+        v.string(),
+        v.pipe(v.number(), v.finite(), v.minValue(0)),
+        v.unknown(),
+      ]),
+    ),
+  ),
+  r: v.exactOptional(
+    v.array(
+      v.union([
+        v.tuple([v.string(), v.literal(1), v.unknown()]),
+        v.tuple([v.string(), v.literal(0), ErrorShapeSchema]),
+      ]),
+    ),
+  ),
+});
 
 /** Registers a node and says so. KEYS: hash, channel. ARGV: node id, entry, notice. */
 const NODE_UP = `
@@ -210,6 +259,10 @@ export class RedisNodeBus implements RemoteNodes {
   readonly #maxTimeoutMs: number;
   readonly #maxPendingCalls: number;
   readonly #maxMessageBytes: number;
+  /** Malformed presence notices and entries. */
+  readonly #badPresence: MalformedMessages;
+  /** Malformed request/reply messages. */
+  readonly #badCalls: MalformedMessages;
   /** Other instances' nodes. */
   readonly #view = new Map<string, Entry>();
   /** This instance's calls, by id. */
@@ -255,6 +308,10 @@ export class RedisNodeBus implements RemoteNodes {
     this.#maxTimeoutMs = options.maxTimeoutMs ?? REDIS_NODE_BUS_DEFAULTS.maxTimeoutMs;
     this.#maxPendingCalls = options.maxPendingCalls ?? REDIS_NODE_BUS_DEFAULTS.maxPendingCalls;
     this.#maxMessageBytes = options.maxMessageBytes ?? REDIS_NODE_BUS_DEFAULTS.maxMessageBytes;
+    const logger = options.logger === undefined ? undefined : { warn: this.#warn.bind(this) };
+    const warnIntervalMs = options.malformedWarnIntervalMs;
+    this.#badPresence = new MalformedMessages({ source: "node presence", logger, warnIntervalMs });
+    this.#badCalls = new MalformedMessages({ source: "node bus", logger, warnIntervalMs });
     // The publisher fails fast while Redis is down (no offline queue): a call is refused at once
     // rather than sent late. The subscriber renews its subscriptions on reconnect.
     const connection = { lazyConnect: true, enableOfflineQueue: false } as const;
@@ -272,7 +329,10 @@ export class RedisNodeBus implements RemoteNodes {
       });
     }
     this.#sub.on("close", () => this.#lostSubscription());
-    this.#sub.on("message", (channel: string, message: string) => this.#receive(channel, message));
+    this.#sub.on(
+      "message",
+      this.#badCalls.guard((channel: string, message: string) => this.#receive(channel, message)),
+    );
   }
 
   /** True while the bus cannot see the other instances (Redis unreachable). */
@@ -663,23 +723,29 @@ export class RedisNodeBus implements RemoteNodes {
     const all = await this.#pub.hgetall(this.nodesKey);
     this.#view.clear();
     for (const [nodeId, text] of Object.entries(all)) {
-      const entry = parseEntry(text);
+      const entry = this.#badPresence.parse(ENTRY, text, this.nodesKey);
       if (entry === undefined || entry.i === this.instanceId) continue;
+      if (entry.n.nodeId !== nodeId) {
+        this.#badPresence.drop("the entry's node id is not its field", { key: this.nodesKey, field: nodeId });
+        continue;
+      }
       this.#view.set(nodeId, entry);
       this.#nodeAppeared(nodeId, entry.i);
     }
   }
 
   #receive(channel: string, message: string): void {
-    try {
-      if (message.length > this.#maxMessageBytes) {
-        this.#warn({ bytes: message.length }, "node bus: message over maxMessageBytes dropped");
-        return;
-      }
-      if (channel === this.presenceChannel) this.#notice(JSON.parse(message) as Notice);
-      else if (channel === this.channel) this.#busMessage(JSON.parse(message) as BusMessage);
-    } catch (error) {
-      this.#warn({ err: String(error) }, "node bus: malformed message dropped");
+    const malformed = channel === this.presenceChannel ? this.#badPresence : this.#badCalls;
+    if (message.length > this.#maxMessageBytes) {
+      malformed.drop("over maxMessageBytes", { channel, bytes: message.length });
+      return;
+    }
+    if (channel === this.presenceChannel) {
+      const notice = malformed.parse(NOTICE, message, channel);
+      if (notice !== undefined) this.#notice(notice);
+    } else if (channel === this.channel) {
+      const busMessage = malformed.parse(BUS_MESSAGE, message, channel);
+      if (busMessage !== undefined) this.#busMessage(busMessage as BusMessage);
     }
   }
 
@@ -853,21 +919,6 @@ export class RedisNodeBus implements RemoteNodes {
 
   #warn(object: object, message: string): void {
     this.#logger?.warn({ instanceId: this.instanceId, ...object }, message);
-  }
-}
-
-function parseEntry(text: string): Entry | undefined {
-  try {
-    const entry = JSON.parse(text) as Partial<Entry> | null;
-    if (
-      typeof entry?.i !== "string" ||
-      typeof entry.n?.nodeId !== "string" ||
-      !Array.isArray(entry.n.capabilities)
-    )
-      return undefined;
-    return entry as Entry;
-  } catch {
-    return undefined;
   }
 }
 

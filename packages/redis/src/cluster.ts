@@ -19,6 +19,7 @@ import { RedisBindingStore } from "./stores/RedisBindingStore";
 import { RedisDeviceStore } from "./stores/RedisDeviceStore";
 import { RedisKeyStore } from "./stores/RedisKeyStore";
 import { RedisRecordStore } from "./stores/RedisRecordStore";
+import { RedisResponseStore } from "./stores/RedisResponseStore";
 import { RedisTaskStore } from "./stores/RedisTaskStore";
 import { connectRedisStoreClient } from "./stores/redisStoreClient";
 
@@ -101,7 +102,7 @@ export async function createCluster(
     const feed = new RedisChangeFeed(redis, { namespace, logger });
     opened.push(() => feed.close());
     await feed.ready();
-    const stores = { namespace, feed };
+    const stores = { namespace, feed, logger };
     const options: RedisCluster["options"] = {
       adapter,
       cluster: { health },
@@ -117,6 +118,8 @@ export async function createCluster(
       idempotencyStore: ({ name, limits }) => RedisKeyStore.open(redis, { ...stores, name, limits }),
       dedupeStore: ({ name, limits }) => RedisKeyStore.open(redis, { ...stores, name, limits }),
       historyStore: ({ name }) => RedisRecordStore.open<ConversationRecord>(redis, { ...stores, name }),
+      // Stored /v1/responses: read, chained and referenced on every instance.
+      responseStore: ({ limits }) => new RedisResponseStore(redis, { namespace, limits }),
       // The queue has its own records and notices (not the feed): see RedisDeliveryQueue.
       deliveryQueue: RedisDeliveryQueue.factory({ redis, instanceId, namespace, leases }),
     } satisfies Partial<GatewayOptions>;

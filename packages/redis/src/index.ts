@@ -48,6 +48,8 @@ export type { RedisKeyStoreOptions } from "./stores/RedisKeyStore";
 export { REDIS_KEY_STORE_DEFAULTS, RedisKeyStore } from "./stores/RedisKeyStore";
 export type { RedisRecordStoreOptions } from "./stores/RedisRecordStore";
 export { REDIS_RECORD_STORE_DEFAULTS, RedisRecordStore } from "./stores/RedisRecordStore";
+export type { RedisResponseStoreOptions } from "./stores/RedisResponseStore";
+export { REDIS_RESPONSE_STORE_DEFAULTS, RedisResponseStore } from "./stores/RedisResponseStore";
 export type { RedisTaskStoreChange, RedisTaskStoreOptions } from "./stores/RedisTaskStore";
 export { REDIS_TASK_STORE_DEFAULTS, RedisTaskStore } from "./stores/RedisTaskStore";
 export type { RedisStoreClientOptions, RedisStoreOptions } from "./stores/redisStoreClient";
@@ -57,3 +59,12 @@ export {
   REDIS_STORE_CLIENT_DEFAULTS,
   redisUnavailable,
 } from "./stores/redisStoreClient";
+// What is read from Redis is checked: malformed messages dropped with a rate-limited warning
+export type { MalformedMessagesLogger, MalformedMessagesOptions } from "./untrusted";
+export {
+  checkValue,
+  MALFORMED_MESSAGE_WARNING,
+  MALFORMED_MESSAGES_DEFAULTS,
+  MalformedMessages,
+  parseJson,
+} from "./untrusted";

@@ -40,10 +40,12 @@ export const WEBCHAT_DEFAULTS: Readonly<WebchatSettings> = Object.freeze(v.parse
 
 /**
  * The built-in chat channel's plugin. The chat itself is served over the WebSocket by the gateway
- * (`chat.*`); as a channel it is what `message.send`, bindings and the delivery queue see: a send
- * to a chat (its conversation id) is accepted at once, and recorded in the chat's history by the
- * gateway, which is how the chat's clients receive it (`conversation.updated`). It holds no
- * connection, so it runs on every instance of a cluster.
+ * (`chat.*`); as a channel it is what `message.send`, bindings and the delivery queue see: the
+ * gateway's delivery queue sends to a chat (its conversation id) by recording the message in the
+ * chat's history (`Messaging.deliverToChat`, idempotent per delivery, retried while the history
+ * cannot be written), which is how the chat's clients receive it (`conversation.updated`); this
+ * plugin's own `send` only answers an id. It holds no connection, so it runs on every instance of
+ * a cluster.
  */
 export const webchatChannel: ChannelPluginFactory<WebchatSettings> = defineChannel({
   name: WEBCHAT_CHANNEL,

@@ -1,16 +1,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { readNodeBody } from "../readBody";
+import { readNodeBody, stopReading } from "../readBody";
 import { OpenAiError } from "./errors";
 
 /**
  * Reads a `/v1` request's JSON body from the Node request, chunked or not, holding at most
  * `maxBytes`: a declared `Content-Length` over the limit is refused before anything is read, and a
  * body that grows past it while streaming is refused as soon as it does, without buffering more.
- * After a refusal the rest of the body is read and dropped (so the client gets the 413), and the
- * connection is closed once another `maxBytes` has been dropped.
+ * After a refusal the body is no longer read: the connection is closed after the 413 (see
+ * {@link stopReading}).
  *
  * @param incoming - The Node request.
- * @param outgoing - Its response (marked `connection: close` after a refusal).
+ * @param _outgoing - Its response.
  * @param maxBytes - The limit (`gateway.maxBodyBytes`).
  * @returns The parsed JSON value.
  * @throws {@link OpenAiError} 413 `request_too_large` over the limit, 400 `invalid_request_error`
@@ -18,12 +18,11 @@ import { OpenAiError } from "./errors";
  */
 export async function readJsonBody(
   incoming: IncomingMessage,
-  outgoing: ServerResponse,
+  _outgoing: ServerResponse,
   maxBytes: number,
 ): Promise<unknown> {
   const tooLarge = () => {
-    outgoing.setHeader("connection", "close");
-    discard(incoming, outgoing, maxBytes);
+    stopReading(incoming);
     return new OpenAiError("invalid_request_error", `request bodies are limited to ${maxBytes} bytes`, {
       status: 413,
       code: "request_too_large",
@@ -46,22 +45,4 @@ export async function readJsonBody(
       cause: error,
     });
   }
-}
-
-/**
- * Reads and drops the rest of a refused body; past another `maxBytes` the connection is closed, once
- * the 413 has been written (closing it before would leave the client without an answer).
- */
-function discard(incoming: IncomingMessage, outgoing: ServerResponse, maxBytes: number): void {
-  let dropped = 0;
-  const onData = (chunk: Buffer) => {
-    dropped += chunk.length;
-    if (dropped <= maxBytes) return;
-    incoming.off("data", onData);
-    incoming.pause();
-    if (outgoing.writableFinished) incoming.socket.destroySoon();
-    else outgoing.once("finish", () => incoming.socket.destroySoon());
-  };
-  incoming.on("data", onData);
-  incoming.resume();
 }

@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import { type AgentRunContext, type ChatAgent, chatAgent } from "../agents";
 import type { Logger } from "../logging";
 import { OpenAiError } from "./errors";
+import type { ResponseStore } from "./ResponseStore";
 import type { AbortWatch } from "./upstream";
 
 /** What the `/v1` routes need from the gateway: a narrow view, not the whole server. */
@@ -15,6 +16,8 @@ export interface OpenAiHost {
   readonly startedAt: number;
   /** The registry, `agent.chunk` subscription and abort signal an agent run needs. */
   agentContext(signal: AbortSignal): AgentRunContext;
+  /** Where `/v1/responses` are stored (shared by a cluster). @defaultValue one in memory */
+  readonly responseStore?: ResponseStore;
 }
 
 /** The agent names clients may ask for, once each: `echo` (always there) and `agents.list`. */

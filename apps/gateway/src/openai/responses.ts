@@ -1,13 +1,22 @@
-import { randomUUID } from "node:crypto";
+import { hash, randomUUID } from "node:crypto";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import { OPENAI_DEFAULTS } from "@openclaw/config";
 import type { Context } from "hono";
 import * as v from "valibot";
 import type { ChatChunk } from "../agents";
+import { bearerToken } from "../auth/guards";
 import { readJsonBody } from "./body";
 import { invalidParam, OpenAiError, toOpenAiError } from "./errors";
 import { ClientGone, nodeOf, type OpenAiHost, resolveAgent, runContext } from "./host";
 import { type ChatRequestMessage, issueError, parseChatRequest } from "./params";
-import { RESPONSE_STORE_DEFAULTS, ResponseStore } from "./ResponseStore";
+import {
+  fitsResponseStore,
+  InMemoryResponseStore,
+  RESPONSE_STORE_DEFAULTS,
+  type ResponseStoreOptions,
+  type StoredResponse,
+  storedBytes,
+} from "./ResponseStore";
 import { SseWriter } from "./sse";
 
 const TextPartSchema = v.looseObject({
@@ -134,23 +143,33 @@ interface ResponseObject {
   user?: string;
 }
 
-/** What is kept per stored response: the response, and the conversation up to and including it. */
-interface Stored {
-  response: ResponseObject;
-  messages: ChatRequestMessage[];
+/**
+ * The principal a `/v1` request acts as: an opaque digest of its Bearer token (the auth middleware
+ * has checked it). Stored responses belong to it; a rotated token starts with none.
+ */
+function principalOf(c: Context): string {
+  const token = bearerToken(nodeOf(c).incoming.headers.authorization) ?? "";
+  return hash("sha256", `openclaw-responses\0${token}`, "hex").slice(0, 32);
 }
 
 /**
  * The Responses API on top of the chat agents: `POST /v1/responses` (plain or streamed, with
  * `instructions`, `input` as text or items, function tools and `function_call_output` items, and
  * `previous_response_id`) and `GET /v1/responses/{id}`. Responses are stored (unless `store:
- * false`) in a {@link ResponseStore} bounded by `openai.responses.maxStored` and `ttlMs`.
+ * false`) in the host's {@link ResponseStore} (in memory when it has none), bounded by
+ * `openai.responses` (count, age, bytes in total and per principal), and belong to the token that
+ * made them: another token's request finds nothing. The input, once `previous_response_id` and
+ * `item_reference` items are expanded, is bounded by `openai.responses.maxExpandedInputChars`.
  *
  * @param host - The gateway.
  * @returns The two handlers.
  */
 export function createResponses(host: OpenAiHost) {
-  const store = new ResponseStore<Stored>(() => host.config().openai?.responses ?? RESPONSE_STORE_DEFAULTS);
+  const limits = (): ResponseStoreOptions => ({
+    ...RESPONSE_STORE_DEFAULTS,
+    ...host.config().openai?.responses,
+  });
+  const store = host.responseStore ?? new InMemoryResponseStore(limits);
 
   async function create(c: Context): Promise<Response> {
     const config = host.config();
@@ -161,9 +180,17 @@ export function createResponses(host: OpenAiHost) {
     const parsed = v.safeParse(ResponsesRequestSchema, body);
     if (!parsed.success) throw issueError(parsed.issues);
     const request = parsed.output;
+    const principal = principalOf(c);
+    const budget = new InputBudget(
+      host.config().openai?.responses?.maxExpandedInputChars ??
+        OPENAI_DEFAULTS.responsesMaxExpandedInputChars,
+    );
+    budget.take(request.instructions?.length ?? 0);
     let history: ChatRequestMessage[] = [];
     if (request.previous_response_id != null) {
-      const previous = store.get(request.previous_response_id);
+      const stored = await store.get(principal, request.previous_response_id);
+      const previous =
+        stored === undefined ? undefined : parseStored<ChatRequestMessage[]>(stored.messages, Array.isArray);
       if (previous === undefined)
         throw new OpenAiError(
           "not_found_error",
@@ -173,9 +200,11 @@ export function createResponses(host: OpenAiHost) {
             code: "previous_response_not_found",
           },
         );
-      history = previous.messages;
+      history = previous;
+      budget.take(charsOf(history));
     }
-    const input = toMessages(request.input ?? [], (id) => findItem(id));
+    const items = await referencedItems(principal, request.input ?? []);
+    const input = toMessages(request.input ?? [], items, budget);
     const conversation = [...history, ...input];
     const chat = parseChatRequest({
       model: request.model,
@@ -220,14 +249,33 @@ export function createResponses(host: OpenAiHost) {
     // Start the agent before answering, so that an immediate failure is a plain JSON error.
     const first = await chunks.next();
     const builder = new ResponseBuilder(request);
-    const finish = (response: ResponseObject) => {
-      if (response.status !== "failed" && request.store !== false)
-        store.set(response.id, { response, messages: [...conversation, ...builder.messages()] });
+    // Called before the final event: a response too large to store says `store: false`.
+    let toStore: StoredResponse | undefined;
+    const keep = (response: ResponseObject) => {
+      if (!response.store) return;
+      const stored: StoredResponse = {
+        response: JSON.stringify(response),
+        messages: JSON.stringify([...conversation, ...builder.messages()]),
+        items: response.output.map((item) => item.id),
+      };
+      if (fitsResponseStore(storedBytes(stored), limits())) toStore = stored;
+      else {
+        response.store = false;
+        host.logger.debug({ responseId: response.id }, "a response is too large to store; not stored");
+      }
+    };
+    const save = async (response: ResponseObject) => {
+      if (toStore === undefined) return;
+      await store.put(principal, response.id, toStore).catch((error: unknown) => {
+        // A plain answer (not sent yet) says so; a stream's final event has left already.
+        response.store = false;
+        host.logger.warn({ err: error, responseId: response.id }, "could not store a response");
+      });
     };
     if (request.stream !== true) {
       for (let step = first; !step.done; step = await chunks.next()) builder.add(step.value);
-      const response = builder.finish();
-      finish(response);
+      const response = builder.finish(keep);
+      await save(response);
       return c.json(response);
     }
     const sse = new SseWriter(outgoing);
@@ -243,8 +291,8 @@ export function createResponses(host: OpenAiHost) {
         }
         await send(builder.add(step.value));
       }
-      const response = builder.finish();
-      finish(response);
+      const response = builder.finish(keep);
+      await save(response);
       await send(builder.drain());
     } catch (error) {
       if (!gone.aborted) {
@@ -258,38 +306,125 @@ export function createResponses(host: OpenAiHost) {
     return RESPONSE_ALREADY_SENT;
   }
 
-  /** An output item of a stored response, newest responses first. */
-  function findItem(id: string): OutputItem | undefined {
-    for (const stored of store.values())
-      for (const item of stored.response.output) if (item.id === id) return item;
-    return undefined;
+  /**
+   * The stored output items the input's `item_reference` items name (those `principal` can read),
+   * each stored response read and parsed once however often it is referenced.
+   */
+  async function referencedItems(
+    principal: string,
+    input: NonNullable<ResponsesRequest["input"]>,
+  ): Promise<Map<string, OutputItem>> {
+    const found = new Map<string, OutputItem>();
+    if (typeof input === "string") return found;
+    const read = new Set<string>();
+    for (const given of input) {
+      if (given.type !== "item_reference" || found.has(given.id)) continue;
+      const responseId = await store.findItem(principal, given.id);
+      if (responseId === undefined || read.has(responseId)) continue;
+      read.add(responseId);
+      const stored = await store.get(principal, responseId);
+      if (stored === undefined) continue;
+      const response = parseStored<ResponseObject>(stored.response, (value) =>
+        Array.isArray((value as Partial<ResponseObject> | null)?.output),
+      );
+      for (const item of response?.output ?? []) found.set(item.id, item);
+    }
+    return found;
   }
 
-  function get(c: Context): Response {
+  async function get(c: Context): Promise<Response> {
     const id = c.req.param("id") ?? "";
-    const stored = store.get(id);
+    const stored = await store.get(principalOf(c), id);
     if (stored === undefined)
       throw new OpenAiError("not_found_error", `No response with id '${id}' found (it may have expired).`, {
         param: "response_id",
         code: "response_not_found",
       });
-    return c.json(stored.response);
+    return c.body(stored.response, 200, { "content-type": "application/json" });
   }
 
   return { create, get, store };
 }
 
-/** `input` as chat messages: text, message items, function calls (an assistant's tool calls) and outputs. */
+/**
+ * A JSON text read back from the response store, when it parses and passes `check` (a shared store
+ * may hold what another program wrote).
+ */
+function parseStored<T>(json: string, check: (value: unknown) => boolean): T | undefined {
+  try {
+    const value: unknown = JSON.parse(json);
+    return check(value) ? (value as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The characters a request's input may still expand to (`openai.responses.maxExpandedInputChars`):
+ * `instructions`, the conversation of `previous_response_id` and every input item, referenced
+ * items counted each time they are referenced.
+ */
+class InputBudget {
+  constructor(public left: number) {}
+
+  /**
+   * Counts `chars` against the budget.
+   *
+   * @throws {@link OpenAiError} 400 `input_too_large` (param `input`) once it is spent.
+   */
+  take(chars: number): void {
+    this.left -= chars;
+    if (this.left < 0)
+      throw new OpenAiError(
+        "invalid_request_error",
+        "the input is too large once previous_response_id and item_reference items are expanded " +
+          "(see openai.responses.maxExpandedInputChars)",
+        { param: "input", code: "input_too_large" },
+      );
+  }
+}
+
+/**
+ * The characters of chat messages' text, tool calls and other parts (without joining them). Reads
+ * stored conversations too, so it takes any shape and counts the strings it finds where they belong.
+ */
+function charsOf(messages: readonly ChatRequestMessage[]): number {
+  const length = (value: unknown) => (typeof value === "string" ? value.length : 0);
+  let chars = 0;
+  for (const message of messages as ReadonlyArray<Partial<Record<string, unknown>> | null>) {
+    const content = message?.content;
+    if (typeof content === "string") chars += content.length;
+    else if (Array.isArray(content))
+      for (const part of content as Array<Record<string, unknown> | null>)
+        chars += length(part?.text) + length((part?.image_url as { url?: unknown } | undefined)?.url);
+    const calls = message?.tool_calls;
+    if (Array.isArray(calls))
+      for (const call of calls as Array<{ function?: { name?: unknown; arguments?: unknown } } | null>)
+        chars += length(call?.function?.name) + length(call?.function?.arguments);
+  }
+  return chars;
+}
+
+/**
+ * `input` as chat messages: text, message items, function calls (an assistant's tool calls) and
+ * outputs, with `item_reference` items replaced by the stored `items` they name.
+ *
+ * @throws {@link OpenAiError} 404 `item_not_found`, or 400 `input_too_large` when `budget` is spent.
+ */
 function toMessages(
   input: NonNullable<ResponsesRequest["input"]>,
-  findItem: (id: string) => OutputItem | undefined,
+  items: ReadonlyMap<string, OutputItem>,
+  budget: InputBudget,
 ): ChatRequestMessage[] {
-  if (typeof input === "string") return [{ role: "user", content: input }];
+  if (typeof input === "string") {
+    budget.take(input.length);
+    return [{ role: "user", content: input }];
+  }
   const messages: ChatRequestMessage[] = [];
   for (const [i, given] of input.entries()) {
     let item = given as Exclude<typeof given, { type: "item_reference" }>;
     if (given.type === "item_reference") {
-      const found = findItem(given.id);
+      const found = items.get(given.id);
       if (found === undefined)
         throw new OpenAiError(
           "not_found_error",
@@ -323,8 +458,11 @@ function toMessages(
                 `content parts of type ${part.type} are not supported`,
               );
             });
-      messages.push({ role: item.role, content } as ChatRequestMessage);
+      const message = { role: item.role, content } as ChatRequestMessage;
+      budget.take(charsOf([message]));
+      messages.push(message);
     } else if (item.type === "function_call") {
+      budget.take(item.name.length + item.arguments.length);
       const call = {
         id: item.call_id,
         type: "function" as const,
@@ -338,6 +476,7 @@ function toMessages(
     } else {
       const output =
         typeof item.output === "string" ? item.output : item.output.map((part) => part.text).join("");
+      budget.take(output.length);
       messages.push({ role: "tool", tool_call_id: item.call_id, content: output });
     }
   }
@@ -455,8 +594,12 @@ class ResponseBuilder {
     return this.drain();
   }
 
-  /** Ends the response: closes the open items; `completed`, or `incomplete` after a cut for length. */
-  finish(): ResponseObject {
+  /**
+   * Ends the response: closes the open items; `completed`, or `incomplete` after a cut for length.
+   *
+   * @param beforeEnd - Called with the finished response before its final event is made.
+   */
+  finish(beforeEnd?: (response: ResponseObject) => void): ResponseObject {
     const incomplete = this.#finishReason === "length" || this.#finishReason === "content_filter";
     const itemStatus = incomplete ? "incomplete" : "completed";
     this.#closeText(itemStatus);
@@ -467,6 +610,7 @@ class ResponseBuilder {
       this.response.incomplete_details = {
         reason: this.#finishReason === "length" ? "max_output_tokens" : "content_filter",
       };
+    beforeEnd?.(this.response);
     this.#event(incomplete ? "response.incomplete" : "response.completed", { response: this.#snapshot() });
     return this.response;
   }

@@ -71,12 +71,11 @@ export class ConnectionHub {
   readonly #pairingSockets = new Map<string, Set<Connection>>();
   #pairingTotal = 0;
   #wss: WebSocketServer | undefined;
-  #server: Server | undefined;
   readonly #descriptorLimit: number | undefined;
   #capacity: { of: Config["gateway"]; value: ConnectionCapacity } | undefined;
   /**
    * The refusals of the current episode at the cap (none: not at the cap): upgrades answered 503,
-   * and sockets the server closed as it accepted them (past `maxSockets`).
+   * and sockets answered 503 as they were accepted (past `maxSockets`; see `SocketGate`).
    */
   #episode: { since: number; refused: number; dropped: number } | undefined;
   #acceptErrors = 0;
@@ -100,16 +99,13 @@ export class ConnectionHub {
         adminConnections: gateway.adminConnections,
       });
       this.#capacity = { of: gateway, value };
-      // Sockets beyond it are closed as they are accepted: the process never runs out of descriptors.
-      if (this.#server !== undefined)
-        this.#server.maxConnections = value.maxSockets ?? Number.POSITIVE_INFINITY;
     }
     return this.#capacity.value;
   }
 
   /**
    * Clients refused at the cap since the current episode began (0: not at the cap): upgrades
-   * answered 503, and sockets closed as they were accepted because every socket was taken.
+   * answered 503, and sockets answered 503 as they were accepted because every socket was taken.
    */
   get refusedAtCap(): number {
     return this.#episode === undefined ? 0 : this.#episode.refused + this.#episode.dropped;
@@ -142,15 +138,8 @@ export class ConnectionHub {
       clientTracking: false,
     });
     this.#wss = wss;
-    this.#server = server;
-    this.#capacity = undefined; // applies maxSockets to the server
     const capacity = this.capacity;
     server.on("upgrade", (request, socket, head) => this.#upgrade(wss, request, socket, head));
-    // Node closes sockets past `maxConnections` (our maxSockets) as it accepts them; count them.
-    server.on("drop", () => {
-      this.#options.metrics?.refused("upgrade", "dropped_at_socket_cap");
-      this.#refusedAtCap(this.capacity, this.#connections.size, "dropped");
-    });
     // A failed accept must not end the process. (EMFILE never gets here: libuv accepts and closes
     // the pending connections itself, so clients see a reset; the reserve is what prevents it.)
     // Errors before listening (a port in use) are `listen`'s to report.
@@ -183,6 +172,12 @@ export class ConnectionHub {
         { ownDescriptors, ownShare, reserve: capacity.reserve, descriptorLimit: capacity.descriptorLimit },
         "the descriptor reserve leaves little room for the gateway's own files and sockets: raise gateway.descriptorReserve or the limit (ulimit -n)",
       );
+  }
+
+  /** Counts a socket refused as it was accepted because every socket was taken (see `SocketGate`). */
+  droppedAtCap(): void {
+    this.#options.metrics?.refused("upgrade", "dropped_at_socket_cap");
+    this.#refusedAtCap(this.capacity, this.#connections.size, "dropped");
   }
 
   /** Applies a new frame limit to connections accepted from now on. */
@@ -360,7 +355,7 @@ export class ConnectionHub {
         maxSockets: capacity.maxSockets ?? null,
         descriptorLimit: capacity.descriptorLimit ?? null,
         source: capacity.source,
-        first: how === "refused" ? "upgrade answered 503" : "socket closed as accepted",
+        first: how === "refused" ? "upgrade answered 503" : "socket answered 503 as accepted",
       },
       "connection cap reached: refusing new WebSocket clients (503, Retry-After) until connections fall; logged once per episode",
     );

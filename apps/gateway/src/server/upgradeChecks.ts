@@ -43,6 +43,8 @@ export interface UpgradeLimits {
 export interface UpgradeRefusal {
   error: ProtocolError;
   retryAfterMs?: number;
+  /** The HTTP status, when not the one of the error's code. */
+  status?: number;
 }
 
 /**
@@ -107,7 +109,7 @@ export function checkUpgrade(facts: UpgradeFacts, config: UpgradeLimits): Upgrad
  * @returns The response text, ready for the socket.
  */
 export function refusalResponse(refusal: UpgradeRefusal): string {
-  const status = ERROR_CODE_INFO[refusal.error.code].httpStatus;
+  const status = refusal.status ?? ERROR_CODE_INFO[refusal.error.code].httpStatus;
   const retryAfter =
     refusal.retryAfterMs === undefined
       ? ""

@@ -115,8 +115,8 @@ export class GatewayServices {
       ...{ stateDir, logger, config, channels, events, metrics: this.#context.metrics },
       ...{ idempotencyStore, dedupeStore, deliveryStore, deliveryQueue },
       dedupeInHistory: conversations.keepsInboundIds,
-      onSentLater: (record, id) =>
-        void messaging.recordSent(record.channel, record.address, record.content, id),
+      onSentLater: (record, id) => void messaging.sentLater(record, id),
+      deliverToChat: (record) => messaging.deliverToChat(record),
     });
     const { taskClaims: claims, taskStore: store } = this.#context;
     this.#tasks = await startTaskQueue({ stateDir, logger, events, messaging, agents, claims, store });

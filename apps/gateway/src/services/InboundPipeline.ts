@@ -26,6 +26,8 @@ export interface InboundPipelineContext {
 /** Inbound messages: dedupe → history → broadcast → the channel's agent replies. */
 export class InboundPipeline {
   readonly #context: InboundPipelineContext;
+  /** The messages being written, by channel and id: a repeat meanwhile waits for the first. */
+  readonly #pending = new Map<string, Promise<void>>();
 
   constructor(context: InboundPipelineContext) {
     this.#context = context;
@@ -34,13 +36,20 @@ export class InboundPipeline {
   /**
    * Takes an inbound message: drops a repeat, records it durably in the history, tells the clients,
    * remembers its id for dedupe. Resolves once it is in the history on disk and broadcast, so a
-   * plugin that awaits `emit` before acknowledging to its platform loses nothing on a crash. Never
-   * rejects.
+   * plugin that awaits `emit` before acknowledging to its platform loses nothing on a crash.
+   *
+   * @throws What the history's write failed with (a full disk): the message was not recorded, and
+   *   is neither broadcast nor remembered, so the platform's redelivery is taken. A repeat that
+   *   arrives while the first is being written waits for it, and fails with it.
    */
   async receive(channel: string, message: InboundMessage): Promise<void> {
     const { logger, conversations } = this.#context;
     const seen = this.#context.seen();
-    const key = seen === undefined ? "" : `${channel}\u0000${message.id}`;
+    const pendingKey = `${channel}\u0000${message.id}`;
+    const key = seen === undefined ? "" : pendingKey;
+    // A repeat of a message still being written is taken only if that write is.
+    const pending = this.#pending.get(pendingKey);
+    if (pending !== undefined) return pending;
     // The history knows every id it recorded (and, by default, those of the messages it no longer
     // holds, within the dedupe window); a dedupe store of the options catches replays older than
     // the history holds, and the history a replay whose id is not yet remembered there.
@@ -52,23 +61,34 @@ export class InboundPipeline {
       message.attachments === undefined
         ? { text: message.text ?? "" }
         : { text: message.text ?? "", attachments: message.attachments };
-    let recorded: Recorded | undefined;
+    const appended = conversations.append(channel, message.conversationId, {
+      direction: "in",
+      messageId: message.id,
+      content:
+        content.text === "" && content.attachments === undefined ? { text: "(empty message)" } : content,
+      timestamp: message.timestamp,
+      sender: message.sender,
+      peerId: message.peerId,
+      guildId: message.guildId,
+    });
+    const recording = appended.then(
+      () => undefined,
+      (error: unknown) => {
+        logger.error(
+          { err: error, channel, messageId: message.id },
+          "could not record an inbound message in the history; refused, so that it is delivered again",
+        );
+        throw error;
+      },
+    );
+    // Awaited by repeats only; this call rejects through `appended`.
+    recording.catch(() => {});
+    this.#pending.set(pendingKey, recording);
+    let recorded: Recorded;
     try {
-      recorded = await conversations.append(channel, message.conversationId, {
-        direction: "in",
-        messageId: message.id,
-        content:
-          content.text === "" && content.attachments === undefined ? { text: "(empty message)" } : content,
-        timestamp: message.timestamp,
-        sender: message.sender,
-        peerId: message.peerId,
-        guildId: message.guildId,
-      });
-    } catch (error) {
-      logger.error(
-        { err: error, channel, messageId: message.id },
-        "could not record an inbound message in the history; delivering it anyway",
-      );
+      recorded = await appended;
+    } finally {
+      this.#pending.delete(pendingKey);
     }
     this.#deliver(channel, message, recorded);
     // Not awaited: once the history holds the message, it is safe to acknowledge; until the id is
@@ -80,13 +100,15 @@ export class InboundPipeline {
       );
   }
 
-  #deliver(channel: string, message: InboundMessage, recorded: Recorded | undefined): void {
+  #deliver(channel: string, message: InboundMessage, recorded: Recorded): void {
     this.#context.logger.debug(
       { channel, conversationId: message.conversationId, text: message.text },
       "inbound message",
     );
-    const events: BroadcastEvent[] = [{ event: "channel.message.received", data: { channel, message } }];
-    if (recorded !== undefined) events.push({ event: "conversation.updated", data: recorded });
+    const events: BroadcastEvent[] = [
+      { event: "channel.message.received", data: { channel, message } },
+      { event: "conversation.updated", data: recorded },
+    ];
     this.#context.events.broadcastAll(events);
     const agent = this.#context.config().channels[channel]?.agent;
     if (

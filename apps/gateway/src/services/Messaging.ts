@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { ChannelError } from "@openclaw/channel-sdk";
+import { ChannelError, type SendResult } from "@openclaw/channel-sdk";
 import {
   type MessageContent,
   type MethodParams,
@@ -7,10 +7,12 @@ import {
   ProtocolError,
   type Sender,
   toProtocolError,
+  WEBCHAT_CHANNEL,
 } from "@openclaw/protocol";
 import type { Router } from "@openclaw/router";
 import type { BroadcastEvent, EventSink } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
+import type { DeliveryRecord } from "../delivery/DeliveryQueue";
 import type { OutboundQueue } from "../delivery/OutboundQueue";
 import type { Logger } from "../logging";
 import type { ConversationStore, Recorded } from "../state/ConversationStore";
@@ -26,7 +28,7 @@ export interface MessagingContext {
   readonly channels: Pick<ChannelManager, "get"> & Partial<Pick<ChannelManager, "has" | "holdsLease">>;
   /** The outbound queue (throws `SHUTTING_DOWN` when not running). */
   deliveries(): Pick<OutboundQueue, "enqueue">;
-  readonly conversations: Pick<ConversationStore, "append">;
+  readonly conversations: Pick<ConversationStore, "append" | "findMessage">;
   readonly events: EventSink;
 }
 
@@ -89,10 +91,69 @@ export class Messaging {
     };
     if (outcome.status === "sent") {
       result.messageId = outcome.messageId;
-      await this.recordSent(channel, address, content, outcome.messageId, from);
+      // A web chat's send recorded it already (deliverToChat).
+      if (channel === WEBCHAT_CHANNEL) this.#announceSent(channel, address, content, outcome.messageId, from);
+      else await this.recordSent(channel, address, content, outcome.messageId, from);
     }
     if (route !== undefined) result.route = route;
     return result;
+  }
+
+  /**
+   * A queued message reached its platform later than its request (a retry, or a message that waited
+   * behind others): records it (a web chat's was recorded by its send) and tells the clients.
+   * Never rejects.
+   *
+   * @param record - The delivery.
+   * @param messageId - The platform's id of the message.
+   */
+  async sentLater(
+    record: Pick<DeliveryRecord, "channel" | "address" | "content">,
+    messageId: string,
+  ): Promise<void> {
+    if (record.channel === WEBCHAT_CHANNEL)
+      this.#announceSent(record.channel, record.address, record.content, messageId);
+    else await this.recordSent(record.channel, record.address, record.content, messageId);
+  }
+
+  /**
+   * Delivers a queued message to a web chat (the delivery queue's send for the `webchat` channel):
+   * a chat's history is its platform, so the message is recorded there, durably, before the queue
+   * records the delivery as sent, and the chat's clients are told (`conversation.updated`).
+   * Idempotent per delivery: the message id is `webchat-<delivery id>`, and a message already in
+   * the history with it (recorded by an earlier attempt whose outcome was not recorded, as when
+   * Redis died in between) is not recorded again.
+   *
+   * @param record - The delivery (its id, chat and content).
+   * @returns The message id.
+   * @throws `ChannelError` `PLATFORM_UNAVAILABLE` when the history cannot be written: the message
+   *   stays queued and is tried again.
+   */
+  async deliverToChat(
+    record: Pick<DeliveryRecord, "id" | "channel" | "address" | "content">,
+  ): Promise<SendResult> {
+    const { channel, address, content } = record;
+    const messageId = `webchat-${record.id}`;
+    if (this.#context.conversations.findMessage(channel, address, messageId) !== undefined)
+      return { messageId };
+    let recorded: Recorded;
+    try {
+      recorded = await this.#context.conversations.append(channel, address, {
+        direction: "out",
+        messageId,
+        content,
+        timestamp: Date.now(),
+        peerId: address,
+      });
+    } catch (error) {
+      throw new ChannelError(
+        "PLATFORM_UNAVAILABLE",
+        `could not record the message in the history of chat ${address}; it stays queued`,
+        { cause: error },
+      );
+    }
+    this.#context.events.broadcastAll([{ event: "conversation.updated", data: recorded }]);
+    return { messageId };
   }
 
   /**
@@ -136,5 +197,17 @@ export class Messaging {
     ];
     if (recorded !== undefined) events.push({ event: "conversation.updated", data: recorded });
     this.#context.events.broadcastAll(events);
+  }
+
+  /** Tells the clients that a message was sent (`channel.message.sent`), without recording it. */
+  #announceSent(
+    channel: string,
+    address: string,
+    content: MessageContent,
+    messageId: string,
+    from?: { readonly id: string },
+  ): void {
+    const data = { channel, messageId, address, conversationId: address, content, timestamp: Date.now() };
+    this.#context.events.broadcastAll([{ event: "channel.message.sent", data, except: from }]);
   }
 }

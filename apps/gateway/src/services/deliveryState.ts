@@ -1,5 +1,6 @@
-import { ChannelError } from "@openclaw/channel-sdk";
+import { ChannelError, type SendResult } from "@openclaw/channel-sdk";
 import type { Config } from "@openclaw/config";
+import { WEBCHAT_CHANNEL } from "@openclaw/protocol";
 import type { EventSink } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
 import { DeliveryQueue, type DeliveryQueueHost, type DeliveryRecord } from "../delivery/DeliveryQueue";
@@ -22,6 +23,13 @@ export interface DeliveryStateContext {
   readonly metrics?: Metrics | undefined;
   /** A queued message reached its platform later than its request (a retry): record it. */
   onSentLater(record: DeliveryRecord, messageId: string): void;
+  /**
+   * Sends a queued message to a web chat: records it in the chat's history (its platform), and
+   * throws a retryable `ChannelError` when it cannot, so that it stays queued
+   * (`Messaging.deliverToChat`).
+   * @defaultValue the `webchat` plugin's own send (which records nothing)
+   */
+  readonly deliverToChat?: ((record: DeliveryRecord) => Promise<SendResult>) | undefined;
   /** Opens the store of idempotent results. @defaultValue `FileKeyStore.open` (`idempotency.log`) */
   readonly idempotencyStore?: KeyStoreFactory<unknown> | undefined;
   /**
@@ -78,6 +86,8 @@ export async function openDeliveryState(context: DeliveryStateContext): Promise<
       const plugin = context.channels.get(record.channel);
       if (plugin === undefined)
         throw new ChannelError("NOT_READY", `channel ${record.channel} is not configured or not running`);
+      if (record.channel === WEBCHAT_CHANNEL && context.deliverToChat !== undefined)
+        return context.deliverToChat(record);
       const options: { replyTo?: string; idempotencyKey: string } = { idempotencyKey: record.id };
       if (record.replyTo !== undefined) options.replyTo = record.replyTo;
       const attempt = plugin.send(record.address, record.content, options);

@@ -360,9 +360,17 @@ export class ConversationStore {
     // A restarted conversation reuses seqs: a departed id kept under this record id moves aside.
     const taken = log.get(record.id);
     if (taken !== undefined && isInboundId(taken)) writes.push(this.#moveDeparted(log, taken));
-    writes.push(log.put(record));
+    const put = log.put(record);
     // Applied as a reload applies it, to the log's own copy (held once).
-    const conversation = this.#restore(log.get(record.id) as ConversationRecord);
+    const held = log.get(record.id) as ConversationRecord;
+    // Not on disk: not in the history either, so that the platform's redelivery is taken.
+    writes.push(
+      put.catch((error: unknown) => {
+        this.#withdraw(held);
+        throw error;
+      }),
+    );
+    const conversation = this.#restore(held);
     const limits = this.#limits();
     while (this.#conversations.size > limits.maxConversations) writes.push(...this.#dropOldest());
     writes.push(...this.#trim(conversation, limits));
@@ -408,8 +416,14 @@ export class ConversationStore {
         this.#forgetTried(k, seq);
         throw error;
       }
-      // Taken by another instance (its notice brings that message here): try past it.
-      if (!stored) continue;
+      if (!stored) {
+        // This instance's own earlier write of this message, whose answer was lost (Redis died after
+        // storing it; a retried delivery to a web chat appends it again): it is recorded already.
+        const mine = await this.#ownEarlierWrite(log, record, k, seq);
+        if (mine !== undefined) return mine;
+        // Taken by another message (its notice brings it here): try past it.
+        continue;
+      }
       this.#forgetTried(k, seq);
       const conversation = this.#restore((log.get(record.id) as ConversationRecord | undefined) ?? record);
       const limits = this.#limits();
@@ -425,6 +439,37 @@ export class ConversationStore {
     throw new ProtocolError("UNAVAILABLE", `no free message seq in ${APPEND_SEQ_ATTEMPTS} tries`, {
       details: { reason: "conversation_seq_contended", retryable: true },
     });
+  }
+
+  /**
+   * When the seq `record` tried is taken by a message with the same id and direction (the same
+   * message, stored by an earlier attempt whose answer never came), that message as recorded.
+   *
+   * @throws When the store cannot be read: whether the message is recorded is not known.
+   */
+  async #ownEarlierWrite(
+    log: RecordStore<HistoryRecord>,
+    record: ConversationRecord,
+    k: string,
+    seq: number,
+  ): Promise<Recorded | undefined> {
+    let taken: HistoryRecord | undefined;
+    try {
+      taken = await log.fetch?.(record.id);
+    } catch (error) {
+      this.#forgetTried(k, seq);
+      throw error;
+    }
+    if (
+      taken === undefined ||
+      isInboundId(taken) ||
+      taken.messageId !== record.messageId ||
+      taken.direction !== record.direction
+    )
+      return undefined;
+    this.#forgetTried(k, seq);
+    const conversation = this.#restore((log.get(taken.id) as ConversationRecord | undefined) ?? taken);
+    return { conversation: { ...conversation.summary }, message: toMessage(taken) };
   }
 
   /** Forgets the seq tried last, once no append of this instance is past it (the summary has it). */
@@ -479,6 +524,22 @@ export class ConversationStore {
     const newer = conversation.messages.filter((message) => message.seq > since);
     const page = newer.slice(0, limit).map(toMessage);
     return { messages: page, cursor: page.at(-1)?.seq ?? since, hasMore: newer.length > page.length };
+  }
+
+  /**
+   * The message with this id in a conversation's history (either direction), newest first: how a
+   * web chat delivery that was recorded by an earlier attempt is found (by its delivery's message id).
+   * In cluster mode it sees what this instance's mirror holds: every instance's messages, once
+   * their notices (or the reload after Redis came back) arrived.
+   *
+   * @returns The message, or `undefined` when the history (as held) has none with this id.
+   */
+  findMessage(channel: string, conversationId: string, messageId: string): ConversationMessage | undefined {
+    const messages = this.#conversations.get(key(channel, conversationId))?.messages;
+    if (messages === undefined) return undefined;
+    for (let i = messages.length - 1; i >= 0; i--)
+      if (messages[i]!.messageId === messageId) return toMessage(messages[i]!);
+    return undefined;
   }
 
   /** The newest `count` messages, oldest first; none when the conversation is unknown. */
@@ -543,6 +604,29 @@ export class ConversationStore {
     this.#byAge.add(record);
     if (record.direction === "in") this.#index(record.channel, record.messageId, record);
     return conversation;
+  }
+
+  /**
+   * Takes back a message whose write failed (the journal has undone it in its own memory): out of
+   * its conversation, the byte count and the inbound index, and the summary's counters back.
+   */
+  #withdraw(record: ConversationRecord): void {
+    const k = key(record.channel, record.conversationId);
+    const conversation = this.#conversations.get(k);
+    const at = conversation?.messages.indexOf(record) ?? -1;
+    if (conversation === undefined || at === -1) return; // already trimmed away
+    conversation.messages.splice(at, 1);
+    this.#bytes -= sizeOf(record);
+    this.#byAge.delete(record);
+    this.#unindex(record);
+    const summary = conversation.summary;
+    summary.messageCount = Math.max(0, summary.messageCount - 1);
+    if (summary.lastSeq === record.seq) {
+      const last = conversation.messages.at(-1);
+      summary.lastSeq = last?.seq ?? record.seq - 1;
+      if (last !== undefined) summary.lastMessageAt = last.timestamp;
+    }
+    if (conversation.messages.length === 0 && summary.messageCount === 0) this.#conversations.delete(k);
   }
 
   /** Drops the messages beyond `maxMessagesPerConversation`, oldest first. */

@@ -52,6 +52,17 @@ export interface RecordStore<R extends { id: string }> {
    */
   putIfAbsent?(record: R): Promise<boolean>;
   /**
+   * Reads a record from the backing itself, not from this instance's view of it (a shared store in
+   * cluster mode, with {@link putIfAbsent}). When `putIfAbsent` finds a message seq taken, the
+   * conversation history reads who took it: its own earlier write whose answer was lost (Redis died
+   * after storing it) is the same message, not another one to store again.
+   *
+   * @param id - The record's id.
+   * @returns A copy of the record as the backing holds it, or `undefined` when there is none.
+   * @throws When the backing cannot be read (as {@link put} does when it cannot be written).
+   */
+  fetch?(id: string): Promise<R | undefined>;
+  /**
    * Follows the changes other gateway instances make to a shared store (cluster mode); a store only
    * this process writes leaves it out. `listener` is called with each change after the store's own
    * view has it (and with what a full reload found different, after the store lost its link), never

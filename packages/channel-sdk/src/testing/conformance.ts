@@ -23,6 +23,11 @@ export interface ConformancePlatform<C> {
    */
   forgedWebhook?(): WebhookRequest;
   /**
+   * For webhook channels: the platform's redelivery of a webhook the plugin did not acknowledge
+   * (with a retry header, a fresh signature). Without it the same request is handed in again.
+   */
+  redeliverWebhook?(webhook: WebhookRequest): WebhookRequest;
+  /**
    * Makes the platform rate-limit the next send, asking to retry after `retryAfterMs`. Without it
    * the rate-limit check is reported as skipped.
    */
@@ -53,7 +58,8 @@ const countHandles = () => {
 /**
  * Registers the shared channel-plugin tests with vitest. Every extension runs it against its
  * loopback fake platform: lifecycle without leaked handles, sends that reach the platform, one
- * normalised emit per inbound message, refused forgeries, typed errors, long-text splitting. A check
+ * normalised emit per inbound message, a message whose emit was refused (the gateway could not
+ * record it) delivered again and taken once, refused forgeries, typed errors, long-text splitting. A check
  * whose optional hook the platform lacks (`forgedWebhook`, `rateLimitNextSend`, or a plugin without
  * `limits.maxTextLength`) is registered as skipped, so the report shows what was not checked.
  *
@@ -168,6 +174,33 @@ export function runChannelConformance<C>(options: ChannelConformanceOptions<C>):
       expect(v.safeParse(InboundMessageSchema, message).success).toBe(true);
       expect(message.channel).toBe(channel);
       expect(message).toMatchObject(expected);
+    });
+
+    it("has a message the gateway could not record (emit rejected) delivered again, and takes it once", async () => {
+      await plugin.initialize(config, context);
+      await until(() => plugin.status().state === "ready", "state ready");
+      context.refuseNextEmits(1);
+      const { webhook, expected } = await options.platform.injectInbound("refused at first");
+      if (webhook !== undefined) {
+        // Not acknowledged: the platform's retry signal (a 5xx), then its redelivery is taken.
+        const refused = await plugin.handleWebhook!(webhook);
+        expect(refused.status, "the answer to a webhook whose emit was refused").toBeGreaterThanOrEqual(500);
+        expect(context.refused.map((message) => message.text)).toEqual(["refused at first"]);
+        const again = options.platform.redeliverWebhook?.(webhook) ?? webhook;
+        const taken = await plugin.handleWebhook!(again);
+        expect(taken.status).toBeGreaterThanOrEqual(200);
+        expect(taken.status).toBeLessThan(300);
+      }
+      // A pull or socket platform delivers it again, or the plugin emits it again, by itself.
+      await until(
+        () => context.emitted.some((message) => message.text === "refused at first"),
+        "the refused message to be emitted again",
+      );
+      await deliverSentinel();
+      expect(context.refused.map((message) => message.text)).toEqual(["refused at first"]);
+      const taken = context.emitted.filter((message) => message.text === "refused at first");
+      expect(taken).toHaveLength(1);
+      expect(taken[0]).toMatchObject(expected);
     });
 
     it.skipIf(options.platform.forgedWebhook === undefined)(

@@ -114,7 +114,8 @@ export const webhookChannel = defineChannel({
         };
         if (m.ts !== undefined) message.timestamp = m.ts;
         if (m.replyTo !== undefined) message.replyTo = m.replyTo;
-        context.emit(message);
+        // Acknowledged only once the gateway has it: a refusal (HOST_UNAVAILABLE) answers 503.
+        await context.emit(message);
         return { status: 200, body: { ok: true } };
       },
       stop() {},

@@ -2,8 +2,9 @@ import type { BindingStore, BindingStoreChange } from "@openclaw/gateway";
 import { ProtocolError } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
 import type { RedisChangeFeed } from "../RedisChangeFeed";
+import type { MalformedMessages } from "../untrusted";
 import { RedisHashState } from "./RedisHashState";
-import { keyPrefix, type RedisStoreOptions } from "./redisStoreClient";
+import { keyPrefix, type RedisStoreOptions, storeMalformed } from "./redisStoreClient";
 
 /** The router snapshot a {@link BindingStore} keeps. */
 type Snapshot = Parameters<BindingStore["save"]>[0];
@@ -37,6 +38,7 @@ export class RedisBindingStore implements BindingStore {
   /** The Redis key of the hash. */
   readonly key: string;
   readonly #state: RedisHashState;
+  readonly #malformed: MalformedMessages;
 
   /**
    * @param redis - The client (see `connectRedisStoreClient`); the caller owns it.
@@ -44,18 +46,28 @@ export class RedisBindingStore implements BindingStore {
    */
   constructor(redis: Redis, options: RedisBindingStoreOptions = {}) {
     this.key = `${keyPrefix(options.namespace)}bindings`;
+    this.#malformed = storeMalformed(options, "bindings");
     this.#state = new RedisHashState(redis, { key: this.key, what: "the bindings", feed: options.feed });
   }
 
   /**
+   * An entry that is not a binding (someone else wrote it) is left out, with a rate-limited warning.
+   *
    * @returns The bindings, or `undefined` when none was ever saved.
-   * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be read, or
-   *   `INTERNAL` (`redis_state_invalid`) when the hash does not hold bindings.
+   * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be read.
    */
   async load(): Promise<Snapshot | undefined> {
     const { written, entries } = await this.#state.load();
     if (!written) return undefined;
-    return { version: 1, bindings: entries.map(([id, json]) => parseBinding(this.key, id, json)) };
+    const bindings: Binding[] = [];
+    for (const [id, json] of entries) {
+      try {
+        bindings.push(parseBinding(this.key, id, json));
+      } catch (error) {
+        this.#malformed.drop(String(error), { key: this.key, field: id, message: json });
+      }
+    }
+    return { version: 1, bindings };
   }
 
   /** @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be written. */

@@ -2,8 +2,9 @@ import type { DeviceStore, DeviceStoreChange, PairedDevice } from "@openclaw/gat
 import { ProtocolError } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
 import type { RedisChangeFeed } from "../RedisChangeFeed";
+import type { MalformedMessages } from "../untrusted";
 import { RedisHashState } from "./RedisHashState";
-import { keyPrefix, type RedisStoreOptions } from "./redisStoreClient";
+import { keyPrefix, type RedisStoreOptions, storeMalformed } from "./redisStoreClient";
 
 /** Options of a {@link RedisDeviceStore}. */
 export interface RedisDeviceStoreOptions extends RedisStoreOptions {
@@ -33,6 +34,7 @@ export class RedisDeviceStore implements DeviceStore {
   /** The Redis key of the hash. */
   readonly key: string;
   readonly #state: RedisHashState;
+  readonly #malformed: MalformedMessages;
 
   /**
    * @param redis - The client (see `connectRedisStoreClient`); the caller owns it.
@@ -40,6 +42,7 @@ export class RedisDeviceStore implements DeviceStore {
    */
   constructor(redis: Redis, options: RedisDeviceStoreOptions = {}) {
     this.key = `${keyPrefix(options.namespace)}devices`;
+    this.#malformed = storeMalformed(options, "devices");
     this.#state = new RedisHashState(redis, {
       key: this.key,
       what: "the paired devices",
@@ -48,12 +51,21 @@ export class RedisDeviceStore implements DeviceStore {
   }
 
   /**
-   * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be read, or
-   *   `INTERNAL` (`redis_state_invalid`) when the hash does not hold devices.
+   * An entry that is not a device (someone else wrote it) is left out, with a rate-limited warning.
+   *
+   * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be read.
    */
   async load(): Promise<PairedDevice[]> {
     const { entries } = await this.#state.load();
-    return entries.map(([field, json]) => parseDevice(this.key, field, json));
+    const devices: PairedDevice[] = [];
+    for (const [field, json] of entries) {
+      try {
+        devices.push(parseDevice(this.key, field, json));
+      } catch (error) {
+        this.#malformed.drop(String(error), { key: this.key, field, message: json });
+      }
+    }
+    return devices;
   }
 
   /** @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be written. */

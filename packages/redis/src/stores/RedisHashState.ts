@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed } from "../RedisChangeFeed";
 import { viaRedis } from "./redisStoreClient";
 
@@ -216,19 +217,19 @@ export class RedisHashState {
     return { written: reply[0] !== null && reply[0] !== undefined, entries };
   }
 
-  #onNotice(notice: ChangeNotice): void {
-    if (notice.w === this.#writer) return;
+  /** Applies another instance's notice; throws (a `ValiError`) when it is malformed, before anything changed. */
+  #onNotice(raw: ChangeNotice): void {
+    if (raw.w === this.#writer) return;
+    const notice = v.parse(HASH_NOTICE, raw);
     if (this.#buffered !== undefined) {
-      this.#buffered.push(notice);
+      this.#buffered.push(raw);
       return;
     }
-    const version = Number(notice.v);
-    if (!Number.isFinite(version) || version <= this.#floor) return;
+    const version = notice.v;
+    if (version <= this.#floor) return;
     const change: HashChange = { put: [], removed: [] };
-    for (const [field, json] of Array.isArray(notice.c)
-      ? (notice.c as Array<[string, string | false]>)
-      : []) {
-      if (typeof field !== "string" || version <= (this.#versions.get(field) ?? 0)) continue;
+    for (const [field, json] of notice.c) {
+      if (version <= (this.#versions.get(field) ?? 0)) continue;
       this.#versions.set(field, version);
       if (typeof json === "string") {
         this.#values.set(field, json);
@@ -245,6 +246,21 @@ export class RedisHashState {
     for (const listener of this.#listeners) listener(change);
   }
 }
+
+/**
+ * A notice of {@link APPLY}: its version and the fields it set (with their JSON) or removed (`false`).
+ * Lua's cjson encodes an empty list as `{}`.
+ */
+const HASH_NOTICE = v.looseObject({
+  v: v.pipe(v.number(), v.finite()),
+  c: v.union([
+    v.array(v.tuple([v.string(), v.union([v.string(), v.literal(false)])])),
+    v.pipe(
+      v.strictObject({}),
+      v.transform((): Array<[string, string | false]> => []),
+    ),
+  ]),
+});
 
 function parseChanges(json: string): Array<[string, string | false]> {
   const parsed = JSON.parse(json) as unknown;

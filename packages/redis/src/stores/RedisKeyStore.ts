@@ -1,12 +1,16 @@
 import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "@openclaw/gateway";
 import type { Redis } from "ioredis";
+import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed, readWithNotices } from "../RedisChangeFeed";
+import type { MalformedMessages } from "../untrusted";
+import { JSON_TEXT } from "./notices";
 import {
   keyPrefix,
   PendingWrites,
   type RedisStoreOptions,
   redisUnavailable,
   storeClosed,
+  storeMalformed,
   viaRedis,
 } from "./redisStoreClient";
 
@@ -125,6 +129,7 @@ export class RedisKeyStore<V> implements KeyStore<V> {
   readonly #name: string;
   readonly #batch: number;
   readonly #feed: RedisChangeFeed | undefined;
+  readonly #malformed: MalformedMessages;
   readonly #writer = newWriterId();
   /** Notices that arrived while a reload was under way. */
   #buffered: ChangeNotice[] | undefined;
@@ -138,7 +143,9 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     prefix: string,
     options: RedisKeyStoreOptions,
     entries: Map<string, Entry<V>>,
+    malformed: MalformedMessages,
   ) {
+    this.#malformed = malformed;
     this.#redis = redis;
     this.#prefix = prefix;
     this.#limits = options.limits;
@@ -166,11 +173,12 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     const prefix = `${keyPrefix(options.namespace)}keys:${options.name}:`;
     const opts = options as RedisKeyStoreOptions;
     const batch = opts.loadBatchSize ?? REDIS_KEY_STORE_DEFAULTS.loadBatchSize;
+    const malformed = storeMalformed(opts, `keys:${opts.name}`);
     // Listening before reading, so that no key remembered after the read is missed.
     const { value: entries, early } = await readWithNotices(opts.feed, `${prefix}order`, () =>
-      readKeys<V>(redis, prefix, batch, opts.name),
+      readKeys<V>(redis, prefix, batch, opts.name, malformed),
     );
-    const store = new RedisKeyStore<V>(redis, prefix, opts, entries);
+    const store = new RedisKeyStore<V>(redis, prefix, opts, entries, malformed);
     store.#follow();
     for (const notice of early) store.#onNotice(notice);
     return store;
@@ -250,7 +258,7 @@ export class RedisKeyStore<V> implements KeyStore<V> {
     const during = new Set<string>();
     this.#rememberedDuringReload = during;
     try {
-      const next = await readKeys<V>(this.#redis, this.#prefix, this.#batch, this.#name);
+      const next = await readKeys<V>(this.#redis, this.#prefix, this.#batch, this.#name, this.#malformed);
       for (const key of during) {
         const held = this.#entries.get(key);
         next.delete(key);
@@ -281,18 +289,18 @@ export class RedisKeyStore<V> implements KeyStore<V> {
   }
 
   /** Takes a key another instance remembered, and forgets by the limits as that instance did. */
+  /** Throws (a `ValiError`) when the notice is malformed, before anything changed. */
   #onNotice(notice: ChangeNotice): void {
     if (notice.w === this.#writer || this.#closed) return;
+    const { k: key, e: entry } = v.parse(KEY_NOTICE, notice);
     if (this.#buffered !== undefined) {
       this.#buffered.push(notice);
       return;
     }
-    if (typeof notice.k !== "string" || typeof notice.e !== "string") return;
-    const entry = JSON.parse(notice.e) as Entry<V>;
-    this.#entries.delete(notice.k);
-    this.#entries.set(notice.k, entry);
+    this.#entries.delete(key);
+    this.#entries.set(key, entry as Entry<V>);
     const { maxEntries, ttlMs } = this.#limits();
-    this.#prune(notice.k, this.#now() - ttlMs, maxEntries);
+    this.#prune(key, this.#now() - ttlMs, maxEntries);
   }
 
   /** Forgets the oldest keys beyond `maxEntries` and the keys remembered at or before `expired`. */
@@ -314,12 +322,22 @@ export class RedisKeyStore<V> implements KeyStore<V> {
   }
 }
 
+/** An entry as stored: `at` must be a time (the pruning compares it); the value is the caller's. */
+const ENTRY = v.looseObject({ at: v.pipe(v.number(), v.finite()), value: v.unknown() });
+
+/** A notice of a remembered key: the key and its entry's JSON. */
+const KEY_NOTICE = v.looseObject({
+  k: v.string(),
+  e: v.pipe(JSON_TEXT, ENTRY),
+});
+
 /** Every live key of a store with its entry, least recently remembered first. */
 async function readKeys<V>(
   redis: Redis,
   prefix: string,
   batch: number,
   name: string,
+  malformed: MalformedMessages,
 ): Promise<Map<string, Entry<V>>> {
   const entries = new Map<string, Entry<V>>();
   await viaRedis(`loading the keys of ${name}`, async () => {
@@ -331,7 +349,11 @@ async function readKeys<V>(
       chunk.forEach((key, i) => {
         const json = values[i];
         if (json === null || json === undefined) missing.push(key);
-        else entries.set(key, JSON.parse(json) as Entry<V>);
+        else {
+          // Unreadable (not written by a store): left out, as if forgotten.
+          const entry = malformed.parse(ENTRY, json, `${prefix}v:${key}`);
+          if (entry !== undefined) entries.set(key, entry as Entry<V>);
+        }
       });
     }
     // Keys Redis expired before any write pruned them: drop them from the indexes.

@@ -1,12 +1,16 @@
 import type { RecordStore, RecordStoreChange, RecordStoreOpenOptions } from "@openclaw/gateway";
 import type { Redis } from "ioredis";
+import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed, readWithNotices } from "../RedisChangeFeed";
+import type { MalformedMessages } from "../untrusted";
+import { RECORD_NOTICE, STORED_RECORD } from "./notices";
 import {
   keyPrefix,
   PendingWrites,
   type RedisStoreOptions,
   redisUnavailable,
   storeClosed,
+  storeMalformed,
   viaRedis,
 } from "./redisStoreClient";
 
@@ -96,6 +100,7 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
   readonly #listeners = new Set<(change: RecordStoreChange<R>) => void>();
   /** The mirror, least recently put first; the store's own record objects. */
   #records: Map<string, R>;
+  readonly #malformed: MalformedMessages;
   readonly #writes = new PendingWrites();
   /** Notices that arrived while a reload was under way. */
   #buffered: ChangeNotice[] | undefined;
@@ -111,7 +116,9 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
     prefix: string,
     options: RedisRecordStoreOptions,
     loaded: { records: Map<string, R>; seq: number },
+    malformed: MalformedMessages,
   ) {
+    this.#malformed = malformed;
     this.#redis = redis;
     this.#prefix = prefix;
     this.#batch = options.loadBatchSize ?? REDIS_RECORD_STORE_DEFAULTS.loadBatchSize;
@@ -136,11 +143,12 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
     const prefix = `${keyPrefix(options.namespace)}records:${options.name}:`;
     const opts = options as RedisRecordStoreOptions;
     const batch = opts.loadBatchSize ?? REDIS_RECORD_STORE_DEFAULTS.loadBatchSize;
+    const malformed = storeMalformed(opts, `records:${options.name}`);
     // Listening before reading, so that no write after the snapshot is missed.
     const { value: loaded, early } = await readWithNotices(opts.feed, `${prefix}data`, () =>
-      readAll<R>(redis, prefix, batch, options.name),
+      readAll<R>(redis, prefix, batch, options.name, malformed),
     );
-    const store = new RedisRecordStore<R>(redis, prefix, opts, loaded);
+    const store = new RedisRecordStore<R>(redis, prefix, opts, loaded, malformed);
     store.#follow();
     for (const notice of early) store.#onNotice(notice);
     return store;
@@ -212,6 +220,22 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
   }
 
   /**
+   * Reads one record from Redis (`HGET`), not from the mirror: what Redis holds under `id` now,
+   * whichever instance put it.
+   *
+   * @returns A copy of the record, or `undefined` when Redis holds none with this id.
+   * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be read,
+   *   `SHUTTING_DOWN` once closed.
+   */
+  async fetch(id: string): Promise<R | undefined> {
+    if (this.#closed) throw storeClosed();
+    const json = await viaRedis(`reading record ${id} of ${this.#prefix}`, () =>
+      this.#redis.hget(`${this.#prefix}data`, id),
+    );
+    return json === null ? undefined : (JSON.parse(json) as R);
+  }
+
+  /**
    * @throws A `ProtocolError` `UNAVAILABLE` (`redis_unavailable`) when Redis cannot be written (the
    *   record is back), `SHUTTING_DOWN` once closed.
    */
@@ -268,7 +292,7 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
     this.#writtenDuringReload = new Set();
     let loaded: { records: Map<string, R>; seq: number };
     try {
-      loaded = await readAll<R>(this.#redis, this.#prefix, this.#batch, this.#prefix);
+      loaded = await readAll<R>(this.#redis, this.#prefix, this.#batch, this.#prefix, this.#malformed);
     } catch (error) {
       this.#endReload();
       throw error;
@@ -331,23 +355,25 @@ export class RedisRecordStore<R extends { id: string }> implements RecordStore<R
     for (const notice of buffered) this.#onNotice(notice);
   }
 
-  #onNotice(notice: ChangeNotice): void {
-    if (notice.w === this.#writer || this.#closed) return;
+  /** Throws (a `ValiError`) when the notice is malformed, before anything changed. */
+  #onNotice(raw: ChangeNotice): void {
+    if (raw.w === this.#writer || this.#closed) return;
+    const notice = v.parse(RECORD_NOTICE, raw);
     if (this.#buffered !== undefined) {
-      this.#buffered.push(notice);
+      this.#buffered.push(raw);
       return;
     }
-    const seq = Number(notice.v);
+    const seq = notice.v;
     const id = notice.id;
-    if (!Number.isFinite(seq) || seq <= this.#floor || typeof id !== "string") return;
+    if (seq <= this.#floor) return;
     if (notice.d !== undefined) {
       const record = this.#records.get(id);
       if (!this.#records.delete(id)) return;
       this.#tell({ kind: "delete", id, record });
       return;
     }
-    if (typeof notice.r !== "string") return;
-    const record = JSON.parse(notice.r) as R;
+    if (notice.r === undefined) return;
+    const record = notice.r as R;
     this.#records.delete(id);
     this.#records.set(id, record);
     this.#tell({ kind: "put", record });
@@ -364,6 +390,7 @@ async function readAll<R>(
   prefix: string,
   batch: number,
   name: string,
+  malformed: MalformedMessages,
 ): Promise<{ records: Map<string, R>; seq: number }> {
   const records = new Map<string, R>();
   let seq = 0;
@@ -380,7 +407,12 @@ async function readAll<R>(
       const values = await redis.hmget(`${prefix}data`, ...chunk);
       chunk.forEach((id, i) => {
         const json = values[i];
-        if (json !== null && json !== undefined) records.set(id, JSON.parse(json) as R);
+        if (json === null || json === undefined) return;
+        // Unreadable, or not the record of its id (not written by a store): left out.
+        const record = malformed.parse(STORED_RECORD, json, `${prefix}data`);
+        if (record === undefined) return;
+        if (record.id === id) records.set(id, record as unknown as R);
+        else malformed.drop("the record's id is not its field", { key: `${prefix}data`, field: id });
       });
     }
   });

@@ -1,11 +1,15 @@
 import { ProtocolError } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
+import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed } from "../RedisChangeFeed";
+import type { MalformedMessages } from "../untrusted";
+import { RECORD_NOTICE, STORED_RECORD } from "./notices";
 import {
   keyPrefix,
   PendingWrites,
   type RedisStoreOptions,
   redisUnavailable,
+  storeMalformed,
   viaRedis,
 } from "./redisStoreClient";
 
@@ -107,6 +111,7 @@ export class RedisTaskStore<R extends { id: string }> {
   readonly #batch: number;
   readonly #feed: RedisChangeFeed | undefined;
   readonly #writer = newWriterId();
+  readonly #malformed: MalformedMessages;
   readonly #listeners = new Set<(change: RedisTaskStoreChange<R>) => void>();
   readonly #writes = new PendingWrites();
   /** This store's writes whose notice has not come back yet, by id. */
@@ -127,6 +132,7 @@ export class RedisTaskStore<R extends { id: string }> {
     this.prefix = `${keyPrefix(options.namespace)}${options.name ?? REDIS_TASK_STORE_DEFAULTS.name}:`;
     this.#batch = options.loadBatchSize ?? REDIS_TASK_STORE_DEFAULTS.loadBatchSize;
     this.#feed = options.feed;
+    this.#malformed = storeMalformed(options, options.name ?? REDIS_TASK_STORE_DEFAULTS.name);
     this.#unregister = this.#feed?.register(`${this.prefix}data`, {
       apply: (notice) => this.#onNotice(notice),
       reload: () => this.reload(),
@@ -314,7 +320,12 @@ export class RedisTaskStore<R extends { id: string }> {
           `${this.prefix}data`,
           ...ids.slice(start, start + this.#batch),
         );
-        for (const json of values) if (json !== null) records.push(JSON.parse(json) as R);
+        for (const json of values) {
+          if (json === null) continue;
+          // Unreadable (not written by a store): left out.
+          const record = this.#malformed.parse(STORED_RECORD, json, `${this.prefix}data`);
+          if (record !== undefined) records.push(record as unknown as R);
+        }
       }
       return { records, seq };
     });
@@ -326,22 +337,24 @@ export class RedisTaskStore<R extends { id: string }> {
     for (const notice of buffered) this.#onNotice(notice);
   }
 
-  #onNotice(notice: ChangeNotice): void {
-    if (this.#closed || typeof notice.id !== "string") return;
-    if (notice.w === this.#writer) {
+  /** Throws (a `ValiError`) when the notice is malformed, before anything changed. */
+  #onNotice(raw: ChangeNotice): void {
+    if (this.#closed) return;
+    const notice = v.parse(RECORD_NOTICE, raw);
+    if (raw.w === this.#writer) {
       this.#landed(notice.id);
       return;
     }
     if (this.#buffered !== undefined) {
-      this.#buffered.push(notice);
+      this.#buffered.push(raw);
       return;
     }
-    const seq = Number(notice.v);
-    if (!Number.isFinite(seq) || seq <= this.#floor) return;
+    const seq = notice.v;
+    if (seq <= this.#floor) return;
     // Applied by Redis before this store's own write of the same id, which replaces it.
     if (this.#inFlight.has(notice.id)) return;
     if (notice.d !== undefined) this.#tell({ kind: "delete", id: notice.id });
-    else if (typeof notice.r === "string") this.#tell({ kind: "put", record: JSON.parse(notice.r) as R });
+    else if (notice.r !== undefined) this.#tell({ kind: "put", record: notice.r as R });
   }
 
   #tell(change: RedisTaskStoreChange<R>): void {

@@ -1,5 +1,7 @@
+import { redactUrl } from "@openclaw/config";
 import { ProtocolError } from "@openclaw/protocol";
 import { Redis, type RedisOptions } from "ioredis";
+import { MalformedMessages, type MalformedMessagesLogger } from "../untrusted";
 
 /**
  * Defaults of the client the Redis stores write through ({@link connectRedisStoreClient}): a down
@@ -53,7 +55,7 @@ export interface RedisStoreClientOptions {
  */
 export function redisUnavailable(what: string, cause: unknown): ProtocolError<"UNAVAILABLE"> {
   const reason = cause instanceof Error ? cause.message : String(cause);
-  return new ProtocolError("UNAVAILABLE", `Redis is unavailable: ${what} failed (${reason})`, {
+  return new ProtocolError("UNAVAILABLE", redactUrl(`Redis is unavailable: ${what} failed (${reason})`), {
     details: { reason: "redis_unavailable", retryable: true },
     cause,
   });
@@ -103,14 +105,60 @@ export async function connectRedisStoreClient(
     ...options.redis,
   });
   // Connection errors are reported through the commands that fail; keep them from being unhandled.
+  // Until connected, the last one says why connecting failed (the rejection only says "Connection
+  // is closed.").
+  let lastError: unknown;
+  const remember = (error: unknown) => {
+    lastError = error;
+  };
   client.on("error", () => {});
+  client.on("error", remember);
   try {
     await client.connect();
   } catch (error) {
     client.disconnect();
-    throw redisUnavailable(`connecting to ${url}`, error);
+    throw redisUnavailable(`connecting to ${url}`, explainConnectFailure(url, lastError ?? error));
+  } finally {
+    client.off("error", remember);
   }
   return client;
+}
+
+/**
+ * Why connecting to Redis failed, in words: no password given, the password refused, nothing
+ * listening, a host name that does not resolve, no answer in time; otherwise the client's error.
+ *
+ * @param url - The URL connected to (only its host and port are shown).
+ * @param error - The client's error.
+ * @returns An error saying which (its `cause` is the client's).
+ */
+export function explainConnectFailure(url: string, error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  let host = "the Redis host";
+  let address = host;
+  try {
+    const parsed = new URL(url);
+    host = parsed.hostname;
+    address = `${parsed.hostname}:${parsed.port === "" ? "6379" : parsed.port}`;
+  } catch {
+    // Not a URL ioredis could have used either: the client's own message says more.
+  }
+  let explained: string;
+  if (message.startsWith("NOAUTH")) {
+    explained = "Redis requires a password, and the URL has none (redis://:password@host:port)";
+  } else if (message.startsWith("WRONGPASS") || /invalid (password|username-password)/i.test(message)) {
+    explained = `Redis refused the password (or user name) in the URL (${message})`;
+  } else if (code === "ECONNREFUSED") {
+    explained = `nothing accepts connections at ${address} (connection refused)`;
+  } else if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME" || code === "EAI_FAIL") {
+    explained = `the host ${host} cannot be resolved (DNS: ${String(code)})`;
+  } else if (code === "ETIMEDOUT" || /timed? ?out/i.test(message)) {
+    explained = `no answer from ${address} in time (${message})`;
+  } else {
+    return error instanceof Error ? error : new Error(message);
+  }
+  return new Error(explained, { cause: error });
 }
 
 /** What every Redis store is opened with. */
@@ -121,6 +169,17 @@ export interface RedisStoreOptions {
    * @defaultValue `"openclaw"`
    */
   namespace?: string;
+  /**
+   * Where a store reports what it drops as unreadable: stored values and change notices that do
+   * not hold what the store writes (someone else wrote them).
+   * @defaultValue nowhere (only dropped)
+   */
+  logger?: MalformedMessagesLogger | undefined;
+  /**
+   * At most one such warning per store per this many milliseconds.
+   * @defaultValue `MALFORMED_MESSAGES_DEFAULTS.warnIntervalMs` (60 s)
+   */
+  malformedWarnIntervalMs?: number | undefined;
 }
 
 /** The default {@link RedisStoreOptions.namespace}. */
@@ -182,4 +241,19 @@ export async function quitClient(client: Redis): Promise<void> {
   } catch {
     client.disconnect();
   }
+}
+
+/**
+ * What a store drops as unreadable (stored values, notices), reported with a rate-limited warning.
+ *
+ * @param options - The store's logger and warning interval.
+ * @param store - Names the store in the warnings.
+ * @returns The store's {@link MalformedMessages}.
+ */
+export function storeMalformed(options: RedisStoreOptions, store: string): MalformedMessages {
+  return new MalformedMessages({
+    source: `store ${store}`,
+    logger: options.logger,
+    warnIntervalMs: options.malformedWarnIntervalMs,
+  });
 }

@@ -31,6 +31,11 @@ export interface RedisServerOptions {
    * @defaultValue `REDIS_SERVER_DEFAULTS.stopTimeoutMs` (5 s)
    */
   stopTimeoutMs?: number;
+  /**
+   * Start it with `--requirepass <password>` (its `url` still has no credentials: add them).
+   * @defaultValue none (no password)
+   */
+  password?: string;
 }
 
 /** A running `redis-server` owned by a test. */
@@ -74,7 +79,7 @@ function freePort(): Promise<number> {
   });
 }
 
-/** One `PING` over a raw socket; resolves `true` on `+PONG`. */
+/** One `PING` over a raw socket; resolves `true` on `+PONG` (or `-NOAUTH`: up, with a password). */
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: "127.0.0.1", port });
@@ -88,7 +93,7 @@ function ping(port: number): Promise<boolean> {
     socket.once("connect", () => socket.write("PING\r\n"));
     socket.on("data", (chunk) => {
       answer += chunk.toString("latin1");
-      if (answer.includes("\r\n")) done(answer.startsWith("+PONG"));
+      if (answer.includes("\r\n")) done(answer.startsWith("+PONG") || answer.startsWith("-NOAUTH"));
     });
   });
 }
@@ -134,6 +139,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const launch = async (): Promise<void> => {
     const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly"];
     args.push("yes", "--appendfsync", "always", "--protected-mode", "yes", "--daemonize", "no");
+    if (options.password !== undefined) args.push("--requirepass", options.password);
     const proc = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
     child = proc;
     let output = "";
