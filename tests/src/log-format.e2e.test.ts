@@ -1,8 +1,9 @@
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { join, resolve } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { kill9, startGatewayProcess } from "./gateway-process";
 
 // Logs a person can read: the real gateway process, its stdout a pipe (not a terminal).
@@ -74,5 +75,37 @@ describe("log format", () => {
     await expect(start({}, ["--log-format", "xml"])).rejects.toThrow(
       /exited with 2[\s\S]*--log-format must be pretty or json/,
     );
+  });
+
+  it("writes coloured readable lines on a terminal by default (a real pty, through script(1))", async () => {
+    dir = await mkdtemp(join(tmpdir(), "openclaw-logs-"));
+    await writeFile(join(dir, "openclaw.json"), JSON.stringify({ heartbeat: { intervalMs: 60_000 } }));
+    const root = resolve(import.meta.dirname, "../..");
+    const tsx = createRequire(join(root, "package.json")).resolve("tsx");
+    const main = join(root, "apps/gateway/src/main.ts");
+    // Should the test fail before it sends Ctrl-C, afterEach kills script(1): the terminal hangs up
+    // (SIGHUP ends the gateway).
+    const command = `exec ${process.execPath} --conditions=@openclaw/source --import ${tsx} ${main} --config ${join(dir, "openclaw.json")}`;
+    const child = spawn("script", ["-qfec", command, "/dev/null"], {
+      cwd: dir,
+      env: { ...process.env, OPENCLAW_PORT: "0", OPENCLAW_STATE_DIR: join(dir, "state"), NO_COLOR: "" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    children.push(child);
+    let output = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | null>((done) => child.once("exit", done));
+    await vi.waitFor(() => expect(output).toContain("OpenClaw Gateway listening on"), { timeout: 30_000 });
+    const line = output.split("\n").find((text) => text.includes("OpenClaw Gateway listening on"))!;
+    // An ISO time, the level in green, the message in cyan (ANSI colours).
+    expect(line).toMatch(/^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] /);
+    expect(line).toContain("\u001b[32mINFO\u001b[39m: \u001b[36mOpenClaw Gateway listening on");
+    expect(line).toContain("/ui/");
+    // Ctrl-C on the terminal: SIGINT to the gateway, which stops cleanly.
+    child.stdin!.write("\u0003");
+    expect(await exited).toBe(0);
+    expect(output).toContain("stopped");
   });
 });
