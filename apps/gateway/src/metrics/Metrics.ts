@@ -87,7 +87,8 @@ export class Metrics implements ConnectionCounters {
   #clusterFamilies = false;
   readonly #broadcasts = new Map<string, number>();
   readonly #labelValues = new Map<string, Set<string>>();
-  readonly #requestChildren = new Map<string, HistogramChild>();
+  /** Request histogram children by method label (a catalogue method, or `other`), then code. */
+  readonly #requestChildren = new Map<string, Map<string, HistogramChild>>();
   readonly #refusals: Counter<"stage" | "reason">;
   readonly #handshakes: Counter<"role">;
   readonly #requests: FastHistogram;
@@ -329,11 +330,17 @@ export class Metrics implements ConnectionCounters {
    * @param startedAt - `performance.now()` when the request arrived.
    */
   request(method: string, code: string, startedAt: number): void {
-    const key = `${method}\u0000${code}`;
-    let child = this.#requestChildren.get(key);
+    // Children by method, then code: two map lookups, no string built per request.
+    let byCode = this.#requestChildren.get(method);
+    if (byCode === undefined) {
+      const label = isMethodName(method) ? method : "other";
+      byCode = this.#requestChildren.get(label) ?? new Map();
+      this.#requestChildren.set(label, byCode);
+    }
+    let child = byCode.get(code);
     if (child === undefined) {
       child = this.#requests.child({ method: isMethodName(method) ? method : "other", code });
-      if (isMethodName(method)) this.#requestChildren.set(key, child);
+      byCode.set(code, child);
     }
     child.observe((performance.now() - startedAt) / 1000);
   }
