@@ -78,9 +78,12 @@ function roundTrips() {
   };
 }
 
-/** Scenario 1: `ping` round trips on `connections` sockets, `depth` in flight on each. */
-async function pings(variant, connections, depth) {
-  const server = await startServer(variant);
+/**
+ * Scenario 1: `ping` round trips on `connections` sockets, `depth` in flight on each. `env` goes to
+ * the server process (bench/metrics.mjs: `BENCH_METRICS`).
+ */
+export async function pings(variant, connections, depth, env = {}) {
+  const server = await startServer(variant, env);
   const load = roundTrips();
   const sockets = await inParallel(connections, 50, async (c) => {
     let seq = 0;
@@ -117,8 +120,8 @@ function receivedAt(text) {
  * `clients` connections, two frames each. With `slow`, one more client never reads a byte: it
  * must be closed and must not slow the others.
  */
-async function broadcast(variant, clients, events, { size = 0, slow = false } = {}) {
-  const server = await startServer(variant);
+export async function broadcast(variant, clients, events, { size = 0, slow = false } = {}, env = {}) {
+  const server = await startServer(variant, env);
   const memoryBefore = await server.memory();
   const expected = clients * events * 2;
   let delivered = 0;
@@ -345,7 +348,10 @@ const variants = {
   subject: (caseName) => scenarios[caseName]("gateway"),
 };
 
-if (process.argv[2] !== undefined) {
+// Run as a script (bench/metrics.mjs imports the scenarios only).
+if (process.argv[1] !== script) {
+  // imported
+} else if (process.argv[2] !== undefined) {
   await worker(variants);
 } else {
   const pairs = Number(process.env.BENCH_PAIRS ?? 3);

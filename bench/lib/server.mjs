@@ -302,6 +302,8 @@ async function gateway() {
         ? { maxBufferedBytes: MAX_BUFFERED_BYTES }
         : { maxConnections: 50_000, maxHandshakesPerSource: 50_000, maxBufferedBytes: MAX_BUFFERED_BYTES },
       logging: { level: process.env.BENCH_LOG_LEVEL ?? "error" },
+      // bench/metrics.mjs compares the gateway with its Prometheus metrics off (0) and on.
+      metrics: { enabled: process.env.BENCH_METRICS !== "0" },
     }),
   );
   const config = new ConfigManager({
@@ -335,6 +337,10 @@ async function gateway() {
   }
   const gw = new Gateway({ config, channels: [benchChannel], logger, ...cluster?.options });
   await gw.start();
+  // bench/metrics.mjs: collect the Prometheus text as a scraper would, every BENCH_SELF_SCRAPE_MS.
+  const scrapeMs = Number(process.env.BENCH_SELF_SCRAPE_MS ?? 0);
+  if (scrapeMs > 0 && gw.metrics !== undefined)
+    setInterval(() => void gw.metrics.text().catch(() => {}), scrapeMs).unref();
   return gw.address.port;
 }
 

@@ -29,12 +29,13 @@ export interface GatewayProcess {
  *   `prlimit`, which then executes it (same PID).
  * @param options.logFile - Send its stdout to this file (appended), as `openclaw gateway > gateway.log`
  *   does, instead of a pipe; where it listens is then read from the file.
+ * @param options.args - More command-line arguments (`--log-format pretty`, for instance).
  */
 export async function startGatewayProcess(
   dir: string,
   env: Record<string, string>,
   children: ChildProcess[],
-  options: { pid1?: boolean; cli?: boolean; nofile?: number; logFile?: string } = {},
+  options: { pid1?: boolean; cli?: boolean; nofile?: number; logFile?: string; args?: string[] } = {},
 ): Promise<GatewayProcess> {
   const args = [
     "--conditions=@openclaw/source",
@@ -43,6 +44,7 @@ export async function startGatewayProcess(
     ...(options.cli ? [cliMain, "gateway"] : [main]),
     "--config",
     join(dir, "openclaw.json"),
+    ...(options.args ?? []),
   ];
   const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, "a");
   const spawnOptions = {
@@ -81,11 +83,12 @@ export async function startGatewayProcess(
       fail(new Error(`the gateway did not start: ${output()}${err}`));
     }, 30_000);
     const look = () => {
-      const found = /"url":"(ws:\/\/[^"]+)"/.exec(output());
+      // A JSON line's field, or a pretty line's (`    url: "ws://…"`).
+      const found = /"url":"(ws:\/\/[^"]+)"|\burl: "(ws:\/\/[^"]+)"/.exec(output());
       if (found !== null) {
         clearTimeout(timer);
         clearInterval(poll);
-        done(found[1]!);
+        done((found[1] ?? found[2])!);
       }
     };
     if (options.logFile === undefined)

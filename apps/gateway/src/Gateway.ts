@@ -1,5 +1,5 @@
 import { chmod, mkdir } from "node:fs/promises";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve as resolvePath } from "node:path";
 import type { ConfigManager } from "@openclaw/config";
@@ -26,6 +26,8 @@ import type { OutboundQueue } from "./delivery/OutboundQueue";
 import { GATEWAY_DEFAULTS, type GatewayOptions, type StopOptions } from "./GatewayOptions";
 import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
+import { Metrics } from "./metrics/Metrics";
+import { metricsListener } from "./metrics/serve";
 import {
   InMemoryResponseStore,
   RESPONSE_STORE_DEFAULTS,
@@ -73,6 +75,8 @@ export class Gateway {
   readonly cluster: ClusterHealth | undefined;
   /** Where `/v1/responses` are stored (in Redis in a cluster, so that every instance reads them). */
   readonly responseStore: ResponseStore;
+  /** The Prometheus metrics served at `/metrics` (`undefined` when `metrics.enabled` is off at start). */
+  readonly metrics: Metrics | undefined;
   readonly #tokens: OperatorTokens;
   readonly #bindings: BindingStore;
   readonly #services: GatewayServices;
@@ -81,6 +85,7 @@ export class Gateway {
   readonly #heartbeat: Heartbeat;
   readonly #reactions: ConfigReactions;
   #server: Server | undefined;
+  #metricsServer: Server | undefined;
   #unwatchBindings: (() => void) | undefined;
   #state: "idle" | "running" | "stopping" | "stopped" = "idle";
 
@@ -114,7 +119,11 @@ export class Gateway {
       { inboundIds: dedupeInHistory ? () => inboundIdLimitsOf(config()) : undefined },
     );
     this.adapter = options.adapter ?? new InMemoryAdapter();
-    this.remoteNodes = options.remoteNodes ?? new LocalNodes();
+    const instance = options.cluster === undefined ? undefined : this.adapter.instanceId;
+    const metrics = config().metrics.enabled ? new Metrics({ instance }) : undefined;
+    this.metrics = metrics;
+    const remoteNodes = options.remoteNodes ?? new LocalNodes();
+    this.remoteNodes = metrics?.countNodeCalls(remoteNodes, this.adapter.instanceId) ?? remoteNodes;
     this.cluster = options.cluster;
     const responseLimits = (): ResponseStoreOptions => ({
       ...RESPONSE_STORE_DEFAULTS,
@@ -137,6 +146,7 @@ export class Gateway {
       deliveryQueue: options.deliveryQueue,
       taskClaims: options.taskClaims,
       taskStore: options.taskStore,
+      metrics,
     });
     this.#services = services;
     const { events, agents, messaging, inbound } = services;
@@ -144,7 +154,10 @@ export class Gateway {
       // The built-in chat channel, unless a plugin of that name replaces it.
       new Map([webchatChannel, ...(options.channels ?? [])].map((factory) => [factory.name, factory])),
       {
-        onInbound: (channel, message) => inbound.receive(channel, message),
+        onInbound: (channel, message) => {
+          metrics?.inbound(channel);
+          return inbound.receive(channel, message);
+        },
         onStatus: (status) => events.broadcast("channel.status", status),
       },
       logger,
@@ -152,7 +165,7 @@ export class Gateway {
       options.leases === undefined
         ? undefined
         : {
-            leases: options.leases,
+            leases: metrics?.countLeases(options.leases) ?? options.leases,
             instanceId: this.adapter.instanceId,
             retryMs: options.channelLeaseRetryMs ?? DEFAULT_CHANNEL_LEASE_RETRY_MS,
           },
@@ -160,8 +173,11 @@ export class Gateway {
     const { channels } = this;
     const isRunning = () => this.#state === "running";
     const hub = new ConnectionHub({
-      ...{ config, logger, adapter, isRunning, authFailures },
-      onFrame: (connection, data, isBinary) => void this.#frames.receive(connection, data, isBinary),
+      ...{ config, logger, adapter, isRunning, authFailures, metrics },
+      onFrame: (connection, data, isBinary) => {
+        if (metrics !== undefined) metrics.framesIn++;
+        void this.#frames.receive(connection, data, isBinary);
+      },
       isAdminToken: (token) => this.#tokens.level(token) === "admin",
       onClosed: (connection) => {
         pairing.dropConnection(connection.id);
@@ -176,6 +192,7 @@ export class Gateway {
       ...{ pairing, devices: pairing, hub, channels, authFailures, startedAt: this.startedAt, isRunning },
       ...{ deliveries: () => services.deliveries, tasks: () => services.tasks, cluster: this.cluster },
       chat: services.chat,
+      metrics,
       isOperatorToken: (token) => this.#tokens.level(token),
       idempotencyStore: () => services.idempotency,
       saveBindings: () => this.#bindings.save(router.toJSON()),
@@ -192,6 +209,11 @@ export class Gateway {
       reconcileCron: (next) => services.reconcileCron(next),
       connections: () => hub.values(),
       setMaxFrameBytes: (bytes) => hub.setMaxPayload(bytes),
+    });
+    metrics?.observe({
+      connections: () => hub.values(),
+      deliveries: () => services.deliveries,
+      cluster: this.cluster,
     });
     registry.on("node.online", (node) => events.broadcast("node.online", node));
     registry.on("node.offline", (event) => events.broadcast("node.offline", event));
@@ -212,6 +234,17 @@ export class Gateway {
     const address = this.#server?.address() as AddressInfo | null | undefined;
     if (address == null) throw new ProtocolError("UNAVAILABLE", "the gateway is not listening");
     return { host: address.address, port: address.port };
+  }
+
+  /** Where the metrics listener (`metrics.port`) listens, when there is one. */
+  get metricsAddress(): { host: string; port: number } | undefined {
+    const address = this.#metricsServer?.address() as AddressInfo | null | undefined;
+    return address == null ? undefined : { host: address.address, port: address.port };
+  }
+
+  /** Whether `/metrics` is served on the gateway's port (`metrics.port` not set at start). */
+  get metricsOnGatewayPort(): boolean {
+    return this.#metricsServer === undefined;
   }
 
   /** The operator token in force (configured or generated). */
@@ -240,10 +273,18 @@ export class Gateway {
         this.logger.warn({ err: error, bindingId: binding.id }, "could not apply another instance's binding");
     });
     await this.#services.start();
+    this.metrics?.watchTasks(this.#services.tasks);
     await this.remoteNodes.start({
       registry: this.registry,
       reconnectGraceMs: () => this.config.get().gateway.nodeReconnectGraceMs,
     });
+    // Before the gateway's port: a metrics port in use fails the start before anything listens.
+    if (this.metrics !== undefined && config.metrics.port !== undefined) {
+      // The metrics on a listener of their own (a private address a scraper reaches).
+      const metricsServer = createServer(metricsListener(this));
+      this.#metricsServer = metricsServer;
+      await listen(metricsServer, config.metrics.port, config.metrics.bind, 511);
+    }
     const { server } = createHttpServer({
       config: () => this.config.get(),
       hub: this.#hub,
@@ -256,6 +297,8 @@ export class Gateway {
     this.#heartbeat.arm(config.heartbeat.intervalMs);
     this.config.on("change", this.#reactions.onChange);
     this.config.on("invalid", this.#reactions.onInvalid);
+    this.config.on("change", this.#countReload);
+    this.config.on("invalid", this.#countInvalid);
     await this.channels.apply(withBuiltInChannels(config.channels));
     this.channels.watch(
       () => this.config.get().watchdog,
@@ -275,6 +318,8 @@ export class Gateway {
     const drainTimeoutMs = options.drainTimeoutMs ?? GATEWAY_DEFAULTS.drainTimeoutMs;
     this.config.off("change", this.#reactions.onChange);
     this.config.off("invalid", this.#reactions.onInvalid);
+    this.config.off("change", this.#countReload);
+    this.config.off("invalid", this.#countInvalid);
     this.#heartbeat.stop();
     const server = this.#server;
     const closed = new Promise<void>((done) => (server === undefined ? done() : server.close(() => done())));
@@ -284,6 +329,12 @@ export class Gateway {
     this.#hub.terminateAll();
     server?.closeAllConnections();
     await closed;
+    const metricsServer = this.#metricsServer;
+    if (metricsServer !== undefined) {
+      this.#metricsServer = undefined;
+      metricsServer.closeAllConnections();
+      await new Promise<void>((done) => metricsServer.close(() => done()));
+    }
     this.registry.close();
     // After the registry: the calls other instances forwarded here have had their answers sent.
     await this.remoteNodes.close();
@@ -296,6 +347,9 @@ export class Gateway {
     await this.adapter.close();
     this.#state = "stopped";
   }
+
+  readonly #countReload = (): void => this.metrics?.configReload("applied");
+  readonly #countInvalid = (): void => this.metrics?.configReload("invalid");
 
   /** The open connections. */
   connections(): Iterable<Connection> {

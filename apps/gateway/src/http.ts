@@ -4,6 +4,7 @@ import { ERROR_CODE_INFO, type ErrorCode } from "@openclaw/protocol";
 import { type Context, Hono } from "hono";
 import { bearerToken, isAllowedHost } from "./auth/guards";
 import type { HttpContext } from "./httpContext";
+import { isMetricsPath, serveMetrics } from "./metrics/serve";
 import { createOpenAiApp, openAiErrorShape } from "./openai/app";
 import { serveChatCompletions, writeJson } from "./openai/chat";
 import { fromGatewayError } from "./openai/errors";
@@ -120,6 +121,7 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
 
   const listener = getRequestListener(app.fetch);
   return (req, res) => {
+    if (isMetricsPath(req.url)) return void serveMetrics(core, req, res, core.metricsOnGatewayPort);
     // Webhooks skip hono (webhooks.ts), before the token check: the platform signs them instead.
     const webhook = webhookPath(core.config.get().webhooks.basePath, req.url ?? "/");
     if (webhook !== undefined) {
@@ -142,7 +144,7 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
 }
 
 /** Why a request that needs the gateway (or admin) token is refused, if it is. */
-interface Refusal {
+export interface Refusal {
   code: "RATE_LIMITED" | "UNAUTHORIZED";
   message: string;
   details: Record<string, unknown>;
@@ -156,7 +158,7 @@ interface Refusal {
  *
  * @returns The refusal, or `undefined` when the token grants access.
  */
-function refusal(core: HttpContext, incoming: IncomingMessage): Refusal | undefined {
+export function refusal(core: HttpContext, incoming: IncomingMessage): Refusal | undefined {
   const header = incoming.headers.authorization;
   const token = bearerToken(header);
   const address = requestSource(incoming, core.config.get().gateway.trustedProxies);

@@ -4,6 +4,7 @@ import type { AuthFailures } from "./auth/guards";
 import type { ChannelManager } from "./channels/ChannelManager";
 import type { ClusterHealth } from "./cluster/ClusterHealth";
 import type { Logger } from "./logging";
+import type { Metrics } from "./metrics/Metrics";
 import type { ResponseStore } from "./openai/ResponseStore";
 
 /** What the HTTP app needs of the gateway. */
@@ -18,6 +19,10 @@ export interface HttpContext {
   readonly uiDir: string | undefined;
   /** Failed logins by address (WebSocket and HTTP alike). */
   readonly authFailures: AuthFailures;
+  /** The gateway's metrics (`undefined` while `metrics.enabled` was off at start). */
+  readonly metrics?: Metrics | undefined;
+  /** Whether `/metrics` is served on the gateway's port (not on a `metrics.port` of its own). */
+  readonly metricsOnGatewayPort: boolean;
   /** The level a token grants, if any. */
   isOperatorToken(token: string | undefined): "admin" | "operator" | undefined;
   /** The registry, `agent.chunk` subscription and abort signal an agent run needs. */

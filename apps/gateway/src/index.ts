@@ -55,8 +55,11 @@ export { GATEWAY_DEFAULTS } from "./GatewayOptions";
 export type { HttpContext } from "./httpContext";
 export type { LogSinkOptions, LogSinkStats } from "./LogSink";
 export { DEFAULT_LOG_SINK_OPTIONS, LogSink } from "./LogSink";
-export type { Logger } from "./logging";
-export { createLogger, stdoutLogSink } from "./logging";
+export type { LogFormat, Logger, LoggerOptions } from "./logging";
+export { createLogger, resolveLogFormat, stdoutLogSink } from "./logging";
+export type { ConnectionCounters, MetricsOptions, MetricsSources } from "./metrics/Metrics";
+export { LATENCY_BUCKETS, MAX_LABEL_VALUES, METRICS_PREFIX, Metrics } from "./metrics/Metrics";
+export { isMetricsPath, METRICS_PATH, metricsListener, serveMetrics } from "./metrics/serve";
 export type { OpenAiErrorBody, OpenAiErrorOptions, OpenAiErrorType } from "./openai/errors";
 export { OPENAI_ERROR_TYPES, OpenAiError, toOpenAiError } from "./openai/errors";
 export type {

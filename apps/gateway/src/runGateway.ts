@@ -4,7 +4,7 @@ import type { ChannelPluginFactory } from "@openclaw/channel-sdk";
 import { type ConfigChangeEvent, ConfigError, ConfigManager } from "@openclaw/config";
 import type { ClusterMode, ClusterModeLoader } from "./cluster/ClusterMode";
 import { Gateway } from "./Gateway";
-import { createLogger, type Logger, stdoutLogSink } from "./logging";
+import { createLogger, type Logger, resolveLogFormat, stdoutLogSink } from "./logging";
 import { describePortInUse } from "./portHolder";
 import { GATEWAY_VERSION } from "./version";
 
@@ -64,11 +64,13 @@ export const GATEWAY_EXIT = {
 export function gatewayUsage(programName: string = DEFAULT_RUN_GATEWAY_OPTIONS.programName): string {
   return `${programName} ${GATEWAY_VERSION}
 
-Usage: ${programName} [--config <file>] [--port <port>] [--bind <address>]
+Usage: ${programName} [--config <file>] [--port <port>] [--bind <address>] [--log-format <format>]
 
   --config <file>    config file (default: $OPENCLAW_CONFIG, else ./openclaw.json if present, else defaults)
   --port <port>      port for WebSocket and HTTP (default 18789; also OPENCLAW_PORT)
   --bind <address>   address to listen on (default 127.0.0.1; also OPENCLAW_BIND)
+  --log-format <f>   pretty (readable, coloured on a terminal) or json (default: logging.format,
+                     else pretty on a terminal and json otherwise)
   --help, --version
 
 Environment: OPENCLAW_GATEWAY_TOKEN, OPENCLAW_ADMIN_TOKEN, OPENCLAW_CONFIG, OPENCLAW_STATE_DIR, OPENCLAW_PORT, OPENCLAW_BIND,
@@ -98,6 +100,7 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
     config?: string | undefined;
     port?: string | undefined;
     bind?: string | undefined;
+    "log-format"?: string | undefined;
     help?: boolean | undefined;
     version?: boolean | undefined;
   };
@@ -108,6 +111,7 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
         config: { type: "string" },
         port: { type: "string" },
         bind: { type: "string" },
+        "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -115,6 +119,11 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
     }));
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${usage}`);
+    return GATEWAY_EXIT.USAGE;
+  }
+  const logFormat = values["log-format"];
+  if (logFormat !== undefined && logFormat !== "pretty" && logFormat !== "json") {
+    process.stderr.write(`--log-format must be pretty or json, not ${JSON.stringify(logFormat)}\n\n${usage}`);
     return GATEWAY_EXIT.USAGE;
   }
   if (values.help === true) {
@@ -148,7 +157,8 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
     sink.maxBufferedBytes = next.logging.maxBufferedBytes;
   };
   config.on("change", onConfigChange);
-  const logger = createLogger(config.get().logging.level, sink);
+  const format = resolveLogFormat(logFormat ?? config.get().logging.format, process.stdout.isTTY === true);
+  const logger = createLogger(config.get().logging.level, sink, { format });
   const channels = await loadChannelPlugins(
     Object.entries(config.get().channels).map(([name, settings]) => settings.plugin ?? name),
     logger,
@@ -216,9 +226,11 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
     const { url, tokenSource } = (await starting) as Awaited<ReturnType<Gateway["start"]>>;
     if (!stopping) {
       config.watch();
+      const http = url.replace(/^ws/, "http");
+      // Where to go next: the control UI, and where its token is (never the token itself).
       logger.info(
-        { url, http: url.replace(/^ws/, "http"), config: config.source ?? "(embedded defaults)" },
-        `OpenClaw Gateway listening on ${url} (HTTP on the same port); ${tokenSource}`,
+        { url, http, ui: `${http}/ui/`, config: config.source ?? "(embedded defaults)" },
+        `OpenClaw Gateway listening on ${url} (HTTP on the same port); control UI at ${http}/ui/; ${tokenSource}`,
       );
       await options.onListening?.({ url, stateDir: resolvePath(config.get().state.dir) });
     }

@@ -27,6 +27,7 @@ export async function serveWebhook(
   try {
     const { basePath, maxBodyBytes } = core.config.get().webhooks;
     const [channel = "", ...rest] = path.slice(basePath.length + 1).split("/");
+    core.metrics?.webhook(res, core.channels.has(channel) ? channel : "unknown");
     const plugin = core.channels.get(channel);
     if (plugin === undefined && core.channels.has(channel)) {
       // A leased channel standing by here: its platform connection, and its webhooks, are served

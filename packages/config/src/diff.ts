@@ -10,13 +10,16 @@ export const RESTART_REQUIRED_PATHS: readonly string[] = Object.freeze([
   "gateway.requestTimeoutMs",
   "state.dir",
   "cluster",
+  "metrics.enabled",
+  "metrics.port",
+  "metrics.bind",
 ]);
 
 /**
  * How changes are reported: sections broken down to these units. `channels` per channel (only that
  * channel restarts); `gateway` and `state` per key (some need a restart); other sections whole.
  */
-const PER_KEY_SECTIONS = new Set(["channels", "gateway", "state"]);
+const PER_KEY_SECTIONS = new Set(["channels", "gateway", "state", "metrics"]);
 
 /** What changed between two configs, and how it takes effect. */
 export interface ConfigDiff {

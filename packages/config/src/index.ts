@@ -31,6 +31,7 @@ export type {
   ConversationsConfig,
   CronJob,
   DeliveryConfig,
+  MetricsConfig,
 } from "./schema";
 export {
   AgentSchema,
@@ -47,6 +48,8 @@ export {
   GatewaySectionSchema,
   HeartbeatSectionSchema,
   LoggingSectionSchema,
+  METRICS_DEFAULTS,
+  MetricsSectionSchema,
   OPENAI_DEFAULTS,
   OpenAiSectionSchema,
   SecuritySectionSchema,

@@ -342,6 +342,48 @@ export const LoggingSectionSchema = v.optional(
       v.pipe(v.number(), v.integer(), v.minValue(16 * 1024), v.maxValue(1024 * 1024 * 1024)),
       4 * 1024 * 1024,
     ),
+    /**
+     * How lines are written: `json` (one JSON object a line, for log collectors), `pretty` (coloured,
+     * readable lines with ISO timestamps), or `auto`: pretty when stdout is a terminal, JSON otherwise.
+     * The command line's `--log-format` wins. Needs a restart.
+     */
+    format: v.optional(v.picklist(["auto", "pretty", "json"]), "auto"),
+  }),
+  {},
+);
+
+/** Defaults of the `metrics` section. */
+export const METRICS_DEFAULTS = {
+  /** `metrics.enabled` */
+  enabled: true,
+  /** `metrics.bind`, when `metrics.port` is set */
+  bind: "127.0.0.1",
+  /** `metrics.auth` */
+  auth: "token",
+} as const;
+
+/**
+ * `metrics`: `GET /metrics` in the Prometheus text format. Served on the gateway's port behind the
+ * gateway (or admin) token by default, or on a listener of its own (`port`, `bind`). `auth` is
+ * hot-reloaded; `enabled`, `bind` and `port` need a restart.
+ */
+export const MetricsSectionSchema = v.optional(
+  v.object({
+    /** Count, and serve `/metrics`. Off: nothing is counted and `/metrics` answers 404. @defaultValue true */
+    enabled: v.optional(v.boolean(), METRICS_DEFAULTS.enabled),
+    /**
+     * A port of its own for `/metrics` (`0` picks a free one); the gateway's port then answers 404
+     * for it. @defaultValue none: the gateway's port
+     */
+    port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65_535))),
+    /** The address of that port's listener. @defaultValue "127.0.0.1" */
+    bind: v.optional(v.pipe(v.string(), v.minLength(1)), METRICS_DEFAULTS.bind),
+    /**
+     * `token`: a scrape needs `Authorization: Bearer <gateway or admin token>` (401 without). `none`:
+     * anyone who reaches the listener may scrape (only for a `port` of its own on a private address).
+     * @defaultValue "token"
+     */
+    auth: v.optional(v.picklist(["token", "none"]), METRICS_DEFAULTS.auth),
   }),
   {},
 );
@@ -518,6 +560,7 @@ export const ConfigSchema = v.object({
   delivery: DeliverySectionSchema,
   watchdog: WatchdogSectionSchema,
   logging: LoggingSectionSchema,
+  metrics: MetricsSectionSchema,
   state: StateSectionSchema,
   openai: OpenAiSectionSchema,
   conversations: ConversationsSectionSchema,
@@ -536,6 +579,8 @@ export type CronJob = v.InferOutput<typeof CronJobSchema>;
 export type DeliveryConfig = v.InferOutput<typeof DeliverySectionSchema>;
 /** The `conversations` section, with defaults filled in. */
 export type ConversationsConfig = v.InferOutput<typeof ConversationsSectionSchema>;
+/** The `metrics` section, with defaults filled in. */
+export type MetricsConfig = v.InferOutput<typeof MetricsSectionSchema>;
 /** The `cluster` section, with defaults filled in. */
 export type ClusterConfig = NonNullable<v.InferOutput<typeof ClusterSectionSchema>>;
 /** One agent. */

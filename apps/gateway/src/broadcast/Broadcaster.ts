@@ -1,4 +1,5 @@
 import { EVENTS, type EventData, type EventName, encodeEvent, type Scope } from "@openclaw/protocol";
+import type { Metrics } from "../metrics/Metrics";
 import { type Adapter, type BroadcastPacket, scopeRoom } from "./Adapter";
 
 /** Who receives a broadcast besides the event's own audience rules. */
@@ -37,9 +38,15 @@ export interface EventSink {
 export class Broadcaster implements EventSink {
   readonly #adapter: Adapter;
   readonly #roomsOf = new Map<readonly Scope[], readonly string[]>();
+  readonly #metrics: Pick<Metrics, "broadcast"> | undefined;
 
-  constructor(adapter: Adapter) {
+  /**
+   * @param adapter - Where packets go.
+   * @param metrics - Counts the events broadcast. @defaultValue none
+   */
+  constructor(adapter: Adapter, metrics?: Pick<Metrics, "broadcast">) {
     this.#adapter = adapter;
+    this.#metrics = metrics;
   }
 
   broadcast<E extends EventName>(event: E, data: EventData<E>, options: BroadcastOptions = {}): void {
@@ -47,6 +54,7 @@ export class Broadcaster implements EventSink {
   }
 
   broadcastAll(events: readonly BroadcastEvent[]): void {
+    if (this.#metrics !== undefined) for (const item of events) this.#metrics.broadcast(item.event);
     const packets: BroadcastPacket[] = events.map(
       (item) =>
         new EventPacket(

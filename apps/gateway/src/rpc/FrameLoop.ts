@@ -8,6 +8,7 @@ import {
   toProtocolError,
 } from "@openclaw/protocol";
 import type { Logger } from "../logging";
+import type { Metrics } from "../metrics/Metrics";
 import type { Connection } from "../server/Connection";
 import type { Dispatch } from "./Dispatcher";
 
@@ -24,6 +25,8 @@ export interface FrameLoopOptions {
   onNodeResponse(nodeId: string, frame: ResponseFrame): void;
   /** An event a node sent. */
   onNodeEvent(nodeId: string, frame: EventFrame): void;
+  /** Records handshakes and each request's latency by method and outcome code. @defaultValue none */
+  readonly metrics?: Pick<Metrics, "request" | "handshake"> | undefined;
 }
 
 /**
@@ -106,6 +109,7 @@ export class FrameLoop {
         return;
       }
       await this.#options.handshake(connection, frame);
+      if (connection.grant !== undefined) this.#options.metrics?.handshake(connection.role);
       return;
     }
     if (frame.type === "res") {
@@ -116,6 +120,8 @@ export class FrameLoop {
       if (connection.nodeId !== undefined) this.#options.onNodeEvent(connection.nodeId, frame);
       return;
     }
+    const metrics = this.#options.metrics;
+    const startedAt = metrics === undefined ? 0 : performance.now();
     const wait = connection.limiter.take();
     if (wait > 0) {
       connection.send(
@@ -126,18 +132,22 @@ export class FrameLoop {
           }),
         ),
       );
+      metrics?.request(frame.method, "RATE_LIMITED", startedAt);
       return;
     }
     this.#inflight += 1;
+    let code = "OK";
     try {
       const result = await this.#options.dispatch(connection, frame);
       connection.send(encodeResult(frame.id, result));
     } catch (error) {
       const failure = toProtocolError(error);
+      code = failure.code;
       if (failure.code === "INTERNAL")
         this.#options.logger.error({ err: error, method: frame.method }, "method failed");
       connection.send(encodeError(frame.id, failure));
     } finally {
+      metrics?.request(frame.method, code, startedAt);
       this.#inflight -= 1;
       if (this.#inflight === 0) this.#idle?.();
     }

@@ -52,5 +52,6 @@ export function createRpc(context: RpcContext): FrameLoop {
     handshake: (connection, frame) => handshake(context, connection, frame),
     onNodeResponse: (nodeId, frame) => registry.receive(nodeId, frame),
     onNodeEvent: (_nodeId, frame) => agents.receiveNodeEvent(frame),
+    metrics: context.metrics,
   });
 }

@@ -19,6 +19,7 @@ import {
 } from "@openclaw/protocol";
 import type { AuthFailures } from "../auth/guards";
 import type { Logger } from "../logging";
+import type { Metrics } from "../metrics/Metrics";
 import type { Connection, Grant, Session } from "../server/Connection";
 import type { ConnectionHub } from "../server/ConnectionHub";
 import { RateLimiter } from "../server/RateLimiter";
@@ -54,6 +55,8 @@ export interface HandshakeContext {
   >;
   /** Failed logins by address: each refusal counts. */
   readonly authFailures: Pick<AuthFailures, "refuse">;
+  /** Counts handshakes and refusals. @defaultValue none */
+  readonly metrics?: Metrics | undefined;
 }
 
 /**
@@ -71,6 +74,7 @@ export async function handshake(
   frame: RequestFrame,
 ): Promise<void> {
   const refuse = (error: ProtocolError) => {
+    context.metrics?.refused("handshake", error.details?.reason ?? error.code.toLowerCase());
     connection.send(encodeError(frame.id, error));
     connection.close(
       error.code === "OVERLOADED" ? CloseCode.TryAgainLater : CloseCode.PolicyViolation,

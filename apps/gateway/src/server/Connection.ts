@@ -1,6 +1,7 @@
 import type { ClientInfo, Role, Scope } from "@openclaw/protocol";
 import { CloseCode } from "@openclaw/protocol";
 import type { WebSocket } from "ws";
+import type { ConnectionCounters } from "../metrics/Metrics";
 import type { RateLimiter } from "./RateLimiter";
 
 /**
@@ -40,6 +41,8 @@ export interface ConnectionOptions {
   maxBufferedBytes: () => number;
   /** The TCP socket under `socket`, for {@link Connection.cork}; without it, cork does nothing. */
   transport?: { cork(): void; uncork(): void } | undefined;
+  /** Counts frames sent, broadcast deliveries and slow-consumer closes. @defaultValue none */
+  counters?: ConnectionCounters | undefined;
 }
 
 /** One WebSocket client of the gateway: its socket, send with backpressure, liveness, close. */
@@ -57,6 +60,7 @@ export class Connection {
   readonly limiter: RateLimiter;
   readonly #maxBufferedBytes: () => number;
   readonly #transport: { cork(): void; uncork(): void } | undefined;
+  readonly #counters: ConnectionCounters | undefined;
   /** While corked: the bytes this batch added to `bufferedAmount` (held by the cork, not unread). */
   #corkedBytes: number | undefined;
   #state: "handshaking" | "ready" | "closed" = "handshaking";
@@ -79,6 +83,7 @@ export class Connection {
     this.limiter = options.limiter;
     this.#maxBufferedBytes = options.maxBufferedBytes;
     this.#transport = options.transport;
+    this.#counters = options.counters;
   }
 
   /** Where the connection is in its life. */
@@ -166,6 +171,7 @@ export class Connection {
     // Frames held by this batch's cork are not the client's unread data: leave them out.
     const buffered = this.socket.bufferedAmount;
     if (buffered - (this.#corkedBytes ?? 0) > this.#maxBufferedBytes()) {
+      if (this.#counters !== undefined) this.#counters.slowConsumerCloses++;
       this.close(CloseCode.PolicyViolation, "slow consumer: too much unread data");
       // The close frame waits behind the unread data; do not wait for the peer.
       setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_TERMINATE_MS).unref();
@@ -173,6 +179,11 @@ export class Connection {
     }
     if (typeof frame === "string") this.socket.send(frame);
     else this.socket.send(frame, { binary: false });
+    const counters = this.#counters;
+    if (counters !== undefined) {
+      counters.framesOut++;
+      if (typeof frame !== "string") counters.eventDeliveries++; // broadcasts send encoded bytes
+    }
     if (this.#corkedBytes !== undefined) this.#corkedBytes += this.socket.bufferedAmount - buffered;
     return true;
   }

@@ -8,6 +8,7 @@ import type { AuthFailures } from "../auth/guards";
 import { bearerToken, Counter } from "../auth/guards";
 import { type Adapter, connectionRoom, nodeRoom, scopeRoom } from "../broadcast/Adapter";
 import type { Logger } from "../logging";
+import type { Metrics } from "../metrics/Metrics";
 import { Connection, type Session } from "./Connection";
 import {
   type ConnectionCapacity,
@@ -34,6 +35,8 @@ export interface ConnectionHubOptions {
   onFrame: (connection: Connection, data: Buffer, isBinary: boolean) => void;
   /** After a connection closed and left the hub. */
   onClosed: (connection: Connection) => void;
+  /** Counts connections' frames, refusals and slow consumers. @defaultValue none */
+  metrics?: Metrics | undefined;
   /** Whether a token is the admin token (an upgrade carrying it may use `adminConnections`). */
   isAdminToken?: ((token: string) => boolean) | undefined;
   /**
@@ -173,6 +176,7 @@ export class ConnectionHub {
 
   /** Counts a socket refused as it was accepted because every socket was taken (see `SocketGate`). */
   droppedAtCap(): void {
+    this.#options.metrics?.refused("upgrade", "dropped_at_socket_cap");
     this.#refusedAtCap(this.capacity, this.#connections.size, "dropped");
   }
 
@@ -290,6 +294,7 @@ export class ConnectionHub {
     );
     if (refusal?.error.details?.reason === "too_many_connections")
       this.#refusedAtCap(capacity, connections, "refused");
+    if (refusal !== null) this.#options.metrics?.refused("upgrade", refusal.error.details?.reason);
     if (refusal !== null) refuseUpgrade(socket, refusal);
     else wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request, source));
   }
@@ -307,6 +312,7 @@ export class ConnectionHub {
       maxBufferedBytes: () => this.#options.config().gateway.maxBufferedBytes,
       // The socket the upgrade came on is the one ws writes to.
       transport: request.socket,
+      counters: this.#options.metrics,
     });
     this.#connections.set(connection.id, connection);
     connection.slot = "handshake";
@@ -322,6 +328,7 @@ export class ConnectionHub {
           }),
         ),
       );
+      this.#options.metrics?.refused("handshake", "handshake_timeout");
       connection.close(CloseCode.PolicyViolation, "handshake timeout");
     }, timeoutMs);
     ws.on("pong", () => connection.markAlive());

@@ -11,6 +11,7 @@ import {
 import { type AgentRunContext, type ChatTurn, streamAgent } from "../agents";
 import type { EventSink } from "../broadcast/Broadcaster";
 import { LocalNodes, type RemoteNodes } from "../cluster/RemoteNodes";
+import type { Metrics } from "../metrics/Metrics";
 import { requireNode } from "../nodes";
 
 /**
@@ -32,6 +33,8 @@ export interface AgentRunnerContext {
   readonly remoteNodes?: RemoteNodes | undefined;
   /** Where nodes' `agent.chunk` events are relayed. */
   readonly events: EventSink;
+  /** Counts runs, their latency and tokens. @defaultValue none */
+  readonly metrics?: Metrics | undefined;
 }
 
 /** Runs agents: on a node (`target`), or by name (echo, an OpenAI-compatible upstream, a node). */
@@ -105,7 +108,8 @@ export class AgentRunner {
         details: { reason: "unknown_agent", agents: [...new Set(["echo", ...Object.keys(agents.list)])] },
       });
     }
-    return streamAgent(agent, name, turns, this.agentContext(signal));
+    const run = streamAgent(agent, name, turns, this.agentContext(signal));
+    return this.#context.metrics?.agentRun(name, turns, run) ?? run;
   }
 
   /** The registry, `agent.chunk` subscription and abort signal an agent run needs. */

@@ -11,6 +11,7 @@ import type { DeliveryRecord } from "../delivery/DeliveryQueue";
 import type { KeyStore, KeyStoreFactory } from "../delivery/KeyStore";
 import type { DeliveryQueueFactory, OutboundQueue } from "../delivery/OutboundQueue";
 import type { Logger } from "../logging";
+import type { Metrics } from "../metrics/Metrics";
 import type { ConversationStore } from "../state/ConversationStore";
 import type { RecordStoreFactory } from "../state/RecordStore";
 import { AgentRunner } from "./AgentRunner";
@@ -47,6 +48,8 @@ export interface GatewayServicesContext {
   readonly taskClaims?: TaskClaims | undefined;
   /** Opens the task queue's store. @defaultValue a `FileTaskStore` in the state dir */
   readonly taskStore?: TaskStoreFactory | undefined;
+  /** Counts broadcasts, agent runs and platform sends. @defaultValue none */
+  readonly metrics?: Metrics | undefined;
 }
 
 /**
@@ -67,9 +70,10 @@ export class GatewayServices {
   constructor(context: GatewayServicesContext) {
     this.#context = context;
     const { config, logger, registry, router, conversations, channels } = context;
-    const events = new Broadcaster(context.adapter);
+    const { metrics } = context;
+    const events = new Broadcaster(context.adapter, metrics);
     this.events = events;
-    this.agents = new AgentRunner({ config, registry, events, remoteNodes: context.remoteNodes });
+    this.agents = new AgentRunner({ config, registry, events, remoteNodes: context.remoteNodes, metrics });
     const deliveries = () => this.deliveries;
     this.messaging = new Messaging({ logger, router, channels, deliveries, conversations, events });
     const seen = () => this.#delivery?.inboundSeen;
@@ -108,7 +112,7 @@ export class GatewayServices {
     const { idempotencyStore, dedupeStore, deliveryStore, deliveryQueue } = this.#context;
     const { events, messaging, agents } = this;
     this.#delivery = await openDeliveryState({
-      ...{ stateDir, logger, config, channels, events },
+      ...{ stateDir, logger, config, channels, events, metrics: this.#context.metrics },
       ...{ idempotencyStore, dedupeStore, deliveryStore, deliveryQueue },
       dedupeInHistory: conversations.keepsInboundIds,
       onSentLater: (record, id) => void messaging.sentLater(record, id),

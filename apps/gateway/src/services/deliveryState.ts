@@ -8,6 +8,7 @@ import { FileKeyStore } from "../delivery/FileKeyStore";
 import type { KeyStore, KeyStoreFactory } from "../delivery/KeyStore";
 import type { DeliveryQueueFactory, OutboundQueue } from "../delivery/OutboundQueue";
 import type { Logger } from "../logging";
+import type { Metrics } from "../metrics/Metrics";
 import type { RecordStoreFactory } from "../state/RecordStore";
 
 /** What opening the delivery state needs. */
@@ -18,6 +19,8 @@ export interface DeliveryStateContext {
   config(): Config;
   readonly channels: Pick<ChannelManager, "get">;
   readonly events: EventSink;
+  /** Counts the attempts to send by channel and outcome. @defaultValue none */
+  readonly metrics?: Metrics | undefined;
   /** A queued message reached its platform later than its request (a retry): record it. */
   onSentLater(record: DeliveryRecord, messageId: string): void;
   /**
@@ -87,7 +90,8 @@ export async function openDeliveryState(context: DeliveryStateContext): Promise<
         return context.deliverToChat(record);
       const options: { replyTo?: string; idempotencyKey: string } = { idempotencyKey: record.id };
       if (record.replyTo !== undefined) options.replyTo = record.replyTo;
-      return plugin.send(record.address, record.content, options);
+      const attempt = plugin.send(record.address, record.content, options);
+      return context.metrics?.send(record.channel, attempt) ?? attempt;
     },
     onSent: (record, result, inline) => {
       if (!inline) context.onSentLater(record, result.messageId);
