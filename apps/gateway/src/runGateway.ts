@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
+import type { ClusterMode, ClusterModeLoader } from "@openclaw/backend";
 import type { ChannelPluginFactory } from "@openclaw/channel-sdk";
 import { type ConfigChangeEvent, ConfigError, ConfigManager } from "@openclaw/config";
-import type { ClusterMode, ClusterModeLoader } from "./cluster/ClusterMode";
 import { Gateway } from "./Gateway";
 import { createLogger, type Logger, stdoutLogSink } from "./logging";
 import { GATEWAY_VERSION } from "./version";

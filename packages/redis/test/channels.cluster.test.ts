@@ -1,8 +1,8 @@
 import { once } from "node:events";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { InMemoryAdapter } from "@openclaw/backend";
 import { type ChannelPluginFactory, defineChannel } from "@openclaw/channel-sdk";
 import { webhookChannel } from "@openclaw/channel-sdk/testing";
-import { InMemoryAdapter } from "@openclaw/gateway";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { ChannelStatus } from "@openclaw/protocol";
 import type { Redis } from "ioredis";

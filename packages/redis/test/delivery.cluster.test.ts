@@ -1,5 +1,5 @@
+import { type DeliveryQueueHost, type DeliveryRecord, LocalLeases } from "@openclaw/backend";
 import { FakePlatform, type RecordedRequest } from "@openclaw/channel-sdk/testing";
-import { type DeliveryQueueHost, type DeliveryRecord, LocalLeases } from "@openclaw/gateway";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { GatewayClient } from "@openclaw/protocol";
 import type { Redis } from "ioredis";

@@ -1,16 +1,11 @@
-import type { ConversationRecord, KeyStoreOpenOptions } from "@openclaw/gateway";
+import type { ConversationRecord, KeyStoreOpenOptions } from "@openclaw/backend";
 import {
-  ADMIN,
-  collect,
-  type Harness,
-  pairNode,
   runBindingStoreConformance,
   runDeviceStoreConformance,
   runKeyStoreConformance,
   runRecordStoreConformance,
-  startGateway,
-  until,
-} from "@openclaw/gateway/testing";
+} from "@openclaw/backend/testing";
+import { ADMIN, collect, type Harness, pairNode, startGateway, until } from "@openclaw/gateway/testing";
 import { GatewayClient, ProtocolError } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-import { InMemoryAdapter } from "@openclaw/gateway";
+import { InMemoryAdapter } from "@openclaw/backend";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import {
   type TaskEvent,
