@@ -4,8 +4,8 @@ import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { GatewayClient } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectRedisStoreClient, RedisDeliveryQueue, RedisLeases } from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+import { connectRedisStoreClient, RedisDeliveryQueue, RedisLeases } from "@openclaw/redis";
+import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 /** Polls `check` until it holds, within a generous deadline. */
 async function eventually(check: () => boolean | Promise<boolean>, deadlineMs = 60_000): Promise<void> {

@@ -10,8 +10,8 @@ import {
 import { runTaskStoreConformance, sampleTaskRecord } from "@openclaw/task-queue/testing";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { connectRedisStoreClient, RedisChangeFeed, RedisTaskClaims, RedisTaskStore } from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+import { connectRedisStoreClient, RedisChangeFeed, RedisTaskClaims, RedisTaskStore } from "@openclaw/redis";
+import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 /** Generous deadlines; nothing here asserts how fast. */
 const DEADLINE = { timeout: 30_000, interval: 50 };

@@ -4,8 +4,8 @@ import { createLogger } from "@openclaw/gateway";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { GatewayClient } from "@openclaw/protocol";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createCluster, type RedisCluster } from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+import { createCluster, type RedisCluster } from "@openclaw/redis";
+import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 // Issue 29, item 4, in one process: a web chat's "platform" is its history on Redis. Redis itself
 // refuses the writes (an ACL makes some of the gateway's keys read-only, NOPERM), so the history or

@@ -17,8 +17,8 @@ import {
   RedisDeviceStore,
   RedisKeyStore,
   RedisRecordStore,
-} from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+} from "@openclaw/redis";
+import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 /** One gateway instance on the shared Redis: its own client, change feed and stores. */
 interface Instance extends Harness {

@@ -7,8 +7,8 @@ import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { ChannelStatus } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { connectRedisStoreClient, RedisLeases } from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+import { connectRedisStoreClient, RedisLeases } from "@openclaw/redis";
+import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 /** Generous deadlines: the lease TTL below is 1.5 s; nothing here asserts how fast. */
 const DEADLINE = { timeout: 20_000, interval: 25 };

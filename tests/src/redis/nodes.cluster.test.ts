@@ -14,8 +14,8 @@ import {
   RedisAdapter,
   RedisDeviceStore,
   RedisNodeBus,
-} from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+} from "@openclaw/redis";
+import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 // Issue 17, "nodes anywhere": gateways on one real redis-server, real nodes over WebSocket. A CLI on
 // A calls a node held by B; node.list shows every instance's nodes; a node that is nowhere is
