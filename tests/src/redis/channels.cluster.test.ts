@@ -5,9 +5,9 @@ import { type ChannelPluginFactory, defineChannel } from "@openclaw/channel-sdk"
 import { webhookChannel } from "@openclaw/channel-sdk/testing";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { ChannelStatus } from "@openclaw/protocol";
+import { connectRedisStoreClient, RedisLeases } from "@openclaw/redis";
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { connectRedisStoreClient, RedisLeases } from "@openclaw/redis";
 import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 /** Generous deadlines: the lease TTL below is 1.5 s; nothing here asserts how fast. */

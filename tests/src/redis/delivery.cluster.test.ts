@@ -2,9 +2,9 @@ import { type DeliveryQueueHost, type DeliveryRecord, LocalLeases } from "@openc
 import { FakePlatform, type RecordedRequest } from "@openclaw/channel-sdk/testing";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { GatewayClient } from "@openclaw/protocol";
+import { connectRedisStoreClient, RedisDeliveryQueue, RedisLeases } from "@openclaw/redis";
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectRedisStoreClient, RedisDeliveryQueue, RedisLeases } from "@openclaw/redis";
 import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 /** Polls `check` until it holds, within a generous deadline. */

@@ -5,9 +5,6 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Harness, pairNode, startGateway, TOKEN } from "@openclaw/gateway/testing";
 import { GatewayClient, ProtocolError } from "@openclaw/protocol";
-import type { Redis } from "ioredis";
-import { afterEach, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
 import {
   ClusterMembership,
   connectRedisStoreClient,
@@ -15,6 +12,9 @@ import {
   RedisDeviceStore,
   RedisNodeBus,
 } from "@openclaw/redis";
+import type { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 // Issue 17, "nodes anywhere": gateways on one real redis-server, real nodes over WebSocket. A CLI on

@@ -7,9 +7,6 @@ import {
 } from "@openclaw/backend/testing";
 import { ADMIN, collect, type Harness, pairNode, startGateway, until } from "@openclaw/gateway/testing";
 import { GatewayClient, ProtocolError } from "@openclaw/protocol";
-import type { Redis } from "ioredis";
-import { afterEach, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
 import {
   connectRedisStoreClient,
   RedisBindingStore,
@@ -18,6 +15,9 @@ import {
   RedisKeyStore,
   RedisRecordStore,
 } from "@openclaw/redis";
+import type { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 /** One gateway instance on the shared Redis: its own client, change feed and stores. */

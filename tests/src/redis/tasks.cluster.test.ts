@@ -1,5 +1,6 @@
 import { InMemoryAdapter } from "@openclaw/backend";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
+import { connectRedisStoreClient, RedisChangeFeed, RedisTaskClaims, RedisTaskStore } from "@openclaw/redis";
 import {
   type TaskEvent,
   TaskQueue,
@@ -10,7 +11,6 @@ import {
 import { runTaskStoreConformance, sampleTaskRecord } from "@openclaw/task-queue/testing";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { connectRedisStoreClient, RedisChangeFeed, RedisTaskClaims, RedisTaskStore } from "@openclaw/redis";
 import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 /** Generous deadlines; nothing here asserts how fast. */

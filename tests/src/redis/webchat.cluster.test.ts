@@ -3,8 +3,8 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { createLogger } from "@openclaw/gateway";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { GatewayClient } from "@openclaw/protocol";
-import { afterEach, describe, expect, it, vi } from "vitest";
 import { createCluster, type RedisCluster } from "@openclaw/redis";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
 
 // Issue 29, item 4, in one process: a web chat's "platform" is its history on Redis. Redis itself
