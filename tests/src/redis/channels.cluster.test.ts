@@ -8,7 +8,7 @@ import type { ChannelStatus } from "@openclaw/protocol";
 import { connectRedisStoreClient, RedisLeases } from "@openclaw/redis";
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 /** Generous deadlines: the lease TTL below is 1.5 s; nothing here asserts how fast. */
 const DEADLINE = { timeout: 20_000, interval: 25 };

@@ -5,7 +5,7 @@ import type { GatewayClient } from "@openclaw/protocol";
 import { connectRedisStoreClient, RedisDeliveryQueue, RedisLeases } from "@openclaw/redis";
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
-import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 /** Polls `check` until it holds, within a generous deadline. */
 async function eventually(check: () => boolean | Promise<boolean>, deadlineMs = 60_000): Promise<void> {

@@ -15,7 +15,7 @@ import {
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 // Issue 17, "nodes anywhere": gateways on one real redis-server, real nodes over WebSocket. A CLI on
 // A calls a node held by B; node.list shows every instance's nodes; a node that is nowhere is

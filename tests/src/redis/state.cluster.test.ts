@@ -18,7 +18,7 @@ import {
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 /** One gateway instance on the shared Redis: its own client, change feed and stores. */
 interface Instance extends Harness {

@@ -11,7 +11,7 @@ import {
 import { runTaskStoreConformance, sampleTaskRecord } from "@openclaw/task-queue/testing";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { freshNamespace, skipRedis, useRedis } from "../../../packages/redis/test/storesHarness";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 /** Generous deadlines; nothing here asserts how fast. */
 const DEADLINE = { timeout: 30_000, interval: 50 };
