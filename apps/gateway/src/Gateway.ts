@@ -2,6 +2,20 @@ import { chmod, mkdir } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve as resolvePath } from "node:path";
+import {
+  type Adapter,
+  applyBindingChange,
+  type BindingStore,
+  type ClusterHealth,
+  InMemoryAdapter,
+  InMemoryResponseStore,
+  LocalNodes,
+  type OutboundQueue,
+  RESPONSE_STORE_DEFAULTS,
+  type RemoteNodes,
+  type ResponseStore,
+  type ResponseStoreOptions,
+} from "@openclaw/backend";
 import type { ConfigManager } from "@openclaw/config";
 import { NodeRegistry } from "@openclaw/node-registry";
 import { CloseCode, type EventData, type EventName, ProtocolError } from "@openclaw/protocol";
@@ -11,29 +25,18 @@ import type { AgentRunContext } from "./agents";
 import { AuthFailures } from "./auth/guards";
 import { OperatorTokens } from "./auth/OperatorTokens";
 import { PairingManager } from "./auth/PairingManager";
-import type { Adapter } from "./broadcast/Adapter";
 import type { BroadcastOptions } from "./broadcast/Broadcaster";
-import { InMemoryAdapter } from "./broadcast/InMemoryAdapter";
 import {
   ChannelManager,
   DEFAULT_CHANNEL_LEASE_RETRY_MS,
   DEFAULT_CHANNEL_START_WAIT_MS,
 } from "./channels/ChannelManager";
 import { webchatChannel, withBuiltInChannels } from "./channels/webchat";
-import type { ClusterHealth } from "./cluster/ClusterHealth";
-import { LocalNodes, type RemoteNodes } from "./cluster/RemoteNodes";
-import type { OutboundQueue } from "./delivery/OutboundQueue";
 import { GATEWAY_DEFAULTS, type GatewayOptions, type StopOptions } from "./GatewayOptions";
 import { createHttpApp } from "./http";
 import { createLogger, type Logger } from "./logging";
 import { Metrics } from "./metrics/Metrics";
 import { metricsListener } from "./metrics/serve";
-import {
-  InMemoryResponseStore,
-  RESPONSE_STORE_DEFAULTS,
-  type ResponseStore,
-  type ResponseStoreOptions,
-} from "./openai/ResponseStore";
 import { createRpc } from "./rpc/createRpc";
 import type { FrameLoop } from "./rpc/FrameLoop";
 import type { Connection } from "./server/Connection";
@@ -43,10 +46,10 @@ import { createHttpServer } from "./server/httpServer";
 import { listen } from "./server/listen";
 import { ConfigReactions } from "./services/ConfigReactions";
 import { GatewayServices } from "./services/GatewayServices";
-import { applyBindingChange, type BindingStore, FileBindingStore } from "./state/BindingStore";
 import { ConversationStore } from "./state/ConversationStore";
 import { conversationLimitsOf, inboundIdLimitsOf } from "./state/conversationLimits";
-import { FileDeviceStore } from "./state/DeviceStore";
+import { FileBindingStore } from "./state/FileBindingStore";
+import { FileDeviceStore } from "./state/FileDeviceStore";
 import { STATE_DIR_MODE } from "./state/files";
 import { defaultUiDir } from "./ui";
 

@@ -1,11 +1,10 @@
+import type { ClusterHealth, ResponseStore } from "@openclaw/backend";
 import type { ConfigManager } from "@openclaw/config";
 import type { AgentRunContext } from "./agents";
 import type { AuthFailures } from "./auth/guards";
 import type { ChannelManager } from "./channels/ChannelManager";
-import type { ClusterHealth } from "./cluster/ClusterHealth";
 import type { Logger } from "./logging";
 import type { Metrics } from "./metrics/Metrics";
-import type { ResponseStore } from "./openai/ResponseStore";
 
 /** What the HTTP app needs of the gateway. */
 export interface HttpContext {

@@ -1,6 +1,6 @@
+import type { ClusterNode, RemoteNodes } from "@openclaw/backend";
 import type { NodeRegistry } from "@openclaw/node-registry";
 import { type NodeInfo, ProtocolError } from "@openclaw/protocol";
-import type { ClusterNode, RemoteNodes } from "./cluster/RemoteNodes";
 
 /** The nodes a gateway can reach: its own registry's, and (in cluster mode) the other instances'. */
 export interface NodeAccess {

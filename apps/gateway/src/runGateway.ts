@@ -1,8 +1,8 @@
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
+import type { ClusterMode, ClusterModeLoader } from "@openclaw/backend";
 import type { ChannelPluginFactory } from "@openclaw/channel-sdk";
 import { type ConfigChangeEvent, ConfigError, ConfigManager } from "@openclaw/config";
-import type { ClusterMode, ClusterModeLoader } from "./cluster/ClusterMode";
 import { Gateway } from "./Gateway";
 import { createLogger, type Logger, resolveLogFormat, stdoutLogSink } from "./logging";
 import { describePortInUse } from "./portHolder";

@@ -1,7 +1,6 @@
+import { InMemoryResponseStore, type StoredResponse } from "@openclaw/backend";
 import OpenAI from "openai";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { InMemoryResponseStore, type StoredResponse } from "../src/openai/ResponseStore";
-import { runResponseStoreConformance } from "../src/openai/responseStoreConformance";
 import { FakeOpenAiUpstream } from "../src/openai/testing";
 import { type Harness, startGateway, TOKEN } from "./harness";
 
@@ -257,9 +256,4 @@ describe("InMemoryResponseStore", () => {
     // 5 principals of at most 20,000 bytes would be 100,000: the total bound holds them to 50,000.
     expect(store.size).toBe(Math.floor(50_000 / (big.response.length + 2)));
   });
-});
-
-runResponseStoreConformance({
-  name: "InMemoryResponseStore",
-  create: ({ limits, now }) => new InMemoryResponseStore(limits, now),
 });

@@ -1,6 +1,6 @@
+import { InMemoryAdapter } from "@openclaw/backend";
 import type { DisconnectInfo } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { InMemoryAdapter } from "../src/index";
 import { collect, type Harness, pairNode, startGateway, until } from "./harness";
 
 let h: Harness;

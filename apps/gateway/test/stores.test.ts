@@ -1,131 +1,19 @@
 import { readdir } from "node:fs/promises";
+import {
+  type MemoryKeyBacking as Backing,
+  type ConversationRecord,
+  type DeliveryRecord,
+  type KeyStoreFactory,
+  MemoryDeviceStore,
+  MemoryKeyStore,
+  MemoryRecordStore,
+  type PairedDevice,
+  type RecordStoreFactory,
+} from "@openclaw/backend";
 import { GatewayClient } from "@openclaw/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import type {
-  ConversationRecord,
-  DeliveryRecord,
-  DeviceStore,
-  KeyStore,
-  KeyStoreFactory,
-  KeyStoreLimits,
-  PairedDevice,
-  RecordStore,
-  RecordStoreFactory,
-} from "../src/index";
-import {
-  collect,
-  type Harness,
-  pairNode,
-  runDeviceStoreConformance,
-  runKeyStoreConformance,
-  runRecordStoreConformance,
-  startGateway,
-  until,
-} from "./harness";
-
-/** A device store in memory: what another backend would hold, outside the state dir. */
-class MemoryDeviceStore implements DeviceStore {
-  constructor(readonly backing: { devices: PairedDevice[] } = { devices: [] }) {}
-
-  async load(): Promise<PairedDevice[]> {
-    return structuredClone(this.backing.devices);
-  }
-
-  async save(devices: readonly PairedDevice[]): Promise<void> {
-    this.backing.devices = structuredClone([...devices]);
-  }
-}
-
-type Backing = Map<string, { at: number; value: unknown }>;
-
-/** A key store in memory, bounded like the file store; its backing outlives the store. */
-class MemoryKeyStore<V> implements KeyStore<V> {
-  constructor(
-    readonly backing: Backing,
-    private readonly limits: () => KeyStoreLimits,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  has(key: string): boolean {
-    return this.#live(key) !== undefined;
-  }
-
-  get(key: string): V | undefined {
-    const entry = this.#live(key);
-    return entry === undefined ? undefined : (structuredClone(entry.value) as V);
-  }
-
-  async remember(key: string, value: V): Promise<void> {
-    const now = this.now();
-    this.backing.delete(key);
-    this.backing.set(key, { at: now, value: structuredClone(value) });
-    const { maxEntries, ttlMs } = this.limits();
-    for (const [other, entry] of this.backing) {
-      if (this.backing.size <= maxEntries && entry.at > now - ttlMs) break;
-      if (other !== key) this.backing.delete(other);
-    }
-  }
-
-  async close(): Promise<void> {}
-
-  #live(key: string) {
-    const entry = this.backing.get(key);
-    return entry === undefined || entry.at + this.limits().ttlMs <= this.now() ? undefined : entry;
-  }
-}
-
-/** A record store in memory; its backing outlives the store. */
-class MemoryRecordStore<R extends { id: string }> implements RecordStore<R> {
-  constructor(readonly backing: Map<string, R>) {}
-
-  get(id: string): R | undefined {
-    return this.backing.get(id);
-  }
-
-  values(): IterableIterator<R> {
-    return this.backing.values();
-  }
-
-  get size(): number {
-    return this.backing.size;
-  }
-
-  async put(record: R): Promise<void> {
-    this.backing.delete(record.id);
-    this.backing.set(record.id, structuredClone(record));
-  }
-
-  async delete(id: string): Promise<void> {
-    this.backing.delete(id);
-  }
-
-  async close(): Promise<void> {}
-}
-
-// The suites are not tied to files: the memory stores above pass them too.
-runDeviceStoreConformance({
-  name: "MemoryDeviceStore",
-  create() {
-    const backing = { devices: [] };
-    return { store: new MemoryDeviceStore(backing), reopen: () => new MemoryDeviceStore(backing) };
-  },
-});
-runKeyStoreConformance({
-  name: "MemoryKeyStore",
-  create() {
-    const backing: Backing = new Map();
-    return { open: async ({ limits, now }) => new MemoryKeyStore(backing, limits, now) };
-  },
-});
-
-runRecordStoreConformance({
-  name: "MemoryRecordStore",
-  create() {
-    const backing = new Map();
-    return { open: async () => new MemoryRecordStore(backing) };
-  },
-});
+import { collect, type Harness, pairNode, startGateway, until } from "./harness";
 
 describe("a gateway on stores of its options", () => {
   let h: Harness | undefined;

@@ -1,4 +1,4 @@
-import { type AdapterMember, connectionRoom, nodeRoom, scopeRoom } from "@openclaw/gateway";
+import { type AdapterMember, connectionRoom, nodeRoom, scopeRoom } from "@openclaw/backend";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisAdapter, type RedisAdapterState } from "./RedisAdapter";

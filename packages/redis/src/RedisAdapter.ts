@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
-import type {
-  Adapter,
-  AdapterMember,
-  BroadcastPacket,
-  DisconnectOptions,
-  InMemoryAdapterOptions,
-  NodeLocation,
-} from "@openclaw/gateway";
-import { InMemoryAdapter, nodeRoom } from "@openclaw/gateway";
+import {
+  type Adapter,
+  type AdapterMember,
+  type BroadcastPacket,
+  type DisconnectOptions,
+  InMemoryAdapter,
+  type InMemoryAdapterOptions,
+  type NodeLocation,
+  nodeRoom,
+} from "@openclaw/backend";
 import { EventEmitter } from "eventemitter3";
 import { Redis } from "ioredis";
 import * as v from "valibot";
@@ -63,7 +64,7 @@ export interface RedisAdapterOptions {
   /**
    * How this instance delivers to its own members, local broadcasts and those of other instances
    * alike: members per event-loop turn and queued deliveries (see `InMemoryAdapterOptions`).
-   * @defaultValue `IN_MEMORY_ADAPTER_DEFAULTS` of `@openclaw/gateway`
+   * @defaultValue `IN_MEMORY_ADAPTER_DEFAULTS` of `@openclaw/backend`
    */
   delivery?: Pick<InMemoryAdapterOptions, "membersPerTurn" | "maxQueuedDeliveries">;
 }

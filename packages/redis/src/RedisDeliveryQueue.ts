@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { ChannelError, ChannelErrorCode, type SendResult, toChannelError } from "@openclaw/channel-sdk";
 import type {
   DeliveryCounts,
   DeliveryInput,
@@ -11,7 +10,8 @@ import type {
   Lease,
   LeaseProvider,
   OutboundQueue,
-} from "@openclaw/gateway";
+} from "@openclaw/backend";
+import { ChannelError, ChannelErrorCode, type SendResult, toChannelError } from "@openclaw/channel-sdk";
 import { type Delivery, DeliverySchema } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
 import * as v from "valibot";

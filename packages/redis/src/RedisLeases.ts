@@ -1,4 +1,4 @@
-import type { Lease, LeaseProvider } from "@openclaw/gateway";
+import type { Lease, LeaseProvider } from "@openclaw/backend";
 import type { Redis } from "ioredis";
 import { keyPrefix, viaRedis } from "./stores/redisStoreClient";
 

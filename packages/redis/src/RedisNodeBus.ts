@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { ClusterNode, NodeCallOptions, NodeHost, RemoteNodes } from "@openclaw/gateway";
+import type { ClusterNode, NodeCallOptions, NodeHost, RemoteNodes } from "@openclaw/backend";
 import {
   type ErrorShape,
   ErrorShapeSchema,

@@ -1,12 +1,12 @@
 import { hostname } from "node:os";
-import type { ClusterConfig } from "@openclaw/config";
 import type {
+  BackendOptions,
   ClusterHealthReport,
   ClusterMode,
   ClusterModeContext,
   ConversationRecord,
-  GatewayOptions,
-} from "@openclaw/gateway";
+} from "@openclaw/backend";
+import type { ClusterConfig } from "@openclaw/config";
 import type { Redis } from "ioredis";
 import { ClusterMembership } from "./ClusterMembership";
 import { RedisAdapter } from "./RedisAdapter";
@@ -24,7 +24,7 @@ import { RedisTaskStore } from "./stores/RedisTaskStore";
 import { connectRedisStoreClient } from "./stores/redisStoreClient";
 
 /** The task queue's record (this package types its task store structurally, see `RedisTaskStore`). */
-type TaskRecordOf = Parameters<Awaited<ReturnType<NonNullable<GatewayOptions["taskStore"]>>>["put"]>[0];
+type TaskRecordOf = Parameters<Awaited<ReturnType<NonNullable<BackendOptions["taskStore"]>>>["put"]>[0];
 
 /** The cluster mode {@link createCluster} builds, with its parts for tests and embedders. */
 export interface RedisCluster extends ClusterMode {
@@ -122,7 +122,7 @@ export async function createCluster(
       responseStore: ({ limits }) => new RedisResponseStore(redis, { namespace, limits }),
       // The queue has its own records and notices (not the feed): see RedisDeliveryQueue.
       deliveryQueue: RedisDeliveryQueue.factory({ redis, instanceId, namespace, leases }),
-    } satisfies Partial<GatewayOptions>;
+    } satisfies BackendOptions;
     return {
       instanceId,
       options,

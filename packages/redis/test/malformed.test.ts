@@ -1,6 +1,5 @@
+import type { BackendLogger, DeliveryQueueHost, NodeHost } from "@openclaw/backend";
 import { DeliverySectionSchema } from "@openclaw/config";
-import type { NodeHost } from "@openclaw/gateway";
-import { createLogger, type DeliveryQueueHost } from "@openclaw/gateway";
 import { Redis } from "ioredis";
 import * as v from "valibot";
 import { afterEach, describe, expect, it } from "vitest";
@@ -156,8 +155,12 @@ describe.skipIf(skipRedis)("receivers of Redis data drop what is malformed", () 
   it("the delivery queue's outcome listener: no crash, one warning; a sender still gets its outcome", async () => {
     const namespace = freshNamespace();
     const log = warnings();
-    const logger = createLogger("silent");
-    logger.warn = ((object: object, message: string) => log.logger.warn(object, message)) as never;
+    const logger: BackendLogger = {
+      debug: () => {},
+      info: () => {},
+      warn: ((object: object, message: string) => log.logger.warn(object, message)) as BackendLogger["warn"],
+      error: () => {},
+    };
     const config = v.parse(DeliverySectionSchema, {});
     const host: DeliveryQueueHost = {
       send: async () => ({ messageId: "m-1" }),
@@ -196,8 +199,12 @@ describe.skipIf(skipRedis)("receivers of Redis data drop what is malformed", () 
   it("the delivery queue leaves out stored records it cannot read: its channel's queue still runs", async () => {
     const namespace = freshNamespace();
     const log = warnings();
-    const logger = createLogger("silent");
-    logger.warn = ((object: object, message: string) => log.logger.warn(object, message)) as never;
+    const logger: BackendLogger = {
+      debug: () => {},
+      info: () => {},
+      warn: ((object: object, message: string) => log.logger.warn(object, message)) as BackendLogger["warn"],
+      error: () => {},
+    };
     const config = v.parse(DeliverySectionSchema, {});
     const sent: string[] = [];
     const host: DeliveryQueueHost = {

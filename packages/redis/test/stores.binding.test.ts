@@ -1,4 +1,4 @@
-import { runBindingStoreConformance } from "@openclaw/gateway/testing";
+import { runBindingStoreConformance } from "@openclaw/backend/testing";
 import { describe } from "vitest";
 import { RedisBindingStore } from "../src/index";
 import { freshNamespace, skipRedis, useRedis } from "./storesHarness";

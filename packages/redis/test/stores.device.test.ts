@@ -1,4 +1,4 @@
-import { runDeviceStoreConformance } from "@openclaw/gateway/testing";
+import { runDeviceStoreConformance } from "@openclaw/backend/testing";
 import { describe } from "vitest";
 import { RedisDeviceStore } from "../src/index";
 import { freshNamespace, skipRedis, useRedis } from "./storesHarness";

@@ -1,4 +1,4 @@
-import { runKeyStoreConformance } from "@openclaw/gateway/testing";
+import { runKeyStoreConformance } from "@openclaw/backend/testing";
 import { describe } from "vitest";
 import { RedisKeyStore } from "../src/index";
 import { freshNamespace, skipRedis, useRedis } from "./storesHarness";

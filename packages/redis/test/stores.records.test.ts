@@ -1,4 +1,4 @@
-import { runRecordStoreConformance } from "@openclaw/gateway/testing";
+import { runRecordStoreConformance } from "@openclaw/backend/testing";
 import { describe } from "vitest";
 import { RedisRecordStore } from "../src/index";
 import { freshNamespace, skipRedis, useRedis } from "./storesHarness";

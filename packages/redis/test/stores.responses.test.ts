@@ -1,4 +1,4 @@
-import { runResponseStoreConformance } from "@openclaw/gateway/testing";
+import { runResponseStoreConformance } from "@openclaw/backend/testing";
 import { describe, expect, it, vi } from "vitest";
 import { RedisResponseStore } from "../src/index";
 import { freshNamespace, skipRedis, useRedis } from "./storesHarness";

@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { DeviceStore, PairedDevice } from "@openclaw/backend";
 import { ProtocolError } from "@openclaw/protocol";
 import { afterEach, describe, expect, it } from "vitest";
-import { type DeviceStore, FileDeviceStore, type PairedDevice } from "../state/DeviceStore";
+import { FileDeviceStore } from "../state/FileDeviceStore";
 import { PairingManager } from "./PairingManager";
 
 const LIMITS = { codeTtlMs: 60_000, maxFailedAttemptsPerMinute: 5, maxPending: 10, maxPendingPerSource: 3 };

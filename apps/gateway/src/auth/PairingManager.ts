@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
+import type { DeviceStore, DeviceStoreChange, PairedDevice } from "@openclaw/backend";
 import { type ClientInfo, type Device, type PairingRequest, ProtocolError } from "@openclaw/protocol";
-import type { DeviceStore, DeviceStoreChange, PairedDevice } from "../state/DeviceStore";
 import { generateToken, hashToken } from "./tokens";
 
 interface Pending extends PairingRequest {

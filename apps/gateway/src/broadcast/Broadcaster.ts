@@ -1,6 +1,6 @@
+import { type Adapter, type BroadcastPacket, scopeRoom } from "@openclaw/backend";
 import { EVENTS, type EventData, type EventName, encodeEvent, type Scope } from "@openclaw/protocol";
 import type { Metrics } from "../metrics/Metrics";
-import { type Adapter, type BroadcastPacket, scopeRoom } from "./Adapter";
 
 /** Who receives a broadcast besides the event's own audience rules. */
 export interface BroadcastOptions {

@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import type { Lease, LeaseProvider } from "@openclaw/backend";
 import type {
   ChannelContext,
   ChannelPlacement,
@@ -10,7 +11,6 @@ import type { ChannelConfig } from "@openclaw/config";
 import { stableStringify } from "@openclaw/config";
 import type { ChannelState, ChannelStatus, InboundMessage } from "@openclaw/protocol";
 import * as v from "valibot";
-import type { Lease, LeaseProvider } from "../cluster/Leases";
 import type { Logger } from "../logging";
 
 interface Running {

@@ -2,13 +2,14 @@ import { EventEmitter, once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { DeliveryRecord } from "@openclaw/backend";
 import { ChannelError, type ChannelPlugin, defineChannel } from "@openclaw/channel-sdk";
 import { createTestContext } from "@openclaw/channel-sdk/testing";
 import type { DeliveryConfig } from "@openclaw/config";
 import * as v from "valibot";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../logging";
-import { DeliveryQueue, type DeliveryRecord } from "./DeliveryQueue";
+import { DeliveryQueue } from "./DeliveryQueue";
 
 /** One send the plugin received. */
 interface Sent {

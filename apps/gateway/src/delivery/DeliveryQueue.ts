@@ -1,55 +1,21 @@
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
+import type {
+  DeliveryCounts,
+  DeliveryInput,
+  DeliveryListFilter,
+  DeliveryQueueHost,
+  DeliveryRecord,
+  FirstOutcome,
+  OutboundQueue,
+  RecordStore,
+  RecordStoreFactory,
+} from "@openclaw/backend";
 import { ChannelError, type SendResult, toChannelError } from "@openclaw/channel-sdk";
-import type { DeliveryConfig } from "@openclaw/config";
-import type { Delivery, MessageContent } from "@openclaw/protocol";
+import type { Delivery } from "@openclaw/protocol";
 import type { RecordLogStats } from "@openclaw/record-log";
-import type { Logger } from "../logging";
 import { FileRecordStore } from "../state/FileRecordStore";
 import { stateWriteFailed } from "../state/files";
-import type { RecordStore, RecordStoreFactory } from "../state/RecordStore";
-import type { DeliveryCounts, DeliveryListFilter, OutboundQueue } from "./OutboundQueue";
-
-/** A delivery as stored: the wire shape plus its place in the global order. */
-export interface DeliveryRecord extends Delivery {
-  /** Enqueue order; messages to one address are delivered by it. */
-  seq: number;
-}
-
-/** What to deliver. */
-export interface DeliveryInput {
-  channel: string;
-  address: string;
-  content: MessageContent;
-  replyTo?: string | undefined;
-  /** A stable id (derived from a request's idempotency key); a new one is made when absent. */
-  id?: string | undefined;
-}
-
-/** What happened to a message's first attempt, as its sender sees it. */
-export type FirstOutcome =
-  | { status: "sent"; deliveryId: string; messageId: string }
-  | { status: "queued"; deliveryId: string; reason?: string };
-
-/** What the queue needs from its host. */
-export interface DeliveryQueueHost {
-  /** Sends through the channel (throws a `ChannelError` when it cannot). */
-  send(record: DeliveryRecord): Promise<SendResult>;
-  /** The `delivery` config in force (read at every use, so reloads apply). */
-  config(): DeliveryConfig;
-  /** A message reached its platform. `inline` is true when its sender is still waiting for the answer. */
-  onSent(record: DeliveryRecord, result: SendResult, inline: boolean): void;
-  /** A message was moved to the dead-letter list. */
-  onDead(record: DeliveryRecord): void;
-  /**
-   * Whether this instance can send on a channel now (it runs the channel's platform connection). A
-   * cluster queue works a channel's messages only on an instance where this holds; the
-   * single-process queue does not ask.
-   * @defaultValue every channel can be sent on
-   */
-  canSend?(channel: string): boolean;
-  logger: Logger;
-}
 
 /** Channel errors worth another attempt: the platform may take the message later. */
 const RETRYABLE = new Set(["RATE_LIMITED", "PLATFORM_UNAVAILABLE", "NOT_READY", "AUTH_FAILED"]);

@@ -1,9 +1,9 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runKeyStoreConformance } from "@openclaw/backend/testing";
 import { describe, expect, it } from "vitest";
 import { FileKeyStore } from "./FileKeyStore";
-import { runKeyStoreConformance } from "./keyStoreConformance";
 
 runKeyStoreConformance({
   name: "FileKeyStore",

@@ -1,5 +1,5 @@
+import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "@openclaw/backend";
 import { RecordLog, type RecordLogStats } from "@openclaw/record-log";
-import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "./KeyStore";
 
 /** One remembered key, as journaled. */
 interface Entry<V> {

@@ -1,12 +1,18 @@
 import { performance } from "node:perf_hooks";
+import type {
+  ClusterHealth,
+  ClusterNode,
+  Lease,
+  LeaseProvider,
+  NodeCallOptions,
+  NodeHost,
+  OutboundQueue,
+  RemoteNodes,
+} from "@openclaw/backend";
 import { isMethodName } from "@openclaw/protocol";
 import type { TaskQueue } from "@openclaw/task-queue";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { type ChatTurn, countTokens } from "../agents";
-import type { ClusterHealth } from "../cluster/ClusterHealth";
-import type { Lease, LeaseProvider } from "../cluster/Leases";
-import type { ClusterNode, NodeCallOptions, NodeHost, RemoteNodes } from "../cluster/RemoteNodes";
-import type { OutboundQueue } from "../delivery/OutboundQueue";
 
 /** Every family of the gateway's own is named `openclaw_…`; prom-client's process metrics keep theirs. */
 export const METRICS_PREFIX = "openclaw_";

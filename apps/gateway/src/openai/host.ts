@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ResponseStore } from "@openclaw/backend";
 import type { Config } from "@openclaw/config";
 import type { Context } from "hono";
 import { type AgentRunContext, type ChatAgent, chatAgent } from "../agents";
 import type { Logger } from "../logging";
 import { OpenAiError } from "./errors";
-import type { ResponseStore } from "./ResponseStore";
 import type { AbortWatch } from "./upstream";
 
 /** What the `/v1` routes need from the gateway: a narrow view, not the whole server. */

@@ -1,5 +1,13 @@
 import { hash, randomUUID } from "node:crypto";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import {
+  fitsResponseStore,
+  InMemoryResponseStore,
+  RESPONSE_STORE_DEFAULTS,
+  type ResponseStoreOptions,
+  type StoredResponse,
+  storedBytes,
+} from "@openclaw/backend";
 import { OPENAI_DEFAULTS } from "@openclaw/config";
 import type { Context } from "hono";
 import * as v from "valibot";
@@ -9,14 +17,6 @@ import { readJsonBody } from "./body";
 import { invalidParam, OpenAiError, toOpenAiError } from "./errors";
 import { ClientGone, nodeOf, type OpenAiHost, resolveAgent, runContext } from "./host";
 import { type ChatRequestMessage, issueError, parseChatRequest } from "./params";
-import {
-  fitsResponseStore,
-  InMemoryResponseStore,
-  RESPONSE_STORE_DEFAULTS,
-  type ResponseStoreOptions,
-  type StoredResponse,
-  storedBytes,
-} from "./ResponseStore";
 import { SseWriter } from "./sse";
 
 const TextPartSchema = v.looseObject({

@@ -1,4 +1,4 @@
-import type { KeyStore } from "../delivery/KeyStore";
+import type { KeyStore } from "@openclaw/backend";
 import type { Logger } from "../logging";
 
 /** Runs a request once per key. */

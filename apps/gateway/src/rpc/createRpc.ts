@@ -1,6 +1,6 @@
+import type { KeyStore } from "@openclaw/backend";
 import type { NodeRegistry } from "@openclaw/node-registry";
 import { type EventData, type EventName, encodeEvent } from "@openclaw/protocol";
-import type { KeyStore } from "../delivery/KeyStore";
 import type { Connection } from "../server/Connection";
 import type { ConnectionHub } from "../server/ConnectionHub";
 import type { AgentRunner } from "../services/AgentRunner";

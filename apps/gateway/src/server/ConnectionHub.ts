@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
+import { type Adapter, connectionRoom, nodeRoom, scopeRoom } from "@openclaw/backend";
 import type { Config } from "@openclaw/config";
 import { CloseCode, encodeError, ProtocolError } from "@openclaw/protocol";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { AuthFailures } from "../auth/guards";
 import { bearerToken, Counter } from "../auth/guards";
-import { type Adapter, connectionRoom, nodeRoom, scopeRoom } from "../broadcast/Adapter";
 import type { Logger } from "../logging";
 import type { Metrics } from "../metrics/Metrics";
 import { Connection, type Session } from "./Connection";

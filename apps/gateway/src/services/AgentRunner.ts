@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { LocalNodes, type RemoteNodes } from "@openclaw/backend";
 import type { Config } from "@openclaw/config";
 import type { NodeRegistry } from "@openclaw/node-registry";
 import {
@@ -10,7 +11,6 @@ import {
 } from "@openclaw/protocol";
 import { type AgentRunContext, type ChatTurn, streamAgent } from "../agents";
 import type { EventSink } from "../broadcast/Broadcaster";
-import { LocalNodes, type RemoteNodes } from "../cluster/RemoteNodes";
 import type { Metrics } from "../metrics/Metrics";
 import { requireNode } from "../nodes";
 

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { type Adapter, type AdapterMember, chatRoom } from "@openclaw/backend";
 import type { Config } from "@openclaw/config";
 import {
   type ChatRunEvent,
@@ -10,7 +11,6 @@ import {
   WEBCHAT_CHANNEL,
 } from "@openclaw/protocol";
 import type { ChatTurn } from "../agents";
-import { type Adapter, type AdapterMember, chatRoom } from "../broadcast/Adapter";
 import type { BroadcastEvent, EventSink } from "../broadcast/Broadcaster";
 import { webchatSettings } from "../channels/webchat";
 import type { Logger } from "../logging";

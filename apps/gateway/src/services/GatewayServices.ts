@@ -1,26 +1,31 @@
+import type {
+  Adapter,
+  DeliveryQueueFactory,
+  DeliveryRecord,
+  KeyStore,
+  KeyStoreFactory,
+  OutboundQueue,
+  RecordStoreFactory,
+  RemoteNodes,
+  TaskStoreFactory,
+} from "@openclaw/backend";
 import type { Config } from "@openclaw/config";
 import type { NodeRegistry } from "@openclaw/node-registry";
 import { ProtocolError } from "@openclaw/protocol";
 import type { Router } from "@openclaw/router";
 import type { TaskClaims, TaskQueue } from "@openclaw/task-queue";
-import type { Adapter } from "../broadcast/Adapter";
 import { Broadcaster } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
-import type { RemoteNodes } from "../cluster/RemoteNodes";
-import type { DeliveryRecord } from "../delivery/DeliveryQueue";
-import type { KeyStore, KeyStoreFactory } from "../delivery/KeyStore";
-import type { DeliveryQueueFactory, OutboundQueue } from "../delivery/OutboundQueue";
 import type { Logger } from "../logging";
 import type { Metrics } from "../metrics/Metrics";
 import type { ConversationStore } from "../state/ConversationStore";
-import type { RecordStoreFactory } from "../state/RecordStore";
 import { AgentRunner } from "./AgentRunner";
 import { ChatService } from "./ChatService";
 import { reconcileCron } from "./cron";
 import { type DeliveryState, openDeliveryState } from "./deliveryState";
 import { InboundPipeline } from "./InboundPipeline";
 import { Messaging } from "./Messaging";
-import { startTaskQueue, type TaskStoreFactory } from "./tasks";
+import { startTaskQueue } from "./tasks";
 
 /** What the services are built on. */
 export interface GatewayServicesContext {

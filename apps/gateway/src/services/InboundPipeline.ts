@@ -1,7 +1,7 @@
+import type { KeyStore } from "@openclaw/backend";
 import type { Config } from "@openclaw/config";
 import type { InboundMessage } from "@openclaw/protocol";
 import type { BroadcastEvent, EventSink } from "../broadcast/Broadcaster";
-import type { KeyStore } from "../delivery/KeyStore";
 import type { Logger } from "../logging";
 import type { ConversationStore, Recorded } from "../state/ConversationStore";
 import type { AgentRunner } from "./AgentRunner";

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { DeliveryRecord, OutboundQueue } from "@openclaw/backend";
 import { ChannelError, type SendResult } from "@openclaw/channel-sdk";
 import {
   type MessageContent,
@@ -12,8 +13,6 @@ import {
 import type { Router } from "@openclaw/router";
 import type { BroadcastEvent, EventSink } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
-import type { DeliveryRecord } from "../delivery/DeliveryQueue";
-import type { OutboundQueue } from "../delivery/OutboundQueue";
 import type { Logger } from "../logging";
 import type { ConversationStore, Recorded } from "../state/ConversationStore";
 

@@ -1,15 +1,21 @@
+import type {
+  DeliveryQueueFactory,
+  DeliveryQueueHost,
+  DeliveryRecord,
+  KeyStore,
+  KeyStoreFactory,
+  OutboundQueue,
+  RecordStoreFactory,
+} from "@openclaw/backend";
 import { ChannelError, type SendResult } from "@openclaw/channel-sdk";
 import type { Config } from "@openclaw/config";
 import { WEBCHAT_CHANNEL } from "@openclaw/protocol";
 import type { EventSink } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
-import { DeliveryQueue, type DeliveryQueueHost, type DeliveryRecord } from "../delivery/DeliveryQueue";
+import { DeliveryQueue } from "../delivery/DeliveryQueue";
 import { FileKeyStore } from "../delivery/FileKeyStore";
-import type { KeyStore, KeyStoreFactory } from "../delivery/KeyStore";
-import type { DeliveryQueueFactory, OutboundQueue } from "../delivery/OutboundQueue";
 import type { Logger } from "../logging";
 import type { Metrics } from "../metrics/Metrics";
-import type { RecordStoreFactory } from "../state/RecordStore";
 
 /** What opening the delivery state needs. */
 export interface DeliveryStateContext {

@@ -1,19 +1,11 @@
 import { join } from "node:path";
+import type { TaskStoreFactory } from "@openclaw/backend";
 import { parseParams } from "@openclaw/protocol";
-import { FileTaskStore, type TaskClaims, TaskQueue, type TaskStore } from "@openclaw/task-queue";
+import { FileTaskStore, type TaskClaims, TaskQueue } from "@openclaw/task-queue";
 import type { EventSink } from "../broadcast/Broadcaster";
 import type { Logger } from "../logging";
 import type { AgentRunner } from "./AgentRunner";
 import type { Messaging } from "./Messaging";
-
-/**
- * Opens the store of the task queue, at start.
- *
- * @param options - `stateDir`: the instance's state dir (the file store's home; a shared store
- *   ignores it).
- * @returns The store; a store with `watch` is shared with other instances (see `TaskStore`).
- */
-export type TaskStoreFactory = (options: { stateDir: string }) => TaskStore | Promise<TaskStore>;
 
 /** The default {@link TaskStoreFactory}: a `FileTaskStore` under `<state dir>/tasks`. */
 export const openFileTaskStore: TaskStoreFactory = ({ stateDir }) =>

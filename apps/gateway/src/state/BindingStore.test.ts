@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runBindingStoreConformance } from "@openclaw/backend/testing";
 import { describe, expect, it } from "vitest";
-import { BINDINGS_FILE, FileBindingStore } from "./BindingStore";
-import { runBindingStoreConformance } from "./bindingStoreConformance";
+import { BINDINGS_FILE, FileBindingStore } from "./FileBindingStore";
 import { StateFileError } from "./files";
 
 runBindingStoreConformance({

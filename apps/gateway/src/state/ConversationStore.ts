@@ -1,12 +1,17 @@
 import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type {
+  ConversationRecord,
+  RecordStore,
+  RecordStoreChange,
+  RecordStoreFactory,
+} from "@openclaw/backend";
 import type { ConversationMessage, ConversationSummary, MessageContent, Sender } from "@openclaw/protocol";
 import { ProtocolError } from "@openclaw/protocol";
 import { RecordLog, type RecordLogStats } from "@openclaw/record-log";
 import { cursorAfter, offsetOf } from "../paging";
 import { FileRecordStore } from "./FileRecordStore";
 import { readJsonFile } from "./files";
-import type { RecordStore, RecordStoreChange, RecordStoreFactory } from "./RecordStore";
 
 interface Conversation {
   summary: ConversationSummary;
@@ -49,25 +54,6 @@ export interface ConversationEntry {
 export interface Recorded {
   conversation: ConversationSummary;
   message: ConversationMessage;
-}
-
-/**
- * One stored message (a journal line): the message with what its conversation's summary became when
- * it was recorded, so the summaries are rebuilt from the messages alone.
- */
-export interface ConversationRecord extends ConversationMessage {
-  /** The record's id (unique across conversations). */
-  id: string;
-  /** The channel of the conversation. */
-  channel: string;
-  /** The conversation, within the channel. */
-  conversationId: string;
-  /** The conversation's message count with this message. */
-  messageCount: number;
-  /** The conversation's peer, when the platform names one. */
-  peerId?: string;
-  /** The conversation's guild (server, workspace), when the platform has them. */
-  guildId?: string;
 }
 
 /**

@@ -1,10 +1,10 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runDeviceStoreConformance } from "@openclaw/backend/testing";
 import { ProtocolError } from "@openclaw/protocol";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEVICES_FILE, FileDeviceStore } from "./DeviceStore";
-import { runDeviceStoreConformance } from "./deviceStoreConformance";
+import { DEVICES_FILE, FileDeviceStore } from "./FileDeviceStore";
 import { StateFileError } from "./files";
 
 runDeviceStoreConformance({

@@ -1,9 +1,9 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runRecordStoreConformance } from "@openclaw/backend/testing";
 import { describe, expect, it } from "vitest";
 import { FileRecordStore } from "./FileRecordStore";
-import { runRecordStoreConformance } from "./recordStoreConformance";
 
 runRecordStoreConformance({
   name: "FileRecordStore",

@@ -1,5 +1,5 @@
+import type { RecordStore, RecordStoreOpenOptions } from "@openclaw/backend";
 import { RecordLog, type RecordLogStats } from "@openclaw/record-log";
-import type { RecordStore, RecordStoreOpenOptions } from "./RecordStore";
 
 /**
  * The default {@link RecordStore}: a {@link RecordLog} (`<name>.log` in the state dir; group commit,

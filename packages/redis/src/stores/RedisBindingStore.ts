@@ -1,4 +1,4 @@
-import type { BindingStore, BindingStoreChange } from "@openclaw/gateway";
+import type { BindingStore, BindingStoreChange } from "@openclaw/backend";
 import { ProtocolError } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
 import type { RedisChangeFeed } from "../RedisChangeFeed";

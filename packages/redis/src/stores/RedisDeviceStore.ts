@@ -1,4 +1,4 @@
-import type { DeviceStore, DeviceStoreChange, PairedDevice } from "@openclaw/gateway";
+import type { DeviceStore, DeviceStoreChange, PairedDevice } from "@openclaw/backend";
 import { ProtocolError } from "@openclaw/protocol";
 import type { Redis } from "ioredis";
 import type { RedisChangeFeed } from "../RedisChangeFeed";

@@ -1,4 +1,4 @@
-import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "@openclaw/gateway";
+import type { KeyStore, KeyStoreLimits, KeyStoreOpenOptions } from "@openclaw/backend";
 import type { Redis } from "ioredis";
 import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed, readWithNotices } from "../RedisChangeFeed";

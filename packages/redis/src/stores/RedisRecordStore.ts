@@ -1,4 +1,4 @@
-import type { RecordStore, RecordStoreChange, RecordStoreOpenOptions } from "@openclaw/gateway";
+import type { RecordStore, RecordStoreChange, RecordStoreOpenOptions } from "@openclaw/backend";
 import type { Redis } from "ioredis";
 import * as v from "valibot";
 import { type ChangeNotice, newWriterId, type RedisChangeFeed, readWithNotices } from "../RedisChangeFeed";

@@ -4,7 +4,7 @@ import {
   type ResponseStoreOptions,
   type StoredResponse,
   storedBytes,
-} from "@openclaw/gateway";
+} from "@openclaw/backend";
 import type { Redis } from "ioredis";
 import { keyPrefix, PendingWrites, type RedisStoreOptions, storeClosed, viaRedis } from "./redisStoreClient";
 

@@ -1,5 +1,5 @@
+import type { OutboundQueue } from "@openclaw/backend";
 import { ProtocolError } from "@openclaw/protocol";
-import type { OutboundQueue } from "../../delivery/OutboundQueue";
 import type { MethodHandlers } from "../types";
 
 /** What `delivery.*` needs. */

@@ -1,7 +1,7 @@
+import { type Adapter, nodeRoom } from "@openclaw/backend";
 import type { NodeRegistry } from "@openclaw/node-registry";
 import { CloseCode } from "@openclaw/protocol";
 import type { PairingManager } from "../../auth/PairingManager";
-import { type Adapter, nodeRoom } from "../../broadcast/Adapter";
 import type { MethodHandlers } from "../types";
 
 /** What `device.*` needs. */

@@ -1,5 +1,5 @@
+import type { RemoteNodes } from "@openclaw/backend";
 import type { NodeRegistry } from "@openclaw/node-registry";
-import type { RemoteNodes } from "../../cluster/RemoteNodes";
 import { listNodes, requireNode } from "../../nodes";
 import type { AgentRunner } from "../../services/AgentRunner";
 import type { MethodHandlers } from "../types";

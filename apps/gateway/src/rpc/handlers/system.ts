@@ -1,7 +1,7 @@
+import type { ClusterHealth } from "@openclaw/backend";
 import { PROTOCOL_VERSION } from "@openclaw/protocol";
 import type { TaskQueue } from "@openclaw/task-queue";
 import type { ChannelManager } from "../../channels/ChannelManager";
-import type { ClusterHealth } from "../../cluster/ClusterHealth";
 import type { Connection } from "../../server/Connection";
 import type { ConnectionHub } from "../../server/ConnectionHub";
 import { GATEWAY_NAME, GATEWAY_VERSION } from "../../version";

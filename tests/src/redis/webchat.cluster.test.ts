@@ -3,9 +3,9 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { createLogger } from "@openclaw/gateway";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { GatewayClient } from "@openclaw/protocol";
+import { createCluster, type RedisCluster } from "@openclaw/redis";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createCluster, type RedisCluster } from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 // Issue 29, item 4, in one process: a web chat's "platform" is its history on Redis. Redis itself
 // refuses the writes (an ACL makes some of the gateway's keys read-only, NOPERM), so the history or

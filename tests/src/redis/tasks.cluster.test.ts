@@ -1,5 +1,6 @@
-import { InMemoryAdapter } from "@openclaw/gateway";
+import { InMemoryAdapter } from "@openclaw/backend";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
+import { connectRedisStoreClient, RedisChangeFeed, RedisTaskClaims, RedisTaskStore } from "@openclaw/redis";
 import {
   type TaskEvent,
   TaskQueue,
@@ -10,8 +11,7 @@ import {
 import { runTaskStoreConformance, sampleTaskRecord } from "@openclaw/task-queue/testing";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { connectRedisStoreClient, RedisChangeFeed, RedisTaskClaims, RedisTaskStore } from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 /** Generous deadlines; nothing here asserts how fast. */
 const DEADLINE = { timeout: 30_000, interval: 50 };

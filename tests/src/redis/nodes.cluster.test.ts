@@ -5,17 +5,17 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Harness, pairNode, startGateway, TOKEN } from "@openclaw/gateway/testing";
 import { GatewayClient, ProtocolError } from "@openclaw/protocol";
-import type { Redis } from "ioredis";
-import { afterEach, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
 import {
   ClusterMembership,
   connectRedisStoreClient,
   RedisAdapter,
   RedisDeviceStore,
   RedisNodeBus,
-} from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+} from "@openclaw/redis";
+import type { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 // Issue 17, "nodes anywhere": gateways on one real redis-server, real nodes over WebSocket. A CLI on
 // A calls a node held by B; node.list shows every instance's nodes; a node that is nowhere is

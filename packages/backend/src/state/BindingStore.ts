@@ -1,11 +1,9 @@
-import { join } from "node:path";
-import { type Binding, Router, type RouterSnapshot } from "@openclaw/router";
-import { readJsonFile, StateFileError, writeJsonFile } from "./files";
+import type { Binding, Router, RouterSnapshot } from "@openclaw/router";
 
 /**
  * Where the router's bindings persist. The gateway loads them once at start and saves the whole
  * snapshot after each `binding.add` / `binding.remove` (undoing the change when the save fails).
- * Check an implementation with `runBindingStoreConformance` from `@openclaw/gateway/testing`.
+ * Check an implementation with `runBindingStoreConformance` from `@openclaw/backend/testing`.
  */
 export interface BindingStore {
   /**
@@ -60,34 +58,4 @@ export function applyBindingChange(
     }
   }
   return refused;
-}
-
-/** The file holding the bindings, in the state dir. */
-export const BINDINGS_FILE = "bindings.json";
-
-/** The default {@link BindingStore}: `bindings.json` in the state dir, written atomically (mode 0600). */
-export class FileBindingStore implements BindingStore {
-  /** The file. */
-  readonly file: string;
-
-  /** @param stateDir - The gateway's state dir. */
-  constructor(stateDir: string) {
-    this.file = join(stateDir, BINDINGS_FILE);
-  }
-
-  async load(): Promise<RouterSnapshot | undefined> {
-    const snapshot = await readJsonFile<unknown>(this.file, undefined);
-    if (snapshot === undefined) return undefined;
-    try {
-      return Router.fromJSON(snapshot).toJSON();
-    } catch (error) {
-      throw new StateFileError(this.file, `does not hold valid bindings (${(error as Error).message})`, {
-        cause: error,
-      });
-    }
-  }
-
-  save(snapshot: RouterSnapshot): Promise<void> {
-    return writeJsonFile(this.file, snapshot);
-  }
 }

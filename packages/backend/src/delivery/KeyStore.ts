@@ -14,7 +14,7 @@ export interface KeyStoreLimits {
  *
  * Reads are synchronous, so a check and the work it guards happen in one turn of the event loop; an
  * implementation on a remote backend keeps what it holds readable locally. Check an implementation
- * with `runKeyStoreConformance` from `@openclaw/gateway/testing`.
+ * with `runKeyStoreConformance` from `@openclaw/backend/testing`.
  *
  * A store shared by several gateway instances (cluster mode) keeps its local view current with the
  * keys the other instances remember (within a notice's travel time, typically well under a

@@ -1,6 +1,6 @@
 import type { ClusterConfig } from "@openclaw/config";
-import type { GatewayOptions } from "../GatewayOptions";
-import type { Logger } from "../logging";
+import type { BackendOptions } from "../BackendOptions";
+import type { BackendLogger } from "../logger";
 
 /**
  * What cluster mode gives a gateway: the options that make it share its audience, nodes, state,
@@ -11,7 +11,7 @@ export interface ClusterMode {
   /** This instance's id in the cluster. */
   readonly instanceId: string;
   /** Spread into the `Gateway`'s options. */
-  readonly options: Partial<Omit<GatewayOptions, "config" | "channels" | "logger">>;
+  readonly options: BackendOptions;
   /** Releases the cluster's connections; call it after `Gateway.stop()`. Idempotent. */
   close(): Promise<void>;
 }
@@ -19,7 +19,7 @@ export interface ClusterMode {
 /** What a {@link ClusterModeLoader} is given. */
 export interface ClusterModeContext {
   /** Where the cluster logs (Redis lost and back, instances down, takeovers). */
-  readonly logger: Logger;
+  readonly logger: BackendLogger;
 }
 
 /**

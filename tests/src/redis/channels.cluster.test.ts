@@ -1,14 +1,14 @@
 import { once } from "node:events";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { InMemoryAdapter } from "@openclaw/backend";
 import { type ChannelPluginFactory, defineChannel } from "@openclaw/channel-sdk";
 import { webhookChannel } from "@openclaw/channel-sdk/testing";
-import { InMemoryAdapter } from "@openclaw/gateway";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { ChannelStatus } from "@openclaw/protocol";
+import { connectRedisStoreClient, RedisLeases } from "@openclaw/redis";
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { connectRedisStoreClient, RedisLeases } from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 /** Generous deadlines: the lease TTL below is 1.5 s; nothing here asserts how fast. */
 const DEADLINE = { timeout: 20_000, interval: 25 };

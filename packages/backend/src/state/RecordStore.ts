@@ -9,7 +9,7 @@ import type { RecordLogStats } from "@openclaw/record-log";
  * The records handed out by `get` and `values` are the store's own: the same object for a record
  * until it is put again or deleted (the history holds each message once, by that identity). Callers
  * never change them; they put a new version instead. Check an implementation with
- * `runRecordStoreConformance` from `@openclaw/gateway/testing`.
+ * `runRecordStoreConformance` from `@openclaw/backend/testing`.
  */
 export interface RecordStore<R extends { id: string }> {
   /**

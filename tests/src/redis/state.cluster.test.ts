@@ -1,20 +1,12 @@
-import type { ConversationRecord, KeyStoreOpenOptions } from "@openclaw/gateway";
+import type { ConversationRecord, KeyStoreOpenOptions } from "@openclaw/backend";
 import {
-  ADMIN,
-  collect,
-  type Harness,
-  pairNode,
   runBindingStoreConformance,
   runDeviceStoreConformance,
   runKeyStoreConformance,
   runRecordStoreConformance,
-  startGateway,
-  until,
-} from "@openclaw/gateway/testing";
+} from "@openclaw/backend/testing";
+import { ADMIN, collect, type Harness, pairNode, startGateway, until } from "@openclaw/gateway/testing";
 import { GatewayClient, ProtocolError } from "@openclaw/protocol";
-import type { Redis } from "ioredis";
-import { afterEach, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
 import {
   connectRedisStoreClient,
   RedisBindingStore,
@@ -22,8 +14,11 @@ import {
   RedisDeviceStore,
   RedisKeyStore,
   RedisRecordStore,
-} from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+} from "@openclaw/redis";
+import type { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 /** One gateway instance on the shared Redis: its own client, change feed and stores. */
 interface Instance extends Harness {

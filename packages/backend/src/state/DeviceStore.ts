@@ -1,6 +1,3 @@
-import { join } from "node:path";
-import { readJsonFile, StateFileError, writeJsonFile } from "./files";
-
 /** A paired device as stored: its token only as a SHA-256 hash. */
 export interface PairedDevice {
   /** The node id the device connects as. */
@@ -21,7 +18,7 @@ export interface PairedDevice {
  * Where paired devices persist. The gateway loads them once at start and saves the whole list after
  * each approval or revocation (undoing the change when the save fails, so a device is paired exactly
  * when it is stored). Check an implementation with `runDeviceStoreConformance` from
- * `@openclaw/gateway/testing`.
+ * `@openclaw/backend/testing`.
  */
 export interface DeviceStore {
   /**
@@ -57,41 +54,4 @@ export interface DeviceStoreChange {
   put: PairedDevice[];
   /** Node ids of devices revoked. */
   removed: string[];
-}
-
-/** The file holding the paired devices, in the state dir. */
-export const DEVICES_FILE = "devices.json";
-
-/**
- * The default {@link DeviceStore}: `devices.json` (`{"devices": [...]}`) in the state dir, written
- * atomically (mode 0600).
- */
-export class FileDeviceStore implements DeviceStore {
-  /** The file. */
-  readonly file: string;
-
-  /** @param stateDir - The gateway's state dir. */
-  constructor(stateDir: string) {
-    this.file = join(stateDir, DEVICES_FILE);
-  }
-
-  async load(): Promise<PairedDevice[]> {
-    const stored = await readJsonFile<{ devices?: unknown } | null>(this.file, { devices: [] });
-    if (
-      stored === null ||
-      typeof stored !== "object" ||
-      !Array.isArray(stored.devices) ||
-      !stored.devices.every(
-        (device: Partial<PairedDevice> | null) =>
-          typeof device?.nodeId === "string" && typeof device.tokenHash === "string",
-      )
-    ) {
-      throw new StateFileError(this.file, "does not hold a list of paired devices ({devices: [...]})");
-    }
-    return stored.devices as PairedDevice[];
-  }
-
-  save(devices: readonly PairedDevice[]): Promise<void> {
-    return writeJsonFile(this.file, { devices });
-  }
 }

@@ -1,11 +1,11 @@
+import { type DeliveryQueueHost, type DeliveryRecord, LocalLeases } from "@openclaw/backend";
 import { FakePlatform, type RecordedRequest } from "@openclaw/channel-sdk/testing";
-import { type DeliveryQueueHost, type DeliveryRecord, LocalLeases } from "@openclaw/gateway";
 import { type Harness, startGateway } from "@openclaw/gateway/testing";
 import type { GatewayClient } from "@openclaw/protocol";
+import { connectRedisStoreClient, RedisDeliveryQueue, RedisLeases } from "@openclaw/redis";
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectRedisStoreClient, RedisDeliveryQueue, RedisLeases } from "../src/index";
-import { freshNamespace, skipRedis, useRedis } from "./storesHarness";
+import { freshNamespace, skipRedis, useRedis } from "./harness";
 
 /** Polls `check` until it holds, within a generous deadline. */
 async function eventually(check: () => boolean | Promise<boolean>, deadlineMs = 60_000): Promise<void> {

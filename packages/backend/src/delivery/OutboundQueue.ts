@@ -1,6 +1,50 @@
-import type { Delivery } from "@openclaw/protocol";
+import type { SendResult } from "@openclaw/channel-sdk";
+import type { DeliveryConfig } from "@openclaw/config";
+import type { Delivery, MessageContent } from "@openclaw/protocol";
 import type { RecordLogStats } from "@openclaw/record-log";
-import type { DeliveryInput, DeliveryQueueHost, FirstOutcome } from "./DeliveryQueue";
+import type { BackendLogger } from "../logger";
+
+/** A delivery as stored: the wire shape plus its place in the global order. */
+export interface DeliveryRecord extends Delivery {
+  /** Enqueue order; messages to one address are delivered by it. */
+  seq: number;
+}
+
+/** What to deliver. */
+export interface DeliveryInput {
+  channel: string;
+  address: string;
+  content: MessageContent;
+  replyTo?: string | undefined;
+  /** A stable id (derived from a request's idempotency key); a new one is made when absent. */
+  id?: string | undefined;
+}
+
+/** What happened to a message's first attempt, as its sender sees it. */
+export type FirstOutcome =
+  | { status: "sent"; deliveryId: string; messageId: string }
+  | { status: "queued"; deliveryId: string; reason?: string };
+
+/** What the queue needs from its host. */
+export interface DeliveryQueueHost {
+  /** Sends through the channel (throws a `ChannelError` when it cannot). */
+  send(record: DeliveryRecord): Promise<SendResult>;
+  /** The `delivery` config in force (read at every use, so reloads apply). */
+  config(): DeliveryConfig;
+  /** A message reached its platform. `inline` is true when its sender is still waiting for the answer. */
+  onSent(record: DeliveryRecord, result: SendResult, inline: boolean): void;
+  /** A message was moved to the dead-letter list. */
+  onDead(record: DeliveryRecord): void;
+  /**
+   * Whether this instance can send on a channel now (it runs the channel's platform connection). A
+   * cluster queue works a channel's messages only on an instance where this holds; the
+   * single-process queue does not ask.
+   * @defaultValue every channel can be sent on
+   */
+  canSend?(channel: string): boolean;
+  /** Where the queue logs retries, dead letters and store failures. */
+  logger: BackendLogger;
+}
 
 /** How many messages wait and how many were given up on. */
 export interface DeliveryCounts {
@@ -18,7 +62,7 @@ export interface DeliveryListFilter {
 
 /**
  * The outbound delivery queue as the gateway uses it (`message.send`, `delivery.*`). The
- * single-process {@link DeliveryQueue} keeps it in a `RecordStore` and works it in this process; a
+ * single-process `DeliveryQueue` of `@openclaw/gateway` keeps it in a `RecordStore` and works it in this process; a
  * cluster implementation (`RedisDeliveryQueue` of `@openclaw/redis`) keeps it where every instance
  * sees it and works each channel's queue on one instance at a time. Either way: a message is stored
  * durably before `enqueue` answers, messages to one address go out in the order they were accepted,
@@ -67,7 +111,7 @@ export interface DeliveryQueueOpenOptions {
 
 /**
  * Opens the outbound queue at start (`GatewayOptions.deliveryQueue`). The default opens a
- * {@link DeliveryQueue} on `GatewayOptions.deliveryStore`.
+ * `DeliveryQueue` (of `@openclaw/gateway`) on `GatewayOptions.deliveryStore`.
  *
  * @example
  * ```ts
