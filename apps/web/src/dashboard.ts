@@ -180,12 +180,16 @@ export function createDashboard(ctx: ViewContext): Dashboard {
     });
     const read = await Promise.all(
       recent.map(async (c) => {
-        const { messages: list } = await call("conversation.history", {
+        // One conversation that cannot be read leaves the others shown.
+        const list = await call("conversation.history", {
           channel: c.channel,
           conversationId: c.conversationId,
           since: Math.max(0, c.lastSeq - DASHBOARD_LIMITS.recentPerConversation),
           limit: DASHBOARD_LIMITS.recentPerConversation,
-        });
+        }).then(
+          (result) => result.messages,
+          () => [],
+        );
         return list.map((m) => ({ where: `${c.channel}:${c.conversationId}`, m }));
       }),
     );
