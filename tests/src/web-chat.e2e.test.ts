@@ -187,6 +187,38 @@ describe.skipIf(!hasChromium)("the control UI's Chat view in headless Chromium",
     expect(await shown(page)).toEqual(await recorded(other));
   });
 
+  it("titles a chat from its first message, with a preview of the last and a labelled count; renames it", async () => {
+    const history = await recorded(other);
+    const link = page.locator(`#chat-list a[data-conversation="${conversationId}"]`);
+    await page.waitForFunction(
+      ({ id, last }) =>
+        document.querySelector(`#chat-list a[data-conversation="${id}"] .chat-preview`)?.textContent === last,
+      { id: conversationId, last: history.at(-1)!.text },
+      { timeout: 10_000 },
+    );
+    expect(await link.locator(".chat-name").textContent()).toBe(LONG);
+    expect(await link.locator(".chat-meta").textContent()).toMatch(
+      new RegExp(`^${history.length} messages · `),
+    );
+    expect(await page.locator("#chat-title").textContent()).toBe(LONG);
+    // Renamed here: kept in this browser (localStorage), across a reload.
+    await page.click("#chat-rename");
+    await page.fill("#chat-title-input", "Planning notes");
+    await page.press("#chat-title-input", "Enter");
+    expect(await page.locator("#chat-title").textContent()).toBe("Planning notes");
+    expect(await link.locator(".chat-name").textContent()).toBe("Planning notes");
+    await page.reload();
+    await page.waitForSelector("body[data-ready=true]");
+    await page.waitForFunction(
+      (id) =>
+        document.querySelector(`#chat-list a[data-conversation="${id}"] .chat-name`)?.textContent ===
+        "Planning notes",
+      conversationId,
+      { timeout: 10_000 },
+    );
+    expect(await page.locator("#chat-title").textContent()).toBe("Planning notes");
+  });
+
   it("stops a long reply; what was written so far stays as the reply", async () => {
     await page.selectOption("#chat-agent", "slow");
     await page.fill("#chat-input", VERY_LONG);
@@ -228,6 +260,9 @@ describe.skipIf(!hasChromium)("the control UI's Chat view in headless Chromium",
     await gw.stop();
     await page.waitForSelector("body[data-connection=reconnecting]", { timeout: 20_000 });
     expect(await page.locator("#conn-banner").textContent()).toContain("reconnecting");
+    // The header says so too, and no longer shows the uptime and connections it cannot know.
+    expect(await page.locator("#conn-state").getAttribute("data-state")).toBe("reconnecting");
+    expect(await page.locator("#status").textContent()).not.toMatch(/\bup \d+ min|connection \(/);
     // Typed while the gateway is away: kept, shown as waiting, sent once it is back.
     await page.fill("#chat-input", "typed while offline");
     await page.press("#chat-input", "Enter");
@@ -240,6 +275,7 @@ describe.skipIf(!hasChromium)("the control UI's Chat view in headless Chromium",
     gw = await startGw();
     other = await gw.client();
     await page.waitForSelector("body[data-connection=ready]", { timeout: 30_000 });
+    await page.waitForSelector("#conn-state[data-state=connected]");
     await replyShown(page, "typed while offline");
     await page.waitForSelector("#conn-banner", { state: "hidden", timeout: 20_000 });
     const after = await shown(page);
@@ -362,5 +398,44 @@ describe.skipIf(!hasChromium)("the control UI's Chat view in headless Chromium",
     expect(layout.sendLines).toBe(1);
     expect(layout.statusLines).toBeLessThanOrEqual(2);
     await page.screenshot({ path: join(shots, "chat-390.png") });
+  });
+
+  it("opens the chat list on a phone as a vertical drawer, and closes it when a chat is picked", async () => {
+    await other.request("chat.send", { text: "second chat about lunch", agent: "echo" });
+    await page.waitForFunction(
+      () => document.querySelectorAll("#chat-list a.chat-link").length >= 2,
+      undefined,
+      {
+        timeout: 10_000,
+      },
+    );
+    expect(await page.locator("#chat-list").isVisible()).toBe(false);
+    await page.click("#chat-list-toggle");
+    await page.waitForSelector("#chat-list", { state: "visible" });
+    const boxes = await page.$$eval("#chat-list a.chat-link", (els) =>
+      els.map((el) => {
+        const box = el.getBoundingClientRect();
+        return { left: box.left, top: box.top, right: box.right, width: box.width };
+      }),
+    );
+    expect(boxes.length).toBeGreaterThanOrEqual(2);
+    for (const box of boxes) {
+      expect(box.right).toBeLessThanOrEqual(390);
+      expect(box.width).toBeGreaterThan(300);
+      expect(box.left).toBe(boxes[0]!.left);
+    }
+    for (let i = 1; i < boxes.length; i++) expect(boxes[i]!.top).toBeGreaterThan(boxes[i - 1]!.top);
+    await page.screenshot({ path: join(shots, "chat-list-390.png") });
+    const lunch = page.locator("#chat-list a.chat-link", { hasText: "second chat about lunch" });
+    const id = (await lunch.getAttribute("data-conversation")) ?? "";
+    expect(id).toMatch(/^web-/);
+    await lunch.click();
+    await page.waitForFunction((want) => location.hash === `#/chat/${encodeURIComponent(want)}`, id);
+    await page.waitForSelector("#chat-list", { state: "hidden" });
+    expect(await page.locator("#chat-title").textContent()).toBe("second chat about lunch");
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.waitForSelector("#chat-list", { state: "visible" });
+    expect(await page.locator("#chat-list-toggle").isVisible()).toBe(false);
+    await page.screenshot({ path: join(shots, "chat-list-1280.png") });
   });
 });

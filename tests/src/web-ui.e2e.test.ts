@@ -56,6 +56,29 @@ describe.skipIf(!hasChromium)("the control UI in headless Chromium", () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
+  it("sends a browser at / to the UI, whose login page says where the token is; API clients keep the JSON 401", async () => {
+    const html = await fetch(`${http}/`, { headers: { accept: "text/html" }, redirect: "manual" });
+    expect(html.status).toBe(302);
+    expect(html.headers.get("location")).toBe("/ui/");
+    const api = await fetch(`${http}/`, { headers: { accept: "application/json" } });
+    expect(api.status).toBe(401);
+    expect(((await api.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
+    await page.goto(`${http}/`);
+    expect(new URL(page.url()).pathname).toBe("/ui/");
+    await page.waitForSelector("#login");
+    const help = await page.locator("#login .token-help").textContent();
+    expect(help).toContain("~/.openclaw/.openclaw-state/gateway-token");
+    expect(help).toContain(".openclaw-state/gateway-token");
+    expect(help).toContain("OPENCLAW_GATEWAY_TOKEN");
+    expect(help).toContain("openclaw dashboard");
+    const shots = process.env.UI_SCREENSHOT_DIR ?? dir;
+    await page.screenshot({ path: join(shots, "login-1280.png") });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForFunction(() => document.documentElement.scrollWidth <= 390);
+    await page.screenshot({ path: join(shots, "login-390.png") });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
   it("refuses a wrong token with a message, then logs in with the admin token", async () => {
     await page.goto(`${http}/ui/`);
     await page.fill("input[name=token]", "wrong-token-000000000000");
@@ -67,6 +90,8 @@ describe.skipIf(!hasChromium)("the control UI in headless Chromium", () => {
     expect(await page.locator("#connections").textContent()).toBe("1 connection (1 operator, 0 nodes)");
     expect(await page.locator("#channels").textContent()).toMatch(/test\s*webhook\s*ready/);
     expect(await page.locator("header .role").textContent()).toBe("admin");
+    expect(await page.locator("#conn-state").textContent()).toBe("connected");
+    expect(await page.locator("#conn-state").getAttribute("data-state")).toBe("connected");
   });
 
   it("shows a pairing request, approves it, and sees the node come online", async () => {
@@ -145,6 +170,22 @@ describe.skipIf(!hasChromium)("the control UI in headless Chromium", () => {
       path: join(process.env.UI_SCREENSHOT_DIR ?? dir, "control-ui.png"),
       fullPage: true,
     });
+  });
+
+  it("shows the recent messages from the history in the Messages card after a reload", async () => {
+    await page.reload();
+    await page.waitForSelector("body[data-ready=true]");
+    await page.waitForFunction(
+      () => document.querySelector("#messages")?.textContent?.includes("hello from the platform"),
+      undefined,
+      { timeout: 10_000 },
+    );
+    const line = await page
+      .locator("#messages .feed li", { hasText: "hello from the platform" })
+      .textContent();
+    expect(line).toContain("test:chat-1");
+    expect(line).toContain("Ana");
+    expect(await page.locator("#messages").textContent()).not.toContain("No message yet");
   });
 
   it("lays the dashboard out from desktop to phone: nothing cut off, codes and buttons unbroken", async () => {

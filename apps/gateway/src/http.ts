@@ -28,7 +28,8 @@ function fail(
 }
 
 /**
- * The gateway's HTTP surface: `GET /health`, `GET /ready`, the control UI at `/ui/`,
+ * The gateway's HTTP surface: `GET /health`, `GET /ready`, the control UI at `/ui/` (a browser
+ * opening `/` is sent there),
  * `POST <webhooks.basePath>/<channel>`, and,
  * behind a Bearer token, the OpenAI-compatible `GET /v1/models` and `POST /v1/chat/completions`.
  *
@@ -75,6 +76,12 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
     return next();
   });
   app.get("/ui", (c) => c.redirect("/ui/", 301));
+  // A browser opening the gateway's address lands on the control UI; an API client (no text/html
+  // in Accept) still gets the JSON 401 of the token check below.
+  app.get("/", async (c, next) => {
+    if ((c.req.header("accept") ?? "").includes("text/html")) return c.redirect("/ui/", 302);
+    return next();
+  });
   app.get("/ui/*", async (c) => {
     const dir = core.uiDir;
     if (dir === undefined)

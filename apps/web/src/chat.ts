@@ -17,7 +17,7 @@ import {
   type MethodResult,
   WEBCHAT_CHANNEL,
 } from "@openclaw/protocol";
-import { h, randomKey, time, type ViewContext } from "./dom";
+import { h, plural, randomKey, time, type ViewContext } from "./dom";
 
 /** Limits of the Chat view. */
 export const CHAT_VIEW_LIMITS = Object.freeze({
@@ -29,7 +29,15 @@ export const CHAT_VIEW_LIMITS = Object.freeze({
   maxHistoryPages: 10,
   /** Delay before sending again a send that failed while the connection stayed up (a timeout). */
   retryDelayMs: 1000,
+  /** History reads at once for the list's titles (first messages) and previews (last messages). */
+  summaryReads: 4,
+  /** Characters kept of a chat's first and last message for its title and preview. */
+  summaryChars: 200,
+  /** Chats renamed in this browser that are remembered; the oldest names are forgotten beyond. */
+  maxNames: 1000,
 });
+
+const NAMES_KEY = "openclaw.chat.names";
 
 const PENDING_KEY = "openclaw.chat.pending";
 /** Error codes after which a send is tried again with the same idempotency key. */
@@ -101,6 +109,13 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
   const replyInfo = new Map<string, { agent: string; status: string }>();
   let conversations: ConversationSummary[] = [];
   let pendings: PendingSend[] = loadPendings();
+  /** The chats' first messages (their titles unless renamed) and last messages (their previews). */
+  const firstTexts = new Map<string, string>();
+  const lastTexts = new Map<string, { seq: number; text: string }>();
+  /** Names given to chats in this browser (there is no RPC to store them with the conversation). */
+  const names = loadNames();
+  let summariesRunning = false;
+  let summariesAgain = false;
   let agents: string[] = ["echo"];
   let defaultAgent = "echo";
 
@@ -118,6 +133,31 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
     "New chat",
   );
   const title = h("h2", { id: "chat-title" });
+  const titleInput = h("input", {
+    id: "chat-title-input",
+    class: "chat-title-input",
+    name: "title",
+    "aria-label": "chat name",
+    maxlength: "100",
+    hidden: "",
+  });
+  const renameButton = h(
+    "button",
+    { id: "chat-rename", type: "button", class: "secondary", onclick: () => startRename() },
+    "Rename",
+  );
+  const listToggle = h(
+    "button",
+    {
+      id: "chat-list-toggle",
+      type: "button",
+      class: "secondary",
+      "aria-controls": "chat-list",
+      "aria-expanded": "false",
+      onclick: () => toggleList(!listNav.classList.contains("open")),
+    },
+    "Chats",
+  );
   const agentSelect = h("select", { id: "chat-agent", name: "agent", "aria-label": "agent" });
   const messagesEl = h("div", { id: "chat-messages", class: "messages", role: "log" });
   const input = h("textarea", {
@@ -150,19 +190,134 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
       send();
     }
   });
+  const listNav = h("nav", { class: "chat-list", "aria-label": "chats" }, listToggle, newButton, listEl);
   const root = h(
     "section",
     { id: "chat", class: "chat-view", hidden: "" },
-    h("nav", { class: "chat-list", "aria-label": "chats" }, newButton, listEl),
+    listNav,
     h(
       "div",
       { class: "chat-main" },
-      h("div", { class: "chat-head" }, title, h("label", { class: "agent-pick" }, "agent ", agentSelect)),
+      h(
+        "div",
+        { class: "chat-head" },
+        title,
+        titleInput,
+        renameButton,
+        h("label", { class: "agent-pick" }, "agent ", agentSelect),
+      ),
       messagesEl,
       errorEl,
       form,
     ),
   );
+
+  // ---- titles, previews, names ----
+  /** What a chat is called: its name here, its title from the gateway, its first message, its id. */
+  function chatTitle(conversationId: string): string {
+    const summary = conversations.find((c) => c.conversationId === conversationId);
+    return (
+      names.get(conversationId) ?? summary?.title ?? firstTexts.get(conversationId) ?? shortId(conversationId)
+    );
+  }
+
+  function remember(conversationId: string, message: ConversationMessage): void {
+    const text = (message.content.text ?? "(attachment)").slice(0, CHAT_VIEW_LIMITS.summaryChars);
+    if (message.seq === 1) firstTexts.set(conversationId, text);
+    const last = lastTexts.get(conversationId);
+    if (last === undefined || last.seq <= message.seq)
+      lastTexts.set(conversationId, { seq: message.seq, text });
+  }
+
+  /** Reads the first and last message of the listed chats that lack them, a few at a time. */
+  async function loadSummaries(): Promise<void> {
+    if (summariesRunning) {
+      summariesAgain = true;
+      return;
+    }
+    summariesRunning = true;
+    try {
+      const todo = conversations.filter(
+        (c) =>
+          (!firstTexts.has(c.conversationId) && !names.has(c.conversationId) && c.title === undefined) ||
+          (lastTexts.get(c.conversationId)?.seq ?? 0) < c.lastSeq,
+      );
+      const read = async (c: ConversationSummary) => {
+        const ask = (since: number) =>
+          call("conversation.history", {
+            channel: WEBCHAT_CHANNEL,
+            conversationId: c.conversationId,
+            since,
+            limit: 1,
+          });
+        if (!firstTexts.has(c.conversationId)) {
+          // The oldest message kept (the first one, unless the history was trimmed).
+          const first = (await ask(0)).messages[0];
+          if (first !== undefined) {
+            remember(c.conversationId, first);
+            firstTexts.set(
+              c.conversationId,
+              (first.content.text ?? "(attachment)").slice(0, CHAT_VIEW_LIMITS.summaryChars),
+            );
+          }
+        }
+        if ((lastTexts.get(c.conversationId)?.seq ?? 0) < c.lastSeq)
+          for (const m of (await ask(c.lastSeq - 1)).messages) remember(c.conversationId, m);
+      };
+      const workers = Array.from({ length: CHAT_VIEW_LIMITS.summaryReads }, async () => {
+        for (let next = todo.shift(); next !== undefined; next = todo.shift()) {
+          await read(next).catch(() => undefined);
+          renderList();
+          if (next.conversationId === current) render();
+        }
+      });
+      await Promise.all(workers);
+    } finally {
+      summariesRunning = false;
+      if (summariesAgain) {
+        summariesAgain = false;
+        void loadSummaries();
+      }
+    }
+  }
+
+  function startRename(): void {
+    if (current === null) return;
+    titleInput.value = chatTitle(current);
+    title.hidden = true;
+    renameButton.hidden = true;
+    titleInput.hidden = false;
+    titleInput.focus();
+    titleInput.select();
+  }
+
+  function endRename(save: boolean): void {
+    if (titleInput.hidden) return;
+    titleInput.hidden = true;
+    title.hidden = false;
+    if (save && current !== null) {
+      const name = titleInput.value.trim();
+      names.delete(current);
+      // Cleared: the chat is called by its first message again.
+      if (name !== "") names.set(current, name);
+      saveNames(names);
+    }
+    render();
+    renderList();
+  }
+  titleInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      endRename(true);
+    } else if (event.key === "Escape") endRename(false);
+  });
+  titleInput.addEventListener("blur", () => endRename(true));
+
+  /** Opens or closes the list (a drawer on a phone; always shown on a wider screen). */
+  function toggleList(open: boolean): void {
+    listNav.classList.toggle("open", open);
+    listToggle.setAttribute("aria-expanded", String(open));
+  }
 
   // ---- pending sends ----
   function savePendings(): void {
@@ -305,6 +460,7 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
   function addMessages(list: readonly ConversationMessage[]): void {
     for (const message of list) {
       messages.set(message.seq, message);
+      if (current !== null) remember(current, message);
       if (message.direction === "out" && live !== undefined && message.content.text === live.text) {
         // The reply in progress has been recorded: it is shown from the history now.
         live = undefined;
@@ -431,6 +587,8 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
     resyncToken += 1;
     resyncAgain = false;
     errorEl.textContent = "";
+    endRename(false);
+    toggleList(false);
     if (previous !== null && ready)
       void call("chat.unsubscribe", { conversationId: previous }).catch(() => undefined);
     render(true);
@@ -457,6 +615,7 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
       const result = await call("conversation.list", { channel: WEBCHAT_CHANNEL, limit: 100 });
       conversations = result.conversations;
       renderList();
+      void loadSummaries();
     } catch {
       // shown again on the next update
     }
@@ -485,6 +644,7 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
 
   // ---- rendering ----
   function renderList(): void {
+    listToggle.textContent = `Chats (${conversations.length})`;
     listEl.replaceChildren(
       ...conversations.map((c) =>
         h(
@@ -498,8 +658,13 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
               "data-conversation": c.conversationId,
               title: c.conversationId,
             },
-            h("span", { class: "chat-name" }, c.title ?? shortId(c.conversationId)),
-            h("span", { class: "chat-meta" }, `${c.messageCount} · ${time(c.lastMessageAt)}`),
+            h("span", { class: "chat-name" }, chatTitle(c.conversationId)),
+            h("span", { class: "chat-preview" }, lastTexts.get(c.conversationId)?.text ?? ""),
+            h(
+              "span",
+              { class: "chat-meta" },
+              `${plural(c.messageCount, "message")} · ${time(c.lastMessageAt)}`,
+            ),
           ),
         ),
       ),
@@ -582,8 +747,9 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
   /** Re-renders the open chat; keeps the view at the bottom when it was there (or when asked). */
   function render(toBottom = false): void {
     if (toBottom) pinned = true;
-    title.textContent = current === null ? "New chat" : shortId(current);
+    title.textContent = current === null ? "New chat" : chatTitle(current);
     title.title = current ?? "";
+    renameButton.hidden = current === null || !titleInput.hidden;
     const shown = [...messages.values()].sort((a, b) => a.seq - b.seq).map(bubble);
     const waiting = pendings
       .filter((p) => p.conversationId === current && p.seenSeq === undefined)
@@ -639,7 +805,10 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
       conversation,
       ...conversations.filter((c) => c.conversationId !== conversation.conversationId),
     ];
+    if (message !== undefined) remember(conversation.conversationId, message);
     renderList();
+    if (message === undefined || (message.seq > 1 && !firstTexts.has(conversation.conversationId)))
+      void loadSummaries();
     if (conversation.conversationId !== current || message === undefined) return;
     addMessages([message]);
     render();
@@ -702,6 +871,34 @@ export function createChatView(ctx: ViewContext, instanceId: string): ChatView {
 
 function shortId(conversationId: string): string {
   return conversationId.length > 20 ? `${conversationId.slice(0, 16)}…` : conversationId;
+}
+
+/** The names given to chats in this browser, oldest first. */
+function loadNames(): Map<string, string> {
+  try {
+    const saved = JSON.parse(localStorage.getItem(NAMES_KEY) ?? "[]") as unknown;
+    if (!Array.isArray(saved)) return new Map();
+    return new Map(
+      saved.filter(
+        (e): e is [string, string] =>
+          Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string",
+      ),
+    );
+  } catch {
+    return new Map();
+  }
+}
+
+function saveNames(names: Map<string, string>): void {
+  for (const oldest of names.keys()) {
+    if (names.size <= CHAT_VIEW_LIMITS.maxNames) break;
+    names.delete(oldest);
+  }
+  try {
+    localStorage.setItem(NAMES_KEY, JSON.stringify([...names]));
+  } catch {
+    // storage full or off: the name lasts until the page is closed
+  }
 }
 
 function loadPendings(): PendingSend[] {

@@ -1,6 +1,16 @@
 // The Dashboard view: nodes, channels, pairing requests, messages, conversations, tasks, bindings, config.
-import { type EventData, isProtocolError } from "@openclaw/protocol";
+import { type ConversationMessage, type EventData, isProtocolError } from "@openclaw/protocol";
 import { badge, card, h, table, time, timeCell, type ViewContext } from "./dom";
+
+/** Limits of the dashboard. */
+export const DASHBOARD_LIMITS = Object.freeze({
+  /** Lines the Messages card keeps (the newest). */
+  feedLines: 50,
+  /** Conversations (the most recently active) whose last messages fill the Messages card on load. */
+  recentConversations: 10,
+  /** Messages read from each of those conversations' history. */
+  recentPerConversation: 10,
+});
 
 /** The dashboard's cards, kept live by the gateway's events. */
 export interface Dashboard {
@@ -141,10 +151,63 @@ export function createDashboard(ctx: ViewContext): Dashboard {
     );
   const addMessage = (line: HTMLElement) => {
     feed.unshift(line);
-    feed.length = Math.min(feed.length, 50);
+    feed.length = Math.min(feed.length, DASHBOARD_LIMITS.feedLines);
     renderFeed();
   };
   renderFeed();
+  /** One line of the feed: an inbound message with its sender, or an outbound one with an arrow. */
+  const feedLine = (
+    direction: "in" | "out",
+    at: number,
+    where: string,
+    sender: string | undefined,
+    text: string,
+  ) =>
+    direction === "in"
+      ? h(
+          "li",
+          { class: "in" },
+          h("span", { class: "meta" }, `${time(at)} ${where}`),
+          h("strong", {}, sender ?? "user"),
+          " ",
+          text,
+        )
+      : h("li", { class: "out" }, h("span", { class: "meta" }, `${time(at)} ${where}`), "→ ", text);
+  /** Fills the Messages card from the history: the last messages of the most recent conversations. */
+  const loadFeed = async () => {
+    const { conversations: recent } = await call("conversation.list", {
+      limit: DASHBOARD_LIMITS.recentConversations,
+    });
+    const read = await Promise.all(
+      recent.map(async (c) => {
+        // One conversation that cannot be read leaves the others shown.
+        const list = await call("conversation.history", {
+          channel: c.channel,
+          conversationId: c.conversationId,
+          since: Math.max(0, c.lastSeq - DASHBOARD_LIMITS.recentPerConversation),
+          limit: DASHBOARD_LIMITS.recentPerConversation,
+        }).then(
+          (result) => result.messages,
+          () => [],
+        );
+        return list.map((m) => ({ where: `${c.channel}:${c.conversationId}`, m }));
+      }),
+    );
+    const all: Array<{ where: string; m: ConversationMessage }> = read.flat();
+    all.sort((a, b) => b.m.timestamp - a.m.timestamp || b.m.seq - a.m.seq);
+    feed.length = 0;
+    for (const { where, m } of all.slice(0, DASHBOARD_LIMITS.feedLines))
+      feed.push(
+        feedLine(
+          m.direction,
+          m.timestamp,
+          where,
+          m.sender?.name ?? m.sender?.id,
+          m.content.text ?? "(attachment)",
+        ),
+      );
+    renderFeed();
+  };
   const renderConversations = async () => {
     const { conversations: list } = await call("conversation.list", {});
     conversations.body.replaceChildren(
@@ -269,6 +332,7 @@ export function createDashboard(ctx: ViewContext): Dashboard {
         loadChannels(),
         renderPairing(),
         renderConversations(),
+        loadFeed(),
         renderTasks(),
         renderBindings(),
         renderConfig(),
@@ -288,26 +352,17 @@ export function createDashboard(ctx: ViewContext): Dashboard {
     client.on(event, () => void renderPairing().then(countsChanged));
   client.on("channel.message.received", ({ channel, message }) =>
     addMessage(
-      h(
-        "li",
-        { class: "in" },
-        h("span", { class: "meta" }, `${time(message.timestamp)} ${channel}:${message.conversationId}`),
-        h("strong", {}, message.sender.name ?? message.sender.id),
-        " ",
+      feedLine(
+        "in",
+        message.timestamp,
+        `${channel}:${message.conversationId}`,
+        message.sender.name ?? message.sender.id,
         message.text ?? "",
       ),
     ),
   );
   client.on("channel.message.sent", ({ channel, address, content }) =>
-    addMessage(
-      h(
-        "li",
-        { class: "out" },
-        h("span", { class: "meta" }, `${time(Date.now())} ${channel}:${address}`),
-        "→ ",
-        content?.text ?? "",
-      ),
-    ),
+    addMessage(feedLine("out", Date.now(), `${channel}:${address}`, undefined, content?.text ?? "")),
   );
   client.on("conversation.updated", () => void renderConversations());
   for (const event of ["task.started", "task.completed", "task.failed", "task.cancelled"] as const)

@@ -41,6 +41,7 @@ function showLogin(error?: string): void {
     ),
     input,
     h("button", { type: "submit" }, "Connect"),
+    tokenHelp(),
     ...(error === undefined ? [] : [h("p", { class: "error", role: "alert" }, error)]),
   );
   form.addEventListener("submit", (event) => {
@@ -52,6 +53,30 @@ function showLogin(error?: string): void {
   });
   app.replaceChildren(form);
   input.focus();
+}
+
+/** Where the token is: the login page says it, since nothing else on the page can. */
+function tokenHelp(): HTMLElement {
+  const code = (text: string) => h("code", {}, text);
+  return h(
+    "p",
+    { class: "token-help" },
+    "The gateway token is in the file ",
+    code("gateway-token"),
+    " of the gateway's state dir: ",
+    code("~/.openclaw/.openclaw-state/gateway-token"),
+    " for the installed ",
+    code("openclaw gateway"),
+    ", ",
+    code(".openclaw-state/gateway-token"),
+    " in the repository for ",
+    code("pnpm start"),
+    ", unless ",
+    code("OPENCLAW_GATEWAY_TOKEN"),
+    " sets it. ",
+    code("openclaw dashboard"),
+    " prints where it is and this page's address.",
+  );
 }
 
 async function start(token: string): Promise<void> {
@@ -86,6 +111,15 @@ async function start(token: string): Promise<void> {
   const ctx = { client, call, admin };
 
   const status = h("div", { id: "status", class: "status" });
+  /** The connection's state, first in the status line; the rest is shown only while connected. */
+  const connState = h("span", { id: "conn-state", class: "conn" });
+  const setConnState = (state: "connected" | "reconnecting" | "disconnected") => {
+    connState.dataset.state = state;
+    connState.textContent = state;
+    if (state !== "connected") status.replaceChildren(connState);
+  };
+  setConnState("connected");
+  status.replaceChildren(connState);
   const banner = h("div", { id: "conn-banner", class: "banner", role: "status", hidden: "" });
   const navDashboard = h("a", { id: "nav-dashboard", class: "view-link", href: "#/" }, "Dashboard");
   const navChat = h("a", { id: "nav-chat", class: "view-link", href: "#/chat" }, "Chat");
@@ -122,9 +156,12 @@ async function start(token: string): Promise<void> {
 
   const renderStatus = async () => {
     const s = await call("system.status");
+    // Lost while asking: the uptime and counts would be stale.
+    if (client.state !== "ready") return;
     const c = s.connections;
     const pairing = c.pairing ?? 0;
     status.replaceChildren(
+      connState,
       h("span", {}, `${s.server.name} ${s.server.version}`),
       h("span", {}, `up ${Math.round(s.uptimeMs / 60_000)} min`),
       h(
@@ -163,6 +200,7 @@ async function start(token: string): Promise<void> {
   client.on("disconnected", ({ willReconnect }) => {
     lostAt ??= Date.now();
     document.body.dataset.connection = willReconnect ? "reconnecting" : "closed";
+    setConnState(willReconnect ? "reconnecting" : "disconnected");
     banner.hidden = false;
     banner.className = "banner bad";
     banner.replaceChildren(
@@ -191,6 +229,7 @@ async function start(token: string): Promise<void> {
   client.on("connected", () => {
     // Events were missed while away: load everything again.
     document.body.dataset.connection = "ready";
+    setConnState("connected");
     const away =
       lostAt === undefined ? "" : ` after ${Math.max(1, Math.round((Date.now() - lostAt) / 1000))} s`;
     lostAt = undefined;
