@@ -129,6 +129,7 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   async status(ctx) {
+    if (ctx.flags.watch === true) return (await import("./watch")).statusWatch(ctx);
     const status = await ctx.call("system.status");
     ctx.out.result(status, (s: MethodResult<"system.status">) =>
       [
