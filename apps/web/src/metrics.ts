@@ -203,7 +203,9 @@ export function createMetricsView(ctx: ViewContext): MetricsView {
     tiles.framesOut.value.textContent = fmt(f.framesOutPerSecond, "/s");
     tiles.requestP50.value.textContent = fmt(f.requestP50Ms, "ms");
     tiles.requestP99.value.textContent = fmt(f.requestP99Ms, "ms");
-    tiles.queue.value.textContent = `${f.queueDepth}${f.deadLetters > 0 ? ` (${f.deadLetters} dead)` : ""}`;
+    const oldest = f.queueDepth > 0 ? `, oldest ${fmt(f.queueOldestSeconds, "s")}` : "";
+    const dead = f.deadLetters > 0 ? ` (${f.deadLetters} dead)` : "";
+    tiles.queue.value.textContent = `${f.queueDepth}${oldest}${dead}`;
     tiles.agentP50.value.textContent = fmt(f.agentP50Ms, "ms");
     tiles.agentP99.value.textContent = fmt(f.agentP99Ms, "ms");
     const ago = new Date(f.ts).toLocaleTimeString();
