@@ -331,5 +331,8 @@ describe("openclaw status --watch", () => {
     expect(zero.code).toBe(2);
     expect(zero.stderr).toContain("--interval must be at least");
     expect((await openclaw(["status", "--watch", "--interval", "soon"])).code).toBe(2);
+    const alone = await openclaw(["status", "--interval", "5"]);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain("go with --watch");
   });
 });
