@@ -129,6 +129,9 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   async status(ctx) {
+    if (ctx.flags.watch === true) return (await import("./watch")).statusWatch(ctx);
+    if (ctx.flags.interval !== undefined || ctx.flags.count !== undefined)
+      throw new UsageError("--interval and --count go with --watch (openclaw status --watch --interval 5)");
     const status = await ctx.call("system.status");
     ctx.out.result(status, (s: MethodResult<"system.status">) =>
       [

@@ -35,7 +35,15 @@ const TIMEOUT: OptionSpec = ["--timeout <ms>", "request timeout in ms (default 3
  * `doctor`, `logs`, `dashboard` and `completion` are added by {@link buildProgram} with theirs.
  */
 export const CLIENT_COMMANDS: readonly CommandSpec[] = [
-  { usage: "status", description: "gateway version, uptime, connections, channels" },
+  {
+    usage: "status",
+    description: "gateway version, uptime, connections, channels",
+    options: [
+      ["--watch", "live figures (connections, messages/s, latency p50/p99, delivery queue) until Ctrl-C"],
+      ["--interval <seconds>", "with --watch: seconds between samples (default 2)"],
+      ["--count <n>", "with --watch: stop after n samples"],
+    ],
+  },
   {
     usage: "send <text...>",
     description: "send a message (without --channel the router decides)",

@@ -1,10 +1,10 @@
-import { execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { ADMIN, type Harness, startGateway, TOKEN } from "@openclaw/gateway/testing";
 import { GatewayClient } from "@openclaw/protocol";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 
 const main = resolve(import.meta.dirname, "../src/main.ts");
@@ -27,6 +27,7 @@ afterAll(async () => {
 function openclaw(
   args: string[],
   env: Record<string, string> = {},
+  started?: (child: ChildProcess) => void,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, ["--conditions=@openclaw/source", "--import", tsx, main, ...args], {
@@ -46,6 +47,7 @@ function openclaw(
     child.stdout.on("data", (chunk) => (stdout += chunk));
     child.stderr.on("data", (chunk) => (stderr += chunk));
     child.on("exit", (code) => done({ code, stdout, stderr }));
+    started?.(child);
   });
 }
 
@@ -280,4 +282,57 @@ describe("openclaw CLI against a running gateway", () => {
     const nodes = await openclaw(["nodes", "--json"]);
     expect(JSON.parse(nodes.stdout)).toEqual({ nodes: [] });
   }, 90_000); // fifteen CLI processes, each compiling its TypeScript entry
+});
+
+describe("openclaw status --watch", () => {
+  it("prints one JSON sample per interval with the rates since the one before, until Ctrl-C", async () => {
+    const pinger = await h.client();
+    let child!: ChildProcess;
+    let out = "";
+    const lines = () => out.split("\n").filter((line) => line !== "");
+    const run = openclaw(["status", "--watch", "--json", "--interval", "0.2"], {}, (c) => {
+      child = c;
+      c.stdout!.on("data", (chunk) => (out += chunk));
+    });
+    try {
+      await vi.waitFor(() => expect(lines().length).toBeGreaterThanOrEqual(1), {
+        timeout: 15_000,
+        interval: 20,
+      });
+      // Traffic between the first sample and the next: 50 requests, answered before the next one.
+      for (let i = 0; i < 50; i++) await pinger.request("ping", {});
+      const sent = lines().length;
+      await vi.waitFor(() => expect(lines().length).toBeGreaterThan(sent), { timeout: 15_000, interval: 20 });
+    } finally {
+      child.kill("SIGINT");
+    }
+    const { code, stderr } = await run;
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const samples = lines().map((line) => JSON.parse(line));
+    expect(samples.length).toBeGreaterThanOrEqual(2);
+    expect(samples[0]).toMatchObject({
+      intervalSeconds: 0,
+      framesInPerSecond: 0,
+      queueDepth: 0,
+      deadLetters: 0,
+    });
+    // The pinger and the watcher itself are connected.
+    expect(samples[0].connections).toBeGreaterThanOrEqual(2);
+    // The 50 pings are in the rates: frames received over the samples after the first.
+    const framesIn = samples.slice(1).reduce((sum, s) => sum + s.framesInPerSecond * s.intervalSeconds, 0);
+    expect(Math.round(framesIn)).toBeGreaterThanOrEqual(50);
+    expect(samples.slice(1).some((s) => s.requestP50Ms > 0 && s.requestP99Ms >= s.requestP50Ms)).toBe(true);
+    await pinger.close();
+  });
+
+  it("refuses an interval that is not a positive number of seconds (exit 2)", async () => {
+    const zero = await openclaw(["status", "--watch", "--interval", "0"]);
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toContain("--interval must be at least");
+    expect((await openclaw(["status", "--watch", "--interval", "soon"])).code).toBe(2);
+    const alone = await openclaw(["status", "--interval", "5"]);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain("go with --watch");
+  });
 });

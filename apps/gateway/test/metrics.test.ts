@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { metricsFigures } from "@openclaw/protocol";
 import { getMetricsFromIterator, type PromHistogramData, type PromMetric } from "prom2javascript";
 import { afterEach, describe, expect, it } from "vitest";
 import { ADMIN, collect, type Harness, pairNode, startGateway, TOKEN, until } from "./harness";
@@ -316,5 +317,64 @@ describe("GET /metrics", () => {
     expect(
       histogram(families, "openclaw_node_call_duration_seconds", { where: "local", code: "OK" }).count,
     ).toBe(1);
+  });
+});
+
+describe("system.metrics", () => {
+  it("summarises the registry /metrics serves: connections, frames, messages, latency, the delivery queue", async () => {
+    h = await startGateway();
+    const client = await h.client();
+    for (let i = 0; i < 20; i++) await client.request("ping", {});
+    await client.request("agent.run", { agent: "echo", input: "hello there" });
+    const webhook = await h.webhook({
+      id: "p-1",
+      chat: "chat-9",
+      from: { id: "u1", name: "Ana" },
+      text: "hi",
+    });
+    expect(webhook.ok).toBe(true);
+    await client.request("message.send", { recipient: "chat-9", channel: "test", text: "out" });
+    const summary = await client.request("system.metrics");
+    const families = await scrape(h.http);
+    expect(summary.connections).toEqual({ operator: 1 });
+    // The summary's own request is received before it is taken, answered (and timed) after.
+    expect(summary.frames.in).toBe(value(families, "openclaw_frames_received_total"));
+    expect(summary.frames.out).toBe(value(families, "openclaw_frames_sent_total") - 1);
+    expect(summary.messages).toEqual({
+      in: value(families, "openclaw_inbound_messages_total", { channel: "test" }),
+      out: value(families, "openclaw_channel_sends_total", { channel: "test", outcome: "sent" }),
+      failed: 0,
+    });
+    expect(summary.messages.in).toBe(1);
+    expect(summary.messages.out).toBe(1);
+    const requests = (families.get("openclaw_request_duration_seconds")!.data as PromHistogramData[]).reduce(
+      (sum, sample) => sum + sample.count,
+      0,
+    );
+    expect(summary.requests.count).toBe(requests - 1);
+    expect(summary.requests.count).toBeGreaterThanOrEqual(22);
+    expect(summary.requests.counts.at(-1)).toBe(summary.requests.count);
+    for (let i = 1; i < summary.requests.counts.length; i++)
+      expect(summary.requests.counts[i]).toBeGreaterThanOrEqual(summary.requests.counts[i - 1]!);
+    expect(summary.agentRuns).toMatchObject({ count: 1 });
+    expect(summary.agentRuns.counts.at(-1)).toBe(1);
+    expect(summary.delivery).toEqual({ depth: 0, oldestAgeSeconds: 0, deadLetters: 0 });
+    // Two samples give rates over the interval and percentiles of what happened in it.
+    await client.request("ping", {});
+    const later = await client.request("system.metrics");
+    const figures = metricsFigures(later, summary);
+    expect(figures.intervalSeconds).toBeGreaterThanOrEqual(0);
+    expect(figures.requestP50Ms).toBeGreaterThan(0);
+    expect(figures.agentRuns).toBe(0);
+    expect(figures.agentP50Ms).toBeUndefined();
+  });
+
+  it("answers UNAVAILABLE (metrics_disabled) when metrics are off", async () => {
+    h = await startGateway({ config: { metrics: { enabled: false } } });
+    const client = await h.client();
+    await expect(client.request("system.metrics")).rejects.toMatchObject({
+      code: "UNAVAILABLE",
+      details: { reason: "metrics_disabled" },
+    });
   });
 });

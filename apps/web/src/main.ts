@@ -1,9 +1,11 @@
 // The OpenClaw control UI: one page, plain DOM, one GatewayClient over the browser's WebSocket.
-// Two views behind hash routes: the Dashboard (`#/`) and the Chat (`#/chat/<conversationId>`).
+// Three views behind hash routes: the Dashboard (`#/`), the Chat (`#/chat/<conversationId>`) and
+// the Metrics (`#/metrics`).
 import { GatewayClient, isProtocolError, type MethodName } from "@openclaw/protocol";
 import { createChatView } from "./chat";
 import { createDashboard } from "./dashboard";
 import { type Call, h, plural, randomKey } from "./dom";
+import { createMetricsView } from "./metrics";
 import "./style.css";
 
 const TOKEN_KEY = "openclaw.token";
@@ -123,6 +125,7 @@ async function start(token: string): Promise<void> {
   const banner = h("div", { id: "conn-banner", class: "banner", role: "status", hidden: "" });
   const navDashboard = h("a", { id: "nav-dashboard", class: "view-link", href: "#/" }, "Dashboard");
   const navChat = h("a", { id: "nav-chat", class: "view-link", href: "#/chat" }, "Chat");
+  const navMetrics = h("a", { id: "nav-metrics", class: "view-link", href: "#/metrics" }, "Metrics");
   const logout = h(
     "button",
     {
@@ -138,12 +141,14 @@ async function start(token: string): Promise<void> {
   );
   const dashboard = createDashboard(ctx);
   const chat = createChatView(ctx, tab);
+  const metricsView = createMetricsView(ctx);
+  session.signal.addEventListener("abort", () => metricsView.setVisible(false));
   app.replaceChildren(
     h(
       "header",
       {},
       h("h1", {}, "OpenClaw", h("span", { class: "brand-more" }, " Gateway")),
-      h("nav", { class: "views", "aria-label": "views" }, navDashboard, navChat),
+      h("nav", { class: "views", "aria-label": "views" }, navDashboard, navChat, navMetrics),
       h("span", { class: "role" }, admin ? "admin" : "operator"),
       logout,
       status,
@@ -151,6 +156,7 @@ async function start(token: string): Promise<void> {
     banner,
     dashboard.root,
     chat.root,
+    metricsView.root,
   );
   document.body.dataset.connection = "ready";
 
@@ -177,11 +183,14 @@ async function start(token: string): Promise<void> {
   const route = () => {
     const match = /^#\/chat(?:\/(.*))?$/.exec(location.hash);
     const inChat = match !== null;
-    dashboard.root.hidden = inChat;
+    const inMetrics = location.hash === "#/metrics";
+    dashboard.root.hidden = inChat || inMetrics;
     chat.root.hidden = !inChat;
-    document.body.dataset.view = inChat ? "chat" : "dashboard";
-    navDashboard.classList.toggle("active", !inChat);
+    metricsView.setVisible(inMetrics);
+    document.body.dataset.view = inChat ? "chat" : inMetrics ? "metrics" : "dashboard";
+    navDashboard.classList.toggle("active", !inChat && !inMetrics);
     navChat.classList.toggle("active", inChat);
+    navMetrics.classList.toggle("active", inMetrics);
     if (match !== null) {
       // #/chat alone goes back to the chat shown last (a new one at first); #/chat/new starts one.
       const id =

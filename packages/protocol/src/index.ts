@@ -67,6 +67,9 @@ export type {
 } from "./methods";
 // Catalogues
 export { isMethodName, METHOD_NAMES, METHODS } from "./methods";
+export type { MetricsFigures } from "./metrics";
+// Live metrics (system.metrics samples to rates and percentiles)
+export { histogramQuantile, metricsFigures } from "./metrics";
 export type { ParseFrameOptions, ParseFrameResult, ValidationOutcome } from "./parse";
 // Parsing and encoding (servers and clients)
 export {
@@ -149,8 +152,10 @@ export type {
   ChannelStatus,
   ConnectParams,
   ConnectResult,
+  MetricsHistogram,
   Role,
   Scope,
+  SystemMetrics,
 } from "./schemas/system";
 export {
   ChannelCapabilitySchema,
@@ -158,8 +163,10 @@ export {
   ChannelStatusSchema,
   ConnectParamsSchema,
   ConnectResultSchema,
+  MetricsHistogramSchema,
   RoleSchema,
   ScopeSchema,
+  SystemMetricsResultSchema,
 } from "./schemas/system";
 export type { TaskInfo, TaskResult, TaskScheduleParams, TaskStatus } from "./schemas/tasks";
 export {

@@ -71,6 +71,12 @@ export const METHODS = {
     ["operator.read"],
     "Version, uptime, connection, channel, node and task counts.",
   ),
+  "system.metrics": method(
+    EmptySchema,
+    system.SystemMetricsResultSchema,
+    ["operator.read"],
+    "A compact summary of the gateway's metrics (connections, frames, messages, latency, delivery queue) for live charts.",
+  ),
   "message.send": method(
     messages.MessageSendParamsSchema,
     messages.MessageSendResultSchema,

@@ -9,7 +9,7 @@ import type {
   OutboundQueue,
   RemoteNodes,
 } from "@openclaw/backend";
-import { isMethodName } from "@openclaw/protocol";
+import { isMethodName, type MetricsHistogram, type SystemMetrics } from "@openclaw/protocol";
 import type { TaskQueue } from "@openclaw/task-queue";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { type ChatTurn, countTokens } from "../agents";
@@ -315,6 +315,53 @@ export class Metrics implements ConnectionCounters {
     return merged.metrics();
   }
 
+  /**
+   * The compact summary `system.metrics` answers: the same counts as {@link Metrics.text}'s, with
+   * the request and agent-run histograms summed over their labels.
+   */
+  async summary(): Promise<SystemMetrics> {
+    const connections: Record<string, number> = {};
+    for (const connection of this.#sources.connections?.() ?? []) {
+      const role = connection.role ?? "handshaking";
+      connections[role] = (connections[role] ?? 0) + 1;
+    }
+    let messagesOut = 0;
+    let failed = 0;
+    for (const { labels, value } of (await this.#sends.get()).values) {
+      if (labels.outcome === "sent") messagesOut += value;
+      else failed += value;
+    }
+    const messagesIn = (await this.#inbound.get()).values.reduce((sum, { value }) => sum + value, 0);
+    const queue = this.#queue();
+    const [counts, oldest] =
+      queue === undefined
+        ? [undefined, undefined]
+        : await Promise.all([
+            Promise.resolve()
+              .then(() => queue.counts())
+              .catch(() => undefined),
+            Promise.resolve()
+              .then(() => queue.list({ status: "pending", limit: 1 }))
+              .then((list) => list[0])
+              .catch(() => undefined),
+          ]);
+    const ts = Date.now();
+    return {
+      ts,
+      ...(this.#instance === undefined ? {} : { instance: this.#instance }),
+      connections,
+      frames: { in: this.framesIn, out: this.framesOut },
+      messages: { in: messagesIn, out: messagesOut, failed },
+      requests: this.#requests.summary(),
+      agentRuns: summed((await this.#agentRuns.get()).values),
+      delivery: {
+        depth: counts?.pending ?? 0,
+        oldestAgeSeconds: oldest === undefined ? 0 : Math.max(0, (ts - oldest.createdAt) / 1000),
+        deadLetters: counts?.dead ?? 0,
+      },
+    };
+  }
+
   /** Counts a refusal: `upgrade` (answered before the WebSocket opened) or `handshake` (at `connect`). */
   refused(stage: "upgrade" | "handshake", reason: unknown): void {
     this.#refusals.inc({
@@ -548,6 +595,28 @@ function processRegistry(): Registry {
   return sharedProcessRegistry;
 }
 
+/** A prom-client histogram's values summed over every label set but `le`. */
+function summed(
+  values: ReadonlyArray<{
+    metricName?: string;
+    labels: Partial<Record<string, string | number>>;
+    value: number;
+  }>,
+): MetricsHistogram {
+  const bounds = [...LATENCY_BUCKETS];
+  const counts = new Array<number>(bounds.length + 1).fill(0);
+  let count = 0;
+  let sum = 0;
+  for (const { metricName, labels, value } of values) {
+    if (metricName?.endsWith("_bucket") === true) {
+      const i = labels.le === "+Inf" ? bounds.length : bounds.indexOf(Number(labels.le));
+      if (i >= 0) counts[i]! += value;
+    } else if (metricName?.endsWith("_count") === true) count += value;
+    else if (metricName?.endsWith("_sum") === true) sum += value;
+  }
+  return { bounds, counts, count, sum };
+}
+
 /** An error's code (`ProtocolError`, `ChannelError`), else `"error"`. */
 function errorCode(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
@@ -603,6 +672,23 @@ class FastHistogram {
       this.#children.set(key, child);
     }
     return child;
+  }
+
+  /** Every label set summed: cumulative counts per bound, then `+Inf`. */
+  summary(): MetricsHistogram {
+    const counts = new Array<number>(this.bounds.length + 1).fill(0);
+    let count = 0;
+    let sum = 0;
+    for (const child of this.#children.values()) {
+      let cumulative = 0;
+      for (let i = 0; i <= this.bounds.length; i++) {
+        cumulative += child.counts[i]!;
+        counts[i]! += cumulative;
+      }
+      count += child.count;
+      sum += child.sum;
+    }
+    return { bounds: [...this.bounds], counts, count, sum };
   }
 
   /** What prom-client's registry formats: cumulative buckets, sum and count per label set. */

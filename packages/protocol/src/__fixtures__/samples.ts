@@ -89,6 +89,18 @@ export const METHOD_SAMPLES: {
       tasks: { scheduled: 0, running: 0 },
     },
   },
+  "system.metrics": {
+    params: {},
+    result: {
+      ts: now,
+      connections: { operator: 2, node: 1 },
+      frames: { in: 120, out: 140 },
+      messages: { in: 10, out: 9, failed: 1 },
+      requests: { bounds: [0.001, 0.01], counts: [80, 99, 100], count: 100, sum: 0.5 },
+      agentRuns: { bounds: [0.001, 0.01], counts: [0, 0, 0], count: 0, sum: 0 },
+      delivery: { depth: 0, oldestAgeSeconds: 0, deadLetters: 0 },
+    },
+  },
   "message.send": {
     params: { recipient: "alice", text: "hello" },
     result: {

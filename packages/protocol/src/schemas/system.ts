@@ -157,6 +157,52 @@ export const SystemStatusResultSchema = v.object({
   ),
 });
 
+/**
+ * A latency histogram of `system.metrics`: cumulative counts per upper bound (seconds), the last
+ * one for `+Inf`, as Prometheus keeps them.
+ */
+export const MetricsHistogramSchema = v.object({
+  /** Upper bounds of the buckets, in seconds, ascending (`+Inf` not listed). */
+  bounds: v.array(v.number()),
+  /** Cumulative counts: one per bound, then the `+Inf` bucket (the total). */
+  counts: v.array(v.number()),
+  /** Values observed. */
+  count: v.number(),
+  /** Sum of the values, in seconds. */
+  sum: v.number(),
+});
+
+/**
+ * `system.metrics` result: a compact summary of the gateway's Prometheus metrics (the same
+ * registry as `/metrics`), counters as totals since start. Rates and percentiles come from two
+ * successive samples (see `metricsFigures`).
+ */
+export const SystemMetricsResultSchema = v.object({
+  /** When the sample was taken (server clock). */
+  ts: TimestampSchema,
+  /** Cluster mode: the instance that answered. */
+  instance: v.optional(v.string()),
+  /** Open WebSocket connections by role (`handshaking`: no `connect` yet). */
+  connections: v.record(v.string(), v.number()),
+  /** WebSocket frames received from and sent to clients. */
+  frames: v.object({ in: v.number(), out: v.number() }),
+  /** Channel messages: received from platforms, sent to them, and sends that failed. */
+  messages: v.object({ in: v.number(), out: v.number(), failed: v.number() }),
+  /** WebSocket request latency, every method and outcome together. */
+  requests: MetricsHistogramSchema,
+  /** Agent run latency, every agent and outcome together. */
+  agentRuns: MetricsHistogramSchema,
+  /** The outbound delivery queue. */
+  delivery: v.object({
+    /** Messages waiting to be sent. */
+    depth: v.number(),
+    /** Age of the oldest waiting message, in seconds (0: none waits). */
+    oldestAgeSeconds: v.number(),
+    /** Messages given up on (dead letters kept). */
+    deadLetters: v.number(),
+  }),
+});
+
 /** `channel.list` result. */
 export const ChannelListResultSchema = v.object({
   channels: v.array(
@@ -178,6 +224,10 @@ export const ChannelStatusResultSchema = v.object({ channels: v.array(ChannelSta
 /** `tick` event payload: the heartbeat. */
 export const TickEventSchema = v.object({ ts: TimestampSchema });
 
+/** A latency histogram of `system.metrics`. */
+export type MetricsHistogram = v.InferOutput<typeof MetricsHistogramSchema>;
+/** `system.metrics` result. */
+export type SystemMetrics = v.InferOutput<typeof SystemMetricsResultSchema>;
 /** A connection role. */
 export type Role = v.InferOutput<typeof RoleSchema>;
 /** A permission scope. */

@@ -1,7 +1,8 @@
 import type { ClusterHealth } from "@openclaw/backend";
-import { PROTOCOL_VERSION } from "@openclaw/protocol";
+import { PROTOCOL_VERSION, ProtocolError } from "@openclaw/protocol";
 import type { TaskQueue } from "@openclaw/task-queue";
 import type { ChannelManager } from "../../channels/ChannelManager";
+import type { Metrics } from "../../metrics/Metrics";
 import type { Connection } from "../../server/Connection";
 import type { ConnectionHub } from "../../server/ConnectionHub";
 import { GATEWAY_NAME, GATEWAY_VERSION } from "../../version";
@@ -19,13 +20,23 @@ export interface SystemHandlerContext {
   readonly cluster?: ClusterHealth | undefined;
   /** The connection cap and the refusals at it (the connection hub's). */
   readonly hub?: Pick<ConnectionHub, "capacity" | "refusedAtCap">;
+  /** The gateway's metrics (`undefined` when `metrics.enabled` was off at start). */
+  readonly metrics?: Pick<Metrics, "summary"> | undefined;
 }
 
-/** `ping` and `system.status`. */
+/** `ping`, `system.status` and `system.metrics`. */
 export function systemHandlers(
   context: SystemHandlerContext,
-): Pick<MethodHandlers, "ping" | "system.status"> {
+): Pick<MethodHandlers, "ping" | "system.status" | "system.metrics"> {
   return {
+    "system.metrics": () => {
+      if (context.metrics === undefined)
+        throw new ProtocolError("UNAVAILABLE", "metrics are off on this gateway", {
+          details: { reason: "metrics_disabled", nextStep: "set metrics.enabled and restart the gateway" },
+        });
+      return context.metrics.summary();
+    },
+
     ping: (params) => (params.ts === undefined ? { ts: Date.now() } : { ts: Date.now(), echo: params.ts }),
 
     "system.status": () => {
