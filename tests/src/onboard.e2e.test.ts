@@ -3,6 +3,9 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { FakeDiscord } from "@openclaw/channel-discord/testing";
+import { FAKE_BOT_USER, FakeMatrix } from "@openclaw/channel-matrix/testing";
+import { FAKE_SLACK_DEFAULTS, FakeSlack } from "@openclaw/channel-slack/testing";
 import { FakeTelegram } from "@openclaw/channel-telegram/testing";
 import { FakeOpenAiUpstream } from "@openclaw/gateway/testing";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -216,5 +219,114 @@ describe("openclaw onboard", () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("--provider-url is missing");
     await expect(stat(join(home, "openclaw.json"))).rejects.toThrow(/ENOENT/);
+  });
+
+  it("checks Discord, Slack and Matrix credentials against their APIs; the other channels are saved unverified", async () => {
+    const discord = await FakeDiscord.start({ token: "discord-bot-token-0123456789" });
+    const slack = await FakeSlack.start();
+    const matrix = await FakeMatrix.start({ accessToken: "syt_matrix_token_0123" });
+    try {
+      const base = ["onboard", "--non-interactive", "--provider-url", upstream.url, "--api-key", API_KEY];
+      const channels = [
+        "--channel",
+        "discord,slack,matrix,signal",
+        "--discord-api-root",
+        discord.apiRoot,
+        "--slack-api-url",
+        slack.apiUrl,
+        "--slack-app-token",
+        FAKE_SLACK_DEFAULTS.appToken,
+        "--matrix-homeserver",
+        matrix.baseUrl,
+        "--matrix-user",
+        FAKE_BOT_USER,
+        "--signal-account",
+        "+15550001111",
+        "--no-install",
+      ];
+      const wrong = await openclaw([
+        ...base,
+        "--model",
+        "fake-1",
+        ...channels,
+        "--discord-token",
+        "discord-wrong-token",
+        "--slack-bot-token",
+        FAKE_SLACK_DEFAULTS.botToken,
+        "--matrix-token",
+        "syt_matrix_token_0123",
+      ]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toContain("Discord: Discord refused the token (401 Unauthorized)");
+      const wrongSlack = await openclaw([
+        ...base,
+        "--model",
+        "fake-1",
+        ...channels,
+        "--discord-token",
+        "discord-bot-token-0123456789",
+        "--slack-bot-token",
+        "xoxb-0000000000-wrong",
+        "--matrix-token",
+        "syt_matrix_token_0123",
+      ]);
+      expect(wrongSlack.code).toBe(1);
+      expect(wrongSlack.stderr).toContain("Slack refused the bot token (invalid_auth)");
+      const wrongMatrix = await openclaw([
+        ...base,
+        "--model",
+        "fake-1",
+        ...channels,
+        "--discord-token",
+        "discord-bot-token-0123456789",
+        "--slack-bot-token",
+        FAKE_SLACK_DEFAULTS.botToken,
+        "--matrix-token",
+        "syt_wrong_token_0123",
+      ]);
+      expect(wrongMatrix.code).toBe(1);
+      expect(wrongMatrix.stderr).toContain("the homeserver refused the access token (401 M_UNKNOWN_TOKEN)");
+      await expect(stat(join(home, "openclaw.json"))).rejects.toThrow(/ENOENT/);
+
+      const right = await openclaw([
+        ...base,
+        "--model",
+        "fake-1",
+        ...channels,
+        "--discord-token",
+        "discord-bot-token-0123456789",
+        "--slack-bot-token",
+        FAKE_SLACK_DEFAULTS.botToken,
+        "--matrix-token",
+        "syt_matrix_token_0123",
+      ]);
+      expect(right.stderr).toBe("");
+      expect(right.code).toBe(0);
+      expect(right.stdout).toContain("Discord: the bot is openclaw");
+      expect(right.stdout).toMatch(/Slack: the bot is \S+ in \S+/);
+      expect(right.stdout).toContain(`Matrix: the access token is ${FAKE_BOT_USER}'s`);
+      expect(right.stdout).toContain("Signal: saved, not verified");
+      const config = JSON.parse(await readFile(join(home, "openclaw.json"), "utf8"));
+      expect(config.channels).toEqual({
+        discord: { agent: "assistant", apiRoot: discord.apiRoot, botToken: "discord-bot-token-0123456789" },
+        slack: {
+          agent: "assistant",
+          apiUrl: slack.apiUrl,
+          botToken: FAKE_SLACK_DEFAULTS.botToken,
+          appToken: FAKE_SLACK_DEFAULTS.appToken,
+        },
+        matrix: {
+          agent: "assistant",
+          homeserverUrl: matrix.baseUrl,
+          userId: FAKE_BOT_USER,
+          accessToken: "syt_matrix_token_0123",
+        },
+        signal: { agent: "assistant", account: "+15550001111" },
+      });
+    } finally {
+      await matrix.close();
+      await slack.close();
+      await discord.close();
+    }
   });
 });

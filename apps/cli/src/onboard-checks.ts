@@ -4,8 +4,12 @@
 export const ONBOARD_CHECK_DEFAULTS = Object.freeze({
   /** How long one check request may take, in ms. */
   timeoutMs: 15_000,
-  /** Telegram's Bot API server (a channel's `apiRoot`). */
+  /** Telegram's Bot API server (a Telegram channel's `apiRoot`). */
   telegramApiRoot: "https://api.telegram.org",
+  /** Discord's REST API (a Discord channel's `apiRoot`). */
+  discordApiRoot: "https://discord.com/api",
+  /** Slack's Web API (a Slack channel's `apiUrl`). */
+  slackApiUrl: "https://slack.com/api/",
 });
 
 /** The shape of a Telegram bot token (`<id>:<secret>`), as the Telegram channel's config requires. */
@@ -95,12 +99,107 @@ export async function checkTelegram(
   return { ok: true, value: reply.result?.username ?? "(no username)" };
 }
 
+/**
+ * Checks a Discord bot token with `GET <apiRoot>/v10/users/@me`.
+ *
+ * @param token - The bot token.
+ * @param apiRoot - Discord's REST API.
+ * @param timeoutMs - How long the request may take.
+ * @returns The bot's user name, or what is wrong.
+ */
+export async function checkDiscord(
+  token: string,
+  apiRoot: string = ONBOARD_CHECK_DEFAULTS.discordApiRoot,
+  timeoutMs: number = ONBOARD_CHECK_DEFAULTS.timeoutMs,
+): Promise<CheckResult<string>> {
+  const result = await request(
+    `${apiRoot.replace(/\/+$/, "")}/v10/users/@me`,
+    { headers: { authorization: `Bot ${token}` } },
+    timeoutMs,
+  );
+  if (!result.ok) return result;
+  const { status, body } = result.value;
+  const reply = body as { username?: string; message?: string } | undefined;
+  if (status === 401) return { ok: false, message: "Discord refused the token (401 Unauthorized)" };
+  if (status !== 200)
+    return { ok: false, message: `Discord answered ${status}: ${reply?.message ?? "no message"}` };
+  return { ok: true, value: reply?.username ?? "(no name)" };
+}
+
+/**
+ * Checks a Slack bot token with the Web API's `auth.test`.
+ *
+ * @param token - The bot token (`xoxb-…`).
+ * @param apiUrl - Slack's Web API, ending in `/`.
+ * @param timeoutMs - How long the request may take.
+ * @returns The bot's name and workspace, or what is wrong.
+ */
+export async function checkSlack(
+  token: string,
+  apiUrl: string = ONBOARD_CHECK_DEFAULTS.slackApiUrl,
+  timeoutMs: number = ONBOARD_CHECK_DEFAULTS.timeoutMs,
+): Promise<CheckResult<string>> {
+  const result = await request(
+    `${apiUrl.replace(/\/+$/, "")}/auth.test`,
+    { method: "POST", headers: { authorization: `Bearer ${token}` } },
+    timeoutMs,
+  );
+  if (!result.ok) return result;
+  const { status, body } = result.value;
+  const reply = body as { ok?: boolean; error?: string; user?: string; team?: string } | undefined;
+  if (status !== 200 || reply?.ok !== true)
+    return { ok: false, message: `Slack refused the bot token (${reply?.error ?? `status ${status}`})` };
+  return { ok: true, value: `${reply.user ?? "(no name)"} in ${reply.team ?? "(no workspace)"}` };
+}
+
+/**
+ * Checks a Matrix access token with `GET <homeserver>/_matrix/client/v3/account/whoami`, and that it
+ * belongs to the user id given.
+ *
+ * @param homeserverUrl - The homeserver.
+ * @param userId - The bot's user id (`@name:server`).
+ * @param accessToken - Its access token.
+ * @param timeoutMs - How long the request may take.
+ * @returns The user id, or what is wrong.
+ */
+export async function checkMatrix(
+  homeserverUrl: string,
+  userId: string,
+  accessToken: string,
+  timeoutMs: number = ONBOARD_CHECK_DEFAULTS.timeoutMs,
+): Promise<CheckResult<string>> {
+  const result = await request(
+    `${homeserverUrl.replace(/\/+$/, "")}/_matrix/client/v3/account/whoami`,
+    { headers: { authorization: `Bearer ${accessToken}` } },
+    timeoutMs,
+  );
+  if (!result.ok) return result;
+  const { status, body } = result.value;
+  const reply = body as { user_id?: string; error?: string; errcode?: string } | undefined;
+  if (status !== 200)
+    return {
+      ok: false,
+      message: `the homeserver refused the access token (${status} ${reply?.errcode ?? ""})`.trim(),
+    };
+  if (reply?.user_id !== userId)
+    return { ok: false, message: `the access token belongs to ${reply?.user_id ?? "nobody"}, not ${userId}` };
+  return { ok: true, value: userId };
+}
+
 async function request(
   url: string,
   init: RequestInit,
   timeoutMs: number,
 ): Promise<CheckResult<{ status: number; body: unknown }>> {
   const shown = url.replace(/\/bot[^/]+\//, "/bot<token>/");
+  let valid: URL;
+  try {
+    valid = new URL(url);
+  } catch {
+    return { ok: false, message: `${JSON.stringify(shown)} is not a URL` };
+  }
+  if (valid.protocol !== "http:" && valid.protocol !== "https:")
+    return { ok: false, message: `${shown} is not an http(s) URL` };
   try {
     const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     const text = await response.text();

@@ -7,7 +7,15 @@ import { parseConfigText, resolveConfig } from "@openclaw/config";
 import { Command, CommanderError } from "commander";
 import { EXIT } from "./commands";
 import { openclawHome } from "./home";
-import { checkProvider, checkTelegram, ONBOARD_CHECK_DEFAULTS } from "./onboard-checks";
+import {
+  type CheckResult,
+  checkDiscord,
+  checkMatrix,
+  checkProvider,
+  checkSlack,
+  checkTelegram,
+  ONBOARD_CHECK_DEFAULTS,
+} from "./onboard-checks";
 import { DEFAULT_SERVICE_OPTIONS } from "./service";
 
 /** Defaults of `openclaw onboard`'s answers. */
@@ -26,10 +34,19 @@ interface ChannelField {
   secret?: boolean;
 }
 
+/** A channel the wizard offers: the credentials it asks for, and how they are checked. */
+interface ChannelSpec {
+  label: string;
+  hint: string;
+  fields: readonly ChannelField[];
+  /** The platform's API server: a setting of the channel, overridable by a flag (for tests, proxies). */
+  api?: { key: string; flag: string; default: string };
+  /** A cheap request to the platform's API with the credentials; what it says when they work. */
+  check?: (settings: Record<string, string>, api: string) => Promise<CheckResult<string>>;
+}
+
 /** The channels the wizard offers, in the order shown, with the credentials each needs. */
-export const ONBOARD_CHANNELS: Readonly<
-  Record<string, { label: string; hint: string; fields: readonly ChannelField[] }>
-> = {
+export const ONBOARD_CHANNELS: Readonly<Record<string, ChannelSpec>> = {
   telegram: {
     label: "Telegram",
     hint: "a bot token from @BotFather (checked with getMe)",
@@ -41,6 +58,11 @@ export const ONBOARD_CHANNELS: Readonly<
         secret: true,
       },
     ],
+    api: { key: "apiRoot", flag: "telegram-api-root", default: ONBOARD_CHECK_DEFAULTS.telegramApiRoot },
+    check: async (settings, api) => {
+      const result = await checkTelegram(settings.botToken ?? "", api);
+      return result.ok ? { ok: true, value: `the bot is @${result.value}` } : result;
+    },
   },
   whatsapp: {
     label: "WhatsApp",
@@ -51,6 +73,11 @@ export const ONBOARD_CHANNELS: Readonly<
     label: "Discord",
     hint: "a bot token",
     fields: [{ key: "botToken", flag: "discord-token", question: "Discord bot token", secret: true }],
+    api: { key: "apiRoot", flag: "discord-api-root", default: ONBOARD_CHECK_DEFAULTS.discordApiRoot },
+    check: async (settings, api) => {
+      const result = await checkDiscord(settings.botToken ?? "", api);
+      return result.ok ? { ok: true, value: `the bot is ${result.value}` } : result;
+    },
   },
   slack: {
     label: "Slack",
@@ -59,6 +86,13 @@ export const ONBOARD_CHANNELS: Readonly<
       { key: "botToken", flag: "slack-bot-token", question: "Slack bot token (xoxb-…)", secret: true },
       { key: "appToken", flag: "slack-app-token", question: "Slack app token (xapp-…)", secret: true },
     ],
+    api: { key: "apiUrl", flag: "slack-api-url", default: ONBOARD_CHECK_DEFAULTS.slackApiUrl },
+    check: async (settings, api) => {
+      const result = await checkSlack(settings.botToken ?? "", api);
+      return result.ok
+        ? { ok: true, value: `the bot is ${result.value} (the app token is not checked)` }
+        : result;
+    },
   },
   signal: {
     label: "Signal",
@@ -73,6 +107,14 @@ export const ONBOARD_CHANNELS: Readonly<
       { key: "userId", flag: "matrix-user", question: "Matrix user id (@name:server)" },
       { key: "accessToken", flag: "matrix-token", question: "Matrix access token", secret: true },
     ],
+    check: async (settings) => {
+      const result = await checkMatrix(
+        settings.homeserverUrl ?? "",
+        settings.userId ?? "",
+        settings.accessToken ?? "",
+      );
+      return result.ok ? { ok: true, value: `the access token is ${result.value}'s` } : result;
+    },
   },
   msteams: {
     label: "Microsoft Teams",
@@ -122,15 +164,14 @@ export async function onboardCommand(argv: readonly string[]): Promise<number> {
     .option("--model <name>", "the upstream model")
     .option("--agent <name>", `the agent's name (default "${ONBOARD_DEFAULTS.agent}")`)
     .option("--channel <names...>", `channels to set up: ${Object.keys(ONBOARD_CHANNELS).join(", ")}`)
-    .option(
-      "--telegram-api-root <url>",
-      `Telegram's Bot API server (default ${ONBOARD_CHECK_DEFAULTS.telegramApiRoot})`,
-    )
     .option("--no-install", "do not install the gateway's service")
     .option("-y, --yes", "answer yes to the service and dashboard questions")
     .addHelpText("after", AFTER_HELP);
-  for (const { fields } of Object.values(ONBOARD_CHANNELS))
+  for (const { label, fields, api } of Object.values(ONBOARD_CHANNELS)) {
     for (const field of fields) command.option(`--${field.flag} <value>`, field.question);
+    if (api !== undefined)
+      command.option(`--${api.flag} <url>`, `${label}'s API server (default ${api.default})`);
+  }
   try {
     command.parse([...argv], { from: "user" });
   } catch (error) {
@@ -299,31 +340,32 @@ async function wizard(flags: Flags, interactive: boolean): Promise<number> {
   const channels: Record<string, Record<string, unknown>> = {};
   for (const name of chosen) {
     const spec = ONBOARD_CHANNELS[name]!;
-    const settings: Record<string, unknown> = { agent: agentName };
+    const settings: Record<string, string> = { agent: agentName };
+    const api = spec.api === undefined ? undefined : (flag(spec.api.flag) ?? spec.api.default);
+    if (spec.api !== undefined && api !== undefined && api !== spec.api.default) settings[spec.api.key] = api;
     for (;;) {
       for (const field of spec.fields)
         settings[field.key] = await ask(field.flag, field.question, { secret: field.secret === true });
-      if (name !== "telegram") break;
-      const apiRoot = flag("telegram-api-root") ?? ONBOARD_CHECK_DEFAULTS.telegramApiRoot;
-      if (apiRoot !== ONBOARD_CHECK_DEFAULTS.telegramApiRoot) settings.apiRoot = apiRoot;
+      if (spec.check === undefined) break;
       const spinner = interactive ? p.spinner() : undefined;
-      spinner?.start("Checking the bot token with Telegram (getMe)");
-      const checked = await checkTelegram(String(settings.botToken), apiRoot);
+      spinner?.start(`Checking with ${spec.label}`);
+      const checked = await spec.check(settings, api ?? "");
       if (checked.ok) {
-        spinner?.stop(`Telegram: the bot is @${checked.value}`);
-        if (!interactive) say(`Telegram: the bot is @${checked.value}`);
+        spinner?.stop(`${spec.label}: ${checked.value}`);
+        if (!interactive) say(`${spec.label}: ${checked.value}`);
         break;
       }
-      spinner?.error(checked.message);
-      if (!interactive || flag("telegram-token") !== undefined)
-        throw new Failed(`Telegram: ${checked.message}`);
+      spinner?.error(`${spec.label}: ${checked.message}`);
+      // Asked again on a terminal, unless every answer came from a flag.
+      if (!interactive || spec.fields.every((field) => flag(field.flag) !== undefined))
+        throw new Failed(`${spec.label}: ${checked.message}`);
     }
     if (name === "whatsapp") {
       settings.transport = "baileys";
       say(
         "WhatsApp: saved, not linked yet: once the gateway runs, scan the QR code in the control UI (Channels) or from `openclaw status --json` (details.qr) with WhatsApp > Linked devices. The terminal does not show it.",
       );
-    } else if (name !== "telegram")
+    } else if (spec.check === undefined)
       say(`${spec.label}: saved, not verified (no check against ${spec.label} here)`);
     channels[name] = settings;
   }
