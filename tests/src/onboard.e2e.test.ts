@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { FakeDiscord } from "@openclaw/channel-discord/testing";
@@ -215,6 +217,43 @@ describe("openclaw onboard", () => {
     ]);
     expect(badToken.code).toBe(1);
     expect(badToken.stderr).toContain("Telegram refused the token");
+    // A provider that accepts the connection and never answers: the check gives up, saying so.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    silent.listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const hung = await openclaw([
+        "onboard",
+        "--non-interactive",
+        "--provider-url",
+        `http://127.0.0.1:${port}/v1`,
+        "--model",
+        "fake-1",
+        "--check-timeout",
+        "500",
+        "--no-install",
+      ]);
+      expect(hung.code).toBe(1);
+      expect(hung.stderr).toContain(`http://127.0.0.1:${port}/v1/models did not answer within 500 ms`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((done) => silent.close(done));
+    }
+    const badTimeout = await openclaw([...base, "--api-key", API_KEY, "--check-timeout", "soon"]);
+    expect(badTimeout.code).toBe(2);
+    expect(badTimeout.stderr).toContain("--check-timeout must be a positive whole number");
+    const notUrl = await openclaw([
+      "onboard",
+      "--non-interactive",
+      "--provider-url",
+      "localhost:8080",
+      "--model",
+      "m",
+    ]);
+    expect(notUrl.code).toBe(1);
+    expect(notUrl.stderr).toContain('"localhost:8080" is not an http(s) URL');
     const missing = await openclaw(["onboard", "--non-interactive", "--no-install"]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("--provider-url is missing");

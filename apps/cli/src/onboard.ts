@@ -42,7 +42,7 @@ interface ChannelSpec {
   /** The platform's API server: a setting of the channel, overridable by a flag (for tests, proxies). */
   api?: { key: string; flag: string; default: string };
   /** A cheap request to the platform's API with the credentials; what it says when they work. */
-  check?: (settings: Record<string, string>, api: string) => Promise<CheckResult<string>>;
+  check?: (settings: Record<string, string>, api: string, timeoutMs: number) => Promise<CheckResult<string>>;
 }
 
 /** The channels the wizard offers, in the order shown, with the credentials each needs. */
@@ -59,8 +59,8 @@ export const ONBOARD_CHANNELS: Readonly<Record<string, ChannelSpec>> = {
       },
     ],
     api: { key: "apiRoot", flag: "telegram-api-root", default: ONBOARD_CHECK_DEFAULTS.telegramApiRoot },
-    check: async (settings, api) => {
-      const result = await checkTelegram(settings.botToken ?? "", api);
+    check: async (settings, api, timeoutMs) => {
+      const result = await checkTelegram(settings.botToken ?? "", api, timeoutMs);
       return result.ok ? { ok: true, value: `the bot is @${result.value}` } : result;
     },
   },
@@ -74,8 +74,8 @@ export const ONBOARD_CHANNELS: Readonly<Record<string, ChannelSpec>> = {
     hint: "a bot token",
     fields: [{ key: "botToken", flag: "discord-token", question: "Discord bot token", secret: true }],
     api: { key: "apiRoot", flag: "discord-api-root", default: ONBOARD_CHECK_DEFAULTS.discordApiRoot },
-    check: async (settings, api) => {
-      const result = await checkDiscord(settings.botToken ?? "", api);
+    check: async (settings, api, timeoutMs) => {
+      const result = await checkDiscord(settings.botToken ?? "", api, timeoutMs);
       return result.ok ? { ok: true, value: `the bot is ${result.value}` } : result;
     },
   },
@@ -87,8 +87,8 @@ export const ONBOARD_CHANNELS: Readonly<Record<string, ChannelSpec>> = {
       { key: "appToken", flag: "slack-app-token", question: "Slack app token (xapp-…)", secret: true },
     ],
     api: { key: "apiUrl", flag: "slack-api-url", default: ONBOARD_CHECK_DEFAULTS.slackApiUrl },
-    check: async (settings, api) => {
-      const result = await checkSlack(settings.botToken ?? "", api);
+    check: async (settings, api, timeoutMs) => {
+      const result = await checkSlack(settings.botToken ?? "", api, timeoutMs);
       return result.ok
         ? { ok: true, value: `the bot is ${result.value} (the app token is not checked)` }
         : result;
@@ -107,11 +107,12 @@ export const ONBOARD_CHANNELS: Readonly<Record<string, ChannelSpec>> = {
       { key: "userId", flag: "matrix-user", question: "Matrix user id (@name:server)" },
       { key: "accessToken", flag: "matrix-token", question: "Matrix access token", secret: true },
     ],
-    check: async (settings) => {
+    check: async (settings, _api, timeoutMs) => {
       const result = await checkMatrix(
         settings.homeserverUrl ?? "",
         settings.userId ?? "",
         settings.accessToken ?? "",
+        timeoutMs,
       );
       return result.ok ? { ok: true, value: `the access token is ${result.value}'s` } : result;
     },
@@ -164,6 +165,10 @@ export async function onboardCommand(argv: readonly string[]): Promise<number> {
     .option("--model <name>", "the upstream model")
     .option("--agent <name>", `the agent's name (default "${ONBOARD_DEFAULTS.agent}")`)
     .option("--channel <names...>", `channels to set up: ${Object.keys(ONBOARD_CHANNELS).join(", ")}`)
+    .option(
+      "--check-timeout <ms>",
+      `how long each check request may take (default ${ONBOARD_CHECK_DEFAULTS.timeoutMs})`,
+    )
     .option("--no-install", "do not install the gateway's service")
     .option("-y, --yes", "answer yes to the service and dashboard questions")
     .addHelpText("after", AFTER_HELP);
@@ -252,6 +257,10 @@ async function wizard(flags: Flags, interactive: boolean): Promise<number> {
     return value;
   };
 
+  const timeout = flag("check-timeout");
+  const timeoutMs = timeout === undefined ? ONBOARD_CHECK_DEFAULTS.timeoutMs : Number(timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
+    throw new Usage("--check-timeout must be a positive whole number of milliseconds");
   const home = openclawHome(process.env);
   const file = join(home, "openclaw.json");
   if (interactive) p.intro("OpenClaw onboarding");
@@ -290,7 +299,7 @@ async function wizard(flags: Flags, interactive: boolean): Promise<number> {
       apiKey = await ask("api-key", "API key (empty for none)", { secret: true, optional: true });
       const spinner = interactive ? p.spinner() : undefined;
       spinner?.start(`Checking ${baseUrl}`);
-      const checked = await checkProvider(baseUrl, apiKey, flag("model"));
+      const checked = await checkProvider(baseUrl, apiKey, flag("model"), timeoutMs);
       if (checked.ok) {
         spinner?.stop(
           `${baseUrl} answered${checked.value.length === 0 ? "" : ` (${checked.value.length} model${checked.value.length === 1 ? "" : "s"})`}`,
@@ -349,7 +358,7 @@ async function wizard(flags: Flags, interactive: boolean): Promise<number> {
       if (spec.check === undefined) break;
       const spinner = interactive ? p.spinner() : undefined;
       spinner?.start(`Checking with ${spec.label}`);
-      const checked = await spec.check(settings, api ?? "");
+      const checked = await spec.check(settings, api ?? "", timeoutMs);
       if (checked.ok) {
         spinner?.stop(`${spec.label}: ${checked.value}`);
         if (!interactive) say(`${spec.label}: ${checked.value}`);
