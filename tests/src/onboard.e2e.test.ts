@@ -368,4 +368,28 @@ describe("openclaw onboard", () => {
       await discord.close();
     }
   });
+
+  it("--yes installs the service's unit in the home and starts it with systemctl; a user manager it cannot reach is reported", async () => {
+    // No user session bus in this environment (none is passed to the CLI): systemctl --user really fails.
+    const result = await openclaw([
+      "onboard",
+      "--non-interactive",
+      "--yes",
+      "--provider-url",
+      upstream.url,
+      "--api-key",
+      API_KEY,
+      "--model",
+      "fake-1",
+    ]);
+    expect(result.code).toBe(1);
+    const unit = await readFile(join(home, ".config/systemd/user/openclaw-gateway.service"), "utf8");
+    expect(unit).toContain(`WorkingDirectory=${home}`);
+    expect(unit).toContain(`Environment=OPENCLAW_CONFIG=${join(home, "openclaw.json")}`);
+    expect(unit).not.toContain(API_KEY);
+    expect(result.stdout).toContain("systemctl --user daemon-reload failed:");
+    expect(result.stdout).toContain("start the gateway with `openclaw gateway` instead");
+    // The config was written before: the gateway can still be started by hand.
+    expect(JSON.parse(await readFile(join(home, "openclaw.json"), "utf8")).agents.default).toBe("assistant");
+  });
 });
