@@ -141,6 +141,36 @@ describe("openclaw onboard", () => {
     await answersOnTelegram();
   });
 
+  it("re-run on a terminal: keeps the provider and adds a channel", async () => {
+    const first = await openclaw([
+      "onboard",
+      "--non-interactive",
+      "--provider-url",
+      upstream.url,
+      "--api-key",
+      API_KEY,
+      "--model",
+      "fake-1",
+      "--agent",
+      "helper",
+      "--no-install",
+    ]);
+    expect(first.code).toBe(0);
+    const wizard = terminal(["--telegram-api-root", telegram.apiRoot, "--no-install"]);
+    await wizard.answer(`Keep the model provider (agent "helper": fake-1 at ${upstream.url})?`, "\r");
+    await wizard.answer("Channels to set up", " \r");
+    await wizard.answer("Telegram bot token", `${BOT_TOKEN}\r`);
+    expect(await wizard.exited).toBe(0);
+    expect(wizard.output()).not.toContain("Base URL of an OpenAI-compatible API");
+    expect(JSON.parse(await readFile(join(home, "openclaw.json"), "utf8"))).toEqual({
+      agents: {
+        default: "helper",
+        list: { helper: { provider: "openai", baseUrl: upstream.url, apiKey: API_KEY, model: "fake-1" } },
+      },
+      channels: { telegram: { agent: "helper", botToken: BOT_TOKEN, apiRoot: telegram.apiRoot } },
+    });
+  });
+
   it("asks again when the provider refuses the key, and keeps nothing on Ctrl-C", async () => {
     const wizard = terminal(["--no-install"]);
     await wizard.answer("Base URL of an OpenAI-compatible API", `${upstream.url}\r`);
