@@ -42,7 +42,9 @@ async function main(argv: string[]): Promise<number> {
   });
   // `gateway` and `doctor` parse their own flags, `--help` included (listed in the help and the
   // completion through the program).
-  if (argv[0] === "help" && (argv[1] === "gateway" || argv[1] === "doctor")) argv = [argv[1], "--help"];
+  if (argv[0] === "help" && (argv[1] === "gateway" || argv[1] === "doctor" || argv[1] === "onboard"))
+    argv = [argv[1], "--help"];
+  if (argv[0] === "onboard") return (await import("./onboard")).onboardCommand(argv.slice(1));
   if (argv[0] === "gateway") return (await import("./gateway")).gatewayCommand(argv.slice(1));
   if (argv[0] === "doctor") return (await import("./doctor")).doctorCommand(argv.slice(1));
   try {

@@ -240,13 +240,18 @@ export const HELP_FOOTER = `
 Every client command takes --url, --token, --json and --timeout; openclaw <command> --help for its own.
 Exit codes: 0 ok, 1 error, 2 usage, 3 authentication or permission.`;
 
-/** Commands whose flags are parsed by their own code (the gateway's, doctor's). */
+/** Commands whose flags are parsed by their own code (the gateway's, doctor's, onboard's). */
 export const PASS_THROUGH = [
   {
     usage: "gateway",
     description: "run the gateway in the foreground; gateway install: its systemd user unit",
   },
   { usage: "doctor", description: "check the setup and say what to fix (--fix: fix what it can)" },
+  {
+    usage: "onboard",
+    description:
+      "first run: a model provider, the default agent, channels, the service (re-run to add a channel)",
+  },
 ] as const;
 
 /**
