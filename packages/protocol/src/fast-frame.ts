@@ -16,7 +16,10 @@ export function readFrameFast(value: Record<string, unknown>): Frame | undefined
       const { id, method, target, traceparent } = value;
       if (!isId(id) || !isName(method)) return undefined;
       if (target !== undefined && !isId(target)) return undefined;
-      if (traceparent !== undefined && (typeof traceparent !== "string" || !TRACEPARENT_PATTERN.test(traceparent)))
+      if (
+        traceparent !== undefined &&
+        (typeof traceparent !== "string" || !TRACEPARENT_PATTERN.test(traceparent))
+      )
         return undefined;
       const frame: Frame = { type: "req", id, method };
       if ("data" in value) frame.data = value.data;
