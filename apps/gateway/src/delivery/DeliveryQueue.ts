@@ -4,6 +4,7 @@ import { ChannelError, type SendResult, toChannelError } from "@openclaw/channel
 import type { DeliveryConfig } from "@openclaw/config";
 import type { Delivery, MessageContent } from "@openclaw/protocol";
 import type { RecordLogStats } from "@openclaw/record-log";
+import { context, ROOT_CONTEXT } from "@opentelemetry/api";
 import type { Logger } from "../logging";
 import { FileRecordStore } from "../state/FileRecordStore";
 import { stateWriteFailed } from "../state/files";
@@ -303,7 +304,12 @@ export class DeliveryQueue implements OutboundQueue {
         let result: SendResult | undefined;
         let failure: ChannelError | undefined;
         try {
-          result = await this.#host.send(record);
+          // An inline send runs in its request's context (its trace); a retry, or a message that
+          // waited behind others, in none: it must not join the trace of the send that woke the lane.
+          result =
+            waiter !== undefined
+              ? await this.#host.send(record)
+              : await context.with(ROOT_CONTEXT, () => this.#host.send(record));
         } catch (error) {
           failure = toChannelError(error);
         }
