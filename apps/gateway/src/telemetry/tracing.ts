@@ -112,10 +112,12 @@ export async function startTracing(options: TracingOptions, logger: Pick<Logger,
   });
   // The tracer provider, the async-hooks context manager and the W3C propagator, for the process.
   provider.register();
+  tracer = provider.getTracer(TRACER_NAME, GATEWAY_VERSION);
   active = true;
   return {
     async shutdown() {
       active = false;
+      tracer = trace.getTracer(TRACER_NAME, GATEWAY_VERSION);
       try {
         await provider.shutdown();
       } catch (error) {
@@ -127,8 +129,12 @@ export async function startTracing(options: TracingOptions, logger: Pick<Logger,
   };
 }
 
-/** The gateway's tracer (a no-op until {@link startTracing}). */
-export const tracer: Tracer = trace.getTracer(TRACER_NAME, GATEWAY_VERSION);
+/**
+ * The gateway's tracer: a no-op until {@link startTracing}, which takes it from the provider it
+ * registers. (Taken once before registering, it would stay a no-op: the SDK registers through the
+ * API's CommonJS build, whose global provider an ES-module tracer taken earlier does not follow.)
+ */
+let tracer: Tracer = trace.getTracer(TRACER_NAME, GATEWAY_VERSION);
 
 /**
  * Runs `fn` in a span that is active within it, and ends the span when `fn` settles: an error
