@@ -11,6 +11,7 @@ import { FakeOpenAiUpstream } from "@openclaw/gateway/testing";
 import { GatewayClient } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
+import { clusterTestsAvailable, startInstance, useCluster } from "./cluster-process";
 import { kill9, startGatewayProcess } from "./gateway-process";
 
 const TOKEN = "operator-token-0123456789";
@@ -191,8 +192,15 @@ const operator = async (url: string, token = ADMIN) => {
 async function rawNode(
   url: string,
   admin: GatewayClient,
+  pairUrl = url,
 ): Promise<{ frames: Array<Record<string, unknown>> }> {
-  const device = new GatewayClient({ url, role: "node", WebSocket, reconnect: false, client: DEVICE });
+  const device = new GatewayClient({
+    url: pairUrl,
+    role: "node",
+    WebSocket,
+    reconnect: false,
+    client: DEVICE,
+  });
   clients.push(device);
   await device.connect();
   const approved = new Promise<string | undefined>((resolve) =>
@@ -431,4 +439,36 @@ export async function resolve(specifier, context, next) {
     expect(upstream.requests.at(-1)?.headers.traceparent).toBeUndefined();
     expect(collector.spans).toEqual([]);
   }, 60_000);
+});
+
+const available = await clusterTestsAvailable();
+const cluster = useCluster("traces", available);
+
+describe.skipIf(!available)("OpenTelemetry traces across cluster instances (real redis-server)", () => {
+  it("a node call forwarded to another instance carries the caller's trace context to the node", async () => {
+    const setup = cluster.newCluster({ telemetry: { otlp: { endpoint: collector.url } } });
+    const [a, b] = await Promise.all(["a", "b"].map((id) => startInstance(setup, id)));
+    const admin = await operator(a!.url);
+    // Paired on A, connected to B.
+    const node = await rawNode(b!.url, admin, a!.url);
+    await vi.waitFor(
+      async () => {
+        const { nodes } = (await admin.request("node.list", {})) as { nodes: Array<{ nodeId: string }> };
+        expect(nodes.map((n) => n.nodeId)).toContain("phone");
+      },
+      { timeout: 20_000, interval: 50 },
+    );
+    const invoked = await admin.request("node.invoke", { node: "phone", method: "echo", data: { n: 2 } });
+    expect(invoked).toMatchObject({ nodeId: "phone", result: { echoed: { n: 2 } } });
+    // The batch exporter's default delay is 5 s.
+    await vi.waitFor(() => expect(collector.spans.map((s) => s.name)).toContain("node.call echo"), {
+      timeout: 30_000,
+      interval: 100,
+    });
+    const call = collector.named("node.call echo");
+    expect(call.resource).toMatchObject({ "service.instance.id": "a" });
+    expect(call.attributes).toMatchObject({ "openclaw.node.id": "phone", "openclaw.node.instance": "b" });
+    const echoFrame = node.frames.find((frame) => frame.method === "echo");
+    expect(echoFrame?.traceparent).toBe(`00-${call.traceId}-${call.spanId}-01`);
+  }, 90_000);
 });
