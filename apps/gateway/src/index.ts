@@ -76,7 +76,6 @@ export {
 } from "./openai/ResponseStore";
 export type { AbortWatch, UpstreamLimits, UpstreamTarget } from "./openai/upstream";
 export { UPSTREAM_DEFAULTS, UpstreamClient } from "./openai/upstream";
-
 export type { PortHolder } from "./portHolder";
 export { describePortInUse, findPortHolder } from "./portHolder";
 export type { RunGatewayOptions } from "./runGateway";
@@ -101,4 +100,12 @@ export type {
   RecordStoreFactory,
   RecordStoreOpenOptions,
 } from "./state/RecordStore";
+export type { Tracing, TracingOptions } from "./telemetry/tracing";
+export {
+  currentTraceparent,
+  resolveTracing,
+  startTracing,
+  TRACER_NAME,
+  tracingActive,
+} from "./telemetry/tracing";
 export { GATEWAY_NAME, GATEWAY_VERSION } from "./version";
