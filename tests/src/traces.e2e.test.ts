@@ -51,6 +51,7 @@ const attributesOf = (list: Array<{ key: string; value: OtlpValue }> | undefined
 class FakeCollector {
   readonly spans: ReceivedSpan[] = [];
   readonly contentTypes: string[] = [];
+  readonly apiKeys: string[] = [];
   constructor(readonly server: Server) {}
 
   static async start(): Promise<FakeCollector> {
@@ -61,6 +62,7 @@ class FakeCollector {
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
         collector.contentTypes.push(String(req.headers["content-type"]));
+        collector.apiKeys.push(String(req.headers["x-api-key"]));
         if (req.url !== "/v1/traces") {
           res.writeHead(404).end();
           return;
@@ -241,7 +243,7 @@ async function rawNode(
 
 describe("OpenTelemetry traces (real gateway processes, a fake OTLP collector)", () => {
   it("exports webhook → inbound → agent run → reply as one trace, passes traceparent upstream and to nodes, and an RPC span", async () => {
-    await writeConfig({ otlp: { endpoint: collector.url } });
+    await writeConfig({ otlp: { endpoint: collector.url, headers: { "x-api-key": "from-config" } } });
     const gateway = await startGatewayProcess(
       dir,
       { OPENCLAW_GATEWAY_TOKEN: TOKEN, OPENCLAW_ADMIN_TOKEN: ADMIN, OTEL_BSP_SCHEDULE_DELAY: "50" },
@@ -261,6 +263,7 @@ describe("OpenTelemetry traces (real gateway processes, a fake OTLP collector)",
       { timeout: 20_000 },
     );
     expect(collector.contentTypes[0]).toMatch(/^application\/json/);
+    expect(new Set(collector.apiKeys)).toEqual(new Set(["from-config"]));
 
     // Posts answered 503 while the channel was starting have spans of their own, without children.
     const inbound = collector.named("inbound.message");
@@ -358,11 +361,17 @@ describe("OpenTelemetry traces (real gateway processes, a fake OTLP collector)",
     expect(echoFrame?.traceparent).toBe(`00-${call.traceId}-${call.spanId}-01`);
   }, 90_000);
 
-  it("a caller's traceparent on a request frame parents the RPC span", async () => {
-    await writeConfig({ otlp: { endpoint: `${collector.url}/v1/traces` } });
+  it("exports to the OTEL_EXPORTER_OTLP_* variables' collector without config; a caller's traceparent on a request frame parents the RPC span", async () => {
+    await writeConfig(undefined);
     const gateway = await startGatewayProcess(
       dir,
-      { OPENCLAW_GATEWAY_TOKEN: TOKEN, OPENCLAW_ADMIN_TOKEN: ADMIN, OTEL_BSP_SCHEDULE_DELAY: "50" },
+      {
+        OPENCLAW_GATEWAY_TOKEN: TOKEN,
+        OPENCLAW_ADMIN_TOKEN: ADMIN,
+        OTEL_BSP_SCHEDULE_DELAY: "50",
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_HEADERS: "x-api-key=from-env",
+      },
       children,
     );
     const socket = new WebSocket(gateway.url);
@@ -390,6 +399,7 @@ describe("OpenTelemetry traces (real gateway processes, a fake OTLP collector)",
       timeout: 20_000,
     });
     const span = collector.named("rpc system.status");
+    expect(new Set(collector.apiKeys)).toEqual(new Set(["from-env"]));
     expect(span.traceId).toBe("0af7651916cd43dd8448eb211c80319c");
     expect(span.parentSpanId).toBe("b7ad6b7169203331");
   }, 60_000);
