@@ -257,7 +257,7 @@ async function bare() {
 
 async function gateway() {
   const { ConfigManager } = await import("@openclaw/config");
-  const { createLogger, Gateway } = await import("@openclaw/gateway");
+  const { createLogger, Gateway, startTracing } = await import("@openclaw/gateway");
   const { defineChannel, v } = await import("@openclaw/channel-sdk");
   // A channel whose "platform" is the benchmark: each webhook asks for n inbound messages.
   const benchChannel = defineChannel({
@@ -335,6 +335,9 @@ async function gateway() {
       { logger },
     );
   }
+  // bench/tracing.mjs: every request sampled, exported to the parent's local OTLP collector.
+  if (process.env.BENCH_TRACING === "1" && process.env.BENCH_OTLP_URL !== undefined)
+    await startTracing({ url: process.env.BENCH_OTLP_URL, samplingRatio: 1 }, logger);
   const gw = new Gateway({ config, channels: [benchChannel], logger, ...cluster?.options });
   await gw.start();
   // bench/metrics.mjs: collect the Prometheus text as a scraper would, every BENCH_SELF_SCRAPE_MS.

@@ -10,6 +10,7 @@ import { ChunkEncoder } from "./openai/ChunkEncoder";
 import { invalidParam, OpenAiError, toOpenAiError } from "./openai/errors";
 import { type ChatRequest, type ChatRequestMessage, firstNonTextPart, textOf } from "./openai/params";
 import { type AbortWatch, UpstreamClient } from "./openai/upstream";
+import { currentTraceparent } from "./telemetry/tracing";
 
 /** One chat message, as the WebSocket `agent.run` and channel conversations give it. */
 export interface ChatTurn {
@@ -417,7 +418,12 @@ async function* runOnNode(
   if (request.tools != null) params.tools = request.tools;
   if (request.tool_choice != null) params.toolChoice = request.tool_choice;
   const call = context.registry
-    .invoke(node.nodeId, "agent.run", params, { timeoutMs: agent.timeoutMs, signal: context.signal })
+    .invoke(node.nodeId, "agent.run", params, {
+      timeoutMs: agent.timeoutMs,
+      signal: context.signal,
+      // The agent run's trace context: the node's spans join it.
+      traceparent: currentTraceparent(),
+    })
     .then(
       (result) => ({ ok: true as const, result }),
       (error: unknown) => ({ ok: false as const, error }),

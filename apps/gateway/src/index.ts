@@ -36,7 +36,6 @@ export type { OpenAiErrorBody, OpenAiErrorOptions, OpenAiErrorType } from "./ope
 export { OPENAI_ERROR_TYPES, OpenAiError, toOpenAiError } from "./openai/errors";
 export type { AbortWatch, UpstreamLimits, UpstreamTarget } from "./openai/upstream";
 export { UPSTREAM_DEFAULTS, UpstreamClient } from "./openai/upstream";
-
 export type { PortHolder } from "./portHolder";
 export { describePortInUse, findPortHolder } from "./portHolder";
 export type { RunGatewayOptions } from "./runGateway";
@@ -51,4 +50,12 @@ export { canonicalAddress, clientAddress, requestSource, sourceKey } from "./ser
 export { BINDINGS_FILE, FileBindingStore } from "./state/FileBindingStore";
 export { DEVICES_FILE, FileDeviceStore } from "./state/FileDeviceStore";
 export { FileRecordStore } from "./state/FileRecordStore";
+export type { Tracing, TracingOptions } from "./telemetry/tracing";
+export {
+  currentTraceparent,
+  resolveTracing,
+  startTracing,
+  TRACER_NAME,
+  tracingActive,
+} from "./telemetry/tracing";
 export { GATEWAY_NAME, GATEWAY_VERSION } from "./version";

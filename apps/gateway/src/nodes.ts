@@ -1,6 +1,7 @@
-import type { ClusterNode, RemoteNodes } from "@openclaw/backend";
+import type { ClusterNode, NodeCallOptions, RemoteNodes } from "@openclaw/backend";
 import type { NodeRegistry } from "@openclaw/node-registry";
 import { type NodeInfo, ProtocolError } from "@openclaw/protocol";
+import { currentTraceparent, inSpan, SpanKind, tracingActive } from "./telemetry/tracing";
 
 /** The nodes a gateway can reach: its own registry's, and (in cluster mode) the other instances'. */
 export interface NodeAccess {
@@ -68,5 +69,43 @@ export function listNodes(nodes: NodeAccess): NodeInfo[] {
   const seen = new Set(local.map((node) => node.nodeId));
   return [...local, ...remote.filter((node) => !seen.has(node.nodeId))].sort(
     (a, b) => b.connectedAt - a.connectedAt || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0),
+  );
+}
+
+/**
+ * Calls a node, wherever it is, in a `node.call` span (client kind; the method, node and instance as
+ * attributes) whose W3C context goes to the node as the request frame's `traceparent`, across
+ * instances too in cluster mode.
+ *
+ * @param remoteNodes - Calls to any node of the cluster.
+ * @param node - The node (from {@link requireNode}).
+ * @param method - The method sent to the node.
+ * @param data - Its params.
+ * @param options - The time limit.
+ * @returns The node's result.
+ */
+export function callNode(
+  remoteNodes: Pick<RemoteNodes, "invoke">,
+  node: ClusterNode,
+  method: string,
+  data: unknown,
+  options: Pick<NodeCallOptions, "timeoutMs"> = {},
+): Promise<unknown> {
+  if (!tracingActive()) return remoteNodes.invoke(node, method, data, options);
+  const attributes: Record<string, string> = { "rpc.method": method, "openclaw.node.id": node.nodeId };
+  if (node.instanceId !== undefined) attributes["openclaw.node.instance"] = node.instanceId;
+  return inSpan(
+    `node.call ${method}`,
+    attributes,
+    () => {
+      const traceparent = currentTraceparent();
+      return remoteNodes.invoke(
+        node,
+        method,
+        data,
+        traceparent === undefined ? options : { ...options, traceparent },
+      );
+    },
+    { kind: SpanKind.CLIENT },
   );
 }

@@ -6,6 +6,7 @@ import { type ConfigChangeEvent, ConfigError, ConfigManager } from "@openclaw/co
 import { Gateway } from "./Gateway";
 import { createLogger, type Logger, resolveLogFormat, stdoutLogSink } from "./logging";
 import { describePortInUse } from "./portHolder";
+import { resolveTracing, startTracing, type Tracing } from "./telemetry/tracing";
 import { GATEWAY_VERSION } from "./version";
 
 /** Options of {@link runGateway}. */
@@ -185,6 +186,23 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
       "cluster mode on Redis",
     );
   }
+  // Traces: the OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
+  const tracingOptions = resolveTracing(config.get().telemetry, env);
+  let tracing: Tracing | undefined;
+  if (tracingOptions !== undefined) {
+    try {
+      tracing = await startTracing({ ...tracingOptions, instanceId: cluster?.instanceId }, logger);
+      logger.info(
+        {
+          endpoint: tracingOptions.url ?? "(OTEL_EXPORTER_OTLP_* variables)",
+          samplingRatio: tracingOptions.samplingRatio,
+        },
+        "exporting traces over OTLP/HTTP",
+      );
+    } catch (error) {
+      logger.error({ err: error }, "could not start exporting traces; the gateway runs without them");
+    }
+  }
   const gateway = new Gateway({ config, channels, logger, ...cluster?.options });
 
   // Stop requests are handled from here on, also while the gateway is starting (channels may take a while).
@@ -203,6 +221,7 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
     logger.info({ signal: reason }, "shutting down");
     await starting.catch(() => {});
     await gateway.stop();
+    await tracing?.shutdown();
     await cluster?.close();
     await config.close();
     logger.info("stopped");
@@ -249,6 +268,7 @@ export async function runGateway(argv: readonly string[], options: RunGatewayOpt
             : ((error as Error).stack ?? String(error));
       process.stderr.write(`${programName} failed to start: ${message}\n`);
       // The caller exits the process: whatever did start (stores, timers) goes with it.
+      await tracing?.shutdown();
       await cluster?.close().catch(() => {});
       await config.close().catch(() => {});
       stopped(GATEWAY_EXIT.ERROR);

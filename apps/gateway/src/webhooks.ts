@@ -4,6 +4,7 @@ import type { HttpContext } from "./httpContext";
 import { exceedsJsonDepth } from "./jsonDepth";
 import { writeJson } from "./openai/chat";
 import { readNodeBody, stopReading } from "./readBody";
+import { contextOf, inSpan, SpanKind, SpanStatusCode, tracingActive } from "./telemetry/tracing";
 
 /**
  * Serves `<webhooks.basePath>/<channel>[/<rest>]` on the Node request and response, without hono:
@@ -17,7 +18,31 @@ import { readNodeBody, stopReading } from "./readBody";
  * @param path - The request's path (decoded as hono decodes it), without the query.
  * @param query - The query string, without the `?`.
  */
-export async function serveWebhook(
+export function serveWebhook(
+  core: HttpContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  query: string,
+): Promise<void> {
+  if (!tracingActive()) return serve(core, req, res, path, query);
+  const named = path.slice(core.config.get().webhooks.basePath.length + 1).split("/")[0] ?? "";
+  const channel = core.channels.has(named) ? named : "unknown";
+  const header = req.headers.traceparent;
+  // The inbound pipeline's span (and the agent's run and reply under it) are children of this one.
+  return inSpan(
+    `webhook ${channel}`,
+    { "openclaw.channel": channel, "http.request.method": req.method ?? "GET" },
+    async (span) => {
+      await serve(core, req, res, path, query);
+      span?.setAttribute("http.response.status_code", res.statusCode);
+      if (res.statusCode >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
+    },
+    { kind: SpanKind.SERVER, parent: contextOf(typeof header === "string" ? header : undefined) },
+  );
+}
+
+async function serve(
   core: HttpContext,
   req: IncomingMessage,
   res: ServerResponse,

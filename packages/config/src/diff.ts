@@ -13,6 +13,7 @@ export const RESTART_REQUIRED_PATHS: readonly string[] = Object.freeze([
   "metrics.enabled",
   "metrics.port",
   "metrics.bind",
+  "telemetry",
 ]);
 
 /**

@@ -32,6 +32,7 @@ export type {
   CronJob,
   DeliveryConfig,
   MetricsConfig,
+  TelemetryConfig,
 } from "./schema";
 export {
   AgentSchema,
@@ -54,6 +55,8 @@ export {
   OpenAiSectionSchema,
   SecuritySectionSchema,
   StateSectionSchema,
+  TELEMETRY_DEFAULTS,
+  TelemetrySectionSchema,
   WatchdogSectionSchema,
   WebhooksSectionSchema,
 } from "./schema";

@@ -388,6 +388,48 @@ export const MetricsSectionSchema = v.optional(
   {},
 );
 
+/** Defaults of the `telemetry` section. */
+export const TELEMETRY_DEFAULTS = {
+  /** `telemetry.otlp.samplingRatio`: every trace is kept */
+  samplingRatio: 1,
+} as const;
+
+/**
+ * `telemetry`: OpenTelemetry traces. With `otlp.endpoint` set (or the standard
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variables), the gateway loads
+ * the OpenTelemetry SDK and exports its spans over OTLP/HTTP; without either, the SDK is never
+ * loaded and spans cost nothing. Needs a restart.
+ */
+export const TelemetrySectionSchema = v.optional(
+  v.object({
+    /** Export traces over OTLP/HTTP (JSON). @defaultValue none: no export, unless the `OTEL_*` variables ask for it */
+    otlp: v.optional(
+      v.object({
+        /**
+         * The collector's base URL (`http://collector:4318`; traces go to `<endpoint>/v1/traces`), or,
+         * ending in `/v1/traces`, the traces URL itself. @defaultValue `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+         * else `OTEL_EXPORTER_OTLP_ENDPOINT`
+         */
+        endpoint: v.optional(v.pipe(v.string(), v.url())),
+        /**
+         * Headers sent with every export (an API key of a hosted collector: write it as `${ENV}`).
+         * @defaultValue `OTEL_EXPORTER_OTLP_HEADERS`
+         */
+        headers: v.optional(v.record(v.string(), v.string())),
+        /**
+         * The share of traces started here that are kept (0 to 1); a trace started by a caller that
+         * sent a sampled `traceparent` follows the caller's choice. @defaultValue 1
+         */
+        samplingRatio: v.optional(
+          v.pipe(v.number(), v.minValue(0), v.maxValue(1)),
+          TELEMETRY_DEFAULTS.samplingRatio,
+        ),
+      }),
+    ),
+  }),
+  {},
+);
+
 /** `state`: where persistent state lives. Changing it needs a restart. */
 export const StateSectionSchema = v.optional(
   v.object({
@@ -561,6 +603,7 @@ export const ConfigSchema = v.object({
   watchdog: WatchdogSectionSchema,
   logging: LoggingSectionSchema,
   metrics: MetricsSectionSchema,
+  telemetry: TelemetrySectionSchema,
   state: StateSectionSchema,
   openai: OpenAiSectionSchema,
   conversations: ConversationsSectionSchema,
@@ -581,6 +624,8 @@ export type DeliveryConfig = v.InferOutput<typeof DeliverySectionSchema>;
 export type ConversationsConfig = v.InferOutput<typeof ConversationsSectionSchema>;
 /** The `metrics` section, with defaults filled in. */
 export type MetricsConfig = v.InferOutput<typeof MetricsSectionSchema>;
+/** The `telemetry` section, with defaults filled in. */
+export type TelemetryConfig = v.InferOutput<typeof TelemetrySectionSchema>;
 /** The `cluster` section, with defaults filled in. */
 export type ClusterConfig = NonNullable<v.InferOutput<typeof ClusterSectionSchema>>;
 /** One agent. */

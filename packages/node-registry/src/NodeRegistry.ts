@@ -9,6 +9,7 @@ import {
   ProtocolError,
   parseFrame,
   type ResponseFrame,
+  TRACEPARENT_PATTERN,
 } from "@openclaw/protocol";
 import { EventEmitter } from "eventemitter3";
 import { NodeRegistryError } from "./NodeRegistryError";
@@ -95,6 +96,12 @@ export interface InvokeOptions {
    * @defaultValue a fresh id, unique across registries
    */
   id?: string;
+  /**
+   * The caller's W3C trace context, sent as the frame's `traceparent` so that the node's spans join
+   * the caller's trace. Left out when it is not a valid `traceparent`.
+   * @defaultValue none
+   */
+  traceparent?: string | undefined;
 }
 
 /** Why a node went offline. */
@@ -429,7 +436,11 @@ export class NodeRegistry extends EventEmitter<NodeRegistryEventMap> {
     const id = options.id ?? `${this.#callPrefix}${++this.#nextCallId}`;
     let frame: string;
     try {
-      frame = encodeRequest(id, method, data);
+      const traceparent =
+        typeof options.traceparent === "string" && TRACEPARENT_PATTERN.test(options.traceparent)
+          ? options.traceparent
+          : undefined;
+      frame = encodeRequest(id, method, data, undefined, traceparent);
     } catch (error) {
       return Promise.reject(
         new NodeRegistryError("INVALID_PARAMS", "data is not JSON-serialisable", {

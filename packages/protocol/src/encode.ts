@@ -7,10 +7,17 @@ import type { ErrorShape, ProtocolError } from "./errors";
  * @param method - The method name.
  * @param data - The params; omitted from the frame when `undefined`.
  * @param target - For forwarded calls, the node that should execute it.
+ * @param traceparent - The caller's W3C trace context; omitted from the frame when `undefined`.
  * @returns The frame as JSON text.
  */
-export function encodeRequest(id: string, method: string, data?: unknown, target?: string): string {
-  return JSON.stringify({ type: "req", id, method, data, target });
+export function encodeRequest(
+  id: string,
+  method: string,
+  data?: unknown,
+  target?: string,
+  traceparent?: string,
+): string {
+  return JSON.stringify({ type: "req", id, method, data, target, traceparent });
 }
 
 /**

@@ -51,6 +51,14 @@ const frameLike = fc.record(
     method: edgyValue,
     event: edgyValue,
     target: edgyValue,
+    traceparent: fc.oneof(
+      edgyValue,
+      fc.constantFrom(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+      ),
+    ),
     data: edgyValue,
     seq: edgyValue,
     error: errorLike,

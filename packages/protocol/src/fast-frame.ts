@@ -1,6 +1,6 @@
 import { MAX_ID_LENGTH, MAX_NAME_LENGTH } from "./constants";
 import type { Frame } from "./frames";
-import { NAME_PATTERN } from "./frames";
+import { NAME_PATTERN, TRACEPARENT_PATTERN } from "./frames";
 
 /**
  * The hot path of {@link parseFrame}: accepts exactly the frames `FrameSchema` accepts and
@@ -13,12 +13,18 @@ import { NAME_PATTERN } from "./frames";
 export function readFrameFast(value: Record<string, unknown>): Frame | undefined {
   switch (value.type) {
     case "req": {
-      const { id, method, target } = value;
+      const { id, method, target, traceparent } = value;
       if (!isId(id) || !isName(method)) return undefined;
       if (target !== undefined && !isId(target)) return undefined;
+      if (
+        traceparent !== undefined &&
+        (typeof traceparent !== "string" || !TRACEPARENT_PATTERN.test(traceparent))
+      )
+        return undefined;
       const frame: Frame = { type: "req", id, method };
       if ("data" in value) frame.data = value.data;
       if ("target" in value) frame.target = target as string;
+      if ("traceparent" in value) frame.traceparent = traceparent as string;
       return frame;
     }
     case "res": {

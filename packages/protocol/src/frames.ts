@@ -26,6 +26,18 @@ export const ErrorShapeSchema = v.object({
 /** Error codes known to this version, as a valibot picklist (used in the JSON Schema). */
 export const ErrorCodeSchema = v.picklist(ERROR_CODES);
 
+/**
+ * The form of a W3C trace context `traceparent`: version, 32-hex trace id, 16-hex parent span id,
+ * flags, lower-case (`00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01`).
+ */
+export const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** A W3C trace context `traceparent` ({@link TRACEPARENT_PATTERN}). */
+export const TraceparentSchema = v.pipe(
+  v.string(),
+  v.regex(TRACEPARENT_PATTERN, "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)"),
+);
+
 /** A request: client → server, or server → node. */
 export const RequestFrameSchema = v.object({
   type: v.literal("req"),
@@ -34,6 +46,12 @@ export const RequestFrameSchema = v.object({
   data: v.optional(v.unknown()),
   /** For forwarded calls such as `agent.run`: the node that should execute it. */
   target: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_ID_LENGTH))),
+  /**
+   * The W3C trace context of the caller's span, when it traces: the gateway sets it on the calls it
+   * makes to nodes (`node.invoke`, forwarded `agent.run`) so that a node's own spans join the trace;
+   * a client may set it on its requests, and the gateway's span for the request is then its child.
+   */
+  traceparent: v.optional(TraceparentSchema),
 });
 
 /**

@@ -53,6 +53,8 @@ export {
   NameSchema,
   RequestFrameSchema,
   ResponseFrameSchema,
+  TRACEPARENT_PATTERN,
+  TraceparentSchema,
 } from "./frames";
 export type { JsonSchema } from "./json-schema";
 // JSON Schema

@@ -25,6 +25,16 @@ describe("protocolJsonSchema", () => {
     expect(ajv.validateSchema(schema)).toBe(true);
   });
 
+  it("describes a request frame's optional traceparent, as the parser reads it", () => {
+    const request = validator("#/definitions/RequestFrame");
+    const frame = { type: "req", id: "1", method: "ping" };
+    expect(
+      request({ ...frame, traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" }),
+    ).toBe(true);
+    expect(request({ ...frame, traceparent: "00-not-a-trace" })).toBe(false);
+    expect(request(frame)).toBe(true);
+  });
+
   it("lists every method, event and error code", () => {
     expect(Object.keys(meta.methods)).toEqual([...METHOD_NAMES]);
     expect(Object.keys(meta.events)).toEqual([...EVENT_NAMES]);

@@ -6,6 +6,7 @@ import {
   type NodeInfo,
   NodeInfoSchema,
   ProtocolError,
+  TraceparentSchema,
   toProtocolError,
 } from "@openclaw/protocol";
 import { Redis } from "ioredis";
@@ -98,8 +99,13 @@ type Notice =
   /** An instance's nodes changed wholesale (republished, or purged after it died): reload the hash. */
   | { k: "sync"; i: string };
 
-/** A request: call id, node id, method, time left (ms), params. */
-type Request = [id: string, nodeId: string, method: string, timeoutMs: number, data: unknown];
+/**
+ * A request: call id, node id, method, time left (ms), params, and the caller's W3C `traceparent`
+ * when it traces (55 characters, passed on to the node's request frame).
+ */
+type Request =
+  | [id: string, nodeId: string, method: string, timeoutMs: number, data: unknown]
+  | [id: string, nodeId: string, method: string, timeoutMs: number, data: unknown, traceparent: string];
 /** A reply: call id, then `1` and the result or `0` and the error. */
 type Reply = [id: string, ok: 1, result: unknown] | [id: string, ok: 0, error: ErrorShape];
 
@@ -125,12 +131,23 @@ const BUS_MESSAGE = v.object({
   i: v.string(),
   q: v.exactOptional(
     v.array(
-      v.tuple([
-        v.string(),
-        v.string(),
-        v.string(),
-        v.pipe(v.number(), v.finite(), v.minValue(0)),
-        v.unknown(),
+      // With the caller's traceparent first: a plain tuple drops items past its own.
+      v.union([
+        v.tuple([
+          v.string(),
+          v.string(),
+          v.string(),
+          v.pipe(v.number(), v.finite(), v.minValue(0)),
+          v.unknown(),
+          TraceparentSchema,
+        ]),
+        v.tuple([
+          v.string(),
+          v.string(),
+          v.string(),
+          v.pipe(v.number(), v.finite(), v.minValue(0)),
+          v.unknown(),
+        ]),
       ]),
     ),
   ),
@@ -193,6 +210,8 @@ interface OutCall {
   readonly method: string;
   readonly data: unknown;
   readonly timeoutMs: number;
+  /** The caller's trace context, for the node's request frame. */
+  readonly traceparent: string | undefined;
   readonly deadline: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
@@ -439,6 +458,7 @@ export class RedisNodeBus implements RemoteNodes {
       }, timeoutMs);
       const call: OutCall = {
         ...{ id, nodeId, method, data, timeoutMs, deadline: Date.now() + timeoutMs, resolve, reject, timer },
+        traceparent: options.traceparent,
         at: undefined,
         local: undefined,
         grace: undefined,
@@ -515,6 +535,7 @@ export class RedisNodeBus implements RemoteNodes {
         timeoutMs,
         id: call.id,
         signal: controller.signal,
+        traceparent: call.traceparent,
       }).then(
         (result) => {
           if (call.local !== controller) return;
@@ -532,7 +553,11 @@ export class RedisNodeBus implements RemoteNodes {
       call.reject(redisUnavailable(`forwarding ${call.method} to node ${call.nodeId}`, "not connected"));
       return;
     }
-    this.#enqueue(instanceId).q.push([call.id, call.nodeId, call.method, timeoutMs, call.data]);
+    this.#enqueue(instanceId).q.push(
+      call.traceparent === undefined
+        ? [call.id, call.nodeId, call.method, timeoutMs, call.data]
+        : [call.id, call.nodeId, call.method, timeoutMs, call.data, call.traceparent],
+    );
     this.#flushIfIdle(instanceId);
   }
 
@@ -780,7 +805,7 @@ export class RedisNodeBus implements RemoteNodes {
   }
 
   /** Runs a call forwarded by `from` on this instance's registry and sends the answer back. */
-  #serve(from: string, [id, nodeId, method, timeoutMs, data]: Request): void {
+  #serve(from: string, [id, nodeId, method, timeoutMs, data, traceparent]: Request): void {
     const serving = this.#serving.get(id);
     if (serving !== undefined) {
       serving.replyTo = from; // sent again (the caller lost track of it): one run, one answer
@@ -790,7 +815,9 @@ export class RedisNodeBus implements RemoteNodes {
     if (host === undefined || this.#closed) return;
     const entry = { replyTo: from };
     this.#serving.set(id, entry);
-    host.registry.invoke(nodeId, method, data, { timeoutMs, id }).then(
+    // The registry sends the caller's traceparent on only when it is a valid one.
+    const trace = typeof traceparent === "string" ? { traceparent } : {};
+    host.registry.invoke(nodeId, method, data, { timeoutMs, id, ...trace }).then(
       (result) => {
         this.#serving.delete(id);
         this.#enqueue(entry.replyTo).r.push([id, 1, result]);

@@ -14,6 +14,7 @@ import type {
 import { ChannelError, type SendResult, toChannelError } from "@openclaw/channel-sdk";
 import type { Delivery } from "@openclaw/protocol";
 import type { RecordLogStats } from "@openclaw/record-log";
+import { context, ROOT_CONTEXT } from "@opentelemetry/api";
 import { FileRecordStore } from "../state/FileRecordStore";
 import { stateWriteFailed } from "../state/files";
 
@@ -269,7 +270,12 @@ export class DeliveryQueue implements OutboundQueue {
         let result: SendResult | undefined;
         let failure: ChannelError | undefined;
         try {
-          result = await this.#host.send(record);
+          // An inline send runs in its request's context (its trace); a retry, or a message that
+          // waited behind others, in none: it must not join the trace of the send that woke the lane.
+          result =
+            waiter !== undefined
+              ? await this.#host.send(record)
+              : await context.with(ROOT_CONTEXT, () => this.#host.send(record));
         } catch (error) {
           failure = toChannelError(error);
         }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { ChatCompletion, ChatCompletionChunk } from "openai/resources/chat/completions";
 import { type Dispatcher, Pool } from "undici";
+import { currentTraceparent } from "../telemetry/tracing";
 import { OpenAiError } from "./errors";
 import { eventData, parseJson, UpstreamEvents } from "./UpstreamEvents";
 
@@ -210,7 +211,7 @@ export class UpstreamClient {
       {
         path: this.#path,
         method: "POST",
-        headers: stream ? this.#headers.stream : this.#headers.json,
+        headers: withTraceparent(stream ? this.#headers.stream : this.#headers.json),
         body: JSON.stringify(body),
         // The call's own timer bounds the whole request.
         headersTimeout: 0,
@@ -499,4 +500,14 @@ function* asChunks(completion: ChatCompletion): Generator<UpstreamChunk> {
       choices: [],
       usage: completion.usage,
     };
+}
+
+/**
+ * The request's headers with the W3C `traceparent` of the active span (the agent run's), so that
+ * an upstream model server that traces joins the gateway's trace; the headers as they are without
+ * tracing.
+ */
+function withTraceparent(headers: Record<string, string>): Record<string, string> {
+  const traceparent = currentTraceparent();
+  return traceparent === undefined ? headers : { ...headers, traceparent };
 }

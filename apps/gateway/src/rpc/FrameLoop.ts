@@ -3,6 +3,7 @@ import {
   CloseCode,
   encodeError,
   encodeResult,
+  isMethodName,
   ProtocolError,
   parseFrame,
   toProtocolError,
@@ -10,6 +11,7 @@ import {
 import type { Logger } from "../logging";
 import type { Metrics } from "../metrics/Metrics";
 import type { Connection } from "../server/Connection";
+import { contextOf, failSpan, runWithin, SpanKind, startSpan, tracingActive } from "../telemetry/tracing";
 import type { Dispatch } from "./Dispatcher";
 
 /** Options of a {@link FrameLoop}. */
@@ -137,8 +139,23 @@ export class FrameLoop {
     }
     this.#inflight += 1;
     let code = "OK";
+    // `rpc <method>`, a child of the caller's `traceparent` when it sent one.
+    const traced = tracingActive()
+      ? startSpan(
+          `rpc ${isMethodName(frame.method) ? frame.method : "other"}`,
+          {
+            "rpc.system": "openclaw",
+            "rpc.method": isMethodName(frame.method) ? frame.method : "other",
+            "openclaw.connection.role": connection.role ?? "unknown",
+          },
+          { kind: SpanKind.SERVER, parent: contextOf(frame.traceparent) },
+        )
+      : undefined;
     try {
-      const result = await this.#options.dispatch(connection, frame);
+      const result =
+        traced === undefined
+          ? await this.#options.dispatch(connection, frame)
+          : await runWithin(traced.context, () => this.#options.dispatch(connection, frame));
       connection.send(encodeResult(frame.id, result));
     } catch (error) {
       const failure = toProtocolError(error);
@@ -146,7 +163,12 @@ export class FrameLoop {
       if (failure.code === "INTERNAL")
         this.#options.logger.error({ err: error, method: frame.method }, "method failed");
       connection.send(encodeError(frame.id, failure));
+      if (traced !== undefined) failSpan(traced.span, failure);
     } finally {
+      if (traced !== undefined) {
+        traced.span.setAttribute("openclaw.outcome", code);
+        traced.span.end();
+      }
       metrics?.request(frame.method, code, startedAt);
       this.#inflight -= 1;
       if (this.#inflight === 0) this.#idle?.();

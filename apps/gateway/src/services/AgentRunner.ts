@@ -12,7 +12,8 @@ import {
 import { type AgentRunContext, type ChatTurn, streamAgent } from "../agents";
 import type { EventSink } from "../broadcast/Broadcaster";
 import type { Metrics } from "../metrics/Metrics";
-import { requireNode } from "../nodes";
+import { callNode, requireNode } from "../nodes";
+import { inSpan, tracingActive } from "../telemetry/tracing";
 
 /**
  * How long an agent run may take when the request sets no `timeoutMs`.
@@ -55,14 +56,32 @@ export class AgentRunner {
    * @param params - The `agent.run` params.
    * @param target - The node to forward the run to, if any.
    */
-  async runAgent(
+  runAgent(
+    params: MethodParams<"agent.run">,
+    target: string | undefined,
+  ): Promise<MethodResult<"agent.run">> {
+    if (!tracingActive()) return this.#runAgent(params, target);
+    const agent = params.agent ?? this.#context.config().agents.default;
+    const attributes =
+      target === undefined
+        ? { "openclaw.agent": agent }
+        : { "openclaw.agent": agent, "openclaw.node.target": target };
+    return inSpan(`agent.run ${agent}`, attributes, async (span) => {
+      const result = await this.#runAgent(params, target);
+      span?.setAttribute("openclaw.outcome", "OK");
+      span?.setAttribute("openclaw.agent.output_chars", result.output.length);
+      return result;
+    });
+  }
+
+  async #runAgent(
     params: MethodParams<"agent.run">,
     target: string | undefined,
   ): Promise<MethodResult<"agent.run">> {
     if (target !== undefined) {
       const remoteNodes = this.#remoteNodes;
       const node = requireNode({ registry: this.#context.registry, remoteNodes }, target, "agent.run");
-      const result = (await remoteNodes.invoke(node, "agent.run", params, {
+      const result = (await callNode(remoteNodes, node, "agent.run", params, {
         timeoutMs: params.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
       })) as Record<string, unknown> | null;
       const output = typeof result?.output === "string" ? result.output : JSON.stringify(result ?? null);

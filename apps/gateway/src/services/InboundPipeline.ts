@@ -4,6 +4,7 @@ import type { InboundMessage } from "@openclaw/protocol";
 import type { BroadcastEvent, EventSink } from "../broadcast/Broadcaster";
 import type { Logger } from "../logging";
 import type { ConversationStore, Recorded } from "../state/ConversationStore";
+import { inSpan, tracingActive } from "../telemetry/tracing";
 import type { AgentRunner } from "./AgentRunner";
 import type { Messaging } from "./Messaging";
 
@@ -42,7 +43,21 @@ export class InboundPipeline {
    *   is neither broadcast nor remembered, so the platform's redelivery is taken. A repeat that
    *   arrives while the first is being written waits for it, and fails with it.
    */
-  async receive(channel: string, message: InboundMessage): Promise<void> {
+  receive(channel: string, message: InboundMessage): Promise<void> {
+    if (!tracingActive()) return this.#receive(channel, message);
+    // The agent's run and its reply start within this span, and are its children.
+    return inSpan(
+      "inbound.message",
+      {
+        "openclaw.channel": channel,
+        "openclaw.message.id": message.id,
+        "openclaw.conversation.id": message.conversationId,
+      },
+      () => this.#receive(channel, message),
+    );
+  }
+
+  async #receive(channel: string, message: InboundMessage): Promise<void> {
     const { logger, conversations } = this.#context;
     const seen = this.#context.seen();
     const pendingKey = `${channel}\u0000${message.id}`;

@@ -15,6 +15,7 @@ import type { BroadcastEvent, EventSink } from "../broadcast/Broadcaster";
 import type { ChannelManager } from "../channels/ChannelManager";
 import type { Logger } from "../logging";
 import type { ConversationStore, Recorded } from "../state/ConversationStore";
+import { failSpan, inSpan, runWithin, startSpan, tracingActive } from "../telemetry/tracing";
 
 /** What messaging needs. */
 export interface MessagingContext {
@@ -45,7 +46,26 @@ export class Messaging {
    * @param params - The `message.send` params.
    * @param from - The connection that asked, left out of the `channel.message.sent` event.
    */
-  async sendMessage(
+  sendMessage(
+    params: MethodParams<"message.send">,
+    from?: { readonly id: string },
+  ): Promise<MethodResult<"message.send">> {
+    if (!tracingActive()) return this.#sendMessage(params, from);
+    return inSpan(
+      "message.send",
+      params.channel === undefined ? {} : { "openclaw.channel": params.channel },
+      async (span) => {
+        const result = await this.#sendMessage(params, from);
+        span?.setAttributes({
+          "openclaw.channel": result.channel,
+          "openclaw.delivery.status": result.status,
+        });
+        return result;
+      },
+    );
+  }
+
+  async #sendMessage(
     params: MethodParams<"message.send">,
     from?: { readonly id: string },
   ): Promise<MethodResult<"message.send">> {
@@ -54,7 +74,7 @@ export class Messaging {
     let address = params.recipient;
     let route: MethodResult<"message.send">["route"];
     if (channel === undefined) {
-      const resolved = this.#context.router.resolve(params.recipient, params.context ?? {});
+      const resolved = this.#resolve(params);
       channel = resolved.channel;
       address = resolved.address;
       route = { level: resolved.level, bindingId: resolved.bindingId };
@@ -96,6 +116,29 @@ export class Messaging {
     }
     if (route !== undefined) result.route = route;
     return result;
+  }
+
+  /** The router's choice of channel and address, in a `router.resolve` span when tracing. */
+  #resolve(params: MethodParams<"message.send">): ReturnType<Router["resolve"]> {
+    const traced = startSpan("router.resolve", {});
+    if (traced === undefined) return this.#context.router.resolve(params.recipient, params.context ?? {});
+    try {
+      const resolved = runWithin(traced.context, () =>
+        this.#context.router.resolve(params.recipient, params.context ?? {}),
+      );
+      traced.span.setAttributes({
+        "openclaw.route.level": resolved.level,
+        "openclaw.channel": resolved.channel,
+      });
+      if (resolved.bindingId !== undefined)
+        traced.span.setAttribute("openclaw.route.binding_id", resolved.bindingId);
+      return resolved;
+    } catch (error) {
+      failSpan(traced.span, error);
+      throw error;
+    } finally {
+      traced.span.end();
+    }
   }
 
   /**

@@ -16,6 +16,7 @@ import { DeliveryQueue } from "../delivery/DeliveryQueue";
 import { FileKeyStore } from "../delivery/FileKeyStore";
 import type { Logger } from "../logging";
 import type { Metrics } from "../metrics/Metrics";
+import { inSpan, SpanKind, tracingActive } from "../telemetry/tracing";
 
 /** What opening the delivery state needs. */
 export interface DeliveryStateContext {
@@ -96,8 +97,22 @@ export async function openDeliveryState(context: DeliveryStateContext): Promise<
         return context.deliverToChat(record);
       const options: { replyTo?: string; idempotencyKey: string } = { idempotencyKey: record.id };
       if (record.replyTo !== undefined) options.replyTo = record.replyTo;
-      const attempt = plugin.send(record.address, record.content, options);
-      return context.metrics?.send(record.channel, attempt) ?? attempt;
+      const send = () => {
+        const attempt = plugin.send(record.address, record.content, options);
+        return context.metrics?.send(record.channel, attempt) ?? attempt;
+      };
+      if (!tracingActive()) return send();
+      // The platform call: a child of the send that queued it (none for a retry later).
+      return inSpan(
+        `channel.send ${record.channel}`,
+        { "openclaw.channel": record.channel, "openclaw.delivery.attempt": record.attempts + 1 },
+        async (span) => {
+          const result = await send();
+          span?.setAttribute("openclaw.outcome", "OK");
+          return result;
+        },
+        { kind: SpanKind.CLIENT },
+      );
     },
     onSent: (record, result, inline) => {
       if (!inline) context.onSentLater(record, result.messageId);

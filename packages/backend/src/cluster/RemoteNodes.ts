@@ -21,7 +21,7 @@ export interface NodeHost {
 }
 
 /** Options of one {@link RemoteNodes.invoke}. */
-export type NodeCallOptions = Pick<InvokeOptions, "timeoutMs">;
+export type NodeCallOptions = Pick<InvokeOptions, "timeoutMs" | "traceparent">;
 
 /**
  * The nodes of the other gateway instances, and calls to any node of the cluster. The lookups are on

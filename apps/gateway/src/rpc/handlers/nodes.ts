@@ -1,6 +1,6 @@
 import type { RemoteNodes } from "@openclaw/backend";
 import type { NodeRegistry } from "@openclaw/node-registry";
-import { listNodes, requireNode } from "../../nodes";
+import { callNode, listNodes, requireNode } from "../../nodes";
 import type { AgentRunner } from "../../services/AgentRunner";
 import type { MethodHandlers } from "../types";
 
@@ -25,7 +25,7 @@ export function nodeHandlers(
     "node.invoke": async (params) => {
       const node = requireNode(context, params.node, params.method);
       const options = params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs };
-      const result = await remoteNodes.invoke(node, params.method, params.data, options);
+      const result = await callNode(remoteNodes, node, params.method, params.data, options);
       return { nodeId: node.nodeId, result };
     },
   };
