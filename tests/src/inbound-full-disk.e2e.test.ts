@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +6,7 @@ import { FakeTelegram } from "@openclaw/channel-telegram/testing";
 import { GatewayClient } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
+import { canMountTmpfs, fillDisk, mountTmpfs, telegramWebhookChannel, unmountAll } from "./fixtures";
 import { kill9, startGatewayProcess } from "./gateway-process";
 
 // Hardening, second round, item 3: an inbound message the gateway cannot record (its state on a
@@ -16,18 +17,6 @@ const ADMIN = "admin-token-0123456789abc";
 const BOT_TOKEN = "7000000003:AAFakeTokenForInboundFullDisk_0123";
 const SECRET = "inbound-full-disk-webhook-secret";
 const CHAT = 61;
-
-/** Whether this machine lets the tests mount a tmpfs (root with CAP_SYS_ADMIN, as in CI here). */
-const canMount = (() => {
-  if (process.env.CI) return true; // CI runs as root: a missing capability must fail, not skip
-  if (process.getuid?.() !== 0) return false;
-  try {
-    execFileSync("mount", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -41,13 +30,7 @@ beforeEach(async () => {
     join(dir, "openclaw.json"),
     JSON.stringify({
       channels: {
-        telegram: {
-          botToken: BOT_TOKEN,
-          apiRoot: telegram.apiRoot,
-          mode: "webhook",
-          webhookUrl: "https://gateway.example.com/webhook/telegram",
-          webhookSecret: SECRET,
-        },
+        telegram: telegramWebhookChannel(BOT_TOKEN, telegram.apiRoot, SECRET),
       },
       security: { rateLimit: { requestsPerSecond: 100_000, burst: 100_000 } },
       logging: { level: "info" },
@@ -56,7 +39,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   for (const child of children.splice(0)) await kill9(child);
-  for (const mount of mounts.splice(0)) execFileSync("umount", ["-l", mount]);
+  unmountAll(mounts);
   await telegram.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -97,12 +80,11 @@ async function operator(url: string): Promise<{ client: GatewayClient; received:
   return { client, received };
 }
 
-describe.skipIf(!canMount)("inbound webhooks on a full filesystem (a tiny tmpfs)", () => {
+describe.skipIf(!canMountTmpfs)("inbound webhooks on a full filesystem (a tiny tmpfs)", () => {
   it("refuses what it cannot record with a 5xx, broadcasts none of it, and records Telegram's redelivery once space is back", async () => {
     const state = join(dir, "state");
     await mkdir(state);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", state]);
-    mounts.push(state);
+    mountTmpfs(state, "1m", mounts);
     let gateway = await start();
     let base = gateway.url.replace(/^ws/, "http");
     let { client, received } = await operator(gateway.url);
@@ -112,11 +94,7 @@ describe.skipIf(!canMount)("inbound webhooks on a full filesystem (a tiny tmpfs)
       interval: 20,
     });
     const acknowledged = [0];
-    try {
-      execFileSync("dd", ["if=/dev/zero", `of=${join(state, "filler")}`, "bs=64k"], { stdio: "ignore" });
-    } catch {
-      // dd stops with "No space left on device", as intended
-    }
+    fillDisk(state);
     // The journal's last page may still take a few lines; after that every update is refused.
     const refused: number[] = [];
     let next = 1;

@@ -6,6 +6,7 @@ import { FakeTelegram } from "@openclaw/channel-telegram/testing";
 import { GatewayClient } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
+import { telegramWebhookChannel } from "./fixtures";
 import { kill9, startGatewayProcess } from "./gateway-process";
 
 const TOKEN = "operator-token-0123456789";
@@ -155,13 +156,7 @@ describe("state across kill -9 at random moments (real gateway processes)", () =
         join(dir, "openclaw.json"),
         JSON.stringify({
           channels: {
-            telegram: {
-              botToken: BOT_TOKEN,
-              apiRoot: telegram.apiRoot,
-              mode: "webhook",
-              webhookUrl: "https://gateway.example.com/webhook/telegram",
-              webhookSecret: SECRET,
-            },
+            telegram: telegramWebhookChannel(BOT_TOKEN, telegram.apiRoot, SECRET),
           },
           state: { historyLimit: 100_000 },
           security: { rateLimit: { requestsPerSecond: 100_000, burst: 100_000 } },

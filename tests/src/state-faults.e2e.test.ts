@@ -6,6 +6,7 @@ import { FakeTelegram } from "@openclaw/channel-telegram/testing";
 import { GatewayClient, type ProtocolError } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
+import { canMountTmpfs, fillDisk, mountTmpfs, unmountAll } from "./fixtures";
 import { kill9, startGatewayProcess } from "./gateway-process";
 
 // Real OS faults against a real gateway process (the hardening issue, items 1, 2, 3, 12 and 13):
@@ -38,7 +39,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   for (const child of children.splice(0)) await kill9(child);
-  for (const mount of mounts.splice(0)) execFileSync("umount", ["-l", mount]);
+  unmountAll(mounts);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -72,18 +73,6 @@ const device = async (url: string) => {
   await c.connect();
   return c;
 };
-
-/** Whether this machine lets the tests mount a tmpfs (root with CAP_SYS_ADMIN, as in CI here). */
-const canMount = (() => {
-  if (process.env.CI) return true; // CI runs as root: a missing capability must fail, not skip
-  if (process.getuid?.() !== 0) return false;
-  try {
-    execFileSync("mount", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 describe("a state dir that cannot be written (ENOTDIR)", () => {
   it("answers persisted operations with a retryable UNAVAILABLE, keeps serving, and works again once fixed", async () => {
@@ -131,12 +120,11 @@ describe("a state dir that cannot be written (ENOTDIR)", () => {
   });
 });
 
-describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
+describe.skipIf(!canMountTmpfs)("a full filesystem (a tiny tmpfs)", () => {
   it("refuses a send with a retryable error before it reaches the platform, and sends again once space is back", async () => {
     const state = join(dir, "state");
     await mkdir(state);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", state]);
-    mounts.push(state);
+    mountTmpfs(state, "1m", mounts);
     const platform = await FakeTelegram.start(BOT_TOKEN);
     try {
       await writeConfig({
@@ -151,11 +139,7 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
         status: "sent",
       });
       // Fill the filesystem.
-      try {
-        execFileSync("dd", ["if=/dev/zero", `of=${join(state, "filler")}`, "bs=64k"], { stdio: "ignore" });
-      } catch {
-        // dd stops with "No space left on device", as intended
-      }
+      fillDisk(state);
       // Tries sends until the journal needs a page the filesystem no longer has (the last page of a
       // file may still hold a few lines); every send is either sent or refused as retryable.
       const sent = ["first"];
@@ -197,8 +181,7 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
     // As `openclaw gateway > gateway.log` with the log on the same disk as the state.
     const disk = join(dir, "disk");
     await mkdir(disk);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk]);
-    mounts.push(disk);
+    mountTmpfs(disk, "1m", mounts);
     const logFile = join(disk, "gateway.log");
     // At debug, every login is a log line: requests make the gateway log. A small buffer, so that
     // lines are dropped, not all kept until the disk has space again.
@@ -221,11 +204,7 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
       }
     };
     const fill = () => {
-      try {
-        execFileSync("dd", ["if=/dev/zero", `of=${join(disk, "filler")}`, "bs=4k"], { stdio: "ignore" });
-      } catch {
-        // dd stops with "No space left on device", as intended
-      }
+      fillDisk(disk, "4k");
     };
     await logins(2);
     fill();
@@ -262,17 +241,12 @@ describe.skipIf(!canMount)("a full filesystem (a tiny tmpfs)", () => {
   it("refuses task.schedule with a retryable UNAVAILABLE that names no server path, and schedules again once space is back", async () => {
     const state = join(dir, "state");
     await mkdir(state);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", state]);
-    mounts.push(state);
+    mountTmpfs(state, "1m", mounts);
     const gw = await start();
     const client = await admin(gw.url);
     const later = { type: "noop", delayMs: 3_600_000 };
     await expect(client.request("task.schedule", later)).resolves.toHaveProperty("taskId");
-    try {
-      execFileSync("dd", ["if=/dev/zero", `of=${join(state, "filler")}`, "bs=64k"], { stdio: "ignore" });
-    } catch {
-      // dd stops with "No space left on device", as intended
-    }
+    fillDisk(state);
     // The last page of the task log may still hold a few records: schedule until one is refused.
     let refused: unknown;
     for (let i = 0; i < 500 && refused === undefined; i++) {

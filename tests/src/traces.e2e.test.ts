@@ -12,6 +12,7 @@ import { GatewayClient } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { clusterTestsAvailable, startInstance, useCluster } from "./cluster-process";
+import { telegramWebhookChannel } from "./fixtures";
 import { kill9, startGatewayProcess } from "./gateway-process";
 
 const TOKEN = "operator-token-0123456789";
@@ -139,14 +140,7 @@ const writeConfig = (telemetry: Record<string, unknown> | undefined) =>
     join(dir, "openclaw.json"),
     JSON.stringify({
       channels: {
-        telegram: {
-          botToken: BOT_TOKEN,
-          apiRoot: telegram.apiRoot,
-          mode: "webhook",
-          webhookUrl: "https://gateway.example.com/webhook/telegram",
-          webhookSecret: SECRET,
-          agent: "model",
-        },
+        telegram: telegramWebhookChannel(BOT_TOKEN, telegram.apiRoot, SECRET, { agent: "model" }),
       },
       agents: { list: { model: { provider: "openai", baseUrl: upstream.url, model: "fake-1" } } },
       logging: { level: "info" },
