@@ -119,6 +119,7 @@ export function createHttpApp(core: HttpContext): (req: IncomingMessage, res: Se
     startedAt: core.startedAt,
     agentContext: (signal) => core.agentContext(signal),
     responseStore: core.responseStore,
+    metrics: core.metrics,
   };
   app.route("/v1", createOpenAiApp(openAiHost));
 

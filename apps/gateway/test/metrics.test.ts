@@ -185,6 +185,48 @@ describe("GET /metrics", () => {
     ).toBeGreaterThan(0);
   });
 
+  it("counts the /v1 API's agent runs: completions, streams with their first output, usage where reported", async () => {
+    h = await startGateway();
+    const post = (path: string, body: unknown) =>
+      fetch(`${h!.http}/v1/${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const messages = [{ role: "user", content: "four words for echo" }];
+    const plain = await post("chat/completions", { model: "echo", messages });
+    expect(plain.status).toBe(200);
+    const usage = ((await plain.json()) as { usage: { prompt_tokens: number; completion_tokens: number } })
+      .usage;
+    const streamed = await post("chat/completions", {
+      model: "echo",
+      messages,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    expect(streamed.status).toBe(200);
+    expect(await streamed.text()).toContain("data: [DONE]");
+    const response = await post("responses", { model: "echo", input: "five words for the echo" });
+    expect(response.status).toBe(200);
+    const responseUsage = (
+      (await response.json()) as { usage: { input_tokens: number; output_tokens: number } }
+    ).usage;
+    // Refused before it runs (a parameter echo cannot honour): no run to count.
+    expect((await post("chat/completions", { model: "echo", messages, tools: "no" })).status).toBe(400);
+    const families = await scrape(h.http);
+    const run = histogram(families, "openclaw_agent_run_duration_seconds", { agent: "echo", outcome: "ok" });
+    expect(run.count).toBe(3);
+    expect(histogram(families, "openclaw_agent_first_token_seconds", { agent: "echo" }).count).toBe(2);
+    // Tokens where a usage object is reported: the completion's and the response's (a stream passed
+    // on as text, as the chat stream here, carries its usage only inside the text).
+    expect(value(families, "openclaw_agent_tokens_total", { agent: "echo", kind: "prompt" })).toBe(
+      usage.prompt_tokens + responseUsage.input_tokens,
+    );
+    expect(value(families, "openclaw_agent_tokens_total", { agent: "echo", kind: "completion" })).toBe(
+      usage.completion_tokens + responseUsage.output_tokens,
+    );
+  });
+
   it("answers 401 without the gateway token and 404 when metrics are off", async () => {
     h = await startGateway();
     const missing = await fetch(`${h.http}/metrics`);

@@ -484,6 +484,33 @@ export class Metrics implements ConnectionCounters {
     }
   }
 
+  /**
+   * Records an agent run measured by its caller: a `/v1` request, whose output is OpenAI's chunks
+   * or an upstream's own bytes (see `meteredAgent`).
+   *
+   * @param agent - The agent's name (the request's `model`, one the gateway knows).
+   * @param outcome - `ok`, `cancelled`, or the error's code.
+   * @param seconds - How long the run took.
+   * @param firstOutputSeconds - When its first output came (streams only).
+   * @param tokens - Its usage, when the agent or upstream reported one.
+   */
+  agentRunEnded(
+    agent: string,
+    outcome: string,
+    seconds: number,
+    firstOutputSeconds?: number,
+    tokens?: { prompt: number; completion: number },
+  ): void {
+    const label = this.#bounded("agent", agent);
+    const ended = this.#bounded("outcome", /^[A-Za-z_]{1,40}$/.test(outcome) ? outcome : "error");
+    this.#agentRuns.observe({ agent: label, outcome: ended }, seconds);
+    if (firstOutputSeconds !== undefined) this.#firstToken.observe({ agent: label }, firstOutputSeconds);
+    if (tokens !== undefined) {
+      this.#agentTokens.inc({ agent: label, kind: "prompt" }, Math.max(0, tokens.prompt));
+      this.#agentTokens.inc({ agent: label, kind: "completion" }, Math.max(0, tokens.completion));
+    }
+  }
+
   /** Counts the task runs of a queue as they end. */
   watchTasks(queue: Pick<TaskQueue, "on">): void {
     for (const outcome of ["completed", "failed", "cancelled"] as const)
@@ -620,7 +647,7 @@ function summed(
 /** An error's code (`ProtocolError`, `ChannelError`), else `"error"`. */
 function errorCode(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && /^[A-Z_]{1,40}$/.test(code) ? code : "error";
+  return typeof code === "string" && /^[A-Za-z_]{1,40}$/.test(code) ? code : "error";
 }
 
 /** One label set of a {@link FastHistogram}: its bucket counts (not cumulative), sum and count. */

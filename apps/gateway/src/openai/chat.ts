@@ -6,6 +6,7 @@ import { readJsonBody } from "./body";
 import { ChunkEncoder } from "./ChunkEncoder";
 import { toOpenAiError } from "./errors";
 import { ClientGone, nodeOf, type OpenAiHost, resolveAgent, runContext } from "./host";
+import { meteredAgent } from "./metered";
 import { parseChatRequest } from "./params";
 import { SseWriter } from "./sse";
 
@@ -82,7 +83,7 @@ async function complete(
 ): Promise<void> {
   const config = host.config();
   const request = parseChatRequest(await readJsonBody(incoming, outgoing, config.gateway.maxBodyBytes));
-  const agent = resolveAgent(config, request.model);
+  const agent = meteredAgent(resolveAgent(config, request.model), host.metrics);
   agent.check(request);
   // Aborted when the client goes away: the agent (and its upstream request) stops too.
   const gone = new ClientGone(outgoing);

@@ -4,6 +4,7 @@ import type { Config } from "@openclaw/config";
 import type { Context } from "hono";
 import { type AgentRunContext, type ChatAgent, chatAgent } from "../agents";
 import type { Logger } from "../logging";
+import type { Metrics } from "../metrics/Metrics";
 import { OpenAiError } from "./errors";
 import type { AbortWatch } from "./upstream";
 
@@ -18,6 +19,8 @@ export interface OpenAiHost {
   agentContext(signal: AbortSignal): AgentRunContext;
   /** Where `/v1/responses` are stored (shared by a cluster). @defaultValue one in memory */
   readonly responseStore?: ResponseStore;
+  /** Where agent runs are counted (`undefined` when `metrics.enabled` is off). */
+  readonly metrics?: Pick<Metrics, "agentRunEnded"> | undefined;
 }
 
 /** The agent names clients may ask for, once each: `echo` (always there) and `agents.list`. */

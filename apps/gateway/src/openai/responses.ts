@@ -16,6 +16,7 @@ import { bearerToken } from "../auth/guards";
 import { readJsonBody } from "./body";
 import { invalidParam, OpenAiError, toOpenAiError } from "./errors";
 import { ClientGone, nodeOf, type OpenAiHost, resolveAgent, runContext } from "./host";
+import { meteredAgent } from "./metered";
 import { type ChatRequestMessage, issueError, parseChatRequest } from "./params";
 import { SseWriter } from "./sse";
 
@@ -241,7 +242,7 @@ export function createResponses(host: OpenAiHost) {
                 : { type: "function", function: { name: request.tool_choice.name } },
           }),
     });
-    const agent = resolveAgent(config, request.model);
+    const agent = meteredAgent(resolveAgent(config, request.model), host.metrics);
     agent.check(chat);
     const gone = new ClientGone(outgoing);
     const context = runContext(host, gone);
