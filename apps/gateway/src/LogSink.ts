@@ -308,8 +308,13 @@ export class LogSink {
   }
 }
 
-/** Whether the descriptor is a pipe, socket or terminal (a stream), not a file. */
+/**
+ * Whether the descriptor is a pipe, socket or terminal (a stream), not a file. The stat is taken as
+ * bigint: on Node 20 a plain `fstatSync` of a pipe leaves the shared stat buffer so that the ESM
+ * loader stops resolving symbolic links afterwards (a channel plugin imported later then found its
+ * packages' dependencies missing under pnpm's layout: `Cannot find module 'debug'` for grammY).
+ */
 function isStream(fd: number): boolean {
-  const stat = fstatSync(fd);
+  const stat = fstatSync(fd, { bigint: true });
   return stat.isFIFO() || stat.isSocket() || (stat.isCharacterDevice() && isatty(fd));
 }
