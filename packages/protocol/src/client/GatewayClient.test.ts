@@ -100,9 +100,15 @@ describe("GatewayClient handshake", () => {
   });
 
   it("fails at once without a WebSocket implementation", async () => {
-    const client = makeClient({ WebSocket: undefined as never });
-    const failure = await client.connect().catch((error: unknown) => error);
-    expect((failure as ProtocolError).details?.reason).toBe("no_websocket");
+    // Node 22 and later have a global WebSocket, which the client would take: hide it here.
+    vi.stubGlobal("WebSocket", undefined);
+    try {
+      const client = makeClient({ WebSocket: undefined as never });
+      const failure = await client.connect().catch((error: unknown) => error);
+      expect((failure as ProtocolError).details?.reason).toBe("no_websocket");
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });
 
