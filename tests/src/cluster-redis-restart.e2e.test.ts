@@ -128,9 +128,12 @@ describe.skipIf(!available)("cluster mode: web chat sends across Redis restarts"
     sending = false;
     await Promise.all(loops);
 
-    // Refusals while Redis was down were typed and retryable.
+    // Refusals while Redis was down were typed and retryable. A send caught as Redis went away may
+    // wait for it past the client's request timeout (TIMEOUT, not acknowledged either): seen on a
+    // busy CI machine; what this test holds is that no acknowledged send is lost or doubled.
     for (const error of refused)
-      expect(error).toMatchObject({ code: expect.stringMatching(/^(UNAVAILABLE|NOT_READY)$/) });
+      expect(error).toMatchObject({ code: expect.stringMatching(/^(UNAVAILABLE|NOT_READY|TIMEOUT)$/) });
+    expect(refused.some((error) => (error as { code?: string }).code !== "TIMEOUT")).toBe(true);
     expect(acknowledged.some((ack) => ack.status === "queued")).toBe(true);
 
     // A fresh fourth instance reads the histories from Redis.
